@@ -1,0 +1,64 @@
+"""Who is calling: people with a password get a short-lived JWT; roles gate every route."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+
+from cityops.errors import AuthError
+
+_HASHER = PasswordHasher()
+# verifying against a real hash even for unknown users keeps response times alike
+_DUMMY_HASH = _HASHER.hash("not-a-password")
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    OPS_ENGINEER = "ops_engineer"
+    FIELD_TECHNICIAN = "field_technician"
+    OPERATOR = "operator"
+    DISPATCHER = "dispatcher"
+    DEPARTMENT_STAFF = "department_staff"
+    VIEWER = "viewer"
+
+
+ALL_ROLES = frozenset(Role)
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: Role
+    kind: str = "user"  # or "api_key"
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, InvalidHashError):
+        return False
+
+
+def issue_token(principal: Principal, secret: str, ttl_s: int) -> str:
+    now = int(time.time())
+    claims = {"sub": principal.name, "role": principal.role.value, "iat": now, "exp": now + ttl_s}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def read_token(token: str, secret: str) -> Principal:
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp"]})
+        return Principal(claims["sub"], Role(claims["role"]))
+    except jwt.ExpiredSignatureError as err:
+        raise AuthError("token expired") from err
+    except (jwt.InvalidTokenError, KeyError, ValueError) as err:
+        raise AuthError("invalid token") from err

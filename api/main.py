@@ -1,0 +1,54 @@
+"""The FastAPI app factory: `uvicorn --factory api.main:create_app` or `cityops api`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from psycopg_pool import AsyncConnectionPool
+
+from api.errors import install_error_handlers
+from api.routes import auth, devices, health
+from cityops.errors import ConfigError
+from cityops.settings import Settings, load_settings
+
+WEB_DIR = Path(__file__).parent / "web"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    if len(settings.jwt_secret.get_secret_value()) < 32:
+        raise ConfigError("CITYOPS_JWT_SECRET must be set to at least 32 characters")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = AsyncConnectionPool(
+            settings.database_url.get_secret_value(), min_size=2, max_size=10, open=False,
+            timeout=5,
+        )
+        await pool.open(wait=False)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="CityOps API",
+        version="0.1.0",
+        description="Unified city operations: devices, readings, commands, events, cloud.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for module in (health, auth, devices):
+        app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html")
+
+    return app

@@ -1,0 +1,77 @@
+"""SQL reads of readings. Latest values use one index probe per point (no SkipScan in the
+Apache build of TimescaleDB, so DISTINCT ON would scan)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from cityops.errors import NotFound
+
+_LATEST_NUMERIC = """
+SELECT p.name AS point, p.unit, p.data_type, r.time, r.value, r.quality
+FROM points p
+LEFT JOIN LATERAL (
+    SELECT time, value, quality FROM readings
+    WHERE point_id = p.id ORDER BY time DESC LIMIT 1
+) r ON true
+WHERE p.device_id = %(device)s AND p.data_type <> 'string'
+"""
+_LATEST_TEXT = _LATEST_NUMERIC.replace("FROM readings", "FROM readings_text").replace(
+    "p.data_type <> 'string'", "p.data_type = 'string'"
+)
+
+
+async def device_exists(conn: AsyncConnection, device: str) -> None:
+    cur = await conn.execute("SELECT 1 FROM devices WHERE id = %s", (device,))
+    if await cur.fetchone() is None:
+        raise NotFound(f"device {device!r} is not registered")
+
+
+async def point_of(conn: AsyncConnection, device: str, point: str) -> tuple[int, str]:
+    cur = await conn.execute(
+        "SELECT id, data_type FROM points WHERE device_id = %s AND name = %s", (device, point)
+    )
+    row = await cur.fetchone()
+    if row is None:
+        await device_exists(conn, device)
+        raise NotFound(f"device {device!r} has no point {point!r}")
+    return row[0], row[1]
+
+
+async def latest(conn: AsyncConnection, device: str) -> list[dict]:
+    await device_exists(conn, device)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_LATEST_NUMERIC, {"device": device})
+        rows = await cur.fetchall()
+        await cur.execute(_LATEST_TEXT, {"device": device})
+        rows += await cur.fetchall()
+    return sorted(rows, key=lambda r: r["point"])
+
+
+async def raw(
+    conn: AsyncConnection, point_id: int, is_text: bool, start: datetime, end: datetime,
+    limit: int,
+) -> list[tuple]:
+    table = "readings_text" if is_text else "readings"
+    cur = await conn.execute(
+        f"SELECT time, value, quality FROM {table}"
+        " WHERE point_id = %s AND time >= %s AND time < %s ORDER BY time LIMIT %s",
+        (point_id, start, end, limit),
+    )
+    return await cur.fetchall()
+
+
+async def bucketed(
+    conn: AsyncConnection, point_id: int, bucket_s: int, start: datetime, end: datetime
+) -> list[tuple]:
+    cur = await conn.execute(
+        "SELECT time_bucket(make_interval(secs => %s), time) AS bucket,"
+        " avg(value), min(value), max(value), count(*)"
+        " FROM readings WHERE point_id = %s AND time >= %s AND time < %s AND quality < 2"
+        " GROUP BY bucket ORDER BY bucket",
+        (bucket_s, point_id, start, end),
+    )
+    return await cur.fetchall()

@@ -1,0 +1,163 @@
+"""`cityops`: one command line for every process of the platform."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cityops.errors import PlatformError
+
+app = typer.Typer(help="CityOps: unified city operations platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+sim_app = typer.Typer(help="Device simulators.", no_args_is_help=True)
+registry_app = typer.Typer(help="Register gateways and devices.", no_args_is_help=True)
+users_app = typer.Typer(help="People who log in.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sim_app, name="sim")
+app.add_typer(registry_app, name="registry")
+app.add_typer(users_app, name="users")
+
+
+def _stack_app() -> typer.Typer:
+    from infra.local.cli import app as stack_app
+
+    return stack_app
+
+
+def _settings():
+    from cityops.logging import configure_logging
+    from cityops.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _run_async(main: Coroutine[Any, Any, None]) -> None:
+    """Run until done or until SIGINT/SIGTERM, then cancel cleanly."""
+
+    async def runner() -> None:
+        task = asyncio.create_task(main)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(runner())
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply the numbered SQL migrations that are missing."""
+    from infra.db.migrate import migrate
+
+    settings = _settings()
+    applied = migrate(settings.database_url.get_secret_value())
+    typer.echo(f"applied {len(applied)} migration(s)")
+
+
+@sim_app.command("modbus")
+def sim_modbus(
+    profile: Annotated[str, typer.Option(help="profile name (power/power_meter) or YAML path")],
+    port: Annotated[int, typer.Option(help="TCP port")] = 15020,
+    host: str = "127.0.0.1",
+    count: Annotated[int, typer.Option(help="units 1..count, one device each")] = 1,
+    tick_s: Annotated[float, typer.Option(help="how often values move")] = 0.5,
+) -> None:
+    """Serve a Modbus TCP device simulator for a profile."""
+    from edge_agents.profiles import load_profile
+    from simulators.modbus_device import serve
+
+    _settings()
+    loaded = load_profile(profile)
+    if loaded.protocol != "modbus":
+        raise PlatformError(f"profile {profile} speaks {loaded.protocol}, not modbus")
+    _run_async(serve(loaded, host, port, count, tick_s))
+
+
+@app.command("agent")
+def agent(config: Annotated[Path, typer.Option(help="the gateway's YAML config")]) -> None:
+    """Run an edge agent: poll devices, queue readings, publish them over MQTT."""
+    from edge_agents.agent import Agent
+    from edge_agents.config import load_agent_config
+
+    _settings()
+    loaded = load_agent_config(config)
+    _run_async(Agent(loaded).run())
+
+
+@app.command("ingest")
+def ingest() -> None:
+    """Run an ingest worker (start several to share the load)."""
+    from ingestion.consumer import IngestWorker
+
+    settings = _settings()
+    _run_async(IngestWorker(settings).run())
+
+
+@app.command("api")
+def api(host: str | None = None, port: int | None = None) -> None:
+    """Serve the HTTP API and the console."""
+    import uvicorn
+
+    from api.main import create_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
+        log_level=settings.log_level.lower(), access_log=False,
+    )
+
+
+@registry_app.command("load")
+def registry_load(config: Path) -> None:
+    """Register the gateway, devices and points named in an agent config."""
+    from api.services.registry import register_agent_config
+    from edge_agents.config import load_agent_config
+
+    settings = _settings()
+    n = register_agent_config(settings.database_url.get_secret_value(), load_agent_config(config))
+    typer.echo(f"registered {n} device(s)")
+
+
+@users_app.command("add")
+def users_add(
+    name: str, role: Annotated[str, typer.Option(help="admin, operator, viewer, ...")],
+) -> None:
+    """Create or update a user; the password is read from standard input."""
+    from api.auth import Role, hash_password
+    from api.services.registry import add_user
+
+    settings = _settings()
+    if role not in {r.value for r in Role}:
+        raise PlatformError(f"unknown role {role!r}: use one of {', '.join(r.value for r in Role)}")
+    password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        raise PlatformError("the password must have at least 8 characters")
+    add_user(settings.database_url.get_secret_value(), name, hash_password(password), role)
+    typer.echo(f"user {name} ({role}) saved")
+
+
+@app.command("demo")
+def demo() -> None:
+    """Start the stack, simulated devices, an agent, an ingest worker and the API."""
+    from cityops.demo import run_demo
+
+    run_demo()
+
+
+def main() -> None:
+    app.add_typer(_stack_app(), name="stack")
+    try:
+        app()
+    except PlatformError as err:
+        typer.echo(f"error: {err.detail}", err=True)
+        raise SystemExit(1) from err

@@ -1,0 +1,102 @@
+"""The platform's one error tree; vendor errors are translated into it inside adapters."""
+
+from __future__ import annotations
+
+
+class PlatformError(Exception):
+    """Base of every error CityOps raises on purpose."""
+
+    code = "platform_error"
+    retryable = False
+
+    def __init__(self, detail: str, **context: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.context = context
+
+
+class ConfigError(PlatformError):
+    """A config file or setting is invalid; raised at start only."""
+
+    code = "config_invalid"
+
+
+class NotFound(PlatformError):
+    """A named thing does not exist."""
+
+    code = "not_found"
+
+
+class Conflict(PlatformError):
+    """The request contradicts the current state."""
+
+    code = "conflict"
+
+
+class InvalidInput(PlatformError):
+    """Input was understood but is not acceptable."""
+
+    code = "invalid_input"
+
+
+class StackError(PlatformError):
+    """The local stack could not be installed, started or stopped."""
+
+    code = "stack_error"
+
+
+class DeviceError(PlatformError):
+    """Something went wrong talking to a device."""
+
+    code = "device_error"
+
+
+class DeviceUnreachable(DeviceError):
+    """The device did not answer: connection refused, reset or timed out."""
+
+    code = "device_unreachable"
+    retryable = True
+
+
+class DeviceRejected(DeviceError):
+    """The device answered with an error (Modbus exception, OPC-UA Bad status)."""
+
+    code = "device_rejected"
+
+
+class DecodeError(DeviceError):
+    """Bytes from a device did not fit the point's data type."""
+
+    code = "decode_error"
+
+
+class WireError(PlatformError):
+    """A message does not follow the wire contract."""
+
+    code = "wire_invalid"
+
+
+class BrokerUnavailable(PlatformError):
+    """The MQTT broker cannot be reached or refused the session."""
+
+    code = "broker_unavailable"
+    retryable = True
+
+
+class SinkUnavailable(PlatformError):
+    """The database cannot be reached."""
+
+    code = "sink_unavailable"
+    retryable = True
+
+
+class AuthError(PlatformError):
+    """The caller is not authenticated."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(PlatformError):
+    """The caller is authenticated but its role does not allow this."""
+
+    code = "forbidden"

@@ -1,0 +1,63 @@
+"""Process settings from the environment (prefix CITYOPS_), validated at start."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cityops.errors import ConfigError
+
+DEFAULT_STATE_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    """Defaults point at the local stack; `var/local.env`, written by `cityops stack up`, adds
+    the generated service passwords."""
+
+    model_config = SettingsConfigDict(env_prefix="CITYOPS_", extra="ignore")
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    database_url: SecretStr = SecretStr("postgresql://cityops@127.0.0.1:5433/cityops")
+    # a role allowed to CREATE DATABASE: tests and `cityops db create` use it
+    database_admin_url: SecretStr = SecretStr("postgresql://cityops@127.0.0.1:5433/postgres")
+    mqtt_url: str = "mqtt://127.0.0.1:1884"
+    ingest_mqtt_username: str = "svc-ingest"
+    ingest_mqtt_password: SecretStr = SecretStr("")
+    api_mqtt_username: str = "svc-api"
+    api_mqtt_password: SecretStr = SecretStr("")
+    topic_root: str = "cityops/v1"
+    # ingestion
+    ingest_group: str = "ingest"
+    ingest_batch_max_readings: int = Field(5000, ge=1)
+    ingest_batch_max_wait_ms: int = Field(50, ge=1)
+    ingest_max_inflight_messages: int = Field(20000, ge=10)
+    # api
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=0, le=65535)
+    jwt_secret: SecretStr = SecretStr("")
+    jwt_ttl_s: int = Field(900, ge=60)
+    log_level: str = "INFO"
+
+
+def env_file_path() -> Path:
+    explicit = os.environ.get("CITYOPS_ENV_FILE")
+    if explicit:
+        return Path(explicit)
+    state = Path(os.environ.get("CITYOPS_STATE_DIR", str(DEFAULT_STATE_DIR)))
+    return state / "local.env"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings once, in an entry point; a bad value fails with the variable's name."""
+    env_file = env_file_path()
+    try:
+        return Settings(_env_file=env_file if env_file.exists() else None, **overrides)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"CITYOPS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in err.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from err

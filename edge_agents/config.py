@@ -1,0 +1,100 @@
+"""The agent's config file (gw.yaml): validated at start, failing with the field's path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cityops.errors import ConfigError
+from cityops.wire import Identifier
+from edge_agents.drivers.modbus.config import ModbusEndpoint
+from edge_agents.points import Profile
+from edge_agents.profiles import describe_validation, load_profile
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrokerConfig(_Config):
+    url: str = "mqtt://127.0.0.1:1884"
+    username: str | None = Field(None, description="defaults to the gateway id")
+    # secrets never live in YAML: the password comes from this variable or file
+    password_env: str = "CITYOPS_GATEWAY_PASSWORD"  # noqa: S105 - a variable name
+    password_file: Path | None = None
+
+    def password(self) -> str | None:
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        return os.environ.get(self.password_env)
+
+
+class QueueConfig(_Config):
+    path: Path
+    max_bytes: int = Field(1 << 30, ge=1 << 16, description="on-disk limit of queued batches")
+    when_full: Literal["drop_oldest"] = "drop_oldest"
+    batch_max_readings: int = Field(500, ge=1, le=10000)
+    batch_max_wait_ms: int = Field(200, ge=1, le=60000)
+    publish_window: int = Field(64, ge=1, le=1000, description="batches awaiting PUBACK at once")
+
+
+class DeviceConfig(_Config):
+    id: Identifier
+    title: str = ""
+    profile: str
+    endpoint: ModbusEndpoint
+    poll_interval_s: float = Field(1.0, gt=0, le=86400)
+    timeout_s: float = Field(2.0, gt=0, le=60)
+    max_gap: int = Field(16, ge=0, le=125, description="registers read through between points")
+    site: Identifier | None = None
+    department: Identifier | None = None
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+
+
+class AgentConfig(_Config):
+    gateway: Identifier
+    site: Identifier | None = None
+    department: Identifier | None = None
+    broker: BrokerConfig = BrokerConfig()
+    queue: QueueConfig
+    status_interval_s: float = Field(10.0, gt=0)
+    devices: list[DeviceConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> AgentConfig:
+        ids = [d.id for d in self.devices]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate device ids: {dupes}")
+        return self
+
+
+class LoadedAgentConfig(BaseModel):
+    """The config with every device's profile loaded."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+    config: AgentConfig
+    profiles: dict[str, Profile]  # device id -> profile
+
+
+def load_agent_config(path: Path) -> LoadedAgentConfig:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read: {err}") from err
+    try:
+        config = AgentConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(describe_validation(err, str(path))) from err
+    profiles = {}
+    for index, device in enumerate(config.devices):
+        try:
+            profiles[device.id] = load_profile(device.profile, base=path.parent)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: devices.{index}.profile: {err.detail}") from err
+    return LoadedAgentConfig(config=config, profiles=profiles)

@@ -1,0 +1,190 @@
+"""Modbus TCP driver; the only pymodbus client import.
+
+Many devices answer one request at a time, and several unit ids often sit behind one gateway
+connection: so one ModbusConnection per host:port, shared by its devices, holding a lock
+around every request. Commands take the same lock, so they slot in between poll requests and
+never interleave with them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
+
+from cityops.errors import DecodeError, DeviceRejected, DeviceUnreachable
+from cityops.wire import Quality, Value
+from edge_agents.drivers.modbus.codec import decode_registers, encode_value, plan_reads
+from edge_agents.drivers.modbus.config import ModbusEndpoint
+from edge_agents.points import ModbusPoint, ModbusProfile, Reading
+
+log = logging.getLogger(__name__)
+
+EXCEPTION_NAMES = {
+    1: "illegal function", 2: "illegal data address", 3: "illegal data value",
+    4: "server device failure", 5: "acknowledge", 6: "server device busy",
+    10: "gateway path unavailable", 11: "gateway target failed to respond",
+}
+_READ_CALLS = {
+    "coil": "read_coils", "discrete_input": "read_discrete_inputs",
+    "holding_register": "read_holding_registers", "input_register": "read_input_registers",
+}
+
+
+class ModbusConnection:
+    """One TCP connection, one request at a time, reconnecting on demand."""
+
+    def __init__(self, host: str, port: int, timeout_s: float) -> None:
+        self.host, self.port, self.timeout_s = host, port, timeout_s
+        self._client: AsyncModbusTcpClient | None = None
+        self._lock = asyncio.Lock()
+        self.requests = 0
+
+    def _where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def _ensure_connected(self) -> AsyncModbusTcpClient:
+        if self._client is not None and self._client.connected:
+            return self._client
+        self._drop()
+        client = AsyncModbusTcpClient(
+            self.host, port=self.port, timeout=self.timeout_s, retries=0, reconnect_delay=0
+        )
+        try:
+            ok = await asyncio.wait_for(client.connect(), self.timeout_s)
+        except (TimeoutError, OSError, ModbusException) as err:
+            client.close()
+            raise DeviceUnreachable(f"cannot connect to {self._where()}: {err!r}") from err
+        if not ok:
+            client.close()
+            raise DeviceUnreachable(f"cannot connect to {self._where()}")
+        self._client = client
+        return client
+
+    def _drop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def call(self, method: str, unit_id: int, *args: object, **kwargs: object) -> object:
+        """Run one request under the connection's lock; translate every failure."""
+        async with self._lock:
+            client = await self._ensure_connected()
+            self.requests += 1
+            try:
+                response = await asyncio.wait_for(
+                    getattr(client, method)(*args, device_id=unit_id, **kwargs),
+                    self.timeout_s + 0.5,
+                )
+            except (TimeoutError, OSError, ModbusException) as err:
+                # a half-read response would desynchronise the next one: start afresh
+                self._drop()
+                raise DeviceUnreachable(
+                    f"{method} on {self._where()} unit {unit_id} failed: {err!r}"
+                ) from err
+        if response.isError():
+            code = getattr(response, "exception_code", 0)
+            raise DeviceRejected(
+                f"{method} on unit {unit_id}: exception {code} "
+                f"({EXCEPTION_NAMES.get(code, 'unknown')})",
+                exception_code=code,
+            )
+        return response
+
+    def close(self) -> None:
+        self._drop()
+
+
+@dataclass
+class ModbusDriver:
+    """Reads and writes one device (one unit id) through a shared connection."""
+
+    device: str
+    profile: ModbusProfile
+    endpoint: ModbusEndpoint
+    connection: ModbusConnection
+    max_gap: int = 16
+
+    def __post_init__(self) -> None:
+        points = self.profile.points
+        spans = [
+            (p.address.table, p.address.offset, p.address.register_count(p.data_type))
+            for p in points
+        ]
+        self._plan = plan_reads(spans, self.max_gap)
+
+    @property
+    def request_count_per_poll(self) -> int:
+        return len(self._plan)
+
+    async def read(self) -> list[Reading]:
+        """Read every point; a point whose bytes do not decode comes back with quality bad."""
+        readings: list[Reading] = []
+        points = self.profile.points
+        for block in self._plan:
+            response = await self.connection.call(
+                _READ_CALLS[block.table], self.endpoint.unit_id, block.start, count=block.count
+            )
+            ts = int(time.time() * 1000)
+            bits = block.table in ("coil", "discrete_input")
+            words = response.bits if bits else response.registers
+            for index, rel in block.members:
+                point = points[index]
+                readings.append(self._decode(point, words, rel, ts))
+        return readings
+
+    def _decode(self, point: ModbusPoint, words: list, rel: int, ts: int) -> Reading:
+        count = point.address.register_count(point.data_type)
+        try:
+            if point.address.is_bit_table:
+                raw: Value = bool(words[rel])
+            else:
+                raw = decode_registers(
+                    list(words[rel : rel + count]), point.data_type, point.address.order,
+                    point.address.bit,
+                )
+        except DecodeError as err:
+            log.warning("device %s point %s: %s", self.device, point.name, err)
+            return Reading(self.device, point.name, ts, None, Quality.BAD)
+        value = raw if isinstance(raw, bool | str) else point.to_engineering(raw)
+        return Reading(self.device, point.name, ts, value, Quality.GOOD)
+
+    async def write(self, point_name: str, value: Value) -> Value:
+        """Write one point and return the value read back from the device."""
+        point = self.profile.point(point_name)
+        assert isinstance(point, ModbusPoint)
+        address, unit = point.address, self.endpoint.unit_id
+        if address.table == "coil":
+            await self.connection.call("write_coil", unit, address.offset, bool(value))
+        elif address.bit is not None:
+            await self._write_bit(point, bool(value))
+        else:
+            raw = value if isinstance(value, str) else point.to_raw(value)
+            registers = encode_value(raw, point.data_type, address.order, address.length)
+            await self.connection.call("write_registers", unit, address.offset, registers)
+        return await self.read_point(point)
+
+    async def _write_bit(self, point: ModbusPoint, on: bool) -> None:
+        # read-modify-write of the one register; the connection lock keeps it atomic for us
+        address, unit = point.address, self.endpoint.unit_id
+        response = await self.connection.call("read_holding_registers", unit, address.offset)
+        word = response.registers[0]
+        word = word | (1 << address.bit) if on else word & ~(1 << address.bit)  # type: ignore[operator]
+        await self.connection.call("write_registers", unit, address.offset, [word])
+
+    async def read_point(self, point: ModbusPoint) -> Value:
+        count = point.address.register_count(point.data_type)
+        response = await self.connection.call(
+            _READ_CALLS[point.address.table], self.endpoint.unit_id, point.address.offset,
+            count=count,
+        )
+        words = response.bits if point.address.is_bit_table else response.registers
+        reading = self._decode(point, list(words), 0, int(time.time() * 1000))
+        if reading.quality is Quality.BAD:
+            raise DecodeError(f"read-back of {point.name} did not decode")
+        return reading.value  # type: ignore[return-value]
+

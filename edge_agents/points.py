@@ -1,0 +1,199 @@
+"""Points, readings and profiles: a device model described as data (docs/profiles.md)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cityops.wire import ID_PATTERN, Quality, Value
+from edge_agents.drivers.modbus.config import ModbusAddress
+
+Name = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+class DataType(StrEnum):
+    BOOL = "bool"
+    INT16 = "int16"
+    UINT16 = "uint16"
+    INT32 = "int32"
+    UINT32 = "uint32"
+    INT64 = "int64"
+    UINT64 = "uint64"
+    FLOAT32 = "float32"
+    FLOAT64 = "float64"
+    STRING = "string"
+
+    @property
+    def is_numeric(self) -> bool:
+        return self not in (DataType.BOOL, DataType.STRING)
+
+
+class Simulation(BaseModel):
+    """How a simulator moves this point over time (ignored by agents)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["constant", "sine", "ramp", "random_walk", "toggle"] = "sine"
+    mean: float = 0.0
+    amplitude: float = 1.0
+    period_s: float = Field(60.0, gt=0)
+    noise: float = Field(0.0, ge=0)
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+class Range(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min: float | None = None
+    max: float | None = None
+
+    def check(self, value: float) -> str | None:
+        """Why `value` is out of range, or None when it is allowed."""
+        if self.min is not None and value < self.min:
+            return f"{value} is below the minimum {self.min}"
+        if self.max is not None and value > self.max:
+            return f"{value} is above the maximum {self.max}"
+        return None
+
+
+class PointBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Name
+    title: str = ""
+    data_type: DataType
+    unit: str = ""
+    scale: float = 1.0
+    offset: float = 0.0
+    writable: bool = False
+    range: Range | None = None
+    choices: dict[str, str] | None = Field(None, description="value -> label, for enumerations")
+    simulate: Simulation | None = None
+
+    def to_engineering(self, raw: float | int) -> float | int:
+        """Raw device value -> engineering value (value * scale + offset)."""
+        if self.scale == 1.0 and self.offset == 0.0:
+            return raw
+        return raw * self.scale + self.offset
+
+    def to_raw(self, value: float | int) -> float | int:
+        raw = (value - self.offset) / self.scale
+        if self.data_type in (DataType.FLOAT32, DataType.FLOAT64):
+            return raw
+        return round(raw)
+
+    def check_write(self, value: Value) -> str | None:
+        """Why a command may not write `value` to this point, or None when it may."""
+        if not self.writable:
+            return f"point {self.name} is not writable"
+        if self.data_type is DataType.BOOL:
+            return None if isinstance(value, bool) else f"point {self.name} takes true or false"
+        if self.data_type is DataType.STRING:
+            return None if isinstance(value, str) else f"point {self.name} takes a string"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"point {self.name} takes a number"
+        if not math.isfinite(value):
+            return f"point {self.name} takes a number"
+        if self.range is not None:
+            return self.range.check(float(value))
+        return None
+
+
+class ModbusPoint(PointBase):
+    address: ModbusAddress
+
+    @model_validator(mode="after")
+    def _address_fits_type(self) -> ModbusPoint:
+        self.address.check_fits(self.data_type.value, self.writable)
+        return self
+
+
+class MethodArg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Name
+    data_type: DataType
+    range: Range | None = None
+
+
+class Method(BaseModel):
+    """A named action; for register-based devices it writes `writes` in order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Name
+    title: str = ""
+    args: list[MethodArg] = []
+    writes: list[MethodWrite] = Field(min_length=1)
+
+
+class MethodWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    point: Name
+    value: Value | None = None
+    arg: Name | None = Field(None, description="take the value from this argument")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MethodWrite:
+        if (self.value is None) == (self.arg is None):
+            raise ValueError("give exactly one of value or arg")
+        return self
+
+
+Method.model_rebuild()
+
+
+class ProfileBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    model: Name
+    title: str = ""
+    vendor: str = "generic"
+    category: Literal["power", "av", "security", "environment"]
+    methods: list[Method] = []
+
+    @model_validator(mode="after")
+    def _names_unique_and_known(self) -> ProfileBase:
+        names = [p.name for p in self.points]  # type: ignore[attr-defined]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate point names: {dupes}")
+        for method in self.methods:
+            args = {a.name for a in method.args}
+            for write in method.writes:
+                if write.point not in names:
+                    raise ValueError(f"method {method.name} writes unknown point {write.point}")
+                if write.arg is not None and write.arg not in args:
+                    raise ValueError(f"method {method.name} uses unknown argument {write.arg}")
+        return self
+
+    def point(self, name: str) -> PointBase:
+        for p in self.points:  # type: ignore[attr-defined]
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def method(self, name: str) -> Method:
+        for m in self.methods:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+
+class ModbusProfile(ProfileBase):
+    protocol: Literal["modbus"]
+    points: list[ModbusPoint] = Field(min_length=1)
+
+
+# a discriminated union on `protocol` once OPC-UA and MQTT profiles join
+Profile = ModbusProfile
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One timestamped value of one point of one device."""
+
+    device: str
+    point: str
+    ts_ms: int
+    value: Value | None
+    quality: Quality = Quality.GOOD

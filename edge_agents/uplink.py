@@ -1,0 +1,155 @@
+"""The agent's MQTT uplink: drains the local queue to the broker, reconnecting forever.
+
+A batch leaves the queue only after its PUBACK. On a lost connection every unacknowledged
+batch is simply sent again from the queue on the next connection: ingestion's batch key makes
+that harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from cityops import wire
+from cityops.errors import BrokerUnavailable
+from cityops.mqtt import MqttConnection, Will
+from edge_agents.backoff import Backoff
+from edge_agents.config import AgentConfig
+from edge_agents.queue import LocalQueue, QueuedBatch
+
+log = logging.getLogger(__name__)
+
+
+def telemetry_payload(stream: str, batch: QueuedBatch) -> bytes:
+    # readings are stored already encoded; only the key is wrapped around them
+    head = f'{{"stream":"{stream}","seq":{batch.seq},"readings":'.encode()
+    return head + batch.readings_json + b"}"
+
+
+class Uplink:
+    def __init__(
+        self,
+        config: AgentConfig,
+        queue: LocalQueue,
+        status: Callable[[wire.GatewayState], wire.Status],
+        on_message: Callable[[str, bytes], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.queue = queue
+        self.status = status
+        self.on_message = on_message
+        self.new_data = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.conn: MqttConnection | None = None
+        self.published_batches = 0
+
+    def _connection(self) -> MqttConnection:
+        gateway, broker = self.config.gateway, self.config.broker
+        offline = wire.encode(self.status(wire.GatewayState.OFFLINE))
+        return MqttConnection(
+            broker.url,
+            client_id=f"agent-{gateway}",
+            username=broker.username or gateway,
+            password=broker.password(),
+            will=Will(wire.status_topic(gateway), offline),
+            on_message=self._deliver,
+        )
+
+    def _deliver(self, topic: str, payload: bytes, _mid: int, _qos: int) -> None:
+        if self.on_message is not None:
+            self.on_message(topic, payload)
+
+    async def run(self) -> None:
+        backoff = Backoff()
+        was_up = True
+        while True:
+            conn = self._connection()
+            try:
+                await conn.connect()
+            except BrokerUnavailable as err:
+                if was_up:
+                    log.warning("gateway %s: broker unreachable: %s", self.config.gateway, err)
+                    was_up = False
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            log.info("gateway %s: connected to broker", self.config.gateway)
+            was_up = True
+            backoff.reset()
+            self.conn = conn
+            self.connected.set()
+            try:
+                await self._session(conn)
+            except BrokerUnavailable as err:
+                log.warning("gateway %s: connection lost: %s", self.config.gateway, err)
+            finally:
+                self.connected.clear()
+                self.conn = None
+                await conn.close()
+
+    async def _session(self, conn: MqttConnection) -> None:
+        gateway = self.config.gateway
+        await conn.publish(
+            wire.status_topic(gateway), wire.encode(self.status(wire.GatewayState.ONLINE)),
+            retain=True,
+        )
+        await conn.subscribe([(f"{wire.TOPIC_ROOT}/{gateway}/commands/+", 1),
+                              (wire.config_topic(gateway), 1)])
+        sender = asyncio.create_task(self._send_loop(conn))
+        try:
+            assert conn.closed is not None
+            await asyncio.wait({sender, conn.closed}, return_when=asyncio.FIRST_COMPLETED)
+            if sender.done():
+                sender.result()
+            raise BrokerUnavailable(f"closed: {conn.closed.result()}")
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, BrokerUnavailable):
+                await sender
+
+    async def _send_loop(self, conn: MqttConnection) -> None:
+        topic = wire.telemetry_topic(self.config.gateway)
+        window = self.config.queue.publish_window
+        inflight: dict[asyncio.Future[None], int] = {}
+        cursor = 0
+        while True:
+            # clear before peeking: an append after this point wakes the wait below
+            self.new_data.clear()
+            if len(inflight) < window:
+                batches = await self.queue.peek(cursor, window - len(inflight))
+                for batch in batches:
+                    fut = conn.publish(topic, telemetry_payload(self.queue.stream, batch))
+                    inflight[fut] = batch.seq
+                    cursor = batch.seq
+            if not inflight:
+                await self.new_data.wait()
+                continue
+            waiters: set[asyncio.Future] = set(inflight)
+            new_data = asyncio.ensure_future(self.new_data.wait())
+            if len(inflight) < window:
+                waiters.add(new_data)
+            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            new_data.cancel()
+            acked = []
+            try:
+                for fut in done:
+                    if fut is new_data:
+                        continue
+                    seq = inflight.pop(fut)
+                    fut.result()  # a refused publish ends the session; the queue resends
+                    acked.append(seq)
+            finally:
+                await self.queue.remove(acked)
+                self.published_batches += len(acked)
+
+    async def publish_status(self) -> None:
+        conn = self.conn
+        if conn is None or not conn.is_connected:
+            return
+        with contextlib.suppress(BrokerUnavailable):
+            await conn.publish(
+                wire.status_topic(self.config.gateway),
+                wire.encode(self.status(wire.GatewayState.ONLINE)),
+                retain=True,
+            )

@@ -1,0 +1,157 @@
+"""The ingest worker: a shared subscription, batches by size or time, ack after commit.
+
+Messages are acknowledged to the broker only once their rows (or dead letters) are
+committed. The broker stops sending when `max_inflight_messages` are unacknowledged, so a slow
+database slows the broker down instead of filling this process's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+from cityops import wire
+from cityops.errors import BrokerUnavailable, SinkUnavailable
+from cityops.mqtt import MqttConnection
+from cityops.settings import Settings
+from edge_agents.backoff import Backoff
+from ingestion.decode import DeadLetter, DecodedBatch, Decoder
+from ingestion.sink import Sink
+
+log = logging.getLogger(__name__)
+POINT_RELOAD_MIN_INTERVAL_S = 5.0
+
+
+@dataclass
+class Pending:
+    messages: list[tuple[str, bytes, int, int]] = field(default_factory=list)
+    readings_estimate: int = 0
+
+
+class IngestWorker:
+    def __init__(self, settings: Settings, client_id: str | None = None) -> None:
+        self.settings = settings
+        self.client_id = client_id or f"ingest-{os.getpid()}"
+        self.sink = Sink(settings.database_url.get_secret_value())
+        self.decoder = Decoder({})
+        self.pending = Pending()
+        self.wake = asyncio.Event()
+        self.stored_readings = 0
+        self.dead_letters = 0
+        self._points_loaded_at = 0.0
+
+    def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        self.pending.messages.append((topic, payload, mid, qos))
+        # a cheap size guess keeps decoding off the receive path
+        self.pending.readings_estimate += max(1, len(payload) // 90)
+        if self.pending.readings_estimate >= self.settings.ingest_batch_max_readings:
+            self.wake.set()
+
+    def _connection(self) -> MqttConnection:
+        s = self.settings
+        return MqttConnection(
+            s.mqtt_url,
+            client_id=self.client_id,
+            username=s.ingest_mqtt_username,
+            password=s.ingest_mqtt_password.get_secret_value(),
+            clean_start=False,
+            session_expiry_s=3600,
+            manual_ack=True,
+            on_message=self._on_message,
+            receive_maximum=min(65535, s.ingest_max_inflight_messages),
+        )
+
+    async def run(self) -> None:
+        await self._connect_sink()
+        backoff = Backoff()
+        while True:
+            conn = self._connection()
+            try:
+                await conn.connect()
+                topic = wire.shared(self.settings.ingest_group, wire.TELEMETRY_SUBSCRIPTION)
+                await conn.subscribe([(topic, 1)])
+            except BrokerUnavailable as err:
+                log.warning("ingest: broker unavailable: %s", err)
+                await conn.close()
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            backoff.reset()
+            log.info("ingest %s: subscribed to %s", self.client_id, topic)
+            try:
+                await self._flush_loop(conn)
+            except BrokerUnavailable as err:
+                log.warning("ingest: broker connection lost: %s", err)
+            finally:
+                # unacked messages are redelivered by the broker: drop our copies
+                self.pending = Pending()
+                await conn.close()
+
+    async def _connect_sink(self) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                await self.sink.connect()
+                await self._reload_points()
+                return
+            except SinkUnavailable as err:
+                log.warning("ingest: %s", err)
+                await asyncio.sleep(backoff.next_delay())
+
+    async def _reload_points(self) -> None:
+        self.decoder.points = await self.sink.load_points()
+        self._points_loaded_at = time.monotonic()
+
+    async def _flush_loop(self, conn: MqttConnection) -> None:
+        wait_s = self.settings.ingest_batch_max_wait_ms / 1000
+        assert conn.closed is not None
+        while not conn.closed.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), wait_s)
+            self.wake.clear()
+            if self.pending.messages:
+                await self._flush(conn)
+        raise BrokerUnavailable(f"closed: {conn.closed.result()}")
+
+    async def _flush(self, conn: MqttConnection) -> None:
+        taken, self.pending = self.pending, Pending()
+        batches, dead = await self._decode_all(taken.messages)
+        backoff = Backoff(cap_s=10)
+        while True:
+            try:
+                stored = await self.sink.store(batches, dead)
+                break
+            except SinkUnavailable as err:
+                # keep the messages unacked and retry: the broker holds the rest meanwhile
+                log.warning("ingest: %s; retrying", err)
+                await asyncio.sleep(backoff.next_delay())
+        for _topic, _payload, mid, qos in taken.messages:
+            conn.ack(mid, qos)
+        self.stored_readings += stored
+        self.dead_letters += len(dead)
+
+    async def _decode_all(
+        self, messages: list[tuple[str, bytes, int, int]]
+    ) -> tuple[list[DecodedBatch], list[DeadLetter]]:
+        batches, dead = self._decode(messages)
+        stale = time.monotonic() - self._points_loaded_at > POINT_RELOAD_MIN_INTERVAL_S
+        if any(d.reason == "unknown_point" for d in dead) and stale:
+            # a device registered since start: learn it, then decode this flush again
+            await self._reload_points()
+            batches, dead = self._decode(messages)
+        return batches, dead
+
+    def _decode(
+        self, messages: list[tuple[str, bytes, int, int]]
+    ) -> tuple[list[DecodedBatch], list[DeadLetter]]:
+        batches: list[DecodedBatch] = []
+        dead: list[DeadLetter] = []
+        for topic, payload, _mid, _qos in messages:
+            batch, rejected = self.decoder.decode(topic, payload)
+            if batch is not None:
+                batches.append(batch)
+            dead.extend(rejected)
+        return batches, dead

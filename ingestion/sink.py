@@ -1,0 +1,127 @@
+"""The only place ingestion talks to PostgreSQL: batch keys, binary COPY, dead letters,
+all in one transaction so a batch is stored exactly once and nothing is acked unsaved."""
+
+from __future__ import annotations
+
+import struct
+
+import psycopg
+
+from cityops.errors import SinkUnavailable
+from ingestion.decode import DeadLetter, DecodedBatch, PointRef
+
+_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_TRAILER = struct.pack(">h", -1)
+# PostgreSQL's binary timestamps count microseconds from 2000-01-01
+_PG_EPOCH_MS = 946_684_800_000
+_NUMERIC = struct.Struct(">hiqiiidih")
+_NUMERIC_NULL = struct.Struct(">hiqiiiiih")
+_TEXT_HEAD = struct.Struct(">hiqii")
+_QUALITY = struct.Struct(">ih")
+
+
+def numeric_copy_data(rows: list[tuple[int, int, float | None, int]]) -> bytes:
+    """(ts_ms, point_id, value, quality) rows as one binary COPY stream, packed by hand:
+    several times faster than per-row adaptation, which matters at 300k rows/s."""
+    out = bytearray(_HEADER)
+    pack, pack_null = _NUMERIC.pack, _NUMERIC_NULL.pack
+    for ts, point_id, value, quality in rows:
+        micros = (ts - _PG_EPOCH_MS) * 1000
+        if value is None:
+            out += pack_null(4, 8, micros, 4, point_id, -1, 2, quality)
+        else:
+            out += pack(4, 8, micros, 4, point_id, 8, value, 2, quality)
+    out += _TRAILER
+    return bytes(out)
+
+
+def text_copy_data(rows: list[tuple[int, int, str | None, int]]) -> bytes:
+    out = bytearray(_HEADER)
+    for ts, point_id, value, quality in rows:
+        out += _TEXT_HEAD.pack(4, 8, (ts - _PG_EPOCH_MS) * 1000, 4, point_id)
+        if value is None:
+            out += struct.pack(">i", -1)
+        else:
+            data = value.encode("utf-8")
+            out += struct.pack(">i", len(data)) + data
+        out += _QUALITY.pack(2, quality)
+    out += _TRAILER
+    return bytes(out)
+
+
+class Sink:
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.conn: psycopg.AsyncConnection | None = None
+
+    async def connect(self) -> None:
+        try:
+            self.conn = await psycopg.AsyncConnection.connect(self.database_url)
+        except psycopg.OperationalError as err:
+            raise SinkUnavailable(f"cannot reach the database: {err}") from err
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+            self.conn = None
+
+    async def load_points(self) -> dict[tuple[str, str], PointRef]:
+        assert self.conn is not None
+        async with self.conn.cursor() as cur:
+            await cur.execute(
+                "SELECT d.id, p.name, p.id, d.gateway_id, p.data_type = 'string'"
+                " FROM points p JOIN devices d ON d.id = p.device_id"
+            )
+            rows = await cur.fetchall()
+        await self.conn.commit()
+        return {(dev, name): PointRef(pid, gw, is_text) for dev, name, pid, gw, is_text in rows}
+
+    async def store(self, batches: list[DecodedBatch], dead: list[DeadLetter]) -> int:
+        """Store new batches and dead letters in one transaction; returns readings stored."""
+        if self.conn is None:
+            await self.connect()
+        assert self.conn is not None
+        try:
+            async with self.conn.transaction():
+                fresh = await self._claim(batches) if batches else []
+                numeric = [row for b in fresh for row in b.numeric]
+                text = [row for b in fresh for row in b.text]
+                async with self.conn.cursor() as cur:
+                    if numeric:
+                        await self._copy(cur, "readings", numeric_copy_data(numeric))
+                    if text:
+                        await self._copy(cur, "readings_text", text_copy_data(text))
+                    if dead:
+                        await cur.executemany(
+                            "INSERT INTO dead_letters (topic, payload, reason, detail)"
+                            " VALUES (%s, %s, %s, %s)",
+                            [(d.topic, d.payload, d.reason, d.detail) for d in dead],
+                        )
+        except psycopg.OperationalError as err:
+            await self.close()
+            raise SinkUnavailable(f"database write failed: {err}") from err
+        return len(numeric) + len(text)
+
+    async def _claim(self, batches: list[DecodedBatch]) -> list[DecodedBatch]:
+        """Record the batch keys; only batches whose key is new are returned."""
+        unique = {b.key: b for b in batches}
+        assert self.conn is not None
+        async with self.conn.cursor() as cur:
+            await cur.execute(
+                "INSERT INTO ingested_batches (gateway_id, stream, seq, readings)"
+                " SELECT * FROM unnest(%s::text[], %s::uuid[], %s::bigint[], %s::int[])"
+                " ON CONFLICT DO NOTHING RETURNING gateway_id, stream::text, seq",
+                (
+                    [k[0] for k in unique], [k[1] for k in unique], [k[2] for k in unique],
+                    [b.count for b in unique.values()],
+                ),
+            )
+            claimed = {(g, s, q) for g, s, q in await cur.fetchall()}
+        return [b for k, b in unique.items() if k in claimed]
+
+    @staticmethod
+    async def _copy(cur: psycopg.AsyncCursor, table: str, data: bytes) -> None:
+        async with cur.copy(
+            f"COPY {table} (time, point_id, value, quality) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy:
+            await copy.write(data)

@@ -1,0 +1,55 @@
+"""The wire contract: topics, payload validation, and the published JSON Schemas."""
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from cityops import wire
+from cityops.errors import WireError
+
+SCHEMA_DIR = Path(__file__).parents[2] / "docs" / "schemas"
+
+
+def test_gateway_of_telemetry_topic() -> None:
+    assert wire.gateway_of("cityops/v1/gw-01/telemetry", "telemetry") == "gw-01"
+    with pytest.raises(WireError):
+        wire.gateway_of("cityops/v1/gw-01/status", "telemetry")
+    with pytest.raises(WireError):
+        wire.gateway_of("other/v1/gw-01/telemetry", "telemetry")
+
+
+def test_telemetry_round_trip() -> None:
+    message = wire.Telemetry(
+        stream=uuid.uuid4(), seq=7,
+        readings=[wire.WireReading(device="ups-01", point="battery_pct", ts=1, value=87.5)],
+    )
+    assert wire.decode(wire.Telemetry, wire.encode(message)) == message
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "where"),
+    [
+        (b"{not json", "invalid_json", ""),
+        (b'{"stream": "x", "seq": 1, "readings": []}', "schema", "stream"),
+        (b'{"stream": "%s", "seq": -1, "readings": [{}]}' % str(uuid.uuid4()).encode(),
+         "schema", "seq"),
+    ],
+)
+def test_bad_payloads_say_why(raw: bytes, reason: str, where: str) -> None:
+    with pytest.raises(WireError) as info:
+        wire.decode(wire.Telemetry, raw)
+    assert info.value.context["reason"] == reason
+    assert where in info.value.detail
+
+
+def test_bool_values_stay_bool() -> None:
+    raw = b'{"device": "d", "point": "p", "ts": 1, "value": true}'
+    assert wire.WireReading.model_validate_json(raw).value is True
+
+
+@pytest.mark.parametrize("name", sorted(wire.json_schemas()))
+def test_published_schemas_match_the_models(name: str) -> None:
+    published = json.loads((SCHEMA_DIR / f"{name}.json").read_text())
+    assert published == wire.json_schemas()[name], "run: python -m cityops.schemas"
