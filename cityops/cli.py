@@ -98,9 +98,14 @@ def agent(config: Annotated[Path, typer.Option(help="the gateway's YAML config")
 def ingest() -> None:
     """Run an ingest worker (start several to share the load)."""
     from ingestion.consumer import IngestWorker
+    from ingestion.slots import claim_slot
 
     settings = _settings()
-    _run_async(IngestWorker(settings).run())
+    slot = claim_slot(settings.state_dir)
+    try:
+        _run_async(IngestWorker(settings, slot.client_id).run())
+    finally:
+        slot.release()
 
 
 @app.command("api")

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import socket
 import ssl
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -113,12 +114,17 @@ class MqttConnection:
         c.on_disconnect = self._handle_disconnect
         c.on_publish = self._handle_publish
         c.on_subscribe = self._handle_subscribe
+        c.on_unsubscribe = self._handle_subscribe
         c.on_message = self._handle_message
 
     # -- socket plumbing: paho may call these from the executor thread during connect
     def _threadsafe(self, fn: Callable[..., object], *args: object) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(fn, *args)
+        if threading.get_ident() == self._loop_thread:
+            # on the loop already: act now, before paho closes the socket under us
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
 
     def _on_socket_open(self, client: paho.Client, _ud: object, sock: socket.socket) -> None:
         self._threadsafe(self._loop.add_reader, sock, client.loop_read)  # type: ignore[union-attr]
@@ -179,6 +185,7 @@ class MqttConnection:
     async def connect(self, timeout_s: float = 10.0) -> None:
         """Open the session; raises BrokerUnavailable when the broker cannot be reached."""
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._connected = self._loop.create_future()
         self.closed = self._loop.create_future()
         props = Properties(PacketTypes.CONNECT)
@@ -245,6 +252,15 @@ class MqttConnection:
         if refused:
             raise BrokerUnavailable(f"broker refused subscription to {refused}")
 
+    async def unsubscribe(self, topics: list[str], timeout_s: float = 5.0) -> None:
+        assert self._loop is not None, "connect() first"
+        rc, mid = self._client.unsubscribe(topics)
+        if rc != paho.MQTT_ERR_SUCCESS:
+            raise BrokerUnavailable(f"unsubscribe failed: {paho.error_string(rc)}")
+        fut = self._loop.create_future()
+        self._subacks[mid] = fut
+        await asyncio.wait_for(fut, timeout_s)
+
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge a received message (only with manual_ack=True)."""
         self._client.ack(mid, qos)
@@ -253,9 +269,14 @@ class MqttConnection:
     def is_connected(self) -> bool:
         return self.closed is not None and not self.closed.done()
 
-    async def close(self) -> None:
+    async def close(self, end_session: bool = False) -> None:
+        """Disconnect; `end_session` also tells the broker to forget a persistent session."""
         if self.is_connected:
-            self._client.disconnect()
+            props = None
+            if end_session:
+                props = Properties(PacketTypes.DISCONNECT)
+                props.SessionExpiryInterval = 0
+            self._client.disconnect(properties=props)
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(self.closed), 2.0)  # type: ignore[arg-type]
         if self.closed is not None and not self.closed.done():

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -33,9 +32,9 @@ class Pending:
 
 
 class IngestWorker:
-    def __init__(self, settings: Settings, client_id: str | None = None) -> None:
+    def __init__(self, settings: Settings, client_id: str) -> None:
         self.settings = settings
-        self.client_id = client_id or f"ingest-{os.getpid()}"
+        self.client_id = client_id
         self.sink = Sink(settings.database_url.get_secret_value())
         self.decoder = Decoder({})
         self.pending = Pending()
@@ -85,10 +84,31 @@ class IngestWorker:
                 await self._flush_loop(conn)
             except BrokerUnavailable as err:
                 log.warning("ingest: broker connection lost: %s", err)
+            except asyncio.CancelledError:
+                await self._leave(conn, topic)
+                raise
             finally:
                 # unacked messages are redelivered by the broker: drop our copies
                 self.pending = Pending()
                 await conn.close()
+
+    async def _leave(self, conn: MqttConnection, topic: str) -> None:
+        """A clean stop: no new messages, store what arrived, then end the session so the
+        broker stops keeping a share of the traffic for a worker that is gone."""
+        try:
+            await conn.unsubscribe([topic])
+            quiet_since = len(self.pending.messages)
+            while True:
+                await asyncio.sleep(0.2)
+                if self.pending.messages:
+                    await self._flush(conn)
+                elif quiet_since == 0:
+                    break
+                quiet_since = len(self.pending.messages)
+            await conn.close(end_session=True)
+            log.info("ingest %s: stopped cleanly", self.client_id)
+        except (BrokerUnavailable, TimeoutError) as err:
+            log.warning("ingest %s: unclean stop, session kept: %s", self.client_id, err)
 
     async def _connect_sink(self) -> None:
         backoff = Backoff()

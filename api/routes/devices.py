@@ -28,7 +28,8 @@ def typed_value(data_type: str, value: float | str | None) -> bool | int | float
         return value
     if data_type == "bool":
         return bool(value)
-    return int(value)
+    # a scaled integer register is a fraction in engineering units: keep it one
+    return int(value) if float(value).is_integer() else value
 
 
 def parse_bucket(text: str) -> int:

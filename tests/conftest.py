@@ -1,0 +1,144 @@
+"""Shared fixtures: a database of our own in the local cluster, a broker of our own on a free
+port, and settings pointing at both, so parallel runs and the demo never collide."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from cityops.settings import Settings, load_settings
+from infra.broker.accounts import add_gateway, ensure_service_account
+from infra.broker.process import Broker
+from infra.db.migrate import migrate
+from tests.helpers import free_port
+
+REPO = Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="session")
+def stack_settings() -> Settings:
+    """The local stack's settings (var/local.env, written by `cityops stack up`)."""
+    return load_settings()
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def database_url(stack_settings: Settings) -> Iterator[str]:
+    admin = stack_settings.database_admin_url.get_secret_value()
+    name = f"cityops_test_{secrets.token_hex(4)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(stack_settings.database_url.get_secret_value(), name)
+    migrate(url)
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class BrokerFixture:
+    def __init__(self, broker: Broker, passwords: dict[str, str]) -> None:
+        self.broker = broker
+        self.passwords = passwords
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.broker.port}"
+
+    def add_gateway(self, gateway: str) -> str:
+        password = add_gateway(self.broker.state_dir, gateway)
+        self.broker.write_config()
+        self.broker.reload()
+        return password
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerFixture]:
+    state = tmp_path_factory.mktemp("broker")
+    passwords = {name: secrets.token_urlsafe(16) for name in ("svc-ingest", "svc-api")}
+    for name, password in passwords.items():
+        ensure_service_account(state, name, password)
+    instance = Broker(state, free_port())
+    instance.write_config()
+    instance.start()
+    yield BrokerFixture(instance, passwords)
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, broker: BrokerFixture, tmp_path_factory) -> Settings:  # noqa: ANN001
+    return Settings(
+        _env_file=None,
+        state_dir=tmp_path_factory.mktemp("state"),
+        database_url=database_url,
+        database_admin_url=database_url,
+        mqtt_url=broker.url,
+        ingest_mqtt_password=broker.passwords["svc-ingest"],
+        api_mqtt_password=broker.passwords["svc-api"],
+        jwt_secret=secrets.token_urlsafe(48),
+    )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a child process exactly these settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
+    env["CITYOPS_ENV_FILE"] = "/nonexistent"
+    for field, value in settings.model_dump().items():
+        raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        env[f"CITYOPS_{field.upper()}"] = str(raw)
+    return env
+
+
+class Processes:
+    """Real platform processes started by a test, stopped (and their logs kept) after it."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
+        self.log_dir, self.env = log_dir, env
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = (self.log_dir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cityops", *args], cwd=REPO, env=env or self.env,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        self.procs.append((name, proc))
+        return proc
+
+    def run(self, *args: str, stdin: str = "") -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "cityops", *args], cwd=REPO, env=self.env, input=stdin,
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert result.returncode == 0, f"cityops {' '.join(args)}: {result.stderr}"
+        return result.stdout
+
+    def log(self, name: str) -> str:
+        return (self.log_dir / f"{name}.log").read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for _name, proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture
+def processes(settings: Settings, tmp_path: Path) -> Iterator[Processes]:
+    procs = Processes(tmp_path, settings_env(settings))
+    yield procs
+    procs.stop_all()
