@@ -76,7 +76,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerFixture]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, broker: BrokerFixture, tmp_path_factory) -> Settings:  # noqa: ANN001
+def settings(database_url: str, broker: BrokerFixture, tmp_path_factory) -> Settings:
     return Settings(
         _env_file=None,
         state_dir=tmp_path_factory.mktemp("state"),

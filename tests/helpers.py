@@ -26,10 +26,12 @@ def wait_for(check: Callable[[], T], timeout_s: float = 20.0, interval_s: float 
             result = check()
             if result:
                 return result
-        except Exception as err:  # noqa: BLE001 - keep polling until the deadline
+        except Exception as err:
             last_error = err
         time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last error: {last_error}")
+    raise AssertionError(
+        f"timed out after {timeout_s}s waiting for {what}; last error: {last_error}"
+    )
 
 
 async def await_for(check: Callable[[], Awaitable[T]], timeout_s: float = 20.0,
@@ -41,10 +43,12 @@ async def await_for(check: Callable[[], Awaitable[T]], timeout_s: float = 20.0,
             result = await check()
             if result:
                 return result
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             last_error = err
         await asyncio.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last error: {last_error}")
+    raise AssertionError(
+        f"timed out after {timeout_s}s waiting for {what}; last error: {last_error}"
+    )
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

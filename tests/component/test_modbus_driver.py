@@ -14,7 +14,7 @@ from tests.helpers import await_for, free_port, port_open
 
 
 @contextlib.asynccontextmanager
-async def simulator(profile, port: int, count: int = 1):  # noqa: ANN001
+async def simulator(profile, port: int, count: int = 1):
     task = asyncio.create_task(serve(profile, "127.0.0.1", port, count, tick_s=0.1))
     await await_for(lambda: asyncio.to_thread(port_open, port), what="simulator port")
     try:
@@ -25,7 +25,7 @@ async def simulator(profile, port: int, count: int = 1):  # noqa: ANN001
             await task
 
 
-def driver_for(profile, port: int, unit_id: int = 1, conn=None) -> ModbusDriver:  # noqa: ANN001
+def driver_for(profile, port: int, unit_id: int = 1, conn=None) -> ModbusDriver:
     conn = conn or ModbusConnection("127.0.0.1", port, timeout_s=1.0)
     return ModbusDriver(f"dev-{unit_id}", profile, ModbusEndpoint(
         host="127.0.0.1", port=port, unit_id=unit_id), conn)

@@ -16,7 +16,7 @@ import yaml
 from pymodbus.client import ModbusTcpClient
 
 from cityops import wire
-from tests.conftest import Processes, BrokerFixture
+from tests.conftest import BrokerFixture, Processes
 from tests.helpers import free_port, port_open, wait_for
 
 PROFILE = {
