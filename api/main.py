@@ -41,6 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Unified city operations: devices, readings, commands, events, cloud.",
         lifespan=lifespan,
+        # FastAPI's built-in docs pages load their scripts from a CDN; none at run time here
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)

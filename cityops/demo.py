@@ -1,0 +1,156 @@
+"""`cityops demo`: the platform on one machine with simulated devices, stopped by Ctrl-C."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from cityops.errors import Conflict, StackError
+from cityops.settings import load_settings
+
+EXAMPLE = Path(__file__).parents[1] / "edge_agents" / "examples" / "demo-gateway.yaml"
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise StackError("no free port")
+
+
+def _secret(path: Path, make: callable) -> str:  # type: ignore[valid-type]
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def _gateway_password(state_dir: Path, demo_dir: Path) -> str:
+    from infra.broker.accounts import add_gateway, revoke_gateway
+    from infra.local.stack import broker_for
+
+    path = demo_dir / "gw-demo.password"
+    try:
+        password = add_gateway(state_dir / "broker", "gw-demo")
+    except Conflict:
+        if path.exists():
+            return path.read_text().strip()
+        revoke_gateway(state_dir / "broker", "gw-demo")
+        password = add_gateway(state_dir / "broker", "gw-demo")
+    path.write_text(password)
+    path.chmod(0o600)
+    broker = broker_for(state_dir)
+    broker.write_config()
+    broker.reload()
+    return password
+
+
+def _wait_port(port: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise StackError(f"nothing answers on port {port}")
+
+
+def run_demo() -> None:
+    from infra.db.migrate import migrate
+    from infra.local.stack import state_dir_from_env, up
+
+    up(state_dir_from_env())  # idempotent: quick when the stack is installed and running
+    settings = load_settings()
+    migrate(settings.database_url.get_secret_value())
+    state_dir = settings.state_dir.absolute()
+    demo_dir = state_dir / "demo"
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    sim_port, api_port = _free_port(15020), _free_port(settings.api_port)
+    config = yaml.safe_load(EXAMPLE.read_text())
+    config["queue"]["path"] = str(demo_dir / "gw-demo.queue.db")
+    config["broker"]["url"] = settings.mqtt_url
+    for device in config["devices"]:
+        device["endpoint"]["port"] = sim_port
+    config_path = demo_dir / "gw-demo.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    password = _gateway_password(state_dir, demo_dir)
+    admin_password = _secret(demo_dir / "admin.password", lambda: secrets.token_urlsafe(12))
+    cityops = [sys.executable, "-m", "cityops"]
+    subprocess.run([*cityops, "registry", "load", str(config_path)], check=True)
+    subprocess.run([*cityops, "users", "add", "admin", "--role", "admin"],
+                   input=admin_password + "\n", text=True, check=True)
+    procs = _start_all(cityops, config_path, sim_port, api_port, password, demo_dir)
+    try:
+        _wait_port(api_port)
+        _announce(api_port, admin_password, demo_dir)
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        _stop_all(procs)
+
+
+def _start_all(cityops: list[str], config: Path, sim_port: int, api_port: int, password: str,
+               demo_dir: Path) -> list[subprocess.Popen]:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    env = os.environ | {"CITYOPS_GATEWAY_PASSWORD": password}
+    commands = {
+        "sim": ["sim", "modbus", "--profile", "power/power_meter", "--port", str(sim_port),
+                "--count", "2"],
+        "agent": ["agent", "--config", str(config)],
+        "ingest": ["ingest"],
+        "api": ["api", "--port", str(api_port)],
+    }
+    procs = []
+    for name, args in commands.items():
+        log = (demo_dir / f"{name}.log").open("ab")
+        procs.append(subprocess.Popen(
+            [*cityops, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
+            # children must not share our blocked signal mask, nor get the terminal's Ctrl-C
+            preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT,
+                                                                           signal.SIGTERM}),
+            start_new_session=True,
+        ))
+        if name == "sim":
+            _wait_port(sim_port)
+    return procs
+
+
+def _announce(api_port: int, admin_password: str, demo_dir: Path) -> None:
+    base = f"http://127.0.0.1:{api_port}"
+    lines = [
+        "", "CityOps demo is running.",
+        f"  Live readings:  {base}/   (log in as admin / {admin_password})",
+        f"  Health:         {base}/v1/health",
+        f"  API schema:     {base}/openapi.json",
+        f"  Logs:           {demo_dir}/*.log",
+        "Press Ctrl-C to stop everything the demo started.", "",
+    ]
+    sys.stdout.write("\n".join(lines))
+    sys.stdout.flush()
+
+
+def _stop_all(procs: list[subprocess.Popen]) -> None:
+    for proc in reversed(procs):
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    sys.stdout.write("demo stopped\n")
