@@ -1,0 +1,77 @@
+"""`cityops stack ...`: the local PostgreSQL/TimescaleDB cluster and Mosquitto broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+
+from cityops.errors import PlatformError
+from infra.local import stack
+
+app = typer.Typer(
+    help="Local stack: PostgreSQL 15 + TimescaleDB on 127.0.0.1:5433 and Mosquitto on "
+    "127.0.0.1:1884, state under $CITYOPS_STATE_DIR (default ./var).",
+    no_args_is_help=True,
+)
+
+
+@contextmanager
+def _errors_exit() -> Iterator[None]:
+    try:
+        yield
+    except PlatformError as err:
+        typer.echo(f"error: {err.detail}", err=True)
+        raise typer.Exit(1) from err
+
+
+def _show(parts: list[stack.Part]) -> bool:
+    for part in parts:
+        typer.echo(f"{part.name:<12} {'up' if part.ok else 'DOWN':<5} {part.detail}")
+    return all(part.ok for part in parts)
+
+
+@app.command()
+def up() -> None:
+    """Install what is missing, then start the cluster and the broker; safe to repeat."""
+    with _errors_exit():
+        parts = stack.up(stack.state_dir_from_env())
+    if not _show(parts):
+        raise typer.Exit(1)
+
+
+@app.command()
+def down() -> None:
+    """Stop the `cityops` cluster and the broker this stack started (nothing else)."""
+    with _errors_exit():
+        stack.down(stack.state_dir_from_env())
+
+
+@app.command()
+def status() -> None:
+    """Show each part's state; exit status 1 when any part is down."""
+    with _errors_exit():
+        parts = stack.status(stack.state_dir_from_env())
+    if not _show(parts):
+        raise typer.Exit(1)
+
+
+@app.command("add-gateway")
+def add_gateway(gateway_id: str) -> None:
+    """Create broker credentials for a gateway and print its password (shown only this once)."""
+    with _errors_exit():
+        password = stack.add_gateway(stack.state_dir_from_env(), gateway_id)
+    typer.echo(password)
+
+
+@app.command("revoke-gateway")
+def revoke_gateway(gateway_id: str) -> None:
+    """Remove a gateway's broker access; a connected gateway is disconnected at once."""
+    with _errors_exit():
+        stack.revoke_gateway(stack.state_dir_from_env(), gateway_id)
+    typer.echo(f"gateway {gateway_id} revoked")
+
+
+if __name__ == "__main__":
+    app()
