@@ -1,4 +1,5 @@
-"""The edge agent: one asyncio task per device, a recorder into the local queue, the uplink."""
+"""The edge agent: one asyncio task per device, a recorder into the local queue, the uplink,
+commands from the broker, and the device list from the YAML or the retained config topic."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from dataclasses import dataclass, field
 import orjson
 
 from cityops import wire
-from cityops.errors import DeviceError
-from edge_agents.backoff import Backoff
+from cityops.errors import ConfigError
+from edge_agents.commands import CommandExecutor
 from edge_agents.config import DeviceConfig, LoadedAgentConfig
-from edge_agents.drivers.modbus.driver import ModbusConnection, ModbusDriver
+from edge_agents.devices import DeviceRunner
+from edge_agents.driver import Driver, DriverFactory
+from edge_agents.metrics import MetricsServer
 from edge_agents.points import Reading
 from edge_agents.queue import LocalQueue
+from edge_agents.remote_config import parse_remote_config
 from edge_agents.uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -68,40 +72,49 @@ class Recorder:
 class Agent:
     def __init__(self, loaded: LoadedAgentConfig) -> None:
         self.config = loaded.config
-        self.profiles = loaded.profiles
+        self.profiles = dict(loaded.profiles)
         q = self.config.queue
         self.queue = LocalQueue(q.path, q.max_bytes)
-        self.uplink = Uplink(self.config, self.queue, self.status)
+        self.uplink = Uplink(self.config, self.queue, self.status,
+                             on_message=self._on_message, on_connected=self._on_connected)
         self.recorder = Recorder(
             self.queue, self.uplink, q.batch_max_readings, q.batch_max_wait_ms / 1000
         )
-        self.connections: dict[tuple[str, int], ModbusConnection] = {}
-        self.drivers: dict[str, ModbusDriver] = {}
-        self.device_state: dict[str, str] = {d.id: "unknown" for d in self.config.devices}
+        self.factory = DriverFactory()
+        self.runners: dict[str, DeviceRunner] = {}
+        self._device_tasks: dict[str, asyncio.Task] = {}
+        self.commands = CommandExecutor(self.queue, self._driver_of, self.uplink.publish_result)
+        # None: devices come from the YAML; else the version taken from the config topic
+        self.config_version: int | None = None
+        self._configs: asyncio.Queue[bytes] = asyncio.Queue()
         self.readings_total = 0
-        for device in self.config.devices:
-            self.drivers[device.id] = self._driver(device)
+        self.metrics: MetricsServer | None = None
+        if self.config.metrics_port is not None:
+            self.metrics = MetricsServer(self, self.config.metrics_host, self.config.metrics_port)
 
-    def _driver(self, device: DeviceConfig) -> ModbusDriver:
-        key = (device.endpoint.host, device.endpoint.port)
-        if key not in self.connections:
-            self.connections[key] = ModbusConnection(*key, timeout_s=device.timeout_s)
-        return ModbusDriver(
-            device.id, self.profiles[device.id], device.endpoint, self.connections[key],
-            device.max_gap,
-        )
+    @property
+    def device_state(self) -> dict[str, str]:
+        return {device: runner.state for device, runner in self.runners.items()}
+
+    def _driver_of(self, device: str) -> Driver | None:
+        runner = self.runners.get(device)
+        return runner.driver if runner is not None else None
 
     def status(self, state: wire.GatewayState) -> wire.Status:
+        counters = {
+            "readings": self.readings_total,
+            "dropped_readings": self.queue.dropped_readings,
+            "published_batches": self.uplink.published_batches,
+            **{f"commands_{k}": v for k, v in self.commands.counts.items()},
+        }
+        if self.config_version is not None:
+            counters["config_version"] = self.config_version
         return wire.Status(
             state=state,
             agent_version=AGENT_VERSION,
             devices=self.device_state if state is wire.GatewayState.ONLINE else {},
             queue_depth=self.queue.readings,
-            counters={
-                "readings": self.readings_total,
-                "dropped_readings": self.queue.dropped_readings,
-                "published_batches": self.uplink.published_batches,
-            },
+            counters=counters,
             ts=int(time.time() * 1000),
         )
 
@@ -109,58 +122,97 @@ class Agent:
         await self.queue.open()
         log.info("gateway %s: stream %s, %d batches queued",
                  self.config.gateway, self.queue.stream, self.queue.batches)
+        if self.metrics is not None:
+            self.metrics.start()
         try:
+            if self.config.devices:
+                self._start_devices(self.config.devices, self.profiles)
+            else:
+                saved = await self.queue.get_meta("gateway_config")
+                if saved is not None:
+                    await self._apply_config(saved.encode(), persist=False)
+                else:
+                    log.info("gateway %s: waiting for its config on %s", self.config.gateway,
+                             wire.config_topic(self.config.gateway))
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.uplink.run())
                 tasks.create_task(self.recorder.run())
                 tasks.create_task(self._status_loop())
-                for device in self.config.devices:
-                    tasks.create_task(self._poll_device(device))
+                tasks.create_task(self._config_loop())
         finally:
+            await self._stop_devices()
+            await self.commands.close()
             await self.recorder.flush()
-            for conn in self.connections.values():
-                conn.close()
+            self.factory.close()
             await self.queue.close()
+            if self.metrics is not None:
+                self.metrics.stop()
+
+    def _start_devices(self, devices: list[DeviceConfig], profiles: dict) -> None:
+        for device in devices:
+            runner = DeviceRunner(device, profiles[device.id],
+                                  self.factory.create(device, profiles[device.id]),
+                                  self._on_readings, self._on_state)
+            self.runners[device.id] = runner
+            self._device_tasks[device.id] = asyncio.create_task(runner.run(), name=device.id)
+
+    async def _stop_devices(self) -> None:
+        tasks = list(self._device_tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._device_tasks.clear()
+        self.runners.clear()
+        self.factory.close()
+
+    def _on_readings(self, readings: list[Reading]) -> None:
+        self.readings_total += len(readings)
+        self.recorder.add(readings)
+
+    def _on_state(self, _device: str, _state: str) -> None:
+        asyncio.get_running_loop().create_task(self.uplink.publish_status())
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        gateway = self.config.gateway
+        if topic == wire.config_topic(gateway):
+            self._configs.put_nowait(payload)
+        elif topic.startswith(f"{wire.TOPIC_ROOT}/{gateway}/commands/"):
+            self.commands.submit(topic.rsplit("/", 1)[1], payload)
+
+    async def _on_connected(self) -> None:
+        await self.commands.republish()
+
+    async def _config_loop(self) -> None:
+        while True:
+            payload = await self._configs.get()
+            if not payload:
+                continue  # a cleared retained message
+            if self.config.devices:
+                log.info("gateway %s: devices come from the config file; the config topic "
+                         "is ignored", self.config.gateway)
+                continue
+            await self._apply_config(payload, persist=True)
+
+    async def _apply_config(self, payload: bytes, persist: bool) -> None:
+        try:
+            remote = parse_remote_config(payload, self.config.gateway)
+        except ConfigError as err:
+            log.error("gateway %s: config refused, keeping the current one: %s",
+                      self.config.gateway, err.detail)
+            return
+        if self.config_version is not None and remote.version <= self.config_version:
+            return
+        log.info("gateway %s: applying config version %d (%d devices)",
+                 self.config.gateway, remote.version, len(remote.devices))
+        await self._stop_devices()
+        self.profiles = remote.profiles
+        self.config_version = remote.version
+        self._start_devices(remote.devices, remote.profiles)
+        if persist:
+            await self.queue.set_meta("gateway_config", payload.decode())
+        await self.uplink.publish_status()
 
     async def _status_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.status_interval_s)
             await self.uplink.publish_status()
-
-    async def _poll_device(self, device: DeviceConfig) -> None:
-        driver, backoff = self.drivers[device.id], Backoff(initial_s=device.poll_interval_s)
-        loop = asyncio.get_running_loop()
-        next_at = loop.time()
-        while True:
-            try:
-                readings = await driver.read()
-            except DeviceError as err:
-                self._mark(device.id, "offline", err)
-                await asyncio.sleep(backoff.next_delay())
-                next_at = loop.time()
-                continue
-            self._mark(device.id, "online", None)
-            backoff.reset()
-            self.readings_total += len(readings)
-            self.recorder.add(readings)
-            # fixed-rate schedule: a slow poll does not push every later poll back
-            next_at += device.poll_interval_s
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
-            if next_at < loop.time() - device.poll_interval_s:
-                next_at = loop.time()
-
-    def _mark(self, device: str, state: str, err: Exception | None) -> None:
-        previous = self.device_state[device]
-        if previous == state:
-            return
-        self.device_state[device] = state
-        if state == "offline":
-            log.warning("device %s unreachable: %s", device, err)
-            now = int(time.time() * 1000)
-            points = self.profiles[device].points
-            self.recorder.add(
-                [Reading(device, p.name, now, None, wire.Quality.BAD) for p in points]
-            )
-        elif previous == "offline":
-            log.info("device %s recovered", device)
-        asyncio.get_running_loop().create_task(self.uplink.publish_status())

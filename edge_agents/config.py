@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from cityops.errors import ConfigError
 from cityops.wire import Identifier
 from edge_agents.drivers.modbus.config import ModbusEndpoint
+from edge_agents.drivers.mqtt.config import MqttEndpoint
+from edge_agents.drivers.opcua.config import OpcUaEndpoint
 from edge_agents.points import Profile
 from edge_agents.profiles import describe_validation, load_profile
 
@@ -42,11 +52,26 @@ class QueueConfig(_Config):
     publish_window: int = Field(64, ge=1, le=1000, description="batches awaiting PUBACK at once")
 
 
+def _endpoint_protocol(value: Any) -> str:
+    # configs written before OPC-UA and MQTT have no `protocol` key: they are Modbus
+    if isinstance(value, dict):
+        return value.get("protocol", "modbus")
+    return getattr(value, "protocol", "modbus")
+
+
+Endpoint = Annotated[
+    Annotated[ModbusEndpoint, Tag("modbus")]
+    | Annotated[OpcUaEndpoint, Tag("opcua")]
+    | Annotated[MqttEndpoint, Tag("mqtt")],
+    Discriminator(_endpoint_protocol),
+]
+
+
 class DeviceConfig(_Config):
     id: Identifier
     title: str = ""
     profile: str
-    endpoint: ModbusEndpoint
+    endpoint: Endpoint
     poll_interval_s: float = Field(1.0, gt=0, le=86400)
     timeout_s: float = Field(2.0, gt=0, le=60)
     max_gap: int = Field(16, ge=0, le=125, description="registers read through between points")
@@ -63,7 +88,10 @@ class AgentConfig(_Config):
     broker: BrokerConfig = BrokerConfig()
     queue: QueueConfig
     status_interval_s: float = Field(10.0, gt=0)
-    devices: list[DeviceConfig] = Field(min_length=1)
+    metrics_port: int | None = Field(None, ge=0, le=65535, description="Prometheus; 0: any")
+    metrics_host: str = "127.0.0.1"
+    # no devices here: they come from the retained cityops/v1/{gateway}/config topic
+    devices: list[DeviceConfig] = []
 
     @model_validator(mode="after")
     def _unique_devices(self) -> AgentConfig:
@@ -97,4 +125,13 @@ def load_agent_config(path: Path) -> LoadedAgentConfig:
             profiles[device.id] = load_profile(device.profile, base=path.parent)
         except ConfigError as err:
             raise ConfigError(f"{path}: devices.{index}.profile: {err.detail}") from err
+        check_protocol(device, profiles[device.id], f"{path}: devices.{index}")
     return LoadedAgentConfig(config=config, profiles=profiles)
+
+
+def check_protocol(device: DeviceConfig, profile: Any, where: str) -> None:
+    if device.endpoint.protocol != profile.protocol:
+        raise ConfigError(
+            f"{where}.endpoint: profile {profile.model} speaks {profile.protocol}, "
+            f"the endpoint is {device.endpoint.protocol}"
+        )

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cityops.wire import ID_PATTERN, Quality, Value
 from edge_agents.drivers.modbus.config import ModbusAddress
+from edge_agents.drivers.mqtt.config import MqttAddress
+from edge_agents.drivers.opcua.config import OpcUaAddress, OpcUaMethodCall
 
 Name = Annotated[str, Field(pattern=ID_PATTERN)]
 
@@ -110,6 +112,20 @@ class ModbusPoint(PointBase):
         return self
 
 
+class OpcUaPoint(PointBase):
+    address: OpcUaAddress
+
+
+class MqttPoint(PointBase):
+    address: MqttAddress
+
+    @model_validator(mode="after")
+    def _writable_has_command_topic(self) -> MqttPoint:
+        if self.writable and self.address.command_topic is None:
+            raise ValueError("a writable MQTT point needs `address.command_topic`")
+        return self
+
+
 class MethodArg(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Name
@@ -118,13 +134,22 @@ class MethodArg(BaseModel):
 
 
 class Method(BaseModel):
-    """A named action; for register-based devices it writes `writes` in order."""
+    """A named action. Without `call` the agent performs `writes` in order; with `call` (OPC-UA)
+    it calls the server's method and `writes` names the points the method changes, which the
+    agent reads back to confirm (and the simulator applies)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Name
     title: str = ""
     args: list[MethodArg] = []
-    writes: list[MethodWrite] = Field(min_length=1)
+    writes: list[MethodWrite] = []
+    call: OpcUaMethodCall | None = None
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Method:
+        if not self.writes and self.call is None:
+            raise ValueError(f"method {self.name} needs `writes` or `call`")
+        return self
 
 
 class MethodWrite(BaseModel):
@@ -164,6 +189,8 @@ class ProfileBase(BaseModel):
                     raise ValueError(f"method {method.name} writes unknown point {write.point}")
                 if write.arg is not None and write.arg not in args:
                     raise ValueError(f"method {method.name} uses unknown argument {write.arg}")
+            if method.call is not None and self.protocol != "opcua":  # type: ignore[attr-defined]
+                raise ValueError(f"method {method.name}: `call` is for OPC-UA profiles only")
         return self
 
     def point(self, name: str) -> PointBase:
@@ -184,8 +211,18 @@ class ModbusProfile(ProfileBase):
     points: list[ModbusPoint] = Field(min_length=1)
 
 
-# a discriminated union on `protocol` once OPC-UA and MQTT profiles join
-Profile = ModbusProfile
+class OpcUaProfile(ProfileBase):
+    protocol: Literal["opcua"]
+    points: list[OpcUaPoint] = Field(min_length=1)
+
+
+class MqttProfile(ProfileBase):
+    protocol: Literal["mqtt"]
+    points: list[MqttPoint] = Field(min_length=1)
+
+
+Profile = Annotated[ModbusProfile | OpcUaProfile | MqttProfile, Field(discriminator="protocol")]
+AnyProfile = ModbusProfile | OpcUaProfile | MqttProfile  # for isinstance and annotations
 
 
 @dataclass(frozen=True, slots=True)

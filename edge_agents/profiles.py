@@ -14,10 +14,15 @@ PROFILES_DIR = Path(__file__).parent / "profiles"
 _ADAPTER: TypeAdapter[Profile] = TypeAdapter(Profile)
 
 
+PROTOCOL_TAGS = {"modbus", "opcua", "mqtt"}
+
+
 def describe_validation(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"]) or "(top)"
+        # a discriminated union puts its tag (the protocol) into the path: drop it
+        loc = [p for p in e["loc"] if p not in PROTOCOL_TAGS]
+        path = ".".join(str(p) for p in loc) or "(top)"
         lines.append(f"{source}: {path}: {e['msg']}")
     return "\n".join(lines)
 
@@ -37,7 +42,11 @@ def resolve(ref: str, base: Path | None = None) -> Path:
 
 def load_profile(ref: str, base: Path | None = None) -> Profile:
     path = resolve(ref, base)
-    return parse_profile(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read: {err}") from err
+    return parse_profile(data, str(path))
 
 
 def parse_profile(data: object, source: str) -> Profile:

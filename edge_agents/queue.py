@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +27,15 @@ CREATE TABLE IF NOT EXISTS batches (
     readings BLOB NOT NULL,
     count INTEGER NOT NULL
 );
+-- every command id the agent has seen: a redelivered command is never executed again
+CREATE TABLE IF NOT EXISTS commands (
+    id TEXT PRIMARY KEY,
+    received_ms INTEGER NOT NULL,
+    result BLOB,
+    published INTEGER NOT NULL DEFAULT 0
+);
 """
+COMMANDS_KEPT_S = 7 * 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +57,7 @@ class LocalQueue:
         self.bytes = 0
         self.batches = 0
         self.readings = 0
+        self.last_seq = 0
         self.dropped_readings = 0
 
     async def _run(self, fn, *args):
@@ -77,6 +87,11 @@ class LocalQueue:
             "FROM batches"
         ).fetchone()
         self.batches, self.bytes, self.readings = n, size, count
+        self.last_seq = db.execute(
+            "SELECT coalesce(max(seq), 0) FROM batches"
+        ).fetchone()[0]
+        db.execute("DELETE FROM commands WHERE received_ms < ?",
+                    (int((time.time() - COMMANDS_KEPT_S) * 1000),))
         self._db = db
 
     async def append(self, readings_json: bytes, count: int) -> int:
@@ -92,7 +107,8 @@ class LocalQueue:
         self.batches += 1
         self.bytes += len(readings_json)
         self.readings += count
-        return int(cur.lastrowid)  # type: ignore[arg-type]
+        self.last_seq = int(cur.lastrowid)  # type: ignore[arg-type]
+        return self.last_seq
 
     def _drop_oldest(self) -> None:
         assert self._db is not None
@@ -112,14 +128,17 @@ class LocalQueue:
         self.readings -= count
         log.warning("queue full: dropped batch %d (%d readings)", seq, count)
 
-    async def peek(self, after_seq: int, limit: int) -> list[QueuedBatch]:
-        return await self._run(self._peek, after_seq, limit)
+    async def peek(
+        self, after_seq: int, limit: int, upto_seq: int | None = None
+    ) -> list[QueuedBatch]:
+        return await self._run(self._peek, after_seq, limit, upto_seq)
 
-    def _peek(self, after_seq: int, limit: int) -> list[QueuedBatch]:
+    def _peek(self, after_seq: int, limit: int, upto_seq: int | None = None) -> list[QueuedBatch]:
         assert self._db is not None
         rows = self._db.execute(
-            "SELECT seq, readings, count FROM batches WHERE seq > ? ORDER BY seq LIMIT ?",
-            (after_seq, limit),
+            "SELECT seq, readings, count FROM batches WHERE seq > ? AND seq <= ? "
+            "ORDER BY seq LIMIT ?",
+            (after_seq, upto_seq if upto_seq is not None else 2**62, limit),
         ).fetchall()
         return [QueuedBatch(seq, bytes(blob), count) for seq, blob, count in rows]
 
@@ -139,6 +158,61 @@ class LocalQueue:
         self.bytes -= size
         self.readings -= count
         self.batches -= n
+
+    # -- commands: seen ids and their results, in the same durable file
+    async def command_seen(self, command_id: str) -> tuple[bool, bytes | None]:
+        """Record a command id; (True, stored result or None) when it was seen before."""
+        return await self._run(self._command_seen, command_id)
+
+    def _command_seen(self, command_id: str) -> tuple[bool, bytes | None]:
+        assert self._db is not None
+        cur = self._db.execute(
+            "INSERT INTO commands (id, received_ms) VALUES (?, ?) ON CONFLICT(id) DO NOTHING",
+            (command_id, int(time.time() * 1000)),
+        )
+        if cur.rowcount == 1:
+            return False, None
+        row = self._db.execute("SELECT result FROM commands WHERE id=?", (command_id,)).fetchone()
+        return True, (bytes(row[0]) if row[0] is not None else None)
+
+    async def command_done(self, command_id: str, result: bytes) -> None:
+        await self._run(
+            self._db_execute, "UPDATE commands SET result=? WHERE id=?", (result, command_id)
+        )
+
+    async def command_published(self, command_id: str) -> None:
+        await self._run(
+            self._db_execute, "UPDATE commands SET published=1 WHERE id=?", (command_id,)
+        )
+
+    async def unpublished_results(self) -> list[tuple[str, bytes]]:
+        rows = await self._run(
+            self._db_fetch,
+            "SELECT id, result FROM commands WHERE published=0 AND result IS NOT NULL "
+            "ORDER BY received_ms",
+            (),
+        )
+        return [(cid, bytes(result)) for cid, result in rows]
+
+    # -- small key-value state (e.g. the last gateway config received)
+    async def get_meta(self, key: str) -> str | None:
+        rows = await self._run(self._db_fetch, "SELECT value FROM meta WHERE key=?", (key,))
+        return rows[0][0] if rows else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._run(
+            self._db_execute,
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def _db_execute(self, sql: str, params: tuple) -> None:
+        assert self._db is not None
+        self._db.execute(sql, params)
+
+    def _db_fetch(self, sql: str, params: tuple) -> list[tuple]:
+        assert self._db is not None
+        return self._db.execute(sql, params).fetchall()
 
     async def close(self) -> None:
         if self._db is not None:

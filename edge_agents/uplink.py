@@ -3,6 +3,11 @@
 A batch leaves the queue only after its PUBACK. On a lost connection every unacknowledged
 batch is simply sent again from the queue on the next connection: ingestion's batch key makes
 that harmless.
+
+After an outage the backlog must not starve live data: batches queued after the session
+started ("live") take at least half of the publish window, the backlog the rest, oldest
+first. Ingestion is idempotent per batch key, so the order across batches does not matter for
+correctness, only for how fresh the control room's picture is.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from cityops import wire
 from cityops.errors import BrokerUnavailable
@@ -35,11 +40,13 @@ class Uplink:
         queue: LocalQueue,
         status: Callable[[wire.GatewayState], wire.Status],
         on_message: Callable[[str, bytes], None] | None = None,
+        on_connected: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.config = config
         self.queue = queue
         self.status = status
         self.on_message = on_message
+        self.on_connected = on_connected
         self.new_data = asyncio.Event()
         self.connected = asyncio.Event()
         self.conn: MqttConnection | None = None
@@ -97,6 +104,9 @@ class Uplink:
         await conn.subscribe([(f"{wire.TOPIC_ROOT}/{gateway}/commands/+", 1),
                               (wire.config_topic(gateway), 1)])
         sender = asyncio.create_task(self._send_loop(conn))
+        if self.on_connected is not None:
+            hook = asyncio.create_task(self.on_connected())
+            hook.add_done_callback(_log_failure)
         try:
             assert conn.closed is not None
             await asyncio.wait({sender, conn.closed}, return_when=asyncio.FIRST_COMPLETED)
@@ -112,16 +122,27 @@ class Uplink:
         topic = wire.telemetry_topic(self.config.gateway)
         window = self.config.queue.publish_window
         inflight: dict[asyncio.Future[None], int] = {}
-        cursor = 0
+        # batches up to live_from are the backlog of earlier sessions; later ones are live
+        live_from = self.queue.last_seq
+        backlog_cursor, live_cursor = 0, live_from
         while True:
             # clear before peeking: an append after this point wakes the wait below
             self.new_data.clear()
-            if len(inflight) < window:
-                batches = await self.queue.peek(cursor, window - len(inflight))
-                for batch in batches:
+            free = window - len(inflight)
+            if free > 0:
+                backlog_left = backlog_cursor < live_from
+                live = await self.queue.peek(
+                    live_cursor, max(1, free // 2) if backlog_left else free
+                )
+                old: list[QueuedBatch] = []
+                if backlog_left and free > len(live):
+                    old = await self.queue.peek(backlog_cursor, free - len(live), live_from)
+                    backlog_cursor = old[-1].seq if old else live_from
+                if live:
+                    live_cursor = live[-1].seq
+                for batch in (*live, *old):
                     fut = conn.publish(topic, telemetry_payload(self.queue.stream, batch))
                     inflight[fut] = batch.seq
-                    cursor = batch.seq
             if not inflight:
                 await self.new_data.wait()
                 continue
@@ -143,6 +164,20 @@ class Uplink:
                 await self.queue.remove(acked)
                 self.published_batches += len(acked)
 
+    async def publish_result(self, command_id: str, payload: bytes) -> bool:
+        """Publish a command result; True once the broker acknowledged it."""
+        conn = self.conn
+        if conn is None or not conn.is_connected:
+            return False
+        try:
+            await asyncio.wait_for(
+                conn.publish(wire.command_result_topic(self.config.gateway, command_id), payload),
+                10.0,
+            )
+        except (BrokerUnavailable, TimeoutError):
+            return False
+        return True
+
     async def publish_status(self) -> None:
         conn = self.conn
         if conn is None or not conn.is_connected:
@@ -153,3 +188,8 @@ class Uplink:
                 wire.encode(self.status(wire.GatewayState.ONLINE)),
                 retain=True,
             )
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("on-connect hook failed: %r", task.exception())

@@ -68,6 +68,7 @@ class ModbusEndpoint(BaseModel):
     """Where one device answers: several unit ids may share one host:port connection."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    protocol: Literal["modbus"] = "modbus"
     host: str
     port: int = Field(502, ge=1, le=65535)
     unit_id: int = Field(1, ge=0, le=255)

@@ -2,15 +2,18 @@
 
 Many devices answer one request at a time, and several unit ids often sit behind one gateway
 connection: so one ModbusConnection per host:port, shared by its devices, holding a lock
-around every request. Commands take the same lock, so they slot in between poll requests and
-never interleave with them.
+around every request. A poll holds the lock for all of its requests, and a command for its
+write and read-back: the lock is fair (FIFO), so a command waits for the poll in progress,
+runs before the next one, and never interleaves with either.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from pymodbus.client import AsyncModbusTcpClient
@@ -18,9 +21,10 @@ from pymodbus.exceptions import ModbusException
 
 from cityops.errors import DecodeError, DeviceRejected, DeviceUnreachable
 from cityops.wire import Quality, Value
+from edge_agents.driver import OnReadings, method_values
 from edge_agents.drivers.modbus.codec import decode_registers, encode_value, plan_reads
 from edge_agents.drivers.modbus.config import ModbusEndpoint
-from edge_agents.points import ModbusPoint, ModbusProfile, Reading
+from edge_agents.points import Method, ModbusPoint, ModbusProfile, Reading
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,22 @@ class ModbusConnection:
         self.host, self.port, self.timeout_s = host, port, timeout_s
         self._client: AsyncModbusTcpClient | None = None
         self._lock = asyncio.Lock()
+        self._owner: asyncio.Task | None = None
         self.requests = 0
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the connection for several requests (a whole poll, a write and its read-back)."""
+        me = asyncio.current_task()
+        if self._owner is me:
+            yield
+            return
+        async with self._lock:
+            self._owner = me
+            try:
+                yield
+            finally:
+                self._owner = None
 
     def _where(self) -> str:
         return f"{self.host}:{self.port}"
@@ -72,7 +91,7 @@ class ModbusConnection:
 
     async def call(self, method: str, unit_id: int, *args: object, **kwargs: object) -> object:
         """Run one request under the connection's lock; translate every failure."""
-        async with self._lock:
+        async with self.exclusive():
             client = await self._ensure_connected()
             self.requests += 1
             try:
@@ -121,8 +140,27 @@ class ModbusDriver:
     def request_count_per_poll(self) -> int:
         return len(self._plan)
 
+    @property
+    def pushes(self) -> bool:
+        return False
+
+    async def connect(self) -> None:
+        # connections open on demand and are shared: nothing to do per device
+        return None
+
+    async def close(self) -> None:
+        # the shared connection is closed by its factory; a later request reopens it
+        return None
+
+    async def subscribe(self, on_readings: OnReadings) -> None:
+        raise NotImplementedError("Modbus devices are polled")
+
     async def read(self) -> list[Reading]:
         """Read every point; a point whose bytes do not decode comes back with quality bad."""
+        async with self.connection.exclusive():
+            return await self._read_all()
+
+    async def _read_all(self) -> list[Reading]:
         readings: list[Reading] = []
         points = self.profile.points
         for block in self._plan:
@@ -155,6 +193,18 @@ class ModbusDriver:
 
     async def write(self, point_name: str, value: Value) -> Value:
         """Write one point and return the value read back from the device."""
+        async with self.connection.exclusive():
+            return await self._write(point_name, value)
+
+    async def call(self, method: Method, args: dict[str, Value]) -> Value | None:
+        """A method's writes in order, all between two polls; returns the last read-back."""
+        readback: Value | None = None
+        async with self.connection.exclusive():
+            for point, value in method_values(method, args):
+                readback = await self._write(point, value)
+        return readback
+
+    async def _write(self, point_name: str, value: Value) -> Value:
         point = self.profile.point(point_name)
         assert isinstance(point, ModbusPoint)
         address, unit = point.address, self.endpoint.unit_id

@@ -1,0 +1,198 @@
+"""Commands from cityops/v1/{gateway}/commands/{id}: check, perform, read back, report.
+
+Each command id is recorded durably (in the queue's SQLite file) before anything is done, so
+a redelivered command is never executed twice: its stored result is published again instead.
+A command found recorded without a result was cut off by a crash or restart; it is reported
+failed ("outcome unknown"), never repeated, since the write may or may not have happened.
+Results are stored before they are published and republished on every new broker session
+until one is acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from cityops import wire
+from cityops.errors import DeviceError, WireError
+from edge_agents.driver import Driver, method_values
+from edge_agents.points import Method
+from edge_agents.queue import LocalQueue
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, bytes], Awaitable[bool]]
+"""Publish (command id, result payload); True once the broker acknowledged it."""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def parse_command(raw: bytes) -> wire.WriteCommand | wire.MethodCommand:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise WireError(f"not JSON: {err}", reason="invalid_json") from err
+    model = wire.MethodCommand if isinstance(body, dict) and "method" in body else wire.WriteCommand
+    return wire.decode(model, raw)
+
+
+def same_value(expected: Any, readback: Any, tolerance: float) -> bool:
+    if isinstance(expected, bool) or isinstance(readback, bool) or isinstance(expected, str):
+        return expected == readback
+    if not isinstance(readback, int | float):
+        return False
+    return math.isclose(expected, readback, rel_tol=1e-6, abs_tol=tolerance)
+
+
+class CommandExecutor:
+    def __init__(
+        self, queue: LocalQueue, drivers: Callable[[str], Driver | None], publish: Publish
+    ) -> None:
+        self.queue = queue
+        self.drivers = drivers
+        self.publish = publish
+        self.counts: dict[str, int] = {}
+        self._device_locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._running: set[str] = set()
+
+    def submit(self, command_id: str, raw: bytes) -> None:
+        """Called for each message on the commands topic; runs the command in its own task."""
+        task = asyncio.get_running_loop().create_task(self.handle(command_id, raw))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def handle(self, command_id: str, raw: bytes) -> None:
+        seen, stored = await self.queue.command_seen(command_id)
+        if seen:
+            if stored is None:
+                # in flight right now (the first delivery will report), or cut off by a crash
+                if command_id in self._running:
+                    return
+                stored = self._encode(wire.CommandStatus.FAILED,
+                                      "interrupted by an agent restart; outcome unknown, "
+                                      "not repeated")
+                await self.queue.command_done(command_id, stored)
+            log.info("command %s delivered again: result resent, not executed", command_id)
+            await self._report(command_id, stored)
+            return
+        self._running.add(command_id)
+        try:
+            status, detail, readback = await self._execute(raw)
+        finally:
+            self._running.discard(command_id)
+        self.counts[status.value] = self.counts.get(status.value, 0) + 1
+        log.info("command %s: %s %s", command_id, status.value, detail)
+        result = self._encode(status, detail, readback)
+        await self.queue.command_done(command_id, result)
+        await self._report(command_id, result)
+
+    async def _execute(self, raw: bytes) -> tuple[wire.CommandStatus, str, Any]:
+        try:
+            command = parse_command(raw)
+        except WireError as err:
+            return wire.CommandStatus.REJECTED, f"invalid command: {err.detail}", None
+        if command.expires_at < _now_ms():
+            return wire.CommandStatus.EXPIRED, "expired before it could be executed", None
+        driver = self.drivers(command.device)
+        if driver is None:
+            return wire.CommandStatus.REJECTED, f"unknown device {command.device}", None
+        lock = self._device_locks.setdefault(command.device, asyncio.Lock())
+        async with lock:
+            # waiting for an earlier command may have taken us past the deadline
+            if command.expires_at < _now_ms():
+                return wire.CommandStatus.EXPIRED, "expired while waiting its turn", None
+            if isinstance(command, wire.WriteCommand):
+                return await self._write(driver, command)
+            return await self._call(driver, command)
+
+    async def _write(
+        self, driver: Driver, command: wire.WriteCommand
+    ) -> tuple[wire.CommandStatus, str, Any]:
+        try:
+            point = driver.profile.point(command.point)
+        except KeyError:
+            return wire.CommandStatus.REJECTED, f"unknown point {command.point}", None
+        why = point.check_write(command.value)
+        if why is not None:
+            return wire.CommandStatus.REJECTED, why, None
+        try:
+            readback = await driver.write(command.point, command.value)
+        except DeviceError as err:
+            return wire.CommandStatus.FAILED, f"{err.code}: {err.detail}", None
+        if not same_value(command.value, readback, abs(point.scale) / 2):
+            return wire.CommandStatus.FAILED, f"wrote {command.value!r}, read back {readback!r}", \
+                readback
+        return wire.CommandStatus.SUCCEEDED, "written and read back", readback
+
+    async def _call(
+        self, driver: Driver, command: wire.MethodCommand
+    ) -> tuple[wire.CommandStatus, str, Any]:
+        try:
+            method = driver.profile.method(command.method)
+        except KeyError:
+            return wire.CommandStatus.REJECTED, f"unknown method {command.method}", None
+        why = check_args(driver, method, command.args)
+        if why is not None:
+            return wire.CommandStatus.REJECTED, why, None
+        try:
+            readback = await driver.call(method, command.args)
+        except DeviceError as err:
+            return wire.CommandStatus.FAILED, f"{err.code}: {err.detail}", None
+        return wire.CommandStatus.SUCCEEDED, f"method {method.name} done", readback
+
+    def _encode(self, status: wire.CommandStatus, detail: str, readback: Any = None) -> bytes:
+        if readback is not None and not isinstance(readback, bool | int | float | str):
+            readback = str(readback)
+        if isinstance(readback, float) and not math.isfinite(readback):
+            readback = None
+        return wire.encode(
+            wire.CommandResult(status=status, detail=detail[:500], readback=readback,
+                               ts=_now_ms())
+        )
+
+    async def _report(self, command_id: str, result: bytes) -> None:
+        if await self.publish(command_id, result):
+            await self.queue.command_published(command_id)
+
+    async def republish(self) -> None:
+        """Send results whose publish was never acknowledged (after a broker outage)."""
+        for command_id, result in await self.queue.unpublished_results():
+            if not await self.publish(command_id, result):
+                return
+            await self.queue.command_published(command_id)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def check_args(driver: Driver, method: Method, args: dict[str, Any]) -> str | None:
+    """Why a method call's arguments are unacceptable, or None."""
+    known = {a.name: a for a in method.args}
+    unknown = sorted(set(args) - set(known))
+    if unknown:
+        return f"method {method.name}: unknown arguments {unknown}"
+    for arg in method.args:
+        if arg.name not in args:
+            return f"method {method.name}: argument {arg.name} is missing"
+        value = args[arg.name]
+        if arg.data_type.is_numeric:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return f"argument {arg.name} takes a number"
+            if arg.range is not None and (why := arg.range.check(float(value))):
+                return f"argument {arg.name}: {why}"
+    for point_name, value in method_values(method, args) if not method.call else []:
+        why = driver.profile.point(point_name).check_write(value)
+        if why is not None:
+            return f"method {method.name}: {why}"
+    return None
