@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError
@@ -40,6 +41,11 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = SecretStr("")
     jwt_ttl_s: int = Field(900, ge=60)
     log_level: str = "INFO"
+    # city events and the catalogue: dates the holiday library does not know yet (JSON lists of
+    # ISO dates), and the largest attachment accepted
+    calendar_extra_holidays: list[date] = Field(default_factory=list)
+    calendar_extra_workdays: list[date] = Field(default_factory=list)
+    upload_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
 
 
 def env_file_path() -> Path:
