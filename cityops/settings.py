@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     api_port: int = Field(8080, ge=0, le=65535)
     jwt_secret: SecretStr = SecretStr("")
     jwt_ttl_s: int = Field(900, ge=60)
+    # onboarding edits this Mosquitto's accounts (default <state_dir>/broker; docs/api.md)
+    broker_state_dir: Path | None = None
+    # the broker address handed to gateways when they are registered (default mqtt_url)
+    gateway_mqtt_url: str | None = None
     log_level: str = "INFO"
     # city events and the catalogue: dates the holiday library does not know yet (JSON lists of
     # ISO dates), and the largest attachment accepted

@@ -94,6 +94,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
     env["CITYOPS_ENV_FILE"] = "/nonexistent"
     for field, value in settings.model_dump().items():
+        if value is None:
+            continue  # unset: str(None) would read back as the text "None"
         raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
         env[f"CITYOPS_{field.upper()}"] = str(raw)
     return env
