@@ -100,3 +100,34 @@ class Forbidden(PlatformError):
     """The caller is authenticated but its role does not allow this."""
 
     code = "forbidden"
+
+
+class CloudError(PlatformError):
+    """The cloud or a configuration run failed."""
+
+    code = "cloud_error"
+
+
+class ProviderError(CloudError):
+    """The cloud API refused or failed a request."""
+
+    code = "provider_error"
+
+
+class QuotaExceeded(ProviderError):
+    """The project's quota does not allow the request."""
+
+    code = "quota_exceeded"
+
+
+class ProviderUnavailable(ProviderError):
+    """The cloud API does not answer."""
+
+    code = "provider_unavailable"
+    retryable = True
+
+
+class PlaybookFailed(CloudError):
+    """An Ansible run did not succeed on every host."""
+
+    code = "playbook_failed"

@@ -6,7 +6,7 @@ set -euo pipefail
 
 PG_MAJOR=15
 PACKAGES=(postgresql-15 postgresql-server-dev-15 cmake gcc make libssl-dev mosquitto
-          mosquitto-clients)
+          mosquitto-clients openssh-server openssh-client)
 CACHE_DIR="${CITYOPS_CACHE_DIR:-/var/cache/cityops}"
 PG_CONFIG="/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config"
 TSDB_CONTROL="/usr/share/postgresql/${PG_MAJOR}/extension/timescaledb.control"

@@ -1,0 +1,82 @@
+"""Test hosts for Ansible: real sshd instances on loopback ports with throwaway keys.
+
+They share this machine's filesystem, so each host gets its own `cityops_prefix` directory
+for the files the roles write; processes and sockets are real.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cloud_control.playbooks import Host
+from cloud_control.wheelhouse import build_wheelhouse
+from tests.helpers import free_port, port_open, wait_for
+
+
+@dataclass
+class SshHost:
+    host: Host
+    prefix: Path
+    proc: subprocess.Popen
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+
+
+@pytest.fixture(scope="session")
+def ssh_client_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sshkey") / "id_ed25519"
+    _keygen(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_wheelhouse(Path("var/wheelhouse").absolute())
+
+
+@pytest.fixture
+def ssh_hosts(tmp_path: Path, ssh_client_key: Path) -> Iterator[list[SshHost]]:
+    """Call with the number of hosts wanted: ssh_hosts(2)."""
+    started: list[SshHost] = []
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
+
+    def make(count: int = 1) -> list[SshHost]:
+        for n in range(count):
+            started.append(_start_sshd(tmp_path / f"host{len(started) + n}", ssh_client_key))
+        return started[-count:]
+
+    yield make  # type: ignore[misc]
+    for h in started:
+        h.proc.terminate()
+        h.proc.wait(timeout=10)
+
+
+def _start_sshd(root: Path, client_key: Path) -> SshHost:
+    root.mkdir(parents=True)
+    _keygen(root / "host_key")
+    (root / "authorized_keys").write_text(client_key.with_suffix(".pub").read_text())
+    (root / "authorized_keys").chmod(0o600)
+    port = free_port()
+    config = root / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {root}/host_key\n"
+        f"PidFile {root}/sshd.pid\nAuthorizedKeysFile {root}/authorized_keys\n"
+        "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\n"
+        "StrictModes no\nSubsystem sftp internal-sftp\n"
+    )
+    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=(root / "sshd.log").open("w"))
+    wait_for(lambda: port_open(port), timeout_s=10, what=f"sshd on {port}")
+    prefix = root / "fs"
+    prefix.mkdir()
+    host = Host(name=root.name, address="127.0.0.1", port=port, user="root",
+                variables={"cityops_prefix": str(prefix),
+                           "ansible_python_interpreter": "/usr/bin/python3"})
+    return SshHost(host, prefix, proc)
