@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import random
 import time
 
 from pymodbus.constants import ExcCodes
@@ -19,36 +17,14 @@ from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 
 from edge_agents.drivers.modbus.codec import encode_value
-from edge_agents.points import ModbusPoint, ModbusProfile, Simulation
+from edge_agents.points import ModbusPoint, ModbusProfile
+from simulators.values import simulated_value
 
 log = logging.getLogger(__name__)
 
 TABLE_OF_FUNCTION = {1: "coil", 5: "coil", 15: "coil", 2: "discrete_input", 4: "input_register"}
 TABLE_OF_FUNCTION.update({fc: "holding_register" for fc in (3, 6, 16, 22, 23)})
 TABLE_SIZE = 65536
-
-
-def simulated_value(sim: Simulation, t: float, previous: float | None) -> float:
-    """The value a simulated point has at time t (seconds)."""
-    phase = (t % sim.period_s) / sim.period_s
-    if sim.kind == "constant":
-        value = sim.mean
-    elif sim.kind == "sine":
-        value = sim.mean + sim.amplitude * math.sin(2 * math.pi * phase)
-    elif sim.kind == "ramp":
-        value = sim.mean + sim.amplitude * phase
-    elif sim.kind == "toggle":
-        value = 1.0 if phase >= 0.5 else 0.0
-    else:
-        start = sim.mean if previous is None else previous
-        value = start + random.gauss(0, sim.amplitude * 0.05)
-    if sim.noise:
-        value += random.gauss(0, sim.noise)
-    if sim.minimum is not None:
-        value = max(sim.minimum, value)
-    if sim.maximum is not None:
-        value = min(sim.maximum, value)
-    return value
 
 
 class UnitStore:

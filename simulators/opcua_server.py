@@ -1,0 +1,166 @@
+"""An OPC-UA server simulating a device from its profile (asyncua's server).
+
+Every point becomes a variable with the profile's NodeId and the Variant type of its data
+type; writable points accept writes; points with `simulate:` move every tick; methods with
+`call:` exist on their object and apply the profile's `writes` with their arguments.
+Security None and Basic256Sha256 (Sign, SignAndEncrypt) are offered, with a self-signed
+server certificate made on first start; a username/password can be required.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from asyncua import Server, ua
+from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.user_managers import UserManager
+
+from edge_agents.drivers.opcua.driver import VARIANT_OF, variant_value
+from edge_agents.points import DataType, Method, OpcUaPoint, OpcUaProfile
+from simulators.values import simulated_value
+
+log = logging.getLogger(__name__)
+NAMESPACE = "urn:cityops:simulator"
+INITIAL = {DataType.BOOL: False, DataType.STRING: ""}
+
+
+class _Users(UserManager):
+    """Anonymous allowed only when no username is configured."""
+
+    def __init__(self, username: str | None, password: str | None) -> None:
+        self.username, self.password = username, password
+
+    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
+                 certificate: Any = None) -> User | None:
+        if self.username is None or (username == self.username and password == self.password):
+            return User(role=UserRole.User)
+        return None
+
+
+class OpcUaSimulator:
+    def __init__(
+        self, profile: OpcUaProfile, host: str, port: int, *, secure_dir: Path | None = None,
+        username: str | None = None, password: str | None = None, tick_s: float = 0.5,
+    ) -> None:
+        self.profile, self.host, self.port = profile, host, port
+        self.secure_dir, self.tick_s = secure_dir, tick_s
+        self.server = Server(user_manager=_Users(username, password))
+        self.calls: list[tuple[str, list[Any]]] = []
+        self._nodes: dict[str, tuple[ua.NodeId, ua.VariantType, OpcUaPoint]] = {}
+        self._last: dict[str, float] = {}
+
+    @property
+    def url(self) -> str:
+        return f"opc.tcp://{self.host}:{self.port}/cityops/"
+
+    async def setup(self) -> None:
+        server = self.server
+        await server.init()
+        server.set_endpoint(self.url)
+        server.set_server_name(f"CityOps simulator: {self.profile.model}")
+        policies = [ua.SecurityPolicyType.NoSecurity]
+        if self.secure_dir is not None:
+            self.secure_dir.mkdir(parents=True, exist_ok=True)
+            key, cert = self.secure_dir / "server-key.pem", self.secure_dir / "server-cert.der"
+            from asyncua.crypto.cert_gen import setup_self_signed_certificate
+            from cryptography.x509.oid import ExtendedKeyUsageOID
+
+            await setup_self_signed_certificate(
+                key, cert, "urn:cityops:simulator", self.host,
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], {},
+            )
+            await server.load_certificate(cert)
+            await server.load_private_key(key)
+            policies += [ua.SecurityPolicyType.Basic256Sha256_Sign,
+                         ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt]
+        server.set_security_policy(policies)
+        await server.register_namespace(NAMESPACE)
+        await self._add_points()
+        await self._add_methods()
+
+    async def _add_points(self) -> None:
+        folder = await self.server.nodes.objects.add_folder(
+            ua.NodeId(self.profile.model, 2), self.profile.model)
+        for point in self.profile.points:
+            nodeid = ua.NodeId.from_string(point.address.node)
+            vtype = VARIANT_OF[point.data_type]
+            initial = INITIAL.get(point.data_type, 0)
+            if point.simulate is not None:
+                initial = self._raw(point, simulated_value(point.simulate, time.time(), None))
+            var = await folder.add_variable(nodeid, point.name,
+                                            ua.Variant(variant_value(initial, vtype), vtype))
+            if point.writable:
+                await var.set_writable()
+            self._nodes[point.name] = (nodeid, vtype, point)
+
+    async def _add_methods(self) -> None:
+        for method in self.profile.methods:
+            if method.call is None:
+                continue
+            objects = self.server.nodes.objects
+            object_id = ua.NodeId.from_string(method.call.object)
+            try:
+                obj = self.server.get_node(object_id)
+                await obj.read_browse_name()
+            except ua.UaError:
+                obj = await objects.add_object(object_id, method.call.object.split("=")[-1])
+            await obj.add_method(
+                ua.NodeId.from_string(method.call.method), method.name, self._method(method),
+                [VARIANT_OF[a.data_type] for a in method.args], [],
+            )
+
+    def _method(self, method: Method):
+        async def run(_parent: ua.NodeId, *args: ua.Variant) -> list[ua.Variant]:
+            values = {a.name: v.Value for a, v in zip(method.args, args, strict=False)}
+            self.calls.append((method.name, list(values.values())))
+            for write in method.writes:
+                value = values[write.arg] if write.arg is not None else write.value
+                await self.set(write.point, value)
+            return []
+
+        return run
+
+    def _raw(self, point: OpcUaPoint, value: Any) -> Any:
+        if point.data_type is DataType.BOOL:
+            return bool(value >= 0.5) if isinstance(value, float) else bool(value)
+        if point.data_type is DataType.STRING:
+            return str(value)
+        return point.to_raw(value)
+
+    async def set(self, point_name: str, value: Any) -> None:
+        """Store an engineering value as the device would (also used by tests)."""
+        nodeid, vtype, point = self._nodes[point_name]
+        raw = value if isinstance(value, bool | str) else self._raw(point, value)
+        await self.server.write_attribute_value(
+            nodeid, ua.DataValue(ua.Variant(variant_value(raw, vtype), vtype),
+                                 SourceTimestamp=datetime.now(UTC)))
+
+    async def tick(self, t: float) -> None:
+        for name, (_nodeid, _vtype, point) in self._nodes.items():
+            if point.simulate is None or point.writable:
+                continue  # a written point keeps what the client wrote
+            value = simulated_value(point.simulate, t, self._last.get(name))
+            self._last[name] = value
+            await self.set(name, value)
+
+    async def serve(self) -> None:
+        await self.setup()
+        async with self.server:
+            log.info("simulating %s on %s", self.profile.model, self.url)
+            while True:
+                await asyncio.sleep(self.tick_s)
+                await self.tick(time.time())
+
+
+async def serve(profile: OpcUaProfile, host: str, port: int, tick_s: float = 0.5,
+                secure_dir: Path | None = None, username: str | None = None,
+                password: str | None = None) -> None:
+    """Serve the profile until cancelled."""
+    sim = OpcUaSimulator(profile, host, port, secure_dir=secure_dir, username=username,
+                         password=password, tick_s=tick_s)
+    await sim.serve()
