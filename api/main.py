@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from psycopg_pool import AsyncConnectionPool
 
 from api.errors import install_error_handlers
-from api.routes import auth, devices, health
+from api.routes import auth, devices, events, health
 from cityops.errors import ConfigError
 from cityops.settings import Settings, load_settings
 
@@ -48,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     for module in (health, auth, devices):
+        app.include_router(module.router)
+    for module in (events,):  # issue 7: city operations
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)
