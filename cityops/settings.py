@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     ingest_batch_max_readings: int = Field(5000, ge=1)
     ingest_batch_max_wait_ms: int = Field(50, ge=1)
     ingest_max_inflight_messages: int = Field(20000, ge=10)
+    ingest_metrics_port: int = Field(0, ge=0, le=65535)  # 0: no metrics endpoint
+    ingest_metrics_host: str = "127.0.0.1"
+    ingest_rules_reload_s: float = Field(5.0, gt=0)
+    ingest_offline_check_s: float = Field(5.0, gt=0)
+    ingest_rollup_refresh_s: float = Field(15.0, gt=0)
+    ingest_retention_check_s: float = Field(3600.0, gt=0)
+    # days per table, merged over ingestion/retention.py DEFAULT_DAYS, e.g. {"readings": 90}
+    ingest_retention_days: dict[str, int] = {}
     # api
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=0, le=65535)

@@ -1,8 +1,9 @@
 """The ingest worker: a shared subscription, batches by size or time, ack after commit.
 
 Messages are acknowledged to the broker only once their rows (or dead letters) are
-committed. The broker stops sending when `max_inflight_messages` are unacknowledged, so a slow
-database slows the broker down instead of filling this process's memory.
+committed. The broker stops sending when `ingest_max_inflight_messages` are unacknowledged
+(the session's Receive Maximum), so a slow or absent database slows the broker down instead of
+filling this process's memory. After the commit and the acks, the rules see the new readings.
 """
 
 from __future__ import annotations
@@ -13,13 +14,19 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+import psycopg
+
 from cityops import wire
 from cityops.errors import BrokerUnavailable, SinkUnavailable
 from cityops.mqtt import MqttConnection
 from cityops.settings import Settings
 from edge_agents.backoff import Backoff
 from ingestion.decode import DeadLetter, DecodedBatch, Decoder
-from ingestion.sink import Sink
+from ingestion.jobs import Jobs
+from ingestion.metrics import IngestMetrics
+from ingestion.retention import retention_plan
+from ingestion.rules.engine import RuleEngine
+from ingestion.sink import Sink, StoreResult
 
 log = logging.getLogger(__name__)
 POINT_RELOAD_MIN_INTERVAL_S = 5.0
@@ -35,13 +42,32 @@ class IngestWorker:
     def __init__(self, settings: Settings, client_id: str) -> None:
         self.settings = settings
         self.client_id = client_id
-        self.sink = Sink(settings.database_url.get_secret_value())
+        url = settings.database_url.get_secret_value()
+        self.sink = Sink(url)
         self.decoder = Decoder({})
         self.pending = Pending()
         self.wake = asyncio.Event()
         self.stored_readings = 0
         self.dead_letters = 0
         self._points_loaded_at = 0.0
+        self.metrics = IngestMetrics()
+        self.rules = RuleEngine(url, settings.ingest_rules_reload_s)
+        self.conn: MqttConnection | None = None
+        self.jobs = Jobs(
+            url, self.metrics, self._publish_internal,
+            offline_check_s=settings.ingest_offline_check_s,
+            rollup_refresh_s=settings.ingest_rollup_refresh_s,
+            retention_check_s=settings.ingest_retention_check_s,
+            retention_plan=retention_plan(settings.ingest_retention_days),
+            rules_reload_s=settings.ingest_rules_reload_s,
+        )
+
+    async def _publish_internal(self, topic: str, payload: bytes) -> None:
+        """QoS 1 on the worker's own session (svc-ingest may write cityops/v1/_internal/#)."""
+        conn = self.conn
+        if conn is None or not conn.is_connected:
+            raise BrokerUnavailable("not connected")
+        await asyncio.wait_for(conn.publish(topic, payload, qos=1), 10)
 
     def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         self.pending.messages.append((topic, payload, mid, qos))
@@ -65,7 +91,25 @@ class IngestWorker:
         )
 
     async def run(self) -> None:
+        if self.settings.ingest_metrics_port:
+            # several workers on one host: slot n serves on the base port + n - 1
+            tail = self.client_id.rsplit("-", 1)[-1]
+            offset = int(tail) - 1 if tail.isdigit() else 0
+            port = self.settings.ingest_metrics_port + offset
+            self.metrics.serve(port, self.settings.ingest_metrics_host)
         await self._connect_sink()
+        jobs = asyncio.create_task(self.jobs.run())
+        try:
+            await self._consume()
+        finally:
+            jobs.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await jobs
+            await self.jobs.close()
+            await self.rules.close()
+            await self.sink.close()
+
+    async def _consume(self) -> None:
         backoff = Backoff()
         while True:
             conn = self._connection()
@@ -79,6 +123,7 @@ class IngestWorker:
                 await asyncio.sleep(backoff.next_delay())
                 continue
             backoff.reset()
+            self.conn = conn
             log.info("ingest %s: subscribed to %s", self.client_id, topic)
             try:
                 await self._flush_loop(conn)
@@ -90,6 +135,7 @@ class IngestWorker:
             finally:
                 # unacked messages are redelivered by the broker: drop our copies
                 self.pending = Pending()
+                self.conn = None
                 await conn.close()
 
     async def _leave(self, conn: MqttConnection, topic: str) -> None:
@@ -119,6 +165,7 @@ class IngestWorker:
                 return
             except SinkUnavailable as err:
                 log.warning("ingest: %s", err)
+                await self.sink.close()
                 await asyncio.sleep(backoff.next_delay())
 
     async def _reload_points(self) -> None:
@@ -138,20 +185,67 @@ class IngestWorker:
 
     async def _flush(self, conn: MqttConnection) -> None:
         taken, self.pending = self.pending, Pending()
-        batches, dead = await self._decode_all(taken.messages)
+        self.metrics.pending_messages.set(len(taken.messages))
         backoff = Backoff(cap_s=10)
+        failing = False
         while True:
             try:
-                stored = await self.sink.store(batches, dead)
+                started = time.perf_counter()
+                batches, dead = await self._decode_all(taken.messages)
+                result = await self.sink.store(batches, dead)
                 break
             except SinkUnavailable as err:
-                # keep the messages unacked and retry: the broker holds the rest meanwhile
-                log.warning("ingest: %s; retrying", err)
+                # keep the messages unacked and retry: the broker holds the rest meanwhile, and
+                # stops sending once Receive Maximum messages are unacknowledged
+                self.metrics.db_retries.inc()
+                if not failing:
+                    log.warning("ingest %s: %s; retrying until it is back", self.client_id, err)
+                    failing = True
                 await asyncio.sleep(backoff.next_delay())
+        if failing:
+            log.info("ingest %s: database back, batch stored", self.client_id)
         for _topic, _payload, mid, qos in taken.messages:
             conn.ack(mid, qos)
-        self.stored_readings += stored
+        self._count(result, dead, len(taken.messages), time.perf_counter() - started)
+        await self._evaluate_rules(result)
+
+    def _count(self, result: StoreResult, dead: list[DeadLetter], messages: int,
+               elapsed_s: float) -> None:
+        m = self.metrics
+        self.stored_readings += result.readings
         self.dead_letters += len(dead)
+        m.readings.inc(result.readings)
+        m.messages.inc(messages)
+        m.duplicates.inc(result.duplicates)
+        m.batch_readings.observe(result.readings)
+        m.batch_messages.observe(messages)
+        m.commit_seconds.observe(elapsed_s)
+        for d in dead:
+            m.dead_letters.labels(d.reason).inc()
+        newest = max((r[0] for b in result.fresh for r in b.numeric[-1:] + b.text[-1:]),
+                     default=None)
+        if newest is not None:
+            m.lag_seconds.set(max(0.0, time.time() - newest / 1000))
+
+    async def _evaluate_rules(self, result: StoreResult) -> None:
+        """After commit: the readings are safe whatever happens here, so a failure is logged
+        and the next evaluation of the same rule and device catches up (engine.CATCH_UP_MS)."""
+        if not result.fresh:
+            return
+        started = time.perf_counter()
+        try:
+            await self.rules.refresh()
+            if not self.rules.watches(result.fresh):
+                return
+            transitions = await self.rules.on_stored(result.fresh)
+        except (SinkUnavailable, psycopg.OperationalError) as err:
+            log.warning("ingest %s: rules not evaluated: %s", self.client_id, err)
+            await self.rules.close()
+            return
+        self.metrics.rule_seconds.observe(time.perf_counter() - started)
+        if transitions:
+            self.metrics.alarm_transitions.inc(transitions)
+            self.jobs.wake.set()  # publish the alarm events now
 
     async def _decode_all(
         self, messages: list[tuple[str, bytes, int, int]]

@@ -4,11 +4,16 @@ all in one transaction so a batch is stored exactly once and nothing is acked un
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass, field
 
 import psycopg
 
 from cityops.errors import SinkUnavailable
 from ingestion.decode import DeadLetter, DecodedBatch, PointRef
+from ingestion.rollups import minutes_of
+
+# errors that mean "the database went away or is restarting": retry, never drop or ack
+_TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError)
 
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _TRAILER = struct.pack(">h", -1)
@@ -49,6 +54,13 @@ def text_copy_data(rows: list[tuple[int, int, str | None, int]]) -> bytes:
     return bytes(out)
 
 
+@dataclass
+class StoreResult:
+    readings: int = 0
+    fresh: list[DecodedBatch] = field(default_factory=list)
+    duplicates: int = 0
+
+
 class Sink:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
@@ -57,27 +69,37 @@ class Sink:
     async def connect(self) -> None:
         try:
             self.conn = await psycopg.AsyncConnection.connect(self.database_url)
-        except psycopg.OperationalError as err:
+        except _TRANSIENT as err:
             raise SinkUnavailable(f"cannot reach the database: {err}") from err
 
     async def close(self) -> None:
         if self.conn is not None:
-            await self.conn.close()
-            self.conn = None
+            conn, self.conn = self.conn, None
+            await conn.close()
 
     async def load_points(self) -> dict[tuple[str, str], PointRef]:
+        if self.conn is None:
+            await self.connect()
         assert self.conn is not None
-        async with self.conn.cursor() as cur:
-            await cur.execute(
-                "SELECT d.id, p.name, p.id, d.gateway_id, p.data_type = 'string'"
-                " FROM points p JOIN devices d ON d.id = p.device_id"
-            )
-            rows = await cur.fetchall()
-        await self.conn.commit()
+        try:
+            async with self.conn.cursor() as cur:
+                await cur.execute(
+                    "SELECT d.id, p.name, p.id, d.gateway_id, p.data_type = 'string'"
+                    " FROM points p JOIN devices d ON d.id = p.device_id"
+                )
+                rows = await cur.fetchall()
+            await self.conn.commit()
+        except _TRANSIENT as err:
+            await self.close()
+            raise SinkUnavailable(f"cannot read the points: {err}") from err
         return {(dev, name): PointRef(pid, gw, is_text) for dev, name, pid, gw, is_text in rows}
 
-    async def store(self, batches: list[DecodedBatch], dead: list[DeadLetter]) -> int:
-        """Store new batches and dead letters in one transaction; returns readings stored."""
+    async def store(self, batches: list[DecodedBatch], dead: list[DeadLetter]) -> StoreResult:
+        """Store new batches and dead letters in one transaction.
+
+        A batch whose key is already recorded is skipped (a redelivery); the minutes written
+        are marked for the rollups in the same transaction, so none is ever missed.
+        """
         if self.conn is None:
             await self.connect()
         assert self.conn is not None
@@ -89,6 +111,10 @@ class Sink:
                 async with self.conn.cursor() as cur:
                     if numeric:
                         await self._copy(cur, "readings", numeric_copy_data(numeric))
+                        await cur.execute(
+                            "INSERT INTO rollup_dirty (bucket) SELECT unnest(%s::timestamptz[])",
+                            (minutes_of({row[0] for row in numeric}),),
+                        )
                     if text:
                         await self._copy(cur, "readings_text", text_copy_data(text))
                     if dead:
@@ -97,10 +123,11 @@ class Sink:
                             " VALUES (%s, %s, %s, %s)",
                             [(d.topic, d.payload, d.reason, d.detail) for d in dead],
                         )
-        except psycopg.OperationalError as err:
+        except _TRANSIENT as err:
             await self.close()
             raise SinkUnavailable(f"database write failed: {err}") from err
-        return len(numeric) + len(text)
+        unique = len({b.key for b in batches})
+        return StoreResult(len(numeric) + len(text), fresh, unique - len(fresh))
 
     async def _claim(self, batches: list[DecodedBatch]) -> list[DecodedBatch]:
         """Record the batch keys; only batches whose key is new are returned."""

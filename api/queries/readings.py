@@ -67,11 +67,8 @@ async def raw(
 async def bucketed(
     conn: AsyncConnection, point_id: int, bucket_s: int, start: datetime, end: datetime
 ) -> list[tuple]:
-    cur = await conn.execute(
-        "SELECT time_bucket(make_interval(secs => %s), time) AS bucket,"
-        " avg(value), min(value), max(value), count(*)"
-        " FROM readings WHERE point_id = %s AND time >= %s AND time < %s AND quality < 2"
-        " GROUP BY bucket ORDER BY bucket",
-        (bucket_s, point_id, start, end),
-    )
-    return await cur.fetchall()
+    """(bucket, avg, min, max, count): the coarsest rollup that answers (1 h, 1 min) for the
+    rolled-up part of the range, raw readings for the rest (ingestion/rollups.py)."""
+    from ingestion.rollups import bucketed as from_rollups
+
+    return await from_rollups(conn, point_id, bucket_s, start, end)

@@ -1,0 +1,122 @@
+"""Periodic work of the ingest workers: publish alarm events, check for silent devices,
+refresh rollups, apply retention.
+
+Every worker runs the loops; a session advisory lock per job lets one worker at a time do the
+work (the lock goes with the session, so a killed worker frees it at once). Publishing needs
+no lock: `publish_pending` skips rows another worker has locked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import psycopg
+from psycopg import AsyncConnection
+
+from cityops.errors import BrokerUnavailable, SinkUnavailable
+from ingestion import alarms, rollups
+from ingestion.metrics import IngestMetrics
+from ingestion.retention import apply_retention
+from ingestion.rules.engine import RuleEngine
+
+log = logging.getLogger(__name__)
+LOCK_OFFLINE, LOCK_ROLLUPS, LOCK_RETENTION = 7413101, 7413102, 7413103
+
+
+class Jobs:
+    def __init__(
+        self, database_url: str, metrics: IngestMetrics, publish: alarms.Publish, *,
+        offline_check_s: float, rollup_refresh_s: float, retention_check_s: float,
+        retention_plan: dict[str, int], rules_reload_s: float,
+    ) -> None:
+        self.database_url = database_url
+        self.metrics = metrics
+        self.publish = publish
+        self.conn: AsyncConnection | None = None
+        self.offline = RuleEngine(database_url, rules_reload_s)
+        self.schedule: list[tuple[str, float, Callable[[], Awaitable[None]]]] = [
+            ("publish", 0.25, self._publish),
+            ("offline", offline_check_s, self._offline),
+            ("rollups", rollup_refresh_s, self._rollups),
+            ("retention", retention_check_s, self._retention),
+        ]
+        self.retention_plan = retention_plan
+        self.wake = asyncio.Event()
+        self._failing: set[str] = set()
+
+    async def _connection(self) -> AsyncConnection:
+        if self.conn is None or self.conn.closed:
+            self.conn = await AsyncConnection.connect(self.database_url, autocommit=True)
+        return self.conn
+
+    async def run(self) -> None:
+        due = {name: 0.0 for name, _, _ in self.schedule}
+        while True:
+            now = time.monotonic()
+            for name, every_s, job in self.schedule:
+                if now >= due[name]:
+                    due[name] = now + every_s
+                    await self._run_one(name, job)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), 0.25)
+            self.wake.clear()
+
+    async def _run_one(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await job()
+            if name in self._failing:
+                log.info("job %s: working again", name)
+                self._failing.discard(name)
+        except (psycopg.Error, SinkUnavailable, BrokerUnavailable, TimeoutError) as err:
+            self.metrics.job_errors.labels(name).inc()
+            if name not in self._failing:  # log the transition, not every failed round
+                log.warning("job %s failed: %s", name, err)
+                self._failing.add(name)
+            if isinstance(err, psycopg.OperationalError) and self.conn is not None:
+                await self.conn.close()
+                self.conn = None
+                await self.offline.close()
+
+    async def _locked(self, key: int, work: Callable[[], Awaitable[None]]) -> None:
+        conn = await self._connection()
+        cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+        row = await cur.fetchone()
+        if not (row and row[0]):
+            return  # another worker is on it
+        try:
+            await work()
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+    async def _publish(self) -> None:
+        conn = await self._connection()
+        while (n := await alarms.publish_pending(conn, self.publish)) > 0:
+            self.metrics.alarm_events_published.inc(n)
+
+    async def _offline(self) -> None:
+        async def check() -> None:
+            self.metrics.alarm_transitions.inc(await self.offline.check_offline())
+        await self._locked(LOCK_OFFLINE, check)
+
+    async def _rollups(self) -> None:
+        conn = await self._connection()
+
+        async def refresh() -> None:
+            await rollups.refresh(conn)
+        await self._locked(LOCK_ROLLUPS, refresh)
+
+    async def _retention(self) -> None:
+        conn = await self._connection()
+
+        async def apply() -> None:
+            await apply_retention(conn, self.retention_plan)
+        await self._locked(LOCK_RETENTION, apply)
+
+    async def close(self) -> None:
+        await self.offline.close()
+        if self.conn is not None:
+            await self.conn.close()
