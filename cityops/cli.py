@@ -83,6 +83,9 @@ def sim_modbus(
     _run_async(serve(loaded, host, port, count, tick_s))
 
 
+__import__("simulators.cli").cli.register(sim_app)  # sim opcua, sim mqtt
+
+
 @app.command("agent")
 def agent(config: Annotated[Path, typer.Option(help="the gateway's YAML config")]) -> None:
     """Run an edge agent: poll devices, queue readings, publish them over MQTT."""

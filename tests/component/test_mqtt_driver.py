@@ -1,0 +1,115 @@
+"""The MQTT device driver against the profile-driven MQTT sensor simulator, through a real
+Mosquitto field broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from cityops.errors import DeviceUnreachable
+from edge_agents.drivers.mqtt.config import MqttEndpoint
+from edge_agents.drivers.mqtt.driver import MqttDriver
+from edge_agents.profiles import load_profile, parse_profile
+from simulators.mqtt_sensor import MqttSensor
+from tests.helpers import await_for
+
+NESTED = {
+    "model": "nested", "category": "environment", "protocol": "mqtt",
+    "points": [
+        {"name": "temp", "data_type": "float32", "scale": 0.1,
+         "address": {"topic": "state", "field": "env.temp_x10"},
+         "simulate": {"kind": "ramp", "mean": 20, "amplitude": 10, "period_s": 5}},
+        {"name": "door", "data_type": "bool", "address": {"topic": "doors", "field": "front"},
+         "simulate": {"kind": "constant", "mean": 1}},
+        {"name": "label", "data_type": "string", "writable": True,
+         "address": {"topic": "state", "field": "label", "command_topic": "set"}},
+        {"name": "setpoint", "data_type": "int16", "writable": True, "scale": 0.5,
+         "range": {"min": 0, "max": 40},
+         "address": {"topic": "state", "field": "cfg.sp", "command_topic": "set",
+                     "command_field": "sp"}},
+    ],
+}
+
+
+@contextlib.asynccontextmanager
+async def sensor(profile, url: str, base: str):
+    sim = MqttSensor(profile, url, base, tick_s=0.1)
+    task = asyncio.create_task(sim.serve())
+    try:
+        yield sim
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def endpoint(url: str, base: str) -> MqttEndpoint:
+    return MqttEndpoint(protocol="mqtt", url=url, base_topic=base, readback_timeout_s=3)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_json_fields_map_to_points_and_values_move(field_broker) -> None:
+    profile = parse_profile(NESTED, "nested")
+    async with sensor(profile, field_broker.url, "site/a/dev1"):
+        driver = MqttDriver("dev1", profile, endpoint(field_broker.url, "site/a/dev1"))
+        await driver.connect()
+        got: list = []
+        task = asyncio.create_task(driver.subscribe(got.extend))
+        await await_for(lambda: _true(len({r.value for r in got if r.point == "temp"}) >= 3),
+                        what="moving temperature")
+        temps = [r.value for r in got if r.point == "temp"]
+        assert all(19 <= t <= 31 for t in temps), temps  # raw tenths scaled by 0.1
+        assert any(r.point == "door" and r.value is True for r in got)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await driver.close()
+
+
+async def test_write_publishes_the_command_and_reads_back_the_new_state(field_broker) -> None:
+    profile = parse_profile(NESTED, "nested")
+    async with sensor(profile, field_broker.url, "site/a/dev2") as sim:
+        driver = MqttDriver("dev2", profile, endpoint(field_broker.url, "site/a/dev2"))
+        await driver.connect()
+        task = asyncio.create_task(driver.subscribe(lambda _r: None))
+        assert await driver.write("setpoint", 21.5) == 21.5
+        assert sim.values["setpoint"] == 43  # the raw value, 21.5 / 0.5
+        assert await driver.write("label", "pump hall") == "pump hall"
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await driver.close()
+
+
+async def test_shipped_pdu_profile_switches_an_outlet(field_broker) -> None:
+    profile = load_profile("power/pdu")
+    async with sensor(profile, field_broker.url, "rack/3/pdu"):
+        driver = MqttDriver("pdu", profile, endpoint(field_broker.url, "rack/3/pdu"))
+        await driver.connect()
+        task = asyncio.create_task(driver.subscribe(lambda _r: None))
+        assert await driver.write("outlet_3_on", True) is True
+        assert await driver.call(profile.method("power_cycle_outlet_1"), {}) is True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await driver.close()
+
+
+async def test_broker_gone_ends_the_session_and_reconnect_fails_cleanly(field_broker) -> None:
+    profile = parse_profile(NESTED, "nested")
+    driver = MqttDriver("dev3", profile, endpoint(field_broker.url, "x/dev3"), timeout_s=1)
+    await driver.connect()
+    task = asyncio.create_task(driver.subscribe(lambda _r: None))
+    field_broker.stop()
+    with pytest.raises(DeviceUnreachable):
+        await asyncio.wait_for(task, 60)
+    with pytest.raises(DeviceUnreachable):
+        await driver.connect()
+    field_broker.start()
+    await driver.connect()
+    await driver.close()
