@@ -175,7 +175,7 @@ def anomaly_condition(
         history = np.fromiter((r[1] for r in readings[j:i]), dtype=float, count=i - j)
         z = robust_z(history, v) if rule.method == "mad" else ewma_z(history, v, rule.alpha)
     limit = rule.clear_level if active else rule.z
-    holds = abs(z) >= limit if not active else abs(z) > limit
+    holds = bool(abs(z) >= limit if not active else abs(z) > limit)
     return holds, f"value {v:g} is {z:+.3g} robust deviations from its {rule.method} expectation"
 
 
@@ -196,13 +196,18 @@ def fit_seasonal(
     grid = start + step * np.arange(n)
     times = np.array([b[0] for b in buckets], dtype=float)
     values = np.interp(grid, times, np.array([b[1] for b in buckets], dtype=float))
-    fit = STL(values, period=period, robust=True).fit()
-    resid = np.asarray(fit.resid)
-    scale = MAD_TO_SIGMA * float(np.median(np.abs(resid - np.median(resid))))
-    if scale == 0:
-        scale = float(np.std(resid))
+    # a seasonal smoother spanning every cycle: the season is one shape, not refitted per day,
+    # so a day's noise stays in the residuals instead of being explained away
+    cycles = n // period
+    fit = STL(values, period=period, seasonal=max(7, cycles | 1), robust=True).fit()
     season = np.asarray(fit.seasonal)[-period:]
     # the last `period` values start at phase (n - period) % period from `start`
     offset = (n - period) % period
-    by_phase = tuple(float(season[(p - offset) % period]) for p in range(period))
-    return SeasonalModel(start, step, float(np.asarray(fit.trend)[-1]), by_phase, scale)
+    by_phase = np.array([season[(p - offset) % period] for p in range(period)])
+    # the scale of what the model would have predicted wrongly: history minus trend minus the
+    # season it will use from now on (in-sample STL residuals are too optimistic)
+    errors = values - np.asarray(fit.trend) - by_phase[np.arange(n) % period]
+    scale = MAD_TO_SIGMA * float(np.median(np.abs(errors - np.median(errors))))
+    if scale == 0:
+        scale = float(np.std(errors))
+    return SeasonalModel(start, step, float(np.asarray(fit.trend)[-1]), tuple(by_phase), scale)
