@@ -165,6 +165,7 @@ def demo() -> None:
 def main() -> None:
     app.add_typer(_stack_app(), name="stack")
     app.add_typer(__import__("ingestion.cli", fromlist=["app"]).app, name="rules")
+    app.add_typer(__import__("api.services.events.cli", fromlist=["app"]).app, name="events")
     try:
         app()
     except PlatformError as err:

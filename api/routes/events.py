@@ -16,6 +16,8 @@ from api.auth import Principal, Role
 from api.deps import Conn, get_principal, get_settings, require
 from api.queries import events as q
 from api.schemas.events import (
+    AlarmRuleIn,
+    AlarmRuleOut,
     AttachmentOut,
     Categories,
     Created,
@@ -31,6 +33,7 @@ from api.schemas.events import (
 )
 from api.services.catalogue import objects
 from api.services.dashboards.export import CSV_RESPONSE, Format, csv_response
+from api.services.events import alarms as alarm_events
 from api.services.events import requests as asks
 from api.services.events import service
 from api.services.events.views import Calendar, Now, evaluation_out, event_detail, event_out
@@ -57,6 +60,21 @@ def _utc(moment: datetime) -> datetime:
 async def list_categories(conn: Conn) -> Categories:
     categories, limits = await q.categories(conn)
     return Categories(categories=categories, time_limits=limits)
+
+
+@router.get("/v1/event-alarm-rules", response_model=list[AlarmRuleOut],
+            dependencies=_roles(READERS))
+async def list_alarm_rules(conn: Conn) -> list[dict]:
+    return await alarm_events.mapped_rules(conn)
+
+
+@router.put("/v1/event-alarm-rules/{rule_id}", response_model=AlarmRuleOut,
+            dependencies=_roles((Role.DISPATCHER,)))
+async def map_alarm_rule(
+    rule_id: Annotated[str, Path(max_length=63)], body: AlarmRuleIn, conn: Conn
+) -> dict:
+    """Make the alarms of an ingestion rule open events of a category (see `events watch`)."""
+    return await alarm_events.map_rule(conn, rule_id, body.model_dump())
 
 
 @router.post("/v1/events", status_code=201, response_model=Created,

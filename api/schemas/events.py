@@ -193,3 +193,18 @@ class Evaluation(BaseModel):
 
 class Swept(BaseModel):
     supervised: list[int]
+
+
+class AlarmRuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category_code: str = Field(max_length=32, examples=["F01.03"])
+    group_by: Literal["device", "site", "rule"] = Field(
+        "device", description="one open event per rule and device, site, or rule")
+    urgency: Urgency | None = Field(None, description="default: critical alarms are urgent")
+    enabled: bool = True
+
+
+class AlarmRuleOut(AlarmRuleIn):
+    rule_id: str
+    updated_at: datetime
