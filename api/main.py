@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from psycopg_pool import AsyncConnectionPool
 
 from api.errors import install_error_handlers
-from api.routes import auth, devices, events, health
+from api.routes import auth, devices, events, health, open311
 from cityops.errors import ConfigError
 from cityops.settings import Settings, load_settings
 
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (health, auth, devices):
         app.include_router(module.router)
-    for module in (events,):  # issue 7: city operations
+    for module in (events, open311):  # issue 7: city operations
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

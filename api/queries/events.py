@@ -118,3 +118,42 @@ async def evaluation(conn: AsyncConnection, start: datetime, end: datetime) -> l
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_EVALUATION, {"start": start, "end": end})
         return await cur.fetchall()
+
+
+_OPEN311 = """
+SELECT e.id, e.state, e.category_code, c.minor AS service_name, e.description,
+    coalesce(d.name, '') AS agency, e.reported_at, e.updated_at, e.closed_at,
+    e.total_deadline_at, e.address, e.latitude, e.longitude,
+    (SELECT t.note FROM event_transitions t WHERE t.event_id = e.id AND t.note <> ''
+     AND t.action <> 'report' ORDER BY t.id DESC LIMIT 1) AS last_note,
+    (SELECT t.detail->>'media_url' FROM event_transitions t WHERE t.event_id = e.id
+     AND t.action = 'report') AS media_url
+FROM events e JOIN event_categories c ON c.code = e.category_code
+LEFT JOIN departments d ON d.id = e.department_id
+WHERE {where} ORDER BY e.id DESC LIMIT %(limit)s
+"""
+
+
+async def open311_requests(
+    conn: AsyncConnection, ids: list[int] | None, service_code: str | None,
+    start: datetime | None, end: datetime | None, closed: bool | None, limit: int,
+) -> list[dict]:
+    """Events for GeoReport v2: every channel, newest first (the spec's default window is
+    the caller's business; we cap the count instead)."""
+    where = ["true"]
+    if ids is not None:
+        where.append("e.id = ANY(%(ids)s)")
+    if service_code is not None:
+        where.append("e.category_code = %(service_code)s")
+    if start is not None:
+        where.append("e.reported_at >= %(start)s")
+    if end is not None:
+        where.append("e.reported_at < %(end)s")
+    if closed is not None:
+        where.append(("" if closed else "NOT ") + "(e.state IN ('closed', 'cancelled'))")
+    query = _OPEN311.format(where=" AND ".join(where))
+    params = {"ids": ids, "service_code": service_code, "start": start, "end": end,
+              "limit": limit}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall()

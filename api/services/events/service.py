@@ -44,6 +44,7 @@ class NewEvent:
     external_ref: str | None = None
     alarm_group: str | None = None
     reporter: str | None = None  # who reported it, when not the caller (hotline petitioner)
+    media_url: str | None = None  # a photo the reporter links to (Open311 media_url)
 
 
 @dataclass
@@ -161,7 +162,8 @@ async def create(
             )
             return (await cur.fetchone())[0]
         await log_transition(conn, row[0], "report", None, State.REPORTED, principal, now,
-                             note=new.description, detail={"channel": new.channel})
+                             note=new.description,
+                             detail={"channel": new.channel, "media_url": new.media_url})
     return row[0]
 
 
