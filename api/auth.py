@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
+import secrets
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -30,11 +33,38 @@ class Role(StrEnum):
 ALL_ROLES = frozenset(Role)
 
 
+API_KEY_PREFIX = "cok_"
+
+
 @dataclass(frozen=True)
 class Principal:
     name: str
     role: Role
     kind: str = "user"  # or "api_key"
+    key_id: int | None = None
+    # an API key's scope: route patterns ("GET /v1/readings/*") and departments (None: all)
+    routes: tuple[str, ...] = ()
+    departments: frozenset[str] | None = None
+
+    def may_call(self, method: str, route: str) -> bool:
+        if self.kind != "api_key":
+            return True
+        target = f"{method} {route}"
+        return any(fnmatch.fnmatchcase(target, pattern) for pattern in self.routes)
+
+    def sees_department(self, department: str | None) -> bool:
+        return self.departments is None or department in self.departments
+
+
+def new_api_key() -> tuple[str, str, str]:
+    """(the key as shown once, its prefix for recognising it later, the hash kept)."""
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, key[:12], hash_api_key(key)
+
+
+def hash_api_key(key: str) -> str:
+    # 32 random bytes cannot be guessed: a fast hash suffices and keeps each call cheap
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def hash_password(password: str) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cityops import errors
@@ -20,6 +22,7 @@ STATUS = {
     errors.DeviceUnreachable: 503,
     errors.SinkUnavailable: 503,
     errors.BrokerUnavailable: 503,
+    errors.StackError: 503,
 }
 _HTTP_CODES = {
     401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
@@ -38,9 +41,16 @@ def _status_of(err: errors.PlatformError) -> int:
     return 500
 
 
+# context an error may carry to the client besides code and detail (e.g. a CSV import's
+# per-row report); everything else in `context` stays server-side
+PUBLIC_CONTEXT = ("rows",)
+
+
 async def _platform(_request: Request, err: errors.PlatformError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(err, errors.AuthError) else None
-    return JSONResponse(error_body(err.code, err.detail), _status_of(err), headers=headers)
+    body: dict[str, object] = error_body(err.code, err.detail)
+    body |= {k: err.context[k] for k in PUBLIC_CONTEXT if k in err.context}
+    return JSONResponse(body, _status_of(err), headers=headers)
 
 
 async def _validation(_request: Request, err: RequestValidationError) -> JSONResponse:
@@ -56,7 +66,14 @@ async def _http(_request: Request, err: StarletteHTTPException) -> JSONResponse:
     return JSONResponse(error_body(code, str(err.detail)), err.status_code, headers=err.headers)
 
 
+async def _database_down(_request: Request, err: Exception) -> JSONResponse:
+    return JSONResponse(error_body("unavailable", f"database unavailable: {type(err).__name__}"),
+                        503)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(psycopg.OperationalError, _database_down)
+    app.add_exception_handler(PoolTimeout, _database_down)
     app.add_exception_handler(errors.PlatformError, _platform)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]

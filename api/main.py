@@ -10,8 +10,26 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from psycopg_pool import AsyncConnectionPool
 
+from api.docs import install_docs
 from api.errors import install_error_handlers
-from api.routes import auth, devices, events, health, open311
+from api.middleware import AuditAndMetering
+from api.routes import (
+    access,
+    alarms,
+    auth,
+    cloud,
+    commands,
+    device_registry,
+    devices,
+    events,
+    gateways,
+    health,
+    live,
+    open311,
+    readings,
+    registry,
+)
+from api.runtime import run_services
 from cityops.errors import ConfigError
 from cityops.settings import Settings, load_settings
 
@@ -32,7 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await pool.open(wait=False)
         app.state.pool = pool
         try:
-            yield
+            async with run_services(app, settings, pool):  # MQTT link, live hub, metering
+                yield
         finally:
             await pool.close()
 
@@ -47,10 +66,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(AuditAndMetering)
+    install_docs(app)
     for module in (health, auth, devices):
+        app.include_router(module.router)
+    for module in (registry, gateways, device_registry, readings, commands, alarms, live,
+                   access):  # issue 5: the API facade
         app.include_router(module.router)
     for module in (events, open311):  # issue 7: city operations
         app.include_router(module.router)
+    app.include_router(cloud.router)  # issue 6: cloud control
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

@@ -24,10 +24,13 @@ _LATEST_TEXT = _LATEST_NUMERIC.replace("FROM readings", "FROM readings_text").re
 )
 
 
-async def device_exists(conn: AsyncConnection, device: str) -> None:
-    cur = await conn.execute("SELECT 1 FROM devices WHERE id = %s", (device,))
-    if await cur.fetchone() is None:
+async def device_exists(conn: AsyncConnection, device: str) -> str | None:
+    """The device's department; NotFound when it is not registered."""
+    cur = await conn.execute("SELECT department_id FROM devices WHERE id = %s", (device,))
+    row = await cur.fetchone()
+    if row is None:
         raise NotFound(f"device {device!r} is not registered")
+    return row[0]
 
 
 async def point_of(conn: AsyncConnection, device: str, point: str) -> tuple[int, str]:
@@ -42,7 +45,6 @@ async def point_of(conn: AsyncConnection, device: str, point: str) -> tuple[int,
 
 
 async def latest(conn: AsyncConnection, device: str) -> list[dict]:
-    await device_exists(conn, device)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_LATEST_NUMERIC, {"device": device})
         rows = await cur.fetchall()
@@ -72,3 +74,25 @@ async def bucketed(
     from ingestion.rollups import bucketed as from_rollups
 
     return await from_rollups(conn, point_id, bucket_s, start, end)
+
+
+_LATEST_MANY = """
+SELECT p.device_id AS device, p.name AS point, p.unit, p.data_type, r.time, r.value, r.quality
+FROM points p
+LEFT JOIN LATERAL (
+    SELECT time, value, quality FROM {table}
+    WHERE point_id = p.id ORDER BY time DESC LIMIT 1
+) r ON true
+WHERE p.device_id = ANY(%(devices)s) AND p.data_type {op} 'string'
+"""
+
+
+async def latest_many(conn: AsyncConnection, devices: list[str]) -> list[dict]:
+    """Latest value of every point of these devices: one index probe per point."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_LATEST_MANY.format(table="readings", op="<>"), {"devices": devices})
+        rows = await cur.fetchall()
+        await cur.execute(_LATEST_MANY.format(table="readings_text", op="="),
+                          {"devices": devices})
+        rows += await cur.fetchall()
+    return sorted(rows, key=lambda r: (r["device"], r["point"]))

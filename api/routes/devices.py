@@ -1,20 +1,25 @@
-"""Device data: latest values and readings over time (raw or in time buckets)."""
+"""Device data: latest values and readings over time (raw or in time buckets), as JSON or
+CSV; anyone logged in may read them, an API key only its departments' devices."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 
-from api.deps import AnyRole, Conn
+from api.deps import AnyRole, Caller, Conn, check_department
 from api.queries import readings as q
 from api.schemas.readings import Bucket, DeviceLatest, LatestPoint, RawReading, Readings
+from api.services.export import to_csv
 from cityops.errors import InvalidInput
 from cityops.wire import ID_PATTERN, Quality
 
-router = APIRouter(tags=["devices"], dependencies=[AnyRole])
+router = APIRouter(tags=["readings"], dependencies=[AnyRole])
+CSV_RESPONSE = {200: {"content": {"text/csv": {}}, "description": "with format=csv"}}
+Format = Annotated[Literal["json", "csv"], Query(description="csv: one row per reading")]
 QUALITIES = {0: Quality.GOOD, 1: Quality.UNCERTAIN, 2: Quality.BAD}
 _BUCKET = re.compile(r"^(\d{1,6})(s|m|h|d)$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -43,10 +48,8 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@router.get("/v1/devices/{device}/latest", response_model=DeviceLatest)
-async def device_latest(device: DeviceId, conn: Conn) -> DeviceLatest:
-    rows = await q.latest(conn, device)
-    points = [
+def latest_points(rows: list[dict]) -> list[LatestPoint]:
+    return [
         LatestPoint(
             point=r["point"], unit=r["unit"], time=r["time"],
             value=typed_value(r["data_type"], r["value"]),
@@ -54,23 +57,31 @@ async def device_latest(device: DeviceId, conn: Conn) -> DeviceLatest:
         )
         for r in rows
     ]
-    return DeviceLatest(device=device, points=points)
 
 
-@router.get("/v1/devices/{device}/readings", response_model=Readings)
+@router.get("/v1/devices/{device}/latest", response_model=DeviceLatest)
+async def device_latest(device: DeviceId, conn: Conn, caller: Caller) -> DeviceLatest:
+    check_department(caller, await q.device_exists(conn, device), f"device {device!r}")
+    return DeviceLatest(device=device, points=latest_points(await q.latest(conn, device)))
+
+
+@router.get("/v1/devices/{device}/readings", response_model=Readings, responses=CSV_RESPONSE)
 async def device_readings(
     device: DeviceId,
     conn: Conn,
+    caller: Caller,
     point: Annotated[str, Query(pattern=ID_PATTERN, examples=["voltage_l1"])],
     start: Annotated[datetime | None, Query(description="ISO 8601; default end - 1 h")] = None,
     end: Annotated[datetime | None, Query(description="ISO 8601; default now")] = None,
     bucket: Annotated[str | None, Query(description="e.g. 10s, 1m, 1h", examples=["1m"])] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
-) -> Readings:
+    format: Format = "json",
+) -> Readings | Response:
     end = _utc(end) if end else datetime.now(UTC)
     start = _utc(start) if start else end - timedelta(hours=1)
     if start >= end:
         raise InvalidInput("start must be before end")
+    check_department(caller, await q.device_exists(conn, device), f"device {device!r}")
     point_id, data_type = await q.point_of(conn, device, point)
     result = Readings(device=device, point=point, start=start, end=end)
     if bucket is None:
@@ -79,28 +90,17 @@ async def device_readings(
             RawReading(time=t, value=typed_value(data_type, v), quality=QUALITIES[qual])
             for t, v, qual in rows
         ]
-        return result
-    bucket_s = parse_bucket(bucket)
-    if data_type == "string":
-        raise InvalidInput(f"point {point!r} holds text: buckets need numbers")
-    if (end - start).total_seconds() / bucket_s > MAX_BUCKETS:
-        raise InvalidInput(f"more than {MAX_BUCKETS} buckets: use a larger bucket")
-    rows = await q.bucketed(conn, point_id, bucket_s, start, end)
-    result.bucket_s = bucket_s
-    result.buckets = [Bucket(time=t, avg=a, min=lo, max=hi, count=n) for t, a, lo, hi, n in rows]
+    else:
+        bucket_s = parse_bucket(bucket)
+        if data_type == "string":
+            raise InvalidInput(f"point {point!r} holds text: buckets need numbers")
+        if (end - start).total_seconds() / bucket_s > MAX_BUCKETS:
+            raise InvalidInput(f"more than {MAX_BUCKETS} buckets: use a larger bucket")
+        rows = await q.bucketed(conn, point_id, bucket_s, start, end)
+        result.bucket_s = bucket_s
+        result.buckets = [Bucket(time=t, avg=a, min=lo, max=hi, count=n)
+                          for t, a, lo, hi, n in rows]
+    if format == "csv":
+        return to_csv(result.readings or result.buckets or [],
+                      f"{device}-{point}.csv", RawReading if bucket is None else Bucket)
     return result
-
-
-@router.get("/v1/devices", response_model=list[dict])
-async def list_devices(
-    conn: Conn,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[dict]:
-    cur = await conn.execute(
-        "SELECT id, title, gateway_id, profile_id, site_id, department_id FROM devices"
-        " ORDER BY id LIMIT %s OFFSET %s",
-        (limit, offset),
-    )
-    names = ("id", "title", "gateway", "profile", "site", "department")
-    return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]

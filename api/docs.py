@@ -1,0 +1,105 @@
+"""/docs: Swagger UI served from the app itself (the swagger-ui-bundle package), never from a
+CDN; and the OpenAPI document with each operation's allowed roles (`x-roles`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import swagger_ui_bundle
+from fastapi import FastAPI, routing
+from fastapi.dependencies.models import Dependant
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+
+ASSETS = "/docs/assets"
+PUBLIC = "public: no login needed"
+
+
+def allowed_roles(dependant: Dependant) -> frozenset[str] | None:
+    """The roles a route's `require(...)` dependency admits, wherever it sits."""
+    for sub in dependant.dependencies:
+        roles = getattr(sub.call, "allowed_roles", None)
+        if roles is not None:
+            return frozenset(r.value for r in roles)
+        found = allowed_roles(sub)
+        if found is not None:
+            return found
+    return None
+
+
+def api_routes(app: FastAPI) -> list[Any]:
+    """Every API route with its full path and all its dependencies. FastAPI 0.16x keeps
+    included routers as such and exposes their routes through route contexts."""
+    contexts = getattr(routing, "iter_route_contexts", None)
+    if contexts is None:
+        return [r for r in app.routes if isinstance(r, APIRoute)]
+    return [c for c in contexts(app.routes) if isinstance(c.original_route, APIRoute)]
+
+
+def route_template(scope: dict[str, Any]) -> str:
+    """The matched route's path template ("/v1/devices/{device}"), else the raw path."""
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    template = getattr(context, "path_format", None) or getattr(scope.get("route"), "path", None)
+    return template or scope["path"]
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes, tags=app.openapi_tags)
+    for route in api_routes(app):
+        if not route.include_in_schema:
+            continue
+        roles = allowed_roles(route.dependant)
+        for method in route.methods:
+            operation = schema["paths"].get(route.path_format, {}).get(method.lower())
+            if operation is None:
+                continue
+            if roles is None:
+                operation["x-public"] = True
+            else:
+                operation["x-roles"] = sorted(roles)
+            who = ", ".join(sorted(roles)) if roles is not None else PUBLIC
+            operation["description"] = (operation.get("description", "") +
+                                        f"\n\n**Roles:** {who}").strip()
+            if roles is not None:
+                operation.setdefault("responses", {}).update({
+                    "401": {"description": "not logged in",
+                            "content": _error_content(schema)},
+                    "403": {"description": "role or API key scope does not allow it",
+                            "content": _error_content(schema)},
+                })
+    schema["components"]["schemas"]["Error"] = {
+        "type": "object", "required": ["code", "detail"],
+        "properties": {"code": {"type": "string", "examples": ["not_found"]},
+                       "detail": {"type": "string"}},
+    }
+    app.openapi_schema = schema
+    return schema
+
+
+def _error_content(_schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+def install_docs(app: FastAPI) -> None:
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.mount(ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title=f"{app.title}: API",
+            swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS}/favicon-32x32.png",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()

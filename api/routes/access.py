@@ -1,0 +1,148 @@
+"""People, API keys, the audit log and API usage: admins only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import psycopg
+from fastapi import APIRouter, Path, Query, Request
+from psycopg.rows import dict_row
+
+from api.auth import hash_password, new_api_key
+from api.deps import Caller, Conn, allow, audit_detail
+from api.queries import registry as rq
+from api.schemas.access import (
+    ApiKey,
+    ApiKeyCreated,
+    ApiKeyIn,
+    AuditEntry,
+    UsageRow,
+    User,
+    UserIn,
+    UserPatch,
+)
+from api.schemas.registry import Page
+from cityops.errors import Conflict, NotFound
+from cityops.wire import ID_PATTERN
+
+router = APIRouter(tags=["access"], dependencies=[allow()])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+USER_COLUMNS = "username, role, department_id AS department, disabled, created_at"
+KEY_COLUMNS = ("id, name, prefix, role, routes, departments, expires_at, revoked_at,"
+               " created_by, created_at, last_used_at")
+
+
+@router.get("/v1/users", response_model=Page[User])
+async def list_users(conn: Conn, limit: Limit = 100, offset: Offset = 0) -> dict:
+    items, total = await rq.page(conn, USER_COLUMNS, "users", {}, "username", limit, offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.post("/v1/users", response_model=User, status_code=201)
+async def create_user(body: UserIn, conn: Conn, request: Request) -> dict:
+    audit_detail(request, user=body.username, role=body.role.value)
+    if body.department is not None and not await rq.exists(conn, "departments", body.department):
+        raise NotFound(f"department {body.department!r} is not registered")
+    try:
+        await conn.execute(
+            "INSERT INTO users (username, password_hash, role, department_id)"
+            " VALUES (%s, %s, %s, %s)",
+            (body.username, hash_password(body.password.get_secret_value()), body.role.value,
+             body.department),
+        )
+    except psycopg.errors.UniqueViolation as err:
+        raise Conflict(f"user {body.username!r} exists already") from err
+    return await rq.one(conn, USER_COLUMNS, "users", "username", body.username, "user")
+
+
+@router.patch("/v1/users/{username}", response_model=User)
+async def change_user(username: Annotated[str, Path(pattern=ID_PATTERN)], body: UserPatch,
+                      conn: Conn, request: Request) -> dict:
+    """Change a role or department, set a new password, or disable a login."""
+    audit_detail(request, user=username, fields=sorted(body.model_fields_set))
+    await rq.one(conn, USER_COLUMNS, "users", "username", username, "user")
+    changes = body.model_dump(exclude_unset=True)
+    if "password" in changes:
+        changes["password_hash"] = hash_password(changes.pop("password").get_secret_value())
+    if "department" in changes:
+        changes["department_id"] = changes.pop("department")
+    if "role" in changes and changes["role"] is not None:
+        changes["role"] = changes["role"].value
+    for column, value in changes.items():
+        if value is not None or column == "department_id":
+            await conn.execute(f"UPDATE users SET {column} = %s WHERE username = %s",
+                               (value, username))
+    return await rq.one(conn, USER_COLUMNS, "users", "username", username, "user")
+
+
+@router.get("/v1/api-keys", response_model=Page[ApiKey])
+async def list_api_keys(conn: Conn, limit: Limit = 100, offset: Offset = 0) -> dict:
+    items, total = await rq.page(conn, KEY_COLUMNS, "api_keys", {}, "id", limit, offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.post("/v1/api-keys", response_model=ApiKeyCreated, status_code=201)
+async def create_api_key(body: ApiKeyIn, conn: Conn, caller: Caller, request: Request) -> dict:
+    """Create a key for a platform service. The key is in this answer only; only its hash
+    is stored."""
+    audit_detail(request, api_key=body.name, role=body.role.value, routes=body.routes)
+    key, prefix, key_hash = new_api_key()
+    expires_at = datetime.now(UTC) + timedelta(days=body.expires_in_days)
+    try:
+        cur = await conn.execute(
+            "INSERT INTO api_keys (name, key_hash, prefix, role, routes, departments,"
+            " expires_at, created_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (body.name, key_hash, prefix, body.role.value, body.routes, body.departments,
+             expires_at, caller.name),
+        )
+    except psycopg.errors.UniqueViolation as err:
+        raise Conflict(f"API key {body.name!r} exists already") from err
+    key_id = (await cur.fetchone())[0]  # type: ignore[index]
+    return {**await rq.one(conn, KEY_COLUMNS, "api_keys", "id", key_id, "API key"), "key": key}
+
+
+@router.post("/v1/api-keys/{key_id}/revoke", response_model=ApiKey)
+async def revoke_api_key(key_id: int, conn: Conn, request: Request) -> dict:
+    """The key stops working at once."""
+    audit_detail(request, api_key_id=key_id)
+    row = await rq.one(conn, KEY_COLUMNS, "api_keys", "id", key_id, "API key")  # type: ignore
+    if row["revoked_at"] is not None:
+        raise Conflict(f"API key {row['name']!r} is already revoked")
+    await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s", (key_id,))
+    return await rq.one(conn, KEY_COLUMNS, "api_keys", "id", key_id, "API key")  # type: ignore
+
+
+@router.get("/v1/audit", response_model=Page[AuditEntry])
+async def query_audit(
+    conn: Conn,
+    actor: Annotated[str | None, Query(max_length=100)] = None,
+    outcome: Annotated[str | None, Query(pattern="^(ok|denied|invalid|failed)$")] = None,
+    since: datetime | None = None,
+    limit: Limit = 100, offset: Offset = 0,
+) -> dict:
+    """Who did what, when, from where, with what outcome; newest first."""
+    items, total = await rq.page(conn, "*", "audit_log",
+                                 {"actor": actor, "outcome": outcome, "time >=": since},
+                                 "time DESC, id DESC", limit, offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/v1/api-usage", response_model=list[UsageRow])
+async def api_usage(
+    conn: Conn,
+    since: Annotated[datetime | None, Query(description="default: the last 24 hours")] = None,
+) -> list[dict]:
+    """Calls made with API keys, per key and route: what the data-service dashboards count."""
+    since = since or datetime.now(UTC) - timedelta(days=1)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT k.name AS key, c.method, c.route, count(*) AS calls,"
+            " count(*) FILTER (WHERE c.status >= 400) AS errors,"
+            " percentile_cont(0.5) WITHIN GROUP (ORDER BY c.duration_ms) AS p50_ms,"
+            " percentile_cont(0.99) WITHIN GROUP (ORDER BY c.duration_ms) AS p99_ms"
+            " FROM api_calls c JOIN api_keys k ON k.id = c.key_id WHERE c.time >= %s"
+            " GROUP BY k.name, c.method, c.route ORDER BY k.name, c.route, c.method", (since,),
+        )
+        return await cur.fetchall()

@@ -1,0 +1,100 @@
+"""What runs beside the HTTP routes for the app's lifetime: the MQTT link, the live hub, the
+metering flusher and the command expiry sweep; and the services routes reach through
+`app.state` (onboarding, commander, presets, meter, hub)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
+
+from api.metering import Meter
+from api.services.broker_accounts import LocalMosquitto
+from api.services.commands import Commander
+from api.services.gateways import Onboarding
+from api.services.live import LiveHub
+from api.services.mqtt_link import MqttLink
+from api.services.presets import PresetRunner
+from cityops import wire
+from cityops.errors import WireError
+from cityops.settings import Settings
+
+log = logging.getLogger(__name__)
+ALARMS_PREFIX = f"{wire.TOPIC_ROOT}/_internal/alarms/"
+
+
+async def record_status(pool: AsyncConnectionPool, topic: str, payload: bytes) -> None:
+    """A gateway's retained status (or its will): kept on the gateway's row."""
+    if not payload:
+        return
+    try:
+        gateway = wire.gateway_of(topic, "status")
+        status: wire.Status = wire.decode(wire.Status, payload)
+    except WireError as err:
+        log.warning("status on %s refused: %s", topic, err.detail)
+        return
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE gateways SET last_status = %s::jsonb, last_seen_at = now() WHERE id = %s",
+            (wire.encode(status).decode(), gateway),
+        )
+
+
+def _handler(pool: AsyncConnectionPool, commander: Commander, hub: LiveHub):
+    async def handle(topic: str, payload: bytes) -> None:
+        if topic.startswith(ALARMS_PREFIX):
+            with contextlib.suppress(orjson.JSONDecodeError, TypeError):
+                hub.publish({"kind": "alarm", **orjson.loads(payload)})
+        elif "/command-results/" in topic:
+            await commander.record_result(topic, payload)
+        elif topic.endswith("/status"):
+            await record_status(pool, topic, payload)
+
+    return handle
+
+
+def _supervised(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
+    task = asyncio.get_running_loop().create_task(coro, name=name)
+
+    def report(done: asyncio.Task) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            log.error("background task %s stopped: %r", name, done.exception())
+
+    task.add_done_callback(report)
+    return task
+
+
+@contextlib.asynccontextmanager
+async def run_services(app: FastAPI, settings: Settings, pool: AsyncConnectionPool
+                       ) -> AsyncIterator[None]:
+    hub = LiveHub(settings.database_url.get_secret_value())
+    link = MqttLink(settings, handle=None, on_connect=None)  # type: ignore[arg-type]
+    credentials = LocalMosquitto(settings.broker_state_dir or settings.state_dir / "broker",
+                                 settings.topic_root)
+    onboarding = Onboarding(settings, pool, link, credentials)
+    commander = Commander(pool, link)
+    link.handle = _handler(pool, commander, hub)
+    link.on_connect = onboarding.publish_pending
+    meter = Meter(pool)
+    presets = PresetRunner(pool, commander)
+    app.state.hub, app.state.link, app.state.onboarding = hub, link, onboarding
+    app.state.commander, app.state.presets, app.state.meter = commander, presets, meter
+    tasks = [_supervised(link.run(), "mqtt"), _supervised(hub.run(), "live"),
+             _supervised(meter.run(), "metering"),
+             _supervised(commander.expire_loop(), "command-expiry")]
+    try:
+        yield
+    finally:
+        await presets.close()
+        await onboarding.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if link.conn is not None:
+            await link.conn.close()

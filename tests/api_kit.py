@@ -1,0 +1,73 @@
+"""Helpers for the API's tests: settings pointing onboarding at the test broker, tokens for
+any role, and a few registry shortcuts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from api.auth import Principal, Role, issue_token
+from cityops.settings import Settings
+from tests.conftest import BrokerFixture
+
+METER_PROFILE: dict[str, Any] = {
+    "model": "t-meter", "title": "Test meter", "category": "power", "protocol": "modbus",
+    "points": [
+        {"name": "voltage", "data_type": "float32", "unit": "V",
+         "address": {"table": "input_register", "offset": 0, "order": "CDAB"},
+         "simulate": {"kind": "constant", "mean": 231.25}},
+        {"name": "limit_kw", "data_type": "uint16", "unit": "kW", "writable": True,
+         "range": {"min": 0, "max": 500}, "address": {"table": "holding_register", "offset": 10},
+         "simulate": {"kind": "constant", "mean": 80}},
+        {"name": "breaker_closed", "data_type": "bool", "writable": True,
+         "address": {"table": "coil", "offset": 0}},
+    ],
+    "methods": [
+        {"name": "set_limit", "args": [{"name": "kw", "data_type": "uint16",
+                                        "range": {"min": 0, "max": 500}}],
+         "writes": [{"point": "limit_kw", "arg": "kw"}]},
+    ],
+}
+
+
+def api_settings(settings: Settings, broker: BrokerFixture) -> Settings:
+    return settings.model_copy(update={"broker_state_dir": broker.broker.state_dir})
+
+
+def bearer(settings: Settings, role: Role | str, name: str | None = None) -> dict[str, str]:
+    role = Role(role)
+    token = issue_token(Principal(name or f"t-{role.value}", role),
+                        settings.jwt_secret.get_secret_value(), 600)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def ok(response: Any, status: int = 200) -> Any:
+    assert response.status_code == status, f"{response.status_code}: {response.text}"
+    return response.json() if response.content else None
+
+
+def ensure_profile(client: TestClient, admin: dict[str, str], body: dict | None = None) -> str:
+    body = body or METER_PROFILE
+    res = client.post("/v1/profiles", json=body, headers=admin)
+    assert res.status_code in (201, 409), res.text
+    return body["model"]
+
+
+def register_gateway(client: TestClient, admin: dict[str, str], gateway: str | None = None
+                     ) -> dict:
+    gateway = gateway or unique("gw")
+    return ok(client.post("/v1/gateways", json={"id": gateway, "name": "test"}, headers=admin),
+              201)
+
+
+def register_device(client: TestClient, admin: dict[str, str], gateway: str, **extra: Any
+                    ) -> dict:
+    body = {"id": unique("dev"), "gateway": gateway, "profile": ensure_profile(client, admin),
+            "address": {"host": "127.0.0.1", "port": 1502, "unit_id": 1}, **extra}
+    return ok(client.post("/v1/devices", json=body, headers=admin), 201)
