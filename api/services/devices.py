@@ -62,7 +62,12 @@ async def checked_address(conn: AsyncConnection, device: DeviceIn) -> dict[str, 
             "poll_interval_s": device.poll_interval_s, "timeout_s": device.timeout_s,
         })
     except ValidationError as err:
-        raise InvalidInput("; ".join(describe(err)).replace("endpoint", "address")) from err
+        # the agent's model says "endpoint.<protocol tag>.field"; the API's body says address
+        problems = [f"address.{'.'.join(str(p) for p in e['loc'][2:]) or 'protocol'}: {e['msg']}"
+                    if e["loc"][:1] == ("endpoint",) and len(e["loc"]) > 1
+                    else f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                    for e in err.errors()]
+        raise InvalidInput("; ".join(problems)) from err
     protocol = getattr(config.endpoint, "protocol", "modbus")
     if protocol != profile.protocol:
         raise InvalidInput(f"address: profile {profile.model} speaks {profile.protocol}, "
