@@ -29,7 +29,7 @@ from ingestion.rules.engine import RuleEngine
 from ingestion.sink import Sink, StoreResult
 
 log = logging.getLogger(__name__)
-POINT_RELOAD_MIN_INTERVAL_S = 5.0
+POINT_RELOAD_MIN_INTERVAL_S = 1.0  # a device registered a moment ago is learnt fast
 
 
 @dataclass

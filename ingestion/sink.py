@@ -126,8 +126,7 @@ class Sink:
         except _TRANSIENT as err:
             await self.close()
             raise SinkUnavailable(f"database write failed: {err}") from err
-        unique = len({b.key for b in batches})
-        return StoreResult(len(numeric) + len(text), fresh, unique - len(fresh))
+        return StoreResult(len(numeric) + len(text), fresh, len(batches) - len(fresh))
 
     async def _claim(self, batches: list[DecodedBatch]) -> list[DecodedBatch]:
         """Record the batch keys; only batches whose key is new are returned."""

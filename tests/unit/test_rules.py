@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from cityops.errors import ConfigError
+from ingestion.retention import DEFAULT_DAYS, retention_plan
 from ingestion.rollups import _ranges, minutes_of
 from ingestion.rules import evaluate as ev
 from ingestion.rules.model import EXAMPLES_DIR, load_rule_file, parse_rule
-from ingestion.retention import DEFAULT_DAYS, retention_plan
 
 BASE = {"severity": "major", "target": {"point": "p"}}
 

@@ -1,0 +1,119 @@
+"""Helpers for the ingestion tests: register devices directly, publish telemetry as a gateway,
+read counts and metrics back."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterable
+
+import orjson
+import paho.mqtt.client as paho
+import psycopg
+
+from cityops import wire
+from tests.conftest import BrokerFixture
+from tests.helpers import free_port
+
+
+def register(database_url: str, gateway: str, points: dict[str, list[str]],
+             profile: str = "test-sensor") -> dict[tuple[str, str], int]:
+    """Gateway, profile, devices and float points; returns (device, point) -> point id."""
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        conn.execute("INSERT INTO gateways (id) VALUES (%s) ON CONFLICT DO NOTHING", (gateway,))
+        conn.execute(
+            "INSERT INTO profiles (id, protocol, category, body) VALUES (%s, 'mqtt', 'test', '{}')"
+            " ON CONFLICT DO NOTHING", (profile,))
+        ids = {}
+        for device, names in points.items():
+            conn.execute(
+                "INSERT INTO devices (id, gateway_id, profile_id) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING", (device, gateway, profile))
+            for name in names:
+                row = conn.execute(
+                    "INSERT INTO points (device_id, name, data_type) VALUES (%s, %s, 'float32')"
+                    " ON CONFLICT (device_id, name) DO UPDATE SET data_type = 'float32'"
+                    " RETURNING id", (device, name)).fetchone()
+                ids[(device, name)] = row[0]
+    return ids
+
+
+def telemetry(stream: str, seq: int, readings: Iterable[tuple[str, str, int, float]]) -> bytes:
+    return orjson.dumps({"stream": stream, "seq": seq, "readings": [
+        {"device": d, "point": p, "ts": ts, "value": v} for d, p, ts, v in readings]})
+
+
+class Gateway:
+    """A gateway's MQTT session for publishing test telemetry (QoS 1, PUBACK awaited)."""
+
+    def __init__(self, broker: BrokerFixture, gateway: str, password: str) -> None:
+        self.gateway = gateway
+        self.stream = str(uuid.uuid4())
+        self.seq = 0
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2,
+                                  client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=paho.MQTTv5)
+        self.client.max_inflight_messages_set(1000)
+        self.client.username_pw_set(gateway, password)
+        self.client.connect("127.0.0.1", broker.broker.port)
+        self.client.loop_start()
+
+    def send(self, readings: list[tuple[str, str, int, float]]) -> int:
+        self.seq += 1
+        self.publish_raw(telemetry(self.stream, self.seq, readings))
+        return self.seq
+
+    def publish_raw(self, payload: bytes) -> None:
+        self.client.publish(wire.telemetry_topic(self.gateway), payload, qos=1).wait_for_publish(10)
+
+    def send_many(self, payloads: list[bytes]) -> None:
+        infos = [self.client.publish(wire.telemetry_topic(self.gateway), p, qos=1)
+                 for p in payloads]
+        for info in infos:
+            info.wait_for_publish(30)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def scalar(database_url: str, sql: str, params: tuple = ()) -> int:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(sql, params).fetchone()[0]
+
+
+def readings_of(database_url: str, point_ids: list[int]) -> tuple[int, int]:
+    """(rows, distinct (time, point) pairs) for these points."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT count(*), count(DISTINCT (time, point_id)) FROM readings"
+            " WHERE point_id = ANY(%s)", (point_ids,)).fetchone()
+
+
+def metric(port: int, name: str) -> float:
+    """One sample of a Prometheus text endpoint (0 when absent)."""
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    for line in body.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def two_free_ports() -> int:
+    """A port p with p + 1 free too (workers in slots 1 and 2 serve metrics on p and p + 1)."""
+    for _ in range(50):
+        p = free_port()
+        if p < 65535:
+            try:
+                import socket
+
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p + 1))
+                return p
+            except OSError:
+                continue
+    raise RuntimeError("no two consecutive free ports")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
