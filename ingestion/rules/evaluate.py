@@ -210,4 +210,7 @@ def fit_seasonal(
     scale = MAD_TO_SIGMA * float(np.median(np.abs(errors - np.median(errors))))
     if scale == 0:
         scale = float(np.std(errors))
+    # each phase's season is estimated from these very `cycles` values, which shrinks the
+    # in-sample errors by about sqrt((cycles - 1) / cycles): undo that for new readings
+    scale *= math.sqrt(cycles / max(1, cycles - 1))
     return SeasonalModel(start, step, float(np.asarray(fit.trend)[-1]), tuple(by_phase), scale)
