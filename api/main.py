@@ -17,6 +17,7 @@ from api.routes import (
     access,
     alarms,
     auth,
+    catalogue,
     cloud,
     commands,
     device_registry,
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (registry, gateways, device_registry, readings, commands, alarms, live,
                    access):  # issue 5: the API facade
         app.include_router(module.router)
-    for module in (events, open311):  # issue 7: city operations
+    for module in (events, open311, catalogue):  # issue 7: city operations
         app.include_router(module.router)
     app.include_router(cloud.router)  # issue 6: cloud control
 
