@@ -114,7 +114,7 @@ async def save_preset(name: Name, body: PresetIn, conn: Conn, caller: Caller,
         " updated_by = excluded.updated_by, updated_at = now()",
         (name, body.title, Jsonb(steps), caller.name),
     )
-    return await presets.load(get_pool(request), name)
+    return await presets.load_with(conn, name)
 
 
 @router.post("/v1/presets/{name}/run", response_model=PresetRun, status_code=202,

@@ -75,6 +75,7 @@ async def register_device(body: DeviceIn, conn: Conn, request: Request) -> dict:
     agent receives it with its next config."""
     audit_detail(request, device=body.id, gateway=body.gateway)
     await svc.create_device(conn, body)
+    await conn.commit()
     onboarding(request).schedule({body.gateway})
     return await rq.device(conn, body.id)
 
@@ -102,6 +103,7 @@ async def change_device(device: DeviceKey, body: DevicePatch, conn: Conn, reques
              merged.timeout_s, device),
         )
         await bump_config(conn, {current["gateway"], merged.gateway})
+    await conn.commit()  # the publisher reads the config on its own connection
     onboarding(request).schedule({current["gateway"], merged.gateway})
     return await rq.device(conn, device)
 
@@ -115,6 +117,7 @@ async def remove_device(device: DeviceKey, conn: Conn, request: Request) -> None
     async with conn.transaction():
         await conn.execute("DELETE FROM devices WHERE id = %s", (device,))
         await bump_config(conn, {current["gateway"]})
+    await conn.commit()
     onboarding(request).schedule({current["gateway"]})
 
 
@@ -132,6 +135,7 @@ async def import_devices(
     address takes one column per field: `address.host`, `address.port`, ..."""
     imported = await svc.import_csv(conn, body)
     audit_detail(request, devices=len(imported))
+    await conn.commit()
     onboarding(request).schedule(set(await _gateways_of(conn, imported)))
     return {"imported": len(imported), "devices": imported}
 

@@ -139,5 +139,6 @@ async def replace_profile(profile: Key, body: ProfileBody, conn: Conn, request: 
         for device, _gateway in devices:
             await sync_points(conn, device, loaded)
         await bump_config(conn, {gateway for _device, gateway in devices})
+    await conn.commit()  # the publisher reads the config on its own connection
     onboarding(request).schedule({gateway for _device, gateway in devices})
     return await rq.profile(conn, profile)

@@ -115,6 +115,8 @@ class Commander:
                  step.get("method"), Jsonb(step.get("args") or {}) if step.get("method") else None,
                  actor, expires_at, run[0] if run else None, run[1] if run else None),
             )
+            # committed before it is sent: the agent's result may come back at once
+            await conn.commit()
             try:
                 await self.link.publish(wire.command_topic(gateway, str(command_id)),
                                         _payload(device, step, expires_at))
@@ -128,6 +130,7 @@ class Commander:
                 )
                 await announce(conn, "command", {"id": str(command_id), "device": device,
                                                  "state": "sent"})
+            await conn.commit()
             return await get(conn, command_id)
 
     async def _finish(self, conn: AsyncConnection, command_id: uuid.UUID | str, state: str,

@@ -110,7 +110,7 @@ class Onboarding:
             password = await self.credentials.issue(gateway)
             await conn.execute("UPDATE gateways SET revoked_at = NULL WHERE id = %s", (gateway,))
             await bump_config(conn, {gateway})
-        self.schedule({gateway})
+        self.schedule({gateway})  # after the commit: the publisher reads on its own connection
         return password
 
     async def revoke(self, gateway: str) -> None:

@@ -14,6 +14,7 @@ import logging
 import uuid
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -29,7 +30,12 @@ POLL_S = 0.1
 
 
 async def load(pool: AsyncConnectionPool, name: str) -> dict[str, Any]:
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+    async with pool.connection() as conn:
+        return await load_with(conn, name)
+
+
+async def load_with(conn: AsyncConnection, name: str) -> dict[str, Any]:
+    async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT name, title, steps, updated_by, updated_at FROM presets"
                           " WHERE name = %s", (name,))
         row = await cur.fetchone()
