@@ -28,9 +28,10 @@ from api.schemas.catalogue import (
 )
 from api.schemas.events import AttachmentOut
 from api.services.catalogue import data, objects, portal, resources
+from api.services.dashboards import usage
 from api.services.dashboards.export import CSV_RESPONSE, Format, csv_response
 from api.services.events.views import Calendar, Now
-from cityops.errors import InvalidInput
+from cityops.errors import Forbidden, InvalidInput
 from cityops.settings import Settings
 
 router = APIRouter(tags=["catalogue"])
@@ -100,13 +101,18 @@ async def resource_data(
 ) -> DataOut | Response:
     """The data, for a live grant (API key or person), the provider, or anyone when open."""
     resource = await resources.get(conn, code)
-    await portal.may_read(conn, caller, resource, now)
+    try:
+        await portal.may_read(conn, caller, resource, now)
+    except Forbidden:
+        await usage.record_refusal(conn, code, caller, now)
+        raise
     until = until or now
     since = since or until - timedelta(days=1)
     since, until = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (since, until))
     if since >= until:
         raise InvalidInput("since must be before until")
     rows = await data.rows(conn, resource, since, until, limit)
+    await usage.record_call(conn, code, caller, True, len(rows), now)
     if format == "csv":
         return csv_response(rows, f"{code}.csv")
     return DataOut(resource=code, columns=list(rows[0]) if rows else [], rows=rows)
