@@ -38,5 +38,8 @@ bench: bench-ingest
 bench-ingest: stack
 	$(BIN)/python -m bench.ingest
 
+bench-api: stack
+	$(BIN)/python -m bench.api
+
 clean-stack: venv
 	$(BIN)/cityops stack down
