@@ -97,6 +97,14 @@ def agent(config: Annotated[Path, typer.Option(help="the gateway's YAML config")
     _run_async(Agent(loaded).run())
 
 
+@app.command("worker")
+def worker() -> None:
+    """Run cloud and Ansible jobs (start several to share them)."""
+    from cloud_control.worker import run
+
+    run(_settings())
+
+
 @app.command("ingest")
 def ingest() -> None:
     """Run an ingest worker (start several to share the load)."""

@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     calendar_extra_holidays: list[date] = Field(default_factory=list)
     calendar_extra_workdays: list[date] = Field(default_factory=list)
     upload_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    # cloud control: a clouds.yaml entry (OS_CLIENT_CONFIG_FILE points at the file)
+    cloud_name: str = "cityops-lab"
+    clouds_yaml: Path | None = None
+    # default <state_dir>/ssh/id_ed25519, made by the worker on first start
+    ansible_ssh_key_file: Path | None = None
+    cloud_sync_interval_s: int = Field(60, ge=5)
+    quota_alarm_ratio: float = Field(0.9, gt=0, le=1)
+    # a job whose worker sent no heartbeat for this long is handed to another worker
+    job_stalled_after_s: int = Field(30, ge=2)
 
 
 def env_file_path() -> Path:

@@ -37,6 +37,20 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
+def _apply_job_queue_schema(conn: psycopg.Connection) -> None:
+    """The job queue's tables come from procrastinate itself (the control plane's `cloud`
+    extra); hosts installed without it have no job queue to prepare."""
+    try:
+        from procrastinate.schema import SchemaManager
+    except ImportError:
+        return
+    exists = conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").fetchone()[0]
+    if not exists:
+        with conn.transaction():
+            conn.execute(SchemaManager.get_schema())
+        log.info("applied the job queue schema")
+
+
 def migrate(database_url: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Apply what is missing; returns the migrations applied now."""
     applied_now = []
@@ -61,6 +75,7 @@ def migrate(database_url: str, directory: Path = MIGRATIONS_DIR) -> list[Migrati
                     )
                 log.info("applied migration %03d_%s", migration.version, migration.name)
                 applied_now.append(migration)
+            _apply_job_queue_schema(conn)
             conn.execute("SELECT pg_advisory_unlock(7413001)")
     except psycopg.OperationalError as err:
         raise SinkUnavailable(f"cannot reach the database: {err}") from err

@@ -6,6 +6,7 @@ for the files the roles write; processes and sockets are real.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,3 +81,29 @@ def _start_sshd(root: Path, client_key: Path) -> SshHost:
                 variables={"cityops_prefix": str(prefix),
                            "ansible_python_interpreter": "/usr/bin/python3"})
     return SshHost(host, prefix, proc)
+
+
+LAB_STATE = Path(os.environ.get("CITYOPS_LAB_STATE", "/var/lib/cityops-openstack-lab"))
+LAB_CLOUDS = LAB_STATE / "clouds.yaml"
+
+
+@pytest.fixture(scope="session")
+def cloud_settings(settings, ssh_client_key: Path, broker):
+    """The session's settings pointed at the OpenStack lab (started by `make test`)."""
+    assert LAB_CLOUDS.is_file(), f"the OpenStack lab is not set up: no {LAB_CLOUDS}"
+    return settings.model_copy(update={
+        "clouds_yaml": LAB_CLOUDS, "cloud_name": "cityops-lab",
+        "ansible_ssh_key_file": ssh_client_key, "job_stalled_after_s": 4,
+        "broker_state_dir": broker.broker.state_dir,
+    })
+
+
+@pytest.fixture
+def worker(cloud_settings, tmp_path: Path):
+    """A real `cityops worker` process; restartable by the test."""
+    from tests.conftest import Processes, settings_env
+
+    procs = Processes(tmp_path, settings_env(cloud_settings))
+    procs.start("worker", "worker")
+    yield procs
+    procs.stop_all()

@@ -1,0 +1,171 @@
+"""What each kind of job does. Handlers run in a worker thread (openstacksdk and
+ansible-runner are synchronous) and report progress through `Context.report`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cityops.errors import ConfigError
+from cityops.settings import Settings
+from cityops.wire import Identifier
+from cloud_control.provider import NetworkSpec, ProjectSpec, Provider, ServerSpec, VolumeSpec
+
+
+@dataclass
+class Context:
+    settings: Settings
+    report: Callable[..., None]
+    _provider: Provider | None = field(default=None, repr=False)
+
+    @property
+    def provider(self) -> Provider:
+        if self._provider is None:
+            from cloud_control.openstack_provider import OpenStackProvider
+
+            if self.settings.clouds_yaml is not None:
+                os.environ["OS_CLIENT_CONFIG_FILE"] = str(self.settings.clouds_yaml)
+            self._provider = OpenStackProvider(self.settings.cloud_name)
+        return self._provider
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerRef(_Params):
+    project: Identifier
+    name: Identifier
+
+
+class ServerAction(ServerRef):
+    action: Literal["start", "stop", "reboot", "resize"]
+    flavor: str | None = None
+
+
+class VolumeAttachment(_Params):
+    project: Identifier
+    server: Identifier
+    volume: Identifier
+
+
+class VolumeRef(_Params):
+    project: Identifier
+    name: Identifier
+
+
+class PlaybookRun(_Params):
+    playbook: Literal["edge_gateway.yml", "hardening.yml", "ingest_worker.yml", "site.yml"]
+    servers: list[ServerRef] = Field(min_length=1, max_length=500)
+    variables: dict[str, Any] = Field(default_factory=dict, description="never secrets")
+
+
+class ProvisionAndConfigure(_Params):
+    server: ServerSpec
+    playbook: Literal["edge_gateway.yml", "hardening.yml", "ingest_worker.yml", "site.yml"]
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+def _resource(r: Any) -> dict:
+    return {"kind": r.kind, "id": r.id, "name": r.name, "project": r.project,
+            "status": r.status, "attributes": r.attributes}
+
+
+def project_ensure(ctx: Context, spec: ProjectSpec) -> dict:
+    ctx.report(f"ensuring project {spec.name}", progress=10)
+    return _resource(ctx.provider.ensure_project(spec))
+
+
+def network_ensure(ctx: Context, spec: NetworkSpec) -> dict:
+    ctx.report(f"ensuring network {spec.name} in {spec.project}", progress=10)
+    return _resource(ctx.provider.ensure_network(spec))
+
+
+def server_ensure(ctx: Context, spec: ServerSpec) -> dict:
+    ctx.report(f"creating server {spec.name} in {spec.project} (or finding it)", progress=10)
+    server = ctx.provider.ensure_server(spec)
+    ctx.report(f"server {spec.name} is {server.status}", progress=90)
+    return _resource(server)
+
+
+def server_action(ctx: Context, p: ServerAction) -> dict:
+    ctx.report(f"{p.action} server {p.name}", progress=10)
+    return _resource(ctx.provider.server_action(p.project, p.name, p.action, p.flavor))
+
+
+def server_delete(ctx: Context, p: ServerRef) -> dict:
+    ctx.report(f"deleting server {p.name}", progress=10)
+    ctx.provider.delete_server(p.project, p.name)
+    return {"deleted": p.name}
+
+
+def volume_ensure(ctx: Context, spec: VolumeSpec) -> dict:
+    ctx.report(f"ensuring volume {spec.name} ({spec.size_gb} GB)", progress=10)
+    return _resource(ctx.provider.ensure_volume(spec))
+
+
+def volume_attach(ctx: Context, p: VolumeAttachment) -> dict:
+    ctx.report(f"attaching {p.volume} to {p.server}", progress=10)
+    return _resource(ctx.provider.attach_volume(p.project, p.server, p.volume))
+
+
+def volume_detach(ctx: Context, p: VolumeAttachment) -> dict:
+    ctx.report(f"detaching {p.volume} from {p.server}", progress=10)
+    return _resource(ctx.provider.detach_volume(p.project, p.server, p.volume))
+
+
+def volume_delete(ctx: Context, p: VolumeRef) -> dict:
+    ctx.report(f"deleting volume {p.name}", progress=10)
+    ctx.provider.delete_volume(p.project, p.name)
+    return {"deleted": p.name}
+
+
+def floating_ip_ensure(ctx: Context, p: ServerRef) -> dict:
+    ctx.report(f"floating IP for {p.name}", progress=10)
+    return _resource(ctx.provider.ensure_floating_ip(p.project, p.name))
+
+
+def ssh_key_file(settings: Settings) -> Path:
+    path = settings.ansible_ssh_key_file or settings.state_dir / "ssh" / "id_ed25519"
+    if not path.is_file():
+        raise ConfigError(f"no SSH key for Ansible at {path}: run `cityops worker` once, "
+                          "or set CITYOPS_ANSIBLE_SSH_KEY_FILE")
+    return path
+
+
+def playbook_run(ctx: Context, p: PlaybookRun) -> dict:
+    from cloud_control.configure import configure_servers
+
+    servers = [ctx.provider.server(s.project, s.name) for s in p.servers]
+    return configure_servers(ctx, p.playbook, servers, p.variables)
+
+
+def provision_and_configure(ctx: Context, p: ProvisionAndConfigure) -> dict:
+    from cloud_control.configure import configure_servers
+
+    ctx.report(f"creating server {p.server.name}", progress=5)
+    server = ctx.provider.ensure_server(p.server)
+    ctx.report(f"server {server.name} is ACTIVE; configuring with {p.playbook}", progress=40)
+    outcome = configure_servers(ctx, p.playbook, [server], p.variables)
+    return {"server": _resource(server), **outcome}
+
+
+HANDLERS: dict[str, tuple[type[BaseModel], Callable[[Context, Any], dict]]] = {
+    "project.ensure": (ProjectSpec, project_ensure),
+    "network.ensure": (NetworkSpec, network_ensure),
+    "server.ensure": (ServerSpec, server_ensure),
+    "server.action": (ServerAction, server_action),
+    "server.delete": (ServerRef, server_delete),
+    "volume.ensure": (VolumeSpec, volume_ensure),
+    "volume.attach": (VolumeAttachment, volume_attach),
+    "volume.detach": (VolumeAttachment, volume_detach),
+    "volume.delete": (VolumeRef, volume_delete),
+    "floating_ip.ensure": (ServerRef, floating_ip_ensure),
+    "playbook.run": (PlaybookRun, playbook_run),
+    "server.provision_and_configure": (ProvisionAndConfigure, provision_and_configure),
+}

@@ -1,0 +1,193 @@
+"""Cloud jobs: every cloud change and Ansible run is a row in `jobs`, run by `cityops worker`.
+
+The queue is procrastinate on the platform's own PostgreSQL: the API answers at once, and a
+worker that dies mid-job leaves a stalled job that the next worker retries (handlers are
+idempotent by name, so a retry finds what the first attempt made). Progress lines and
+Ansible's per-host events go to `job_events`, which the API streams out over SSE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import procrastinate
+import psycopg
+from psycopg.rows import dict_row
+from pydantic import ValidationError
+
+from cityops.errors import InvalidInput, NotFound, PlatformError
+from cityops.settings import Settings
+from cloud_control.handlers import HANDLERS, Context
+
+log = logging.getLogger(__name__)
+QUEUE = "cloud"
+TASK = "cloud:run_job"
+blueprint = procrastinate.Blueprint()
+
+
+@dataclass
+class Reporter:
+    """Called from the handler's thread: its own synchronous connection, no shared state."""
+
+    database_url: str
+    job_id: str
+
+    def event(self, message: str = "", host: str | None = None, task: str | None = None,
+              status: str | None = None, progress: int | None = None) -> None:
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO job_events (job_id, message, host, task, status)"
+                " VALUES (%s, %s, %s, %s, %s)", (self.job_id, message, host, task, status))
+            if progress is not None:
+                conn.execute("UPDATE jobs SET progress = %s WHERE id = %s",
+                             (progress, self.job_id))
+
+
+def validate(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The job's parameters, checked; InvalidInput names the bad field."""
+    if kind not in HANDLERS:
+        raise InvalidInput(f"unknown job kind {kind!r}: one of {', '.join(sorted(HANDLERS))}")
+    model, _handler = HANDLERS[kind]
+    try:
+        return model.model_validate(params).model_dump(mode="json")
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "params"
+        raise InvalidInput(f"{kind}: {where}: {first['msg']}") from err
+
+
+async def submit(app: procrastinate.App, conn: psycopg.AsyncConnection, kind: str,
+                 params: dict[str, Any], requested_by: str) -> str:
+    """Record the job, then queue it; returns its id at once."""
+    checked = validate(kind, params)
+    job_id = str(uuid.uuid4())
+    await conn.execute(
+        "INSERT INTO jobs (id, kind, params, requested_by) VALUES (%s, %s, %s, %s)",
+        (job_id, kind, json.dumps(checked), requested_by))
+    await conn.commit()
+    try:
+        await app.configure_task(TASK, queue=QUEUE).defer_async(job_id=job_id)
+    except Exception as err:
+        await _finish(conn, job_id, "failed", f"could not queue the job: {err}", None)
+        raise
+    return job_id
+
+
+async def _finish(conn: psycopg.AsyncConnection, job_id: str, state: str, detail: str,
+                  result: dict | None) -> None:
+    await conn.execute(
+        "UPDATE jobs SET state = %s, detail = %s, result = %s, finished_at = now(),"
+        " progress = CASE WHEN %s = 'succeeded' THEN 100 ELSE progress END WHERE id = %s",
+        (state, detail[:2000], json.dumps(result) if result is not None else None, state, job_id))
+    await conn.commit()
+
+
+async def _audit(conn: psycopg.AsyncConnection, job: dict, outcome: str, detail: str) -> None:
+    await conn.execute(
+        "INSERT INTO audit_log (actor, actor_kind, action, target, outcome, detail)"
+        " VALUES (%s, 'user', %s, %s, %s, %s)",
+        (job["requested_by"], f"cloud.{job['kind']}", str(job["id"]), outcome,
+         json.dumps({"job": str(job["id"]), "detail": detail[:500]})))
+    await conn.commit()
+
+
+async def execute(settings: Settings, job_id: str) -> None:
+    url = settings.database_url.get_secret_value()
+    async with await psycopg.AsyncConnection.connect(url, row_factory=dict_row) as conn:
+        cur = await conn.execute(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
+            " started_at = coalesce(started_at, now())"
+            " WHERE id = %s AND state IN ('queued', 'running') RETURNING *", (job_id,))
+        job = await cur.fetchone()
+        await conn.commit()
+        if job is None:
+            log.info("job %s: already finished or unknown, nothing to do", job_id)
+            return
+        model, handler = HANDLERS[job["kind"]]
+        reporter = Reporter(url, job_id)
+        context = Context(settings=settings, report=reporter.event)
+        try:
+            result = await asyncio.to_thread(handler, context, model.model_validate(job["params"]))
+        except PlatformError as err:
+            log.warning("job %s (%s) failed: %s", job_id, job["kind"], err.detail)
+            await _finish(conn, job_id, "failed", err.detail, None)
+            await _audit(conn, job, "failed", err.detail)
+            return
+        except Exception as err:
+            # a bug must not leave the job "running" forever: record it, then let it surface
+            await _finish(conn, job_id, "failed", f"internal error: {err!r}", None)
+            await _audit(conn, job, "error", repr(err))
+            raise
+        await _finish(conn, job_id, "succeeded", "", result)
+        await _audit(conn, job, "ok", "")
+        log.info("job %s (%s) succeeded", job_id, job["kind"])
+
+
+@blueprint.task(name="run_job", queue=QUEUE, pass_context=True)
+async def run_job(context: procrastinate.JobContext, job_id: str) -> None:
+    await execute(context.app.cityops_settings, job_id)  # type: ignore[attr-defined]
+
+
+@blueprint.periodic(cron="* * * * *", periodic_id="sync")
+@blueprint.task(name="sync", queue=QUEUE, pass_context=True, queueing_lock="cloud-sync")
+async def sync(context: procrastinate.JobContext, timestamp: int) -> None:
+    from cloud_control.monitor import sync_cloud
+
+    await sync_cloud(context.app.cityops_settings)  # type: ignore[attr-defined]
+
+
+def build_app(settings: Settings) -> procrastinate.App:
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(
+            conninfo=settings.database_url.get_secret_value(), min_size=1, max_size=4,
+        ),
+    )
+    app.add_tasks_from(blueprint, namespace="cloud")
+    app.cityops_settings = settings  # type: ignore[attr-defined]
+    return app
+
+
+async def retry_stalled(app: procrastinate.App, after_s: float) -> int:
+    """Jobs whose worker stopped sending heartbeats go back to the queue."""
+    stalled = list(await app.job_manager.get_stalled_jobs(
+        queue=QUEUE, seconds_since_heartbeat=after_s))
+    for job in stalled:
+        log.warning("job %s was left by a stopped worker: retrying", job.task_kwargs)
+        await app.job_manager.retry_job(job)
+    return len(stalled)
+
+
+async def run_worker(settings: Settings) -> None:
+    app = build_app(settings)
+    after_s = settings.job_stalled_after_s
+    async with app.open_async():
+        await retry_stalled(app, after_s)
+        watcher = asyncio.create_task(_retry_stalled_forever(app, after_s))
+        try:
+            await app.run_worker_async(queues=[QUEUE], concurrency=4, wait=True,
+                                       update_heartbeat_interval=max(1.0, after_s / 6),
+                                       stalled_worker_timeout=after_s)
+        finally:
+            watcher.cancel()
+
+
+async def _retry_stalled_forever(app: procrastinate.App, after_s: float) -> None:
+    while True:
+        await asyncio.sleep(after_s / 2)
+        try:
+            await retry_stalled(app, after_s)
+        except Exception:
+            log.exception("could not look for stalled jobs")
+
+
+async def get_job(conn: psycopg.AsyncConnection, job_id: str) -> dict:
+    cur = await conn.execute("SELECT * FROM jobs WHERE id = %s", (job_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"job {job_id} does not exist")
+    return row

@@ -1,0 +1,105 @@
+"""What the platform asks of a cloud, in its own words; openstack_provider.py answers it.
+
+Create operations are idempotent by name within a project: a job retried after a worker
+restart finds what the first attempt made instead of making a second one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cityops.wire import Identifier
+
+
+class Quotas(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cores: int | None = Field(None, ge=0)
+    ram_mb: int | None = Field(None, ge=0)
+    instances: int | None = Field(None, ge=0)
+    volumes: int | None = Field(None, ge=0)
+    gigabytes: int | None = Field(None, ge=0)
+    floating_ips: int | None = Field(None, ge=0)
+    networks: int | None = Field(None, ge=0)
+
+
+class ProjectSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Identifier
+    department: Identifier | None = None
+    description: str = ""
+    quotas: Quotas = Quotas()
+
+
+class NetworkSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    project: Identifier
+    name: Identifier
+    cidr: str = Field("10.20.0.0/24", pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
+    external_access: bool = Field(True, description="a router to the external network")
+
+
+class ServerSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    project: Identifier
+    name: Identifier
+    flavor: str
+    image: str
+    network: str
+    key_name: str | None = None
+    security_groups: list[str] = []
+    user_data: str | None = Field(None, max_length=65535)
+    metadata: dict[str, str] = {}
+
+
+class VolumeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    project: Identifier
+    name: Identifier
+    size_gb: int = Field(ge=1, le=16384)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One thing in the cloud, as the inventory records it."""
+
+    kind: str  # server, volume, network, floating_ip, project
+    id: str
+    name: str
+    project: str
+    status: str
+    attributes: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """How much of something is used out of what is allowed (-1: unlimited)."""
+
+    scope: str  # "hypervisor" or a project name
+    metric: str  # vcpus, ram_mb, disk_gb, instances, cores, volumes, gigabytes
+    used: float
+    limit: float
+
+
+class Provider(Protocol):
+    def ensure_project(self, spec: ProjectSpec) -> Resource: ...
+    def flavors(self) -> list[dict]: ...
+    def images(self) -> list[dict]: ...
+    def ensure_network(self, spec: NetworkSpec) -> Resource: ...
+    def ensure_server(self, spec: ServerSpec, timeout_s: float = 300) -> Resource: ...
+    def server(self, project: str, name: str) -> Resource: ...
+    def server_action(self, project: str, name: str, action: str, flavor: str | None = None,
+                      timeout_s: float = 300) -> Resource: ...
+    def delete_server(self, project: str, name: str, timeout_s: float = 300) -> None: ...
+    def ensure_volume(self, spec: VolumeSpec, timeout_s: float = 300) -> Resource: ...
+    def attach_volume(self, project: str, server: str, volume: str,
+                      timeout_s: float = 300) -> Resource: ...
+    def detach_volume(self, project: str, server: str, volume: str,
+                      timeout_s: float = 300) -> Resource: ...
+    def delete_volume(self, project: str, name: str, timeout_s: float = 300) -> None: ...
+    def ensure_floating_ip(self, project: str, server: str) -> Resource: ...
+    def inventory(self) -> list[Resource]: ...
+    def capacity(self) -> list[Usage]: ...
+    def service_health(self) -> dict[str, str]: ...
