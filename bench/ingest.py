@@ -1,0 +1,308 @@
+"""`make bench-ingest`: how fast readings go from MQTT to committed rows, against the ceiling.
+
+One run measures, on a database and a broker of its own (the local cluster, a private
+Mosquitto on a free port):
+1. the ceiling: binary COPY of pre-encoded rows into `readings`, 5000 rows per transaction;
+2. the worker's drain rate with 50-reading and with single-reading messages: a backlog is
+   published while the worker is paused (SIGSTOP), then it is resumed and timed from 10 % to
+   90 % of the backlog committed (so the publisher does not share the CPU with the worker);
+3. publish -> commit latency at half the 50-reading drain rate, paced, for --duration seconds
+   (commits are seen by polling the batch keys every 2 ms), with the worker's memory sampled
+   every second, to show whether it stays flat.
+Prints each figure and its ratio to the ceiling; writes bench/results/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import orjson
+import paho.mqtt.client as paho
+import psycopg
+
+from cityops import wire
+from cityops.settings import load_settings
+from infra.broker.accounts import add_gateway, ensure_service_account
+from infra.broker.process import Broker
+from infra.db.migrate import migrate
+from ingestion.sink import numeric_copy_data
+
+REPO = Path(__file__).parents[1]
+RESULTS = REPO / "bench" / "results" / "ingest.json"
+DEVICES, POINTS = 100, 10
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Rig:
+    def __init__(self) -> None:
+        self.settings = load_settings()
+        admin = self.settings.database_admin_url.get_secret_value()
+        self.db = f"cityops_bench_{secrets.token_hex(4)}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.db}"')
+        base = self.settings.database_url.get_secret_value().rpartition("/")[0]
+        self.url = f"{base}/{self.db}"
+        migrate(self.url)
+        self.tmp = Path(tempfile.mkdtemp(prefix="cityops-bench-"))
+        self.ingest_password = secrets.token_urlsafe(16)
+        (self.tmp / "broker").mkdir()
+        ensure_service_account(self.tmp / "broker", "svc-ingest", self.ingest_password)
+        self.gateway = "bench-gw"
+        self.gateway_password = add_gateway(self.tmp / "broker", self.gateway)
+        self.broker = Broker(self.tmp / "broker", free_port())
+        self.broker.write_config()
+        self.broker.start()
+        self.point_names = self._register()
+        self.worker: subprocess.Popen | None = None
+        self.metrics_port = free_port()
+
+    def _register(self) -> list[tuple[str, str]]:
+        names = [(f"dev-{d:03d}", f"p{p}") for d in range(DEVICES) for p in range(POINTS)]
+        with psycopg.connect(self.url) as conn, conn.transaction():
+            conn.execute("INSERT INTO gateways (id) VALUES (%s)", (self.gateway,))
+            conn.execute("INSERT INTO profiles (id, protocol, category, body)"
+                         " VALUES ('bench', 'mqtt', 'bench', '{}')")
+            for d in range(DEVICES):
+                conn.execute("INSERT INTO devices (id, gateway_id, profile_id)"
+                             " VALUES (%s, %s, 'bench')", (f"dev-{d:03d}", self.gateway))
+            conn.cursor().executemany(
+                "INSERT INTO points (device_id, name, data_type) VALUES (%s, %s, 'float32')",
+                names)
+        return names
+
+    def start_worker(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
+        env |= {"CITYOPS_ENV_FILE": "/nonexistent", "CITYOPS_DATABASE_URL": self.url,
+                "CITYOPS_MQTT_URL": f"mqtt://127.0.0.1:{self.broker.port}",
+                "CITYOPS_INGEST_MQTT_PASSWORD": self.ingest_password,
+                "CITYOPS_STATE_DIR": str(self.tmp / "state"),
+                "CITYOPS_INGEST_METRICS_PORT": str(self.metrics_port)}
+        log = (self.tmp / "worker.log").open("ab")
+        self.worker = subprocess.Popen([sys.executable, "-m", "cityops", "ingest"], cwd=REPO,
+                                       env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while "subscribed" not in (self.tmp / "worker.log").read_text(errors="replace"):
+            if time.monotonic() > deadline or self.worker.poll() is not None:
+                raise RuntimeError(f"worker did not start; see {self.tmp / 'worker.log'}")
+            time.sleep(0.05)
+
+    def stored(self) -> float:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                      timeout=5).read().decode()
+        for line in body.splitlines():
+            if line.startswith("cityops_ingest_readings_total "):
+                return float(line.split()[1])
+        return 0.0
+
+    def rss_mb(self, field: str = "VmRSS") -> float:
+        assert self.worker is not None
+        for line in Path(f"/proc/{self.worker.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def publisher(self) -> paho.Client:
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5,
+                             client_id=f"bench-{uuid.uuid4().hex[:6]}")
+        client.max_inflight_messages_set(2000)
+        client.max_queued_messages_set(0)
+        client.username_pw_set(self.gateway, self.gateway_password)
+        client.connect("127.0.0.1", self.broker.port)
+        client.loop_start()
+        return client
+
+    def close(self) -> None:
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.send_signal(signal.SIGCONT)
+            self.worker.terminate()
+            self.worker.wait(20)
+        self.broker.stop()
+        admin = self.settings.database_admin_url.get_secret_value()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+
+
+def copy_ceiling(rig: Rig, seconds: float) -> float:
+    """Rows/s of binary COPY into readings, 5000 rows per transaction, bytes made beforehand."""
+    t0 = int(time.time() * 1000) - 3_600_000
+    chunks = [numeric_copy_data([(t0 + c * 100 + i // 1000, 1 + i % 1000, float(i), 0)
+                                 for i in range(5000)]) for c in range(40)]
+    rows, started = 0, time.perf_counter()
+    with psycopg.connect(rig.url) as conn:
+        while time.perf_counter() - started < seconds:
+            for data in chunks:
+                with conn.transaction(), conn.cursor() as cur, cur.copy(
+                        "COPY readings (time, point_id, value, quality) FROM STDIN"
+                        " WITH (FORMAT BINARY)") as copy:
+                    copy.write(data)
+                rows += 5000
+        elapsed = time.perf_counter() - started
+        conn.execute("TRUNCATE readings")
+        conn.commit()
+    return rows / elapsed
+
+
+def payload(stream: str, seq: int, names: list[tuple[str, str]], ts: int) -> bytes:
+    return orjson.dumps({"stream": stream, "seq": seq, "readings": [
+        {"device": d, "point": p, "ts": ts, "value": seq * 0.5} for d, p in names]})
+
+
+def drain_rate(rig: Rig, per_message: int, readings: int) -> float:
+    """Readings/s from 10 % to 90 % of a backlog committed, the worker resumed at t = 0."""
+    assert rig.worker is not None
+    already = rig.stored()
+    rig.worker.send_signal(signal.SIGSTOP)
+    client, stream = rig.publisher(), str(uuid.uuid4())
+    ts = int(time.time() * 1000)
+    messages = readings // per_message
+    infos = []
+    for seq in range(1, messages + 1):
+        start = (seq * per_message) % len(rig.point_names)
+        names = (rig.point_names * 2)[start:start + per_message]
+        infos.append(client.publish(wire.telemetry_topic(rig.gateway),
+                                    payload(stream, seq, names, ts + seq), qos=1))
+        if len(infos) >= 1000:
+            infos.pop(0).wait_for_publish(60)
+    for info in infos:
+        info.wait_for_publish(60)
+    client.loop_stop()
+    client.disconnect()
+    rig.worker.send_signal(signal.SIGCONT)
+    marks: dict[float, float] = {}
+    deadline = time.monotonic() + 600
+    while len(marks) < 2 and time.monotonic() < deadline:
+        done = (rig.stored() - already) / (messages * per_message)
+        for mark in (0.1, 0.9):
+            if done >= mark and mark not in marks:
+                marks[mark] = time.perf_counter()
+        time.sleep(0.01)
+    while rig.stored() - already < messages * per_message and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return 0.8 * messages * per_message / (marks[0.9] - marks[0.1])
+
+
+def paced_latency(rig: Rig, rate_rps: float, seconds: float) -> dict:
+    """Publish 50-reading messages at `rate_rps` for `seconds`; latency publish -> visible."""
+    client, stream = rig.publisher(), str(uuid.uuid4())
+    per_message, interval = 50, 50 / rate_rps
+    sent: dict[int, float] = {}
+    seen: dict[int, float] = {}
+    stop = threading.Event()
+
+    def poll() -> None:
+        with psycopg.connect(rig.url, autocommit=True) as conn:
+            low = 1
+            while not stop.is_set() or low <= len(sent):
+                rows = conn.execute("SELECT seq FROM ingested_batches WHERE gateway_id = %s"
+                                    " AND stream = %s AND seq >= %s",
+                                    (rig.gateway, stream, low)).fetchall()
+                now = time.time()
+                for (seq,) in rows:
+                    seen.setdefault(seq, now)
+                while low in seen:
+                    low += 1
+                if stop.is_set() and time.time() - stop_time[0] > 10:
+                    break
+                time.sleep(0.002)
+
+    stop_time = [0.0]
+    poller = threading.Thread(target=poll)
+    poller.start()
+    rss: list[tuple[float, float]] = []
+    started, seq, next_rss = time.time(), 0, 0.0
+    while (now := time.time()) - started < seconds:
+        seq += 1
+        start = (seq * per_message) % len(rig.point_names)
+        names = (rig.point_names * 2)[start:start + per_message]
+        sent[seq] = time.time()
+        client.publish(wire.telemetry_topic(rig.gateway),
+                       payload(stream, seq, names, int(sent[seq] * 1000)), qos=1)
+        if now >= next_rss:
+            rss.append((now - started, rig.rss_mb()))
+            next_rss = now + 1.0
+        delay = started + seq * interval - time.time()
+        if delay > 0:
+            time.sleep(delay)
+    stop_time[0] = time.time()
+    stop.set()
+    poller.join()
+    client.loop_stop()
+    client.disconnect()
+    warm = started + min(5.0, seconds / 5)
+    lat = sorted((seen[s] - sent[s]) * 1000 for s in sent if s in seen and sent[s] >= warm)
+    if not lat:
+        raise RuntimeError("no message was seen committed")
+    steady = [m for t, m in rss if t >= min(5.0, seconds / 5)]
+    return {"p50_ms": lat[len(lat) // 2], "p99_ms": lat[int(len(lat) * 0.99)],
+            "messages": len(sent), "unseen": len(sent) - len(seen),
+            "rss_first_mb": steady[0] if steady else None,
+            "rss_last_mb": steady[-1] if steady else None,
+            "rss_max_mb": max(steady) if steady else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=60,
+                        help="seconds of the paced latency / memory run (600 for the soak)")
+    parser.add_argument("--ceiling-s", type=float, default=10)
+    parser.add_argument("--batched-readings", type=int, default=3_000_000)
+    parser.add_argument("--single-readings", type=int, default=300_000)
+    args = parser.parse_args()
+    load = os.getloadavg()
+    rig = Rig()
+    try:
+        ceiling = copy_ceiling(rig, args.ceiling_s)
+        print(f"copy ceiling          {ceiling:12,.0f} readings/s")
+        rig.start_worker()
+        batched = drain_rate(rig, 50, args.batched_readings)
+        print(f"50-reading messages   {batched:12,.0f} readings/s  ({batched / ceiling:.0%}"
+              " of ceiling; target >= 70%)")
+        single = drain_rate(rig, 1, args.single_readings)
+        print(f"1-reading messages    {single:12,.0f} readings/s  ({single / ceiling:.0%}"
+              " of ceiling; target >= 30,000/s)")
+        paced = paced_latency(rig, batched / 2, args.duration)
+        print(f"latency at {batched / 2:,.0f} readings/s for {args.duration:g} s:"
+              f" p50 {paced['p50_ms']:.1f} ms, p99 {paced['p99_ms']:.1f} ms (target < 250)"
+              f"  [{paced['unseen']} of {paced['messages']} messages not seen]")
+        print(f"worker memory during the paced run: {paced['rss_first_mb']:.0f} MB at start,"
+              f" {paced['rss_last_mb']:.0f} MB at end, max {paced['rss_max_mb']:.0f} MB")
+        peak = rig.rss_mb("VmHWM")
+        print(f"worker peak memory    {peak:12,.0f} MB (VmHWM, whole run)")
+        print(f"load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+              f" on {os.cpu_count()} cores (the machine is shared)")
+    finally:
+        rig.close()
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "copy_ceiling_rps": round(ceiling), "batched_rps": round(batched),
+        "single_rps": round(single), "p99_ms": round(paced["p99_ms"], 1),
+        "peak_rss_mb": round(peak, 1), "p50_ms": round(paced["p50_ms"], 1),
+        "batched_ratio": round(batched / ceiling, 3), "single_ratio": round(single / ceiling, 3),
+        "paced_rps": round(batched / 2), "duration_s": args.duration,
+        "rss_paced_first_mb": paced["rss_first_mb"], "rss_paced_last_mb": paced["rss_last_mb"],
+        "load_average_before": load,
+    }, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
