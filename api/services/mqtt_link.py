@@ -86,7 +86,8 @@ class MqttLink:
                 except Exception:
                     log.exception("mqtt: after-connect work failed")
                 assert conn.closed is not None
-                reason = await conn.closed
+                # shielded: cancelling us must not cancel the future close() relies on
+                reason = await asyncio.shield(conn.closed)
                 log.warning("mqtt: connection lost: %s", reason)
             finally:
                 self.connected.clear()
