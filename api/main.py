@@ -23,6 +23,7 @@ from api.routes import (
     dashboards,
     device_registry,
     devices,
+    economy,
     events,
     gateways,
     health,
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (registry, gateways, device_registry, readings, commands, alarms, live,
                    access):  # issue 5: the API facade
         app.include_router(module.router)
-    for module in (events, open311, catalogue, dashboards):  # issue 7: city operations
+    for module in (events, open311, catalogue, dashboards, economy):  # issue 7
         app.include_router(module.router)
     app.include_router(cloud.router)  # issue 6: cloud control
 

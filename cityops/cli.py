@@ -174,6 +174,7 @@ def main() -> None:
     app.add_typer(_stack_app(), name="stack")
     app.add_typer(__import__("ingestion.cli", fromlist=["app"]).app, name="rules")
     app.add_typer(__import__("api.services.events.cli", fromlist=["app"]).app, name="events")
+    app.add_typer(__import__("api.services.economy.cli", fromlist=["app"]).app, name="economy")
     try:
         app()
     except PlatformError as err:
