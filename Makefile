@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: demo test deps venv stack lint bench bench-agent bench-ingest bench-api clean-stack
+.PHONY: demo test deps venv stack lab lint bench bench-agent bench-ingest bench-api clean-stack
 
 deps:
 	bash infra/local/install.sh
@@ -23,10 +23,14 @@ stack: deps venv
 	$(BIN)/cityops stack up
 	$(BIN)/cityops db migrate
 
-demo: stack
+# a real OpenStack control plane on 127.0.0.1 (infra/openstack-lab): the cloud tests drive it
+lab:
+	bash infra/openstack-lab/lab.sh up
+
+demo: stack lab
 	$(BIN)/cityops demo
 
-test: stack
+test: stack lab
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from cloud_control.handlers import Context
 from cloud_control.playbooks import Host
 from cloud_control.wheelhouse import build_wheelhouse
 from tests.helpers import free_port, port_open, wait_for
@@ -107,3 +109,18 @@ def worker(cloud_settings, tmp_path: Path):
     procs.start("worker", "worker")
     yield procs
     procs.stop_all()
+
+
+@pytest.fixture
+def project(cloud_settings):
+    """A department project of this test run; its servers and volumes are removed after."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    yield name
+    ctx = Context(settings=cloud_settings, report=lambda *a, **k: None)
+    provider = ctx.provider
+    for resource in provider.inventory():
+        if resource.project == name and resource.kind == "server":
+            provider.delete_server(name, resource.name)
+    for resource in provider.inventory():
+        if resource.project == name and resource.kind == "volume":
+            provider.delete_volume(name, resource.name)

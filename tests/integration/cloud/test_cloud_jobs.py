@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from api.auth import Principal, Role, issue_token
 from api.main import create_app
-from cloud_control.handlers import Context
 from cloud_control.monitor import sync_cloud
 from tests.helpers import wait_for
 
@@ -22,21 +19,6 @@ def api(cloud_settings, worker):
                             cloud_settings.jwt_secret.get_secret_value(), 3600)
         client.headers["Authorization"] = f"Bearer {token}"
         yield client
-
-
-@pytest.fixture
-def project(cloud_settings):
-    """A department project of this test run; its servers and volumes are removed after."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    yield name
-    ctx = Context(settings=cloud_settings, report=lambda *a, **k: None)
-    provider = ctx.provider
-    for resource in provider.inventory():
-        if resource.project == name and resource.kind == "server":
-            provider.delete_server(name, resource.name)
-    for resource in provider.inventory():
-        if resource.project == name and resource.kind == "volume":
-            provider.delete_volume(name, resource.name)
 
 
 def run_job(api: TestClient, path: str, body: dict, timeout_s: float = 120) -> dict:
