@@ -72,3 +72,22 @@ def test_a_request_needs_a_location_and_a_known_service(api: Api) -> None:
     res = api.post("o311-app", "/v1/open311/requests.json",
                    data={"service_code": "X99", "description": "d", "address_string": "人民路"})
     assert res.status_code == 422 and "X99" in res.json()["detail"]
+
+
+def test_the_citizen_app_uses_a_scoped_api_key_and_is_audited(api: Api) -> None:
+    api.person("o311-admin", Role.ADMIN)
+    created = api.ok("o311-admin", "POST", "/v1/api-keys", 201, json={
+        "name": unique("citizen-app"), "role": "operator", "routes": ["* /v1/open311/*"],
+        "expires_in_days": 30})
+    key = {"X-API-Key": created["key"]}
+    res = api.client.post("/v1/open311/requests.json", headers=key, data={
+        "service_code": "E04.01", "description": "占道经营", "address_string": "淮海路"})
+    assert res.status_code == 201, res.text
+    rid = res.json()[0]["service_request_id"]
+    event = api.ok("o311-viewer", "GET", f"/v1/events/{rid}")
+    assert event["reporter"] == f"citizen via {created['name']}"
+    # the key reaches nothing but Open311, even though its role could
+    assert api.client.get("/v1/events", headers=key).status_code == 403
+    audit = api.ok("o311-admin", "GET", "/v1/audit", params={"actor": created["name"]})
+    assert [a["action"] for a in audit["items"]] == ["POST /v1/open311/requests.json"]
+    assert audit["items"][0]["outcome"] == "ok"
