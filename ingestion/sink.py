@@ -20,7 +20,7 @@ _TRAILER = struct.pack(">h", -1)
 # PostgreSQL's binary timestamps count microseconds from 2000-01-01
 _PG_EPOCH_MS = 946_684_800_000
 _NUMERIC = struct.Struct(">hiqiiidih")
-_NUMERIC_NULL = struct.Struct(">hiqiiiiih")
+_NUMERIC_NULL = struct.Struct(">hiqiiiih")  # value: length -1 (NULL), no bytes
 _TEXT_HEAD = struct.Struct(">hiqii")
 _QUALITY = struct.Struct(">ih")
 
