@@ -18,12 +18,12 @@ import psycopg
 
 from cityops import wire
 from cityops.errors import BrokerUnavailable, SinkUnavailable
-from cityops.mqtt import MqttConnection
 from cityops.settings import Settings
 from edge_agents.backoff import Backoff
 from ingestion.decode import DeadLetter, DecodedBatch, Decoder
 from ingestion.jobs import Jobs
 from ingestion.metrics import IngestMetrics
+from ingestion.mqtt_session import LeanMqttSession
 from ingestion.retention import retention_plan
 from ingestion.rules.engine import RuleEngine
 from ingestion.sink import Sink, StoreResult
@@ -52,7 +52,7 @@ class IngestWorker:
         self._points_loaded_at = 0.0
         self.metrics = IngestMetrics()
         self.rules = RuleEngine(url, settings.ingest_rules_reload_s)
-        self.conn: MqttConnection | None = None
+        self.conn: LeanMqttSession | None = None
         # the batch being stored while the next one is decoded (at most one at a time)
         self._storing: asyncio.Task[None] | None = None
         self.jobs = Jobs(
@@ -78,16 +78,15 @@ class IngestWorker:
         if self.pending.readings_estimate >= self.settings.ingest_batch_max_readings:
             self.wake.set()
 
-    def _connection(self) -> MqttConnection:
+    def _connection(self) -> LeanMqttSession:
         s = self.settings
-        return MqttConnection(
+        return LeanMqttSession(
             s.mqtt_url,
             client_id=self.client_id,
             username=s.ingest_mqtt_username,
             password=s.ingest_mqtt_password.get_secret_value(),
             clean_start=False,
             session_expiry_s=3600,
-            manual_ack=True,
             on_message=self._on_message,
             receive_maximum=min(65535, s.ingest_max_inflight_messages),
         )
@@ -141,7 +140,7 @@ class IngestWorker:
                 self.conn = None
                 await conn.close()
 
-    async def _leave(self, conn: MqttConnection, topic: str) -> None:
+    async def _leave(self, conn: LeanMqttSession, topic: str) -> None:
         """A clean stop: no new messages, store what arrived, then end the session so the
         broker stops keeping a share of the traffic for a worker that is gone."""
         try:
@@ -176,7 +175,7 @@ class IngestWorker:
         self.decoder.points = await self.sink.load_points()
         self._points_loaded_at = time.monotonic()
 
-    async def _flush_loop(self, conn: MqttConnection) -> None:
+    async def _flush_loop(self, conn: LeanMqttSession) -> None:
         wait_s = self.settings.ingest_batch_max_wait_ms / 1000
         assert conn.closed is not None
         while not conn.closed.done():
@@ -187,7 +186,7 @@ class IngestWorker:
                 await self._flush(conn)
         raise BrokerUnavailable(f"closed: {conn.closed.result()}")
 
-    async def _flush(self, conn: MqttConnection) -> None:
+    async def _flush(self, conn: LeanMqttSession) -> None:
         """Decode what arrived while the previous batch is being stored, then store it.
 
         Decoding (CPU in this process) overlaps the previous COPY and commit (the database's
@@ -209,7 +208,7 @@ class IngestWorker:
             self._storing = None
 
     async def _store(
-        self, conn: MqttConnection, taken: Pending, batches: list[DecodedBatch],
+        self, conn: LeanMqttSession, taken: Pending, batches: list[DecodedBatch],
         dead: list[DeadLetter], started: float,
     ) -> None:
         backoff = Backoff(cap_s=10)
