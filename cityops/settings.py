@@ -63,7 +63,6 @@ class Settings(BaseSettings):
     clouds_yaml: Path | None = None
     # default <state_dir>/ssh/id_ed25519, made by the worker on first start
     ansible_ssh_key_file: Path | None = None
-    cloud_sync_interval_s: int = Field(60, ge=5)
     quota_alarm_ratio: float = Field(0.9, gt=0, le=1)
     # a job whose worker sent no heartbeat for this long is handed to another worker
     job_stalled_after_s: int = Field(30, ge=2)

@@ -3,7 +3,6 @@ ansible-runner are synchronous) and report progress through `Context.report`."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +27,8 @@ class Context:
         if self._provider is None:
             from cloud_control.openstack_provider import OpenStackProvider
 
-            if self.settings.clouds_yaml is not None:
-                os.environ["OS_CLIENT_CONFIG_FILE"] = str(self.settings.clouds_yaml)
-            self._provider = OpenStackProvider(self.settings.cloud_name)
+            self._provider = OpenStackProvider(self.settings.cloud_name,
+                                               self.settings.clouds_yaml)
         return self._provider
 
 

@@ -13,8 +13,11 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import openstack
+import openstack.config
+import openstack.connection
 from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as os_exc
 
@@ -71,10 +74,13 @@ def _server(server, project: str) -> Resource:
 
 
 class OpenStackProvider:
-    def __init__(self, cloud: str) -> None:
+    def __init__(self, cloud: str, clouds_yaml: Path | None = None) -> None:
         self.cloud = cloud
         with _translated(f"connect to cloud {cloud!r}"):
-            self.conn = openstack.connect(cloud=cloud)
+            # the file is named explicitly: no process-wide OS_CLIENT_CONFIG_FILE to juggle
+            files = [str(clouds_yaml)] if clouds_yaml else None
+            region = openstack.config.OpenStackConfig(config_files=files).get_one(cloud=cloud)
+            self.conn = openstack.connection.Connection(config=region)
         self._projects: dict[str, object] = {}
 
     def _in(self, project: str):

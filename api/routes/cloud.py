@@ -4,7 +4,6 @@ run playbooks, and watch capacity. Every change is a job: 202 at once, progress 
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Request
@@ -80,8 +79,6 @@ def _provider(request: Request):
     from cloud_control.handlers import Context
 
     settings: Settings = request.app.state.settings
-    if settings.clouds_yaml is not None:
-        os.environ.setdefault("OS_CLIENT_CONFIG_FILE", str(settings.clouds_yaml))
     return Context(settings=settings, report=lambda *a, **k: None).provider
 
 

@@ -138,3 +138,29 @@ async def test_quota_near_full_raises_a_cloud_alarm(api: TestClient, project: st
     assert [r["name"] for r in inventory if r["kind"] == "server"] == ["full"]
     capacity = {(c["scope"], c["metric"]) for c in api.get("/v1/cloud/capacity").json()}
     assert ("hypervisor", "vcpus") in capacity
+
+
+async def test_a_cloud_that_does_not_answer_raises_service_down(cloud_settings, tmp_path,
+                                                                database_url: str) -> None:
+    from tests.helpers import free_port
+
+    dead = tmp_path / "clouds.yaml"
+    dead.write_text(
+        "clouds:\n  gone:\n    auth:\n"
+        f"      auth_url: http://127.0.0.1:{free_port()}/v3\n"
+        "      username: admin\n      password: x\n      project_name: admin\n"
+        "      user_domain_name: Default\n      project_domain_name: Default\n"
+        "    identity_api_version: 3\n")
+    gone = cloud_settings.model_copy(update={"clouds_yaml": dead, "cloud_name": "gone"})
+    snap = await sync_cloud(gone)
+    assert snap.services and all(v.startswith("down") for v in snap.services.values())
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT kind, severity FROM cloud_alarms WHERE state = 'active'"
+                            " AND kind = 'service_down'").fetchall()
+    assert rows and all(r == ("service_down", "critical") for r in rows)
+    # the real lab answers again: the next sync clears them
+    await sync_cloud(cloud_settings)
+    with psycopg.connect(database_url) as conn:
+        still = conn.execute("SELECT count(*) FROM cloud_alarms WHERE state = 'active'"
+                             " AND kind = 'service_down'").fetchone()[0]
+    assert still == 0
