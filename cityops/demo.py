@@ -18,6 +18,7 @@ from cityops.errors import Conflict, StackError
 from cityops.settings import load_settings
 
 EXAMPLE = Path(__file__).parents[1] / "edge_agents" / "examples" / "demo-gateway.yaml"
+LAB_STATE_DEFAULT = "/var/lib/cityops-openstack-lab"
 
 
 def _free_port(preferred: int) -> int:
@@ -108,12 +109,16 @@ def _start_all(cityops: list[str], config: Path, sim_port: int, api_port: int, p
                demo_dir: Path) -> list[subprocess.Popen]:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     env = os.environ | {"CITYOPS_GATEWAY_PASSWORD": password}
+    lab_clouds = Path(env.get("CITYOPS_LAB_STATE", LAB_STATE_DEFAULT)) / "clouds.yaml"
+    if lab_clouds.is_file() and "CITYOPS_CLOUDS_YAML" not in env:
+        env["CITYOPS_CLOUDS_YAML"] = str(lab_clouds)  # `make demo` started the lab
     commands = {
         "sim": ["sim", "modbus", "--profile", "power/power_meter", "--port", str(sim_port),
                 "--count", "2"],
         "agent": ["agent", "--config", str(config)],
         "ingest": ["ingest"],
         "api": ["api", "--port", str(api_port)],
+        "worker": ["worker"],
     }
     procs = []
     for name, args in commands.items():
@@ -136,7 +141,8 @@ def _announce(api_port: int, admin_password: str, demo_dir: Path) -> None:
         "", "CityOps demo is running.",
         f"  Live readings:  {base}/   (log in as admin / {admin_password})",
         f"  Health:         {base}/v1/health",
-        f"  API schema:     {base}/openapi.json",
+        f"  API docs:       {base}/docs",
+        f"  Cloud (lab):    {base}/v1/cloud/inventory   (jobs: POST /v1/cloud/...)",
         f"  Logs:           {demo_dir}/*.log",
         "Press Ctrl-C to stop everything the demo started.", "",
     ]
