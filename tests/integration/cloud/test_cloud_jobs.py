@@ -35,6 +35,8 @@ def test_provisioning_life_cycle(api: TestClient, project: str) -> None:
     assert ok["state"] == "succeeded", ok["detail"]
     assert run_job(api, "/v1/cloud/networks", {"project": project, "name": "net"})["state"] == \
         "succeeded"
+    assert {"m1.tiny", "m1.small"} <= {f["name"] for f in api.get("/v1/cloud/flavors").json()}
+    assert "cirros" in {i["name"] for i in api.get("/v1/cloud/images").json()}
     spec = {"project": project, "name": "web-1", "flavor": "m1.tiny", "image": "cirros",
             "network": "net", "metadata": {"owner": "water"}, "user_data": "#!/bin/sh\necho hi"}
     first = run_job(api, "/v1/cloud/servers", spec)
@@ -138,6 +140,17 @@ async def test_quota_near_full_raises_a_cloud_alarm(api: TestClient, project: st
     assert [r["name"] for r in inventory if r["kind"] == "server"] == ["full"]
     capacity = {(c["scope"], c["metric"]) for c in api.get("/v1/cloud/capacity").json()}
     assert ("hypervisor", "vcpus") in capacity
+    history = api.get("/v1/cloud/capacity/history",
+                      params={"scope": project, "metric": "cores"}).json()
+    # 5-minute averages: the worker's own periodic sync may have seen the project empty
+    assert history and history[-1]["limit"] == 1 and 0 < history[-1]["used"] <= 1
+    counts = api.get("/v1/cloud/inventory/history",
+                     params={"project": project, "kind": "server"}).json()
+    assert counts[-1]["count"] == 1 and counts[-1]["by_status"] == {"ACTIVE": 1}
+    [alarm] = mine
+    acked = api.post(f"/v1/cloud/alarms/{alarm['id']}/acknowledge").json()
+    assert acked["state"] == "acknowledged" and acked["acknowledged_by"] == "ops-li"
+    assert api.post(f"/v1/cloud/alarms/{alarm['id']}/acknowledge").status_code == 409
 
 
 async def test_a_cloud_that_does_not_answer_raises_service_down(cloud_settings, tmp_path,
