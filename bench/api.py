@@ -170,7 +170,8 @@ async def drive(base: str, headers: dict, paths: list[str], rate: float, duratio
 
         await asyncio.gather(*(one(i) for i in range(total)))
         elapsed = loop.time() - t0
-    latencies.sort()
+    # a failed request counts as the slowest: p99 must not improve by failing
+    latencies = sorted(latencies) + [float("inf")] * (total - len(latencies))
     return {"requests": total, "errors": errors, "achieved_rps": round(total / elapsed, 1),
             "p50_ms": round(statistics.median(latencies), 2),
             "p99_ms": round(latencies[min(total - 1, int(total * 0.99))], 2)}
