@@ -28,6 +28,7 @@ from cityops.errors import BrokerUnavailable, ConfigError
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, bytes, int, int], None]
+NO_MATCHING_SUBSCRIBERS = 16  # an MQTT v5 PUBACK reason code: accepted, but nobody took it
 """Called on the event loop with (topic, payload, mid, qos) for every message received."""
 
 
@@ -99,7 +100,7 @@ class MqttConnection:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected: asyncio.Future[None] | None = None
         self.closed: asyncio.Future[str] | None = None
-        self._pubacks: dict[int, asyncio.Future[None]] = {}
+        self._pubacks: dict[int, asyncio.Future[int | None]] = {}
         self._subacks: dict[int, asyncio.Future[list[int]]] = {}
         self._misc_task: asyncio.Task[None] | None = None
         self._wire_callbacks()
@@ -170,7 +171,8 @@ class MqttConnection:
         if reason_code.is_failure:
             fut.set_exception(BrokerUnavailable(f"broker refused publish: {reason_code}"))
         else:
-            fut.set_result(None)
+            # 0, or NO_MATCHING_SUBSCRIBERS (16): the caller decides whether that is delivery
+            fut.set_result(reason_code.value)
 
     def _handle_subscribe(self, _c, _ud, mid: int, reason_codes, _props) -> None:
         fut = self._subacks.pop(mid, None)
@@ -224,10 +226,11 @@ class MqttConnection:
 
     def publish(
         self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
-    ) -> asyncio.Future[None]:
-        """Queue a publish; the future completes on PUBACK (QoS 1) or when written (QoS 0)."""
+    ) -> asyncio.Future[int | None]:
+        """Queue a publish; the future completes on PUBACK (QoS 1), with the PUBACK's reason
+        code (NO_MATCHING_SUBSCRIBERS included), or with None when written (QoS 0)."""
         assert self._loop is not None, "connect() first"
-        fut: asyncio.Future[None] = self._loop.create_future()
+        fut: asyncio.Future[int | None] = self._loop.create_future()
         if self.closed is None or self.closed.done():
             fut.set_exception(BrokerUnavailable("not connected"))
             return fut

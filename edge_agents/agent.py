@@ -216,3 +216,4 @@ class Agent:
         while True:
             await asyncio.sleep(self.config.status_interval_s)
             await self.uplink.publish_status()
+            await self.commands.republish()  # results nobody took yet (API not subscribed)

@@ -50,6 +50,10 @@ class QueueConfig(_Config):
     batch_max_readings: int = Field(500, ge=1, le=10000)
     batch_max_wait_ms: int = Field(200, ge=1, le=60000)
     publish_window: int = Field(64, ge=1, le=1000, description="batches awaiting PUBACK at once")
+    # a broker restart can lose what it acknowledged but had not yet handed to ingestion
+    # (Mosquitto does not restore shared subscriptions): resend that much on reconnect
+    replay_window_s: float = Field(30.0, ge=0, le=3600)
+    replay_max_bytes: int = Field(32 << 20, ge=0)
 
 
 def _endpoint_protocol(value: Any) -> str:

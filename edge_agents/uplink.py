@@ -13,13 +13,15 @@ correctness, only for how fresh the control room's picture is.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from cityops import wire
 from cityops.errors import BrokerUnavailable
-from cityops.mqtt import MqttConnection, Will
+from cityops.mqtt import NO_MATCHING_SUBSCRIBERS, MqttConnection, Will
 from edge_agents.backoff import Backoff
 from edge_agents.config import AgentConfig
 from edge_agents.queue import LocalQueue, QueuedBatch
@@ -51,6 +53,11 @@ class Uplink:
         self.connected = asyncio.Event()
         self.conn: MqttConnection | None = None
         self.published_batches = 0
+        self.replayed_batches = 0
+        self.unrouted = False
+        # batches acknowledged lately, resent on the next session (ingestion drops repeats)
+        self._recent: collections.deque[tuple[float, QueuedBatch]] = collections.deque()
+        self._recent_bytes = 0
 
     def _connection(self) -> MqttConnection:
         gateway, broker = self.config.gateway, self.config.broker
@@ -121,34 +128,35 @@ class Uplink:
     async def _send_loop(self, conn: MqttConnection) -> None:
         topic = wire.telemetry_topic(self.config.gateway)
         window = self.config.queue.publish_window
-        inflight: dict[asyncio.Future[None], int] = {}
-        # batches up to live_from are the backlog of earlier sessions; later ones are live
-        live_from = self.queue.last_seq
-        backlog_cursor, live_cursor = 0, live_from
+        loop = asyncio.get_running_loop()
+        inflight: dict[asyncio.Future[int | None], QueuedBatch] = {}
+        cursors = _Cursors(self.queue)
+        # batches the broker accepted with "no matching subscribers" (ingestion not subscribed,
+        # e.g. right after a broker restart lost its shared subscriptions): kept and resent
+        held: list[QueuedBatch] = self._take_replay()
+        replay = {b.seq for b in held}
+        hold_until, hold_backoff = 0.0, Backoff(initial_s=0.5, cap_s=5.0)
         while True:
             # clear before peeking: an append after this point wakes the wait below
             self.new_data.clear()
             free = window - len(inflight)
-            if free > 0:
-                backlog_left = backlog_cursor < live_from
-                live = await self.queue.peek(
-                    live_cursor, max(1, free // 2) if backlog_left else free
-                )
-                old: list[QueuedBatch] = []
-                if backlog_left and free > len(live):
-                    old = await self.queue.peek(backlog_cursor, free - len(live), live_from)
-                    backlog_cursor = old[-1].seq if old else live_from
-                if live:
-                    live_cursor = live[-1].seq
-                for batch in (*live, *old):
+            holding = bool(held) and loop.time() < hold_until
+            if free > 0 and not holding:
+                held.sort(key=lambda b: b.seq)
+                batches, held = held[:free], held[free:]
+                if free > len(batches):
+                    batches += await cursors.next(free - len(batches))
+                for batch in batches:
                     fut = conn.publish(topic, telemetry_payload(self.queue.stream, batch))
-                    inflight[fut] = batch.seq
+                    inflight[fut] = batch
             if not inflight:
-                await self.new_data.wait()
+                timeout = max(0.0, hold_until - loop.time()) if held else None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.new_data.wait(), timeout)
                 continue
             waiters: set[asyncio.Future] = set(inflight)
             new_data = asyncio.ensure_future(self.new_data.wait())
-            if len(inflight) < window:
+            if len(inflight) < window and not holding:
                 waiters.add(new_data)
             done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             new_data.cancel()
@@ -157,12 +165,49 @@ class Uplink:
                 for fut in done:
                     if fut is new_data:
                         continue
-                    seq = inflight.pop(fut)
-                    fut.result()  # a refused publish ends the session; the queue resends
-                    acked.append(seq)
+                    batch = inflight.pop(fut)
+                    # a refused publish raises and ends the session; the queue resends
+                    if fut.result() == NO_MATCHING_SUBSCRIBERS:
+                        held.append(batch)
+                        hold_until = loop.time() + hold_backoff.next_delay()
+                        self._note_unrouted(True)
+                    else:
+                        acked.append(batch.seq)
+                        hold_backoff.reset()
+                        self._note_unrouted(False)
+                        self._remember(batch)
             finally:
                 await self.queue.remove(acked)
-                self.published_batches += len(acked)
+                replayed = sum(1 for seq in acked if seq in replay)
+                self.replayed_batches += replayed
+                self.published_batches += len(acked) - replayed
+
+    def _remember(self, batch: QueuedBatch) -> None:
+        q = self.config.queue
+        now = time.monotonic()
+        self._recent.append((now, batch))
+        self._recent_bytes += len(batch.readings_json)
+        while self._recent and (self._recent[0][0] < now - q.replay_window_s
+                                or self._recent_bytes > q.replay_max_bytes):
+            self._recent_bytes -= len(self._recent.popleft()[1].readings_json)
+
+    def _take_replay(self) -> list[QueuedBatch]:
+        horizon = time.monotonic() - self.config.queue.replay_window_s
+        batches = [b for t, b in self._recent if t >= horizon]
+        self._recent.clear()
+        self._recent_bytes = 0
+        if batches:
+            log.info("gateway %s: resending %d recently acknowledged batches",
+                     self.config.gateway, len(batches))
+        return batches
+
+    def _note_unrouted(self, unrouted: bool) -> None:
+        if unrouted and not self.unrouted:
+            log.warning("gateway %s: no subscriber takes telemetry (ingestion down?); "
+                        "batches stay queued", self.config.gateway)
+        elif self.unrouted and not unrouted:
+            log.info("gateway %s: telemetry has a subscriber again", self.config.gateway)
+        self.unrouted = unrouted
 
     async def publish_result(self, command_id: str, payload: bytes) -> bool:
         """Publish a command result; True once the broker acknowledged it."""
@@ -170,13 +215,13 @@ class Uplink:
         if conn is None or not conn.is_connected:
             return False
         try:
-            await asyncio.wait_for(
+            code = await asyncio.wait_for(
                 conn.publish(wire.command_result_topic(self.config.gateway, command_id), payload),
                 10.0,
             )
         except (BrokerUnavailable, TimeoutError):
             return False
-        return True
+        return code != NO_MATCHING_SUBSCRIBERS  # nobody listening: try again later
 
     async def publish_status(self) -> None:
         conn = self.conn
@@ -193,3 +238,25 @@ class Uplink:
 def _log_failure(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("on-connect hook failed: %r", task.exception())
+
+
+class _Cursors:
+    """Which batches a session sends next: live ones (queued after the session started) take
+    at least half of the free window, the backlog of earlier sessions the rest, oldest first."""
+
+    def __init__(self, queue: LocalQueue) -> None:
+        self.queue = queue
+        self.live_from = queue.last_seq
+        self.backlog = 0
+        self.live = self.live_from
+
+    async def next(self, free: int) -> list[QueuedBatch]:
+        backlog_left = self.backlog < self.live_from
+        live = await self.queue.peek(self.live, max(1, free // 2) if backlog_left else free)
+        if live:
+            self.live = live[-1].seq
+        old: list[QueuedBatch] = []
+        if backlog_left and free > len(live):
+            old = await self.queue.peek(self.backlog, free - len(live), self.live_from)
+            self.backlog = old[-1].seq if old else self.live_from
+        return [*live, *old]
