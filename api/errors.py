@@ -23,6 +23,10 @@ STATUS = {
     errors.SinkUnavailable: 503,
     errors.BrokerUnavailable: 503,
     errors.StackError: 503,
+    # the cloud answered no (409: the project's quota), or did not answer at all
+    errors.QuotaExceeded: 409,
+    errors.ProviderUnavailable: 503,
+    errors.CloudError: 502,
 }
 _HTTP_CODES = {
     401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
@@ -71,7 +75,15 @@ async def _database_down(_request: Request, err: Exception) -> JSONResponse:
                         503)
 
 
+async def _bad_data(_request: Request, err: psycopg.DataError) -> JSONResponse:
+    # the database refused a value the request carried (a NUL byte, a number out of range):
+    # the caller's input, not our fault; the message names the value's problem, not the SQL
+    first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return JSONResponse(error_body("invalid_input", f"invalid value: {first_line}"), 422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(psycopg.DataError, _bad_data)  # type: ignore[arg-type]
     app.add_exception_handler(psycopg.OperationalError, _database_down)
     app.add_exception_handler(PoolTimeout, _database_down)
     app.add_exception_handler(errors.PlatformError, _platform)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ run playbooks, and watch capacity. Every change is a job: 202 at once, progress 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Request
@@ -98,18 +99,21 @@ async def list_jobs(conn: Conn, state: str | None = None, kind: str | None = Non
     return await q.jobs(conn, state, kind, min(max(limit, 1), 500))
 
 
+JobId = Annotated[uuid.UUID, Path(description="the id a POST answered")]
+
+
 @router.get("/v1/cloud/jobs/{job}", response_model=dict)
-async def get_job(job: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")], conn: Conn) -> dict:
-    return await q.job_with_events(conn, job)
+async def get_job(job: JobId, conn: Conn) -> dict:
+    return await q.job_with_events(conn, str(job))
 
 
 @router.get("/v1/cloud/jobs/{job}/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "job events as they happen, then `end`"}})
-async def job_events(job: Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$")], conn: Conn,
-                     request: Request) -> StreamingResponse:
-    await q.job_with_events(conn, job)  # 404 before the stream starts
-    return StreamingResponse(q.stream_job_events(request, job), media_type="text/event-stream",
+async def job_events(job: JobId, conn: Conn, request: Request) -> StreamingResponse:
+    await q.job_with_events(conn, str(job))  # 404 before the stream starts
+    return StreamingResponse(q.stream_job_events(request, str(job)),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
 
 
@@ -141,5 +145,6 @@ async def cloud_alarms(conn: Conn, state: Literal["open", "all"] = "open") -> li
 
 
 @router.post("/v1/cloud/alarms/{alarm}/acknowledge", response_model=dict)
-async def acknowledge(alarm: int, conn: Conn, caller: Caller) -> dict:
+async def acknowledge(alarm: Annotated[int, Path(ge=1, le=2**63 - 1)], conn: Conn,
+                      caller: Caller) -> dict:
     return await q.acknowledge(conn, alarm, caller.name)
