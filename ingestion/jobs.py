@@ -47,6 +47,7 @@ class Jobs:
         self.retention_plan = retention_plan
         self.wake = asyncio.Event()
         self._failing: set[str] = set()
+        self._licence_logged = False
 
     async def _connection(self) -> AsyncConnection:
         if self.conn is None or self.conn.closed:
@@ -104,6 +105,10 @@ class Jobs:
 
     async def _rollups(self) -> None:
         conn = await self._connection()
+        if not self._licence_logged:
+            self._licence_logged = True
+            log.info("TimescaleDB licence %r: 1-minute and 1-hour rollups kept by the platform",
+                     await rollups.licence(conn))
 
         async def refresh() -> None:
             await rollups.refresh(conn)
