@@ -90,6 +90,12 @@ class SinkUnavailable(PlatformError):
     retryable = True
 
 
+class StoreRejected(PlatformError):
+    """The database refused the data itself (a value out of range...), not the connection."""
+
+    code = "store_rejected"
+
+
 class AuthError(PlatformError):
     """The caller is not authenticated."""
 

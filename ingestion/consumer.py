@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from cityops import wire
-from cityops.errors import BrokerUnavailable, SinkUnavailable
+from cityops.errors import BrokerUnavailable, SinkUnavailable, StoreRejected
 from cityops.settings import Settings
 from edge_agents.backoff import Backoff
 from ingestion.decode import DeadLetter, DecodedBatch, Decoder
@@ -211,6 +211,21 @@ class IngestWorker:
         self, conn: LeanMqttSession, taken: Pending, batches: list[DecodedBatch],
         dead: list[DeadLetter], started: float,
     ) -> None:
+        try:
+            result = await self._store_retrying(batches, dead)
+        except StoreRejected as err:
+            # one bad message must not block the rest forever (it would be redelivered and
+            # refused again): store message by message, dead-lettering what is refused
+            log.warning("ingest %s: %s; storing message by message", self.client_id, err.detail)
+            result, dead = await self._store_singly(taken.messages)
+        for _topic, _payload, mid, qos in taken.messages:
+            conn.ack(mid, qos)
+        self._count(result, dead, len(taken.messages), time.perf_counter() - started)
+        await self._evaluate_rules(result)
+
+    async def _store_retrying(
+        self, batches: list[DecodedBatch], dead: list[DeadLetter]
+    ) -> StoreResult:
         backoff = Backoff(cap_s=10)
         failing = False
         while True:
@@ -227,10 +242,24 @@ class IngestWorker:
                 await asyncio.sleep(backoff.next_delay())
         if failing:
             log.info("ingest %s: database back, batch stored", self.client_id)
-        for _topic, _payload, mid, qos in taken.messages:
-            conn.ack(mid, qos)
-        self._count(result, dead, len(taken.messages), time.perf_counter() - started)
-        await self._evaluate_rules(result)
+        return result
+
+    async def _store_singly(
+        self, messages: list[tuple[str, bytes, int, int]]
+    ) -> tuple[StoreResult, list[DeadLetter]]:
+        total, all_dead = StoreResult(), []
+        for topic, payload, _mid, _qos in messages:
+            batch, dead = self.decoder.decode(topic, payload)
+            try:
+                result = await self._store_retrying([batch] if batch else [], dead)
+            except StoreRejected as err:
+                dead = [DeadLetter(topic, payload, "rejected_by_database", err.detail)]
+                result = await self._store_retrying([], dead)
+            total.readings += result.readings
+            total.fresh += result.fresh
+            total.duplicates += result.duplicates
+            all_dead += dead
+        return total, all_dead
 
     def _count(self, result: StoreResult, dead: list[DeadLetter], messages: int,
                elapsed_s: float) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from cityops.errors import SinkUnavailable
+from cityops.errors import SinkUnavailable, StoreRejected
 from ingestion.decode import DeadLetter, DecodedBatch, PointRef
 from ingestion.rollups import minutes_of
 
@@ -126,6 +126,9 @@ class Sink:
         except _TRANSIENT as err:
             await self.close()
             raise SinkUnavailable(f"database write failed: {err}") from err
+        except psycopg.Error as err:
+            # the transaction is rolled back; retrying the same data would fail forever
+            raise StoreRejected(f"the database refused the batch: {err}") from err
         return StoreResult(len(numeric) + len(text), fresh, len(batches) - len(fresh))
 
     async def _claim(self, batches: list[DecodedBatch]) -> list[DecodedBatch]:
