@@ -42,6 +42,7 @@ class Registry:
     rule_updated_ms: dict[str, int] = field(default_factory=dict)
     by_point: dict[int, list[Rule]] = field(default_factory=dict)
     point_device: dict[int, str] = field(default_factory=dict)
+    watched: set[int] = field(default_factory=set)  # points whose readings rules look at
     offline_devices: dict[str, list[str]] = field(default_factory=dict)  # rule id -> devices
     device_created_ms: dict[str, int] = field(default_factory=dict)
 
@@ -69,6 +70,8 @@ def build_registry(
                 by_point[p.point_id].append(rule)
     reg.by_point = dict(by_point)
     reg.point_device = {p.point_id: p.device for p in points}
+    offline = {d for devices in reg.offline_devices.values() for d in devices}
+    reg.watched = set(by_point) | {p.point_id for p in points if p.device in offline}
     return reg
 
 
@@ -117,11 +120,11 @@ class RuleEngine:
         self._loaded_at = time.monotonic()
 
     def watches(self, batches: list[DecodedBatch]) -> bool:
-        reg = self.registry
-        if not reg.rules:
+        watched = self.registry.watched
+        if not watched:
             return False
-        return any(row[1] in reg.point_device for b in batches for row in b.numeric) or any(
-            row[1] in reg.point_device for b in batches for row in b.text)
+        return any(row[1] in watched for b in batches for row in b.numeric) or any(
+            row[1] in watched for b in batches for row in b.text)
 
     async def on_stored(self, batches: list[DecodedBatch]) -> int:
         """Evaluate the rules touched by committed batches; returns transitions made."""
@@ -137,9 +140,9 @@ class RuleEngine:
                 if pid in reg.by_point and value is not None and quality < 2:
                     per_point[pid].append(value)
                     first_ms[pid] = min(first_ms.get(pid, ts), ts)
-                if pid in reg.point_device:
+                if pid in reg.watched:
                     devices.add(reg.point_device[pid])
-            devices.update(reg.point_device[r[1]] for r in b.text if r[1] in reg.point_device)
+            devices.update(reg.point_device[r[1]] for r in b.text if r[1] in reg.watched)
         offline = [r for r in reg.rules.values() if isinstance(r, OfflineRule)]
         if not per_point and not offline:
             return 0

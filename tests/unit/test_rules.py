@@ -192,3 +192,23 @@ def test_retention_plan_merges_and_refuses_unknown_tables():
         retention_plan({"readingz": 7})
     with pytest.raises(ConfigError, match="negative"):
         retention_plan({"readings": -1})
+
+
+def test_registry_matches_targets_and_watches_only_what_rules_need():
+    from ingestion.rules.engine import PointInfo, build_registry
+
+    points = [PointInfo(*p) for p in [
+        (1, "volts", "m1", "meter", "gw1"), (2, "amps", "m1", "meter", "gw1"),
+        (3, "volts", "m2", "meter", "gw2"), (4, "volts", "u1", "ups", "gw1"),
+        (5, "temp", "w1", "wall", "gw1")]]
+    rules = [(rule(id="hi", kind="threshold", above=250,
+                   target={"point": "volts", "profile": "meter"}), 0),
+             (rule(id="gw", kind="threshold", above=1, target={"point": "volts", "gateway": "gw2"}),
+              0),
+             (parse_rule({"id": "off", "kind": "offline", "severity": "minor", "after_s": 5,
+                          "target": {"devices": ["w1"]}}), 0)]
+    reg = build_registry(rules, points, {})
+    assert {pid: [r.id for r in rs] for pid, rs in reg.by_point.items()} == {
+        1: ["hi"], 3: ["hi", "gw"]}
+    assert reg.offline_devices == {"off": ["w1"]}
+    assert reg.watched == {1, 3, 5}
