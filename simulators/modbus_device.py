@@ -75,6 +75,28 @@ class SimulatorContext(ModbusServerContext):
         self.old_simulator = True
         self.simdevices: list = []
         self.delay_s = 0.0
+        # what a one-request-at-a-time device would notice: overlapping requests, and the
+        # order requests came in (function code, address), kept when `record` is set
+        self.active = 0
+        self.max_active = 0
+        self.record = False
+        self.requests: list[tuple[int, int]] = []
+        # (function code, address) -> the exception a faulty device answers with
+        self.exceptions: dict[tuple[int, int], ExcCodes] = {}
+
+    async def _serve(self, func_code: int, address: int, work):
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        if self.record:
+            self.requests.append((func_code, address))
+        try:
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            if (func_code, address) in self.exceptions:
+                return self.exceptions[(func_code, address)]
+            return work()
+        finally:
+            self.active -= 1
 
     def _unit(self, device_id: int) -> UnitStore:
         if device_id not in self.units:
@@ -83,32 +105,41 @@ class SimulatorContext(ModbusServerContext):
 
     async def async_getValues(self, device_id, func_code, address, count=1):
         unit = self._unit(device_id)
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
         table = unit.tables[TABLE_OF_FUNCTION[func_code]]
-        if address + count > TABLE_SIZE:
-            return ExcCodes.ILLEGAL_ADDRESS
-        values = table[address : address + count]
-        return [bool(v) for v in values] if func_code in (1, 2, 5, 15) else values
+
+        def read():
+            if address + count > TABLE_SIZE:
+                return ExcCodes.ILLEGAL_ADDRESS
+            values = table[address : address + count]
+            return [bool(v) for v in values] if func_code in (1, 2, 5, 15) else values
+
+        return await self._serve(func_code, address, read)
 
     async def async_setValues(self, device_id, func_code, address, values):
         unit = self._unit(device_id)
         table = unit.tables[TABLE_OF_FUNCTION[func_code]]
-        if address + len(values) > TABLE_SIZE:
-            return ExcCodes.ILLEGAL_ADDRESS
-        table[address : address + len(values)] = [int(v) for v in values]
-        return None
+
+        def write():
+            if address + len(values) > TABLE_SIZE:
+                return ExcCodes.ILLEGAL_ADDRESS
+            table[address : address + len(values)] = [int(v) for v in values]
+            return None
+
+        return await self._serve(func_code, address, write)
 
     def device_ids(self) -> list[int]:
         return list(self.units)
 
 
 async def serve(
-    profile: ModbusProfile, host: str, port: int, count: int = 1, tick_s: float = 0.5
+    profile: ModbusProfile, host: str, port: int, count: int = 1, tick_s: float = 0.5,
+    context: SimulatorContext | None = None,
 ) -> None:
-    """Serve `count` units of the profile until cancelled; values move every tick_s."""
-    units = {unit_id: UnitStore(profile) for unit_id in range(1, count + 1)}
-    server = ModbusTcpServer(SimulatorContext(units), address=(host, port))
+    """Serve `count` units of the profile until cancelled; values move every tick_s.
+    Pass `context` (see make_context) to watch or slow the device from a test."""
+    context = context or make_context(profile, count)
+    units = context.units
+    server = ModbusTcpServer(context, address=(host, port))
     ticker = asyncio.create_task(_tick_forever(units, tick_s))
     log.info("simulating %d x %s on %s:%d", count, profile.model, host, port)
     try:
@@ -116,6 +147,10 @@ async def serve(
     finally:
         ticker.cancel()
         await server.shutdown()
+
+
+def make_context(profile: ModbusProfile, count: int = 1) -> SimulatorContext:
+    return SimulatorContext({unit_id: UnitStore(profile) for unit_id in range(1, count + 1)})
 
 
 async def _tick_forever(units: dict[int, UnitStore], tick_s: float) -> None:
