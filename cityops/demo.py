@@ -96,6 +96,7 @@ def run_demo() -> None:
     subprocess.run([*cityops, "registry", "load", str(config_path)], check=True)
     subprocess.run([*cityops, "users", "add", "admin", "--role", "admin"],
                    input=admin_password + "\n", text=True, check=True)
+    _load_economy(cityops, demo_dir)
     procs = _start_all(cityops, config_path, sim_port, api_port, password, demo_dir)
     try:
         _wait_port(api_port)
@@ -103,6 +104,17 @@ def run_demo() -> None:
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:
         _stop_all(procs)
+
+
+def _load_economy(cityops: list[str], demo_dir: Path) -> None:
+    """The industrial-economy panel's demo data, generated and imported once."""
+    done = demo_dir / "economy.csv"
+    if done.exists():
+        return
+    pending = demo_dir / "economy.csv.pending"
+    subprocess.run([*cityops, "economy", "generate", "--out", str(pending)], check=True)
+    subprocess.run([*cityops, "economy", "import", str(pending)], check=True)
+    pending.rename(done)
 
 
 def _start_all(cityops: list[str], config: Path, sim_port: int, api_port: int, password: str,
@@ -119,6 +131,7 @@ def _start_all(cityops: list[str], config: Path, sim_port: int, api_port: int, p
         "ingest": ["ingest"],
         "api": ["api", "--port", str(api_port)],
         "worker": ["worker"],
+        "events": ["events", "watch"],  # alarms of mapped rules open city events
     }
     procs = []
     for name, args in commands.items():
