@@ -73,6 +73,7 @@ class IngestWorker:
 
     def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         self.pending.messages.append((topic, payload, mid, qos))
+        self.metrics.received += 1
         # a cheap size guess keeps decoding off the receive path
         self.pending.readings_estimate += max(1, len(payload) // 90)
         if self.pending.readings_estimate >= self.settings.ingest_batch_max_readings:

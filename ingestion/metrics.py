@@ -40,6 +40,11 @@ class IngestMetrics:
         self.pending_messages = Gauge(
             "cityops_ingest_pending_messages", "Messages received, not yet acknowledged",
             registry=r)
+        self.received = 0  # counted by the worker per message; read only when scraped
+        self.received_messages = Gauge(
+            "cityops_ingest_received_messages", "Telemetry messages received since start",
+            registry=r)
+        self.received_messages.set_function(lambda: self.received)
         self.db_retries = Counter(
             "cityops_ingest_db_retries", "Store attempts that failed and were retried",
             registry=r)

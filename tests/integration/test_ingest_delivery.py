@@ -218,7 +218,8 @@ def test_database_crash_and_restart_loses_nothing(
     gateway, password, ids = setup_gateway(broker, url)
     port = free_port()
     env = processes.env | {"CITYOPS_DATABASE_URL": url, "CITYOPS_DATABASE_ADMIN_URL": url,
-                           "CITYOPS_INGEST_METRICS_PORT": str(port)}
+                           "CITYOPS_INGEST_METRICS_PORT": str(port),
+                           "CITYOPS_INGEST_MAX_INFLIGHT_MESSAGES": "100"}
     processes.start("ingest", "ingest", env=env)
     wait_for(lambda: "subscribed" in processes.log("ingest"), what="worker subscribed")
     sender = Gateway(broker, gateway, password)
@@ -233,6 +234,10 @@ def test_database_crash_and_restart_loses_nothing(
     wait_for(lambda: metric(port, "cityops_ingest_db_retries_total") >= 4, timeout_s=30,
              what="the worker retrying against the absent database")
     assert metric(port, "cityops_ingest_readings_total") == 200 * 50, "nothing stored meanwhile"
+    # back-pressure: the broker holds the backlog; the worker holds at most Receive Maximum
+    held = metric(port, "cityops_ingest_received_messages") - metric(
+        port, "cityops_ingest_messages_total")
+    assert 0 < held <= 100
     own_postgres.start()
     sender.send_many(messages[400:])
     wait_for(lambda: readings_of(url, point_ids)[0] >= 600 * 50, timeout_s=60,
