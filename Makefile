@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: demo test deps venv stack lab lint bench bench-agent bench-ingest bench-api clean-stack
+.PHONY: demo test deps venv stack lab web lint bench bench-agent bench-ingest bench-api clean-stack
 
 deps:
 	bash infra/local/install.sh
@@ -27,10 +27,29 @@ stack: deps venv
 lab:
 	bash infra/openstack-lab/lab.sh up
 
-demo: stack lab
+# the console (api/web): npm packages at set-up time, built by vite into api/web/dist, which
+# the API serves; rebuilt only when the lock file or the sources changed
+WEB := api/web
+WEB_SRC := $(shell find $(WEB)/src $(WEB)/scripts -type f) $(WEB)/index.html $(WEB)/vite.config.js \
+           $(WEB)/package.json
+
+# `npm install --no-save` installs the locked versions, as `npm ci` would; `npm ci` itself
+# refuses this lock file: the registry reachable here serves rollup's native binaries for
+# Linux only, so the lock lacks the other platforms' optional packages
+$(WEB)/node_modules/.cityops-ci: $(WEB)/package-lock.json
+	cd $(WEB) && npm install --no-save --no-audit --no-fund
+	touch $@
+
+$(WEB)/dist/.built: $(WEB)/node_modules/.cityops-ci $(WEB_SRC)
+	cd $(WEB) && npm run build
+	touch $@
+
+web: deps $(WEB)/dist/.built
+
+demo: stack lab web
 	$(BIN)/cityops demo
 
-test: stack lab
+test: stack lab web
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 

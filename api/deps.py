@@ -117,7 +117,10 @@ def check_department(principal: Principal, department: str | None, what: str) ->
         raise Forbidden(f"API key {principal.name} is not scoped for {what}")
 
 
-Conn = Annotated[AsyncConnection, Depends(get_conn)]
+# scope="function": the transaction commits before the answer leaves. With FastAPI's default
+# ("request") it committed after the response was sent, so a client's next call could
+# miss its own write (an event just reported answered 404 to its first step).
+Conn = Annotated[AsyncConnection, Depends(get_conn, scope="function")]
 AnyRole = Depends(require(*Role))
 Caller = Annotated[Principal, Depends(get_principal)]
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
 from psycopg_pool import AsyncConnectionPool
 
+from api.console import install_console
 from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.middleware import AuditAndMetering
@@ -35,8 +34,6 @@ from api.routes import (
 from api.runtime import run_services
 from cityops.errors import ConfigError
 from cityops.settings import Settings, load_settings
-
-WEB_DIR = Path(__file__).parent / "web"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -80,8 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(cloud.router)  # issue 6: cloud control
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(WEB_DIR / "index.html")
+    install_console(app)  # issue 8: the console at / (built by `make web`)
 
     return app

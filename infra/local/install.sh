@@ -6,7 +6,14 @@ set -euo pipefail
 
 PG_MAJOR=15
 PACKAGES=(postgresql-15 postgresql-server-dev-15 cmake gcc make libssl-dev mosquitto
-          mosquitto-clients openssh-server openssh-client)
+          mosquitto-clients openssh-server openssh-client
+          # the console's browser tests; a CJK font so Chinese renders in the browser
+          chromium fonts-noto-cjk)
+# The console is built with npm at set-up time: Debian's node 18 suffices (vite 6). A node
+# installed another way (e.g. NodeSource, which bundles npm) is used as it is.
+if ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=(nodejs npm)
+fi
 CACHE_DIR="${CITYOPS_CACHE_DIR:-/var/cache/cityops}"
 PG_CONFIG="/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config"
 TSDB_CONTROL="/usr/share/postgresql/${PG_MAJOR}/extension/timescaledb.control"

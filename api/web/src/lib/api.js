@@ -1,0 +1,70 @@
+// Every call to the API goes through here: the bearer token, JSON in and out, and errors as
+// ApiError with the API's {code, detail} so views can say why something was refused.
+import { session, signOut } from "./session.js";
+
+export class ApiError extends Error {
+  constructor(status, code, detail) {
+    super(detail || code || `HTTP ${status}`);
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+function detailOf(body) {
+  if (!body) return "";
+  if (typeof body.detail === "string") return body.detail;
+  if (Array.isArray(body.detail)) return body.detail.map((d) => d.msg || String(d)).join("; ");
+  return JSON.stringify(body.detail ?? body);
+}
+
+export function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v === undefined || v === null || v === "") continue;
+    for (const one of Array.isArray(v) ? v : [v]) q.append(k, String(one));
+  }
+  const text = q.toString();
+  return text ? `?${text}` : "";
+}
+
+export async function api(path, { method = "GET", body, params, form } = {}) {
+  const headers = {};
+  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  let payload;
+  if (form) {
+    payload = new URLSearchParams(form);
+  } else if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path + query(params), { method, headers, body: payload });
+  } catch (err) {
+    throw new ApiError(0, "unreachable", String(err.message || err));
+  }
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  if (!res.ok) {
+    // an expired or revoked session: back to the login form, not a page of errors
+    if (res.status === 401 && session.token && !path.startsWith("/v1/auth/")) signOut();
+    throw new ApiError(res.status, data?.code, detailOf(data));
+  }
+  return data;
+}
+
+export async function login(username, password) {
+  return api("/v1/auth/token", { method: "POST", form: { username, password } });
+}
+
+// every page of a paged list ({items, total}), for the few places that need all of it
+export async function allPages(path, params = {}, pageSize = 1000) {
+  const items = [];
+  for (let offset = 0; ; offset += pageSize) {
+    const page = await api(path, { params: { ...params, limit: pageSize, offset } });
+    items.push(...page.items);
+    if (items.length >= page.total || page.items.length === 0) return items;
+  }
+}

@@ -1,0 +1,73 @@
+// What each role may do, mirrored from the API's `x-roles` (docs/api.md, docs/city-operations.md)
+// to shape the screens: pages a role cannot read are not offered, controls it cannot use are
+// shown locked with the reason. The API decides; a refusal it sends is shown as it is.
+import { session } from "./session.js";
+
+const ALL = ["admin", "ops_engineer", "field_technician", "operator", "dispatcher",
+             "department_staff", "viewer"];
+
+const RULES = {
+  "page.wall": ALL,
+  "page.devices": ALL,
+  "page.control": ALL,
+  "page.alarms": ["admin", "dispatcher", "field_technician", "operator", "viewer"],
+  "page.events": ["admin", "department_staff", "dispatcher", "operator", "viewer"],
+  "page.cloud": ["admin", "ops_engineer"],
+  "page.data": ALL,
+  "dashboards.read": ["admin", "department_staff", "dispatcher", "operator", "ops_engineer",
+                      "viewer"],
+  "device.command": ["admin", "operator"],
+  "preset.run": ["admin", "operator"],
+  "commands.read": ["admin", "field_technician", "operator"],
+  "alarm.acknowledge": ["admin", "operator"],
+  "alarm.clear": ["admin", "operator"],
+  "live.alarms": ["admin", "operator", "field_technician", "dispatcher", "viewer",
+                  "department_staff"],
+  "live.commands": ["admin", "operator", "field_technician"],
+  "event.report": ["admin", "dispatcher", "department_staff", "operator", "field_technician"],
+  "event.supervise": ["admin", "dispatcher"],
+  "event.approve": ["admin", "dispatcher"],
+  "cloud.job": ["admin", "ops_engineer"],
+};
+
+export function can(action, role = session.role) {
+  return (RULES[action] || []).includes(role);
+}
+
+export function rolesFor(action) {
+  return RULES[action] || [];
+}
+
+// The event workflow (api/services/events/workflow.py): from which states each step goes,
+// and which roles take it. department_staff act on their own department's events only; the
+// console cannot tell a department apart, so the API's refusal is shown when it applies.
+export const EVENT_ACTIONS = [
+  { name: "verify", from: ["reported"], roles: ["dispatcher"] },
+  { name: "register", from: ["reported", "verifying"], roles: ["dispatcher"] },
+  { name: "dispatch", from: ["registered"], roles: ["dispatcher"], needsDepartment: true },
+  { name: "accept", from: ["dispatched"], roles: ["department_staff"] },
+  { name: "feedback", from: ["processing"], roles: ["department_staff"] },
+  { name: "check", from: ["feedback"], roles: ["dispatcher"] },
+  { name: "close", from: ["checking"], roles: ["dispatcher"] },
+  { name: "rework", from: ["checking"], roles: ["dispatcher"] },
+  { name: "resume", from: ["suspended"], roles: ["dispatcher", "department_staff"] },
+];
+
+export const EVENT_REQUESTS = [
+  { kind: "cancel", from: ["reported", "verifying", "registered"], roles: ["dispatcher"] },
+  { kind: "suspend", from: ["processing"], roles: ["department_staff"] },
+  { kind: "extend", from: ["dispatched", "processing"], roles: ["department_staff"],
+    needsAmount: true },
+  { kind: "return", from: ["dispatched", "processing"], roles: ["department_staff"] },
+];
+
+export const EVENT_STATES = ["reported", "verifying", "registered", "dispatched", "processing",
+                             "suspended", "feedback", "checking", "closed", "cancelled"];
+
+export function eventActionsFor(state, role = session.role) {
+  const ok = (roles) => role === "admin" || roles.includes(role);
+  return {
+    steps: EVENT_ACTIONS.filter((a) => a.from.includes(state) && ok(a.roles)),
+    requests: EVENT_REQUESTS.filter((r) => r.from.includes(state) && ok(r.roles)),
+  };
+}
