@@ -120,6 +120,12 @@ class Rig:
                 return int(line.split()[1]) / 1024
         return 0.0
 
+    def cpu_s(self) -> float:
+        """The worker's user + system CPU seconds so far."""
+        assert self.worker is not None
+        fields = Path(f"/proc/{self.worker.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def publisher(self) -> paho.Client:
         client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5,
                              client_id=f"bench-{uuid.uuid4().hex[:6]}")
@@ -180,8 +186,10 @@ class Templates:
             b"8888888888888", str(ts).encode())
 
 
-def drain_rate(rig: Rig, per_message: int, readings: int) -> float:
-    """Readings/s from 10 % to 90 % of a backlog committed, the worker resumed at t = 0."""
+def drain_rate(rig: Rig, per_message: int, readings: int) -> tuple[float, float]:
+    """Readings/s from 10 % to 90 % of a backlog committed, the worker resumed at t = 0;
+    and the worker's CPU microseconds per reading over the whole drain (independent of how
+    loaded the shared machine is)."""
     assert rig.worker is not None
     already = rig.stored()
     rig.worker.send_signal(signal.SIGSTOP)
@@ -200,6 +208,7 @@ def drain_rate(rig: Rig, per_message: int, readings: int) -> float:
         info.wait_for_publish(60)
     client.loop_stop()
     client.disconnect()
+    cpu_before = rig.cpu_s()
     rig.worker.send_signal(signal.SIGCONT)
     marks: dict[float, float] = {}
     deadline = time.monotonic() + 600
@@ -215,7 +224,8 @@ def drain_rate(rig: Rig, per_message: int, readings: int) -> float:
     if elapsed < 1.0:
         print(f"  (backlog of {messages * per_message:,} drained too fast to time well:"
               " raise --batched-readings / --single-readings)")
-    return 0.8 * messages * per_message / max(elapsed, 0.05)
+    cpu_us = (rig.cpu_s() - cpu_before) * 1e6 / (messages * per_message)
+    return 0.8 * messages * per_message / max(elapsed, 0.05), cpu_us
 
 
 def paced_latency(rig: Rig, rate_rps: float, seconds: float) -> dict:
@@ -294,12 +304,14 @@ def main() -> None:
         ceiling = copy_ceiling(rig, args.ceiling_s)
         print(f"copy ceiling          {ceiling:12,.0f} readings/s")
         rig.start_worker()
-        batched = drain_rate(rig, 50, args.batched_readings)
+        batched, batched_cpu = drain_rate(rig, 50, args.batched_readings)
         print(f"50-reading messages   {batched:12,.0f} readings/s  ({batched / ceiling:.0%}"
-              " of ceiling; target >= 70%)")
-        single = drain_rate(rig, 1, args.single_readings)
+              f" of ceiling; target >= 70%); worker CPU {batched_cpu:.2f} us/reading"
+              f" = {1e6 / batched_cpu:,.0f} readings per CPU-second")
+        single, single_cpu = drain_rate(rig, 1, args.single_readings)
         print(f"1-reading messages    {single:12,.0f} readings/s  ({single / ceiling:.0%}"
-              " of ceiling; target >= 30,000/s)")
+              f" of ceiling; target >= 30,000/s); worker CPU {single_cpu:.2f} us/reading"
+              f" = {1e6 / single_cpu:,.0f} readings per CPU-second")
         paced_rps = args.paced_rps or batched / 2
         paced = paced_latency(rig, paced_rps, args.duration)
         print(f"latency at {paced_rps:,.0f} readings/s for {args.duration:g} s:"
@@ -318,6 +330,8 @@ def main() -> None:
         "copy_ceiling_rps": round(ceiling), "batched_rps": round(batched),
         "single_rps": round(single), "p99_ms": round(paced["p99_ms"], 1),
         "peak_rss_mb": round(peak, 1), "p50_ms": round(paced["p50_ms"], 1),
+        "batched_worker_cpu_us_per_reading": round(batched_cpu, 3),
+        "single_worker_cpu_us_per_reading": round(single_cpu, 3),
         "batched_ratio": round(batched / ceiling, 3), "single_ratio": round(single / ceiling, 3),
         "paced_rps": round(paced_rps), "duration_s": args.duration,
         "rss_paced_first_mb": paced["rss_first_mb"], "rss_paced_last_mb": paced["rss_last_mb"],

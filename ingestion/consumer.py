@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 POINT_RELOAD_MIN_INTERVAL_S = 1.0  # a device registered a moment ago is learnt fast
 
 
+def _estimate(payload: bytes) -> int:
+    # a cheap size guess keeps decoding off the receive path (~90 bytes per reading)
+    return max(1, len(payload) // 90)
+
+
 @dataclass
 class Pending:
     messages: list[tuple[str, bytes, int, int]] = field(default_factory=list)
@@ -74,8 +79,7 @@ class IngestWorker:
     def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         self.pending.messages.append((topic, payload, mid, qos))
         self.metrics.received += 1
-        # a cheap size guess keeps decoding off the receive path
-        self.pending.readings_estimate += max(1, len(payload) // 90)
+        self.pending.readings_estimate += _estimate(payload)
         if self.pending.readings_estimate >= self.settings.ingest_batch_max_readings:
             self.wake.set()
 
@@ -179,9 +183,11 @@ class IngestWorker:
     async def _flush_loop(self, conn: LeanMqttSession) -> None:
         wait_s = self.settings.ingest_batch_max_wait_ms / 1000
         assert conn.closed is not None
+        limit = self.settings.ingest_batch_max_readings
         while not conn.closed.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), wait_s)
+            if self.pending.readings_estimate < limit:  # else a full batch is waiting already
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), wait_s)
             self.wake.clear()
             if self.pending.messages:
                 await self._flush(conn)
@@ -194,12 +200,25 @@ class IngestWorker:
         CPU): on a small machine that is most of the throughput. One store at a time keeps
         acks in order and the sink's single connection in one transaction at a time.
         """
-        taken, self.pending = self.pending, Pending()
+        taken = self._take()
         self.metrics.pending_messages.set(len(taken.messages))
         started = time.perf_counter()
         batches, dead = await self._decode_all(taken.messages)
         await self._drain_store()
         self._storing = asyncio.create_task(self._store(conn, taken, batches, dead, started))
+
+    def _take(self) -> Pending:
+        """At most one batch (`ingest_batch_max_readings`, estimated) off the front of what
+        waits: a transaction stays small however far behind the worker is, and memory is the
+        receive window of raw messages plus two batches."""
+        messages, limit = self.pending.messages, self.settings.ingest_batch_max_readings
+        total = cut = 0
+        while cut < len(messages) and total < limit:
+            total += _estimate(messages[cut][1])
+            cut += 1
+        taken = Pending(messages[:cut], total)
+        self.pending = Pending(messages[cut:], self.pending.readings_estimate - total)
+        return taken
 
     async def _drain_store(self) -> None:
         """Wait for the batch being stored; shielded, so a stop never cuts a commit short."""
