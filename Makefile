@@ -64,5 +64,8 @@ bench-ingest: stack
 bench-api: stack
 	$(BIN)/python -m bench.api
 
+bench-agent: stack
+	$(BIN)/python -m bench.agent
+
 clean-stack: venv
 	$(BIN)/cityops stack down

@@ -26,6 +26,9 @@ from simulators.values import simulated_value
 
 log = logging.getLogger(__name__)
 NAMESPACE = "urn:cityops:simulator"
+TICKS_NODE = "ns=2;s=_simulator.ticks"
+TICK_METHOD = "ns=2;s=_simulator.tick"
+FOLDER_SIZE = 200
 INITIAL = {DataType.BOOL: False, DataType.STRING: ""}
 
 
@@ -53,6 +56,8 @@ class OpcUaSimulator:
         self.calls: list[tuple[str, list[Any]]] = []
         self._nodes: dict[str, tuple[ua.NodeId, ua.VariantType, OpcUaPoint]] = {}
         self._last: dict[str, float] = {}
+        self.tick_busy_s = 0.0
+        self.ticks = 0
 
     @property
     def url(self) -> str:
@@ -82,21 +87,44 @@ class OpcUaSimulator:
         await server.register_namespace(NAMESPACE)
         await self._add_points()
         await self._add_methods()
+        # how many ticks are done: lets a benchmark count the changes the server made
+        objects = self.server.nodes.objects
+        self._ticks_node = await objects.add_variable(
+            ua.NodeId.from_string(TICKS_NODE), "simulator_ticks",
+            ua.Variant(0, ua.VariantType.UInt64))
+
+        async def tick_now(_parent: ua.NodeId) -> list[ua.Variant]:
+            await self._tick_once()
+            return []
+
+        # one tick on demand (tick_s 0 ticks only this way): a benchmark paces the changes
+        await objects.add_method(ua.NodeId.from_string(TICK_METHOD), "simulator_tick",
+                                 tick_now, [], [])
 
     async def _add_points(self) -> None:
         folder = await self.server.nodes.objects.add_folder(
             ua.NodeId(self.profile.model, 2), self.profile.model)
-        for point in self.profile.points:
+        # one AddNodes call for every point, in sub-folders of FOLDER_SIZE: asyncua checks a
+        # parent's references one by one, so 10,000 children of one folder take minutes
+        parents = [folder.nodeid]
+        if len(self.profile.points) > FOLDER_SIZE:
+            parents = [
+                (await folder.add_folder(ua.NodeId(f"{self.profile.model}/{n}", 2), str(n))).nodeid
+                for n in range(-(-len(self.profile.points) // FOLDER_SIZE))
+            ]
+        items = []
+        for index, point in enumerate(self.profile.points):
             nodeid = ua.NodeId.from_string(point.address.node)
             vtype = VARIANT_OF[point.data_type]
             initial = INITIAL.get(point.data_type, 0)
             if point.simulate is not None:
                 initial = self._raw(point, simulated_value(point.simulate, time.time(), None))
-            var = await folder.add_variable(nodeid, point.name,
-                                            ua.Variant(variant_value(initial, vtype), vtype))
-            if point.writable:
-                await var.set_writable()
+            items.append(_variable_item(parents[index // FOLDER_SIZE], nodeid, point.name,
+                                        ua.Variant(variant_value(initial, vtype), vtype),
+                                        point.writable))
             self._nodes[point.name] = (nodeid, vtype, point)
+        for result in await self.server.iserver.isession.add_nodes(items):
+            result.StatusCode.check()
 
     async def _add_methods(self) -> None:
         for method in self.profile.methods:
@@ -148,13 +176,29 @@ class OpcUaSimulator:
             self._last[name] = value
             await self.set(name, value)
 
+    async def _tick_once(self) -> None:
+        started = time.monotonic()
+        await self.tick(time.time())
+        self.ticks += 1
+        await self._ticks_node.write_value(ua.Variant(self.ticks, ua.VariantType.UInt64))
+        self.tick_busy_s = time.monotonic() - started
+
     async def serve(self) -> None:
         await self.setup()
         async with self.server:
             log.info("simulating %s on %s", self.profile.model, self.url)
+            loop = asyncio.get_running_loop()
+            next_at = loop.time()
+            if self.tick_s <= 0:
+                await asyncio.Event().wait()  # ticks only on demand, until cancelled
             while True:
-                await asyncio.sleep(self.tick_s)
-                await self.tick(time.time())
+                # fixed rate: values change every tick_s however long a tick takes
+                next_at += self.tick_s
+                await asyncio.sleep(max(0.0, next_at - loop.time()))
+                await self._tick_once()
+                if self.tick_busy_s > self.tick_s:
+                    log.warning("a tick took %.2f s, longer than tick_s", self.tick_busy_s)
+                    next_at = loop.time()
 
 
 async def serve(profile: OpcUaProfile, host: str, port: int, tick_s: float = 0.5,
@@ -164,3 +208,26 @@ async def serve(profile: OpcUaProfile, host: str, port: int, tick_s: float = 0.5
     sim = OpcUaSimulator(profile, host, port, secure_dir=secure_dir, username=username,
                          password=password, tick_s=tick_s)
     await sim.serve()
+
+
+def _variable_item(parent: ua.NodeId, nodeid: ua.NodeId, name: str, value: ua.Variant,
+                   writable: bool) -> ua.AddNodesItem:
+    item = ua.AddNodesItem()
+    item.RequestedNewNodeId = nodeid
+    item.BrowseName = ua.QualifiedName(name, nodeid.NamespaceIndex)
+    item.NodeClass = ua.NodeClass.Variable
+    item.ParentNodeId = parent
+    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasComponent)
+    item.TypeDefinition = ua.NodeId(ua.ObjectIds.BaseDataVariableType)
+    attrs = ua.VariableAttributes()
+    attrs.DisplayName = ua.LocalizedText(name)
+    attrs.Description = ua.LocalizedText(name)
+    attrs.DataType = ua.NodeId(value.VariantType.value)  # built-in types: same numbers
+    attrs.Value = value
+    attrs.ValueRank = ua.ValueRank.Scalar
+    access = ua.AccessLevel.CurrentRead.mask
+    if writable:
+        access |= ua.AccessLevel.CurrentWrite.mask
+    attrs.AccessLevel = attrs.UserAccessLevel = access
+    item.NodeAttributes = attrs
+    return item

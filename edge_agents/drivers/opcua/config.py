@@ -58,7 +58,7 @@ class OpcUaEndpoint(BaseModel):
     queue_size: int = Field(1, ge=1, le=1000)
     deadband: float = Field(0, ge=0)
     batch_size: int = Field(500, ge=1, le=10000, description="monitored items per request")
-    watchdog_interval_s: float = Field(1.0, gt=0, le=60)
+    watchdog_interval_s: float = Field(5.0, gt=0, le=60, description="probe a quiet server")
 
     @model_validator(mode="after")
     def _security_consistent(self) -> OpcUaEndpoint:
