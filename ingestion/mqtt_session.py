@@ -153,11 +153,10 @@ class LeanMqttSession(asyncio.Protocol):
             fut.set_result(None)
 
     def _closed(self, reason: str) -> None:
-        if self._connack is not None and not self._connack.done():
-            self._connack.set_exception(BrokerUnavailable(reason))
-        for fut in self._waiting.values():
-            if not fut.done():
+        for fut in [self._connack, *self._waiting.values()]:
+            if fut is not None and not fut.done():
                 fut.set_exception(BrokerUnavailable(reason))
+                fut.exception()  # marked as seen: nobody may be waiting (a failed connect)
         self._waiting.clear()
         if self.closed is not None and not self.closed.done():
             self.closed.set_result(reason)
