@@ -45,11 +45,14 @@ def parse_command(raw: bytes) -> wire.WriteCommand | wire.MethodCommand:
 
 
 def same_value(expected: Any, readback: Any, tolerance: float) -> bool:
-    if isinstance(expected, bool) or isinstance(readback, bool) or isinstance(expected, str):
+    if isinstance(expected, bool) or isinstance(readback, bool):
+        return isinstance(expected, bool) and isinstance(readback, bool) and expected == readback
+    if isinstance(expected, str):
         return expected == readback
     if not isinstance(readback, int | float):
         return False
-    return math.isclose(expected, readback, rel_tol=1e-6, abs_tol=tolerance)
+    # a scaled integer point stores the nearest step: half a step off is still the value
+    return math.isclose(expected, readback, rel_tol=1e-6, abs_tol=tolerance * (1 + 1e-9))
 
 
 class CommandExecutor:
