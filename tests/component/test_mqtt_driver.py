@@ -76,7 +76,9 @@ async def test_write_publishes_the_command_and_reads_back_the_new_state(field_br
     async with sensor(profile, field_broker.url, "site/a/dev2") as sim:
         driver = MqttDriver("dev2", profile, endpoint(field_broker.url, "site/a/dev2"))
         await driver.connect()
-        task = asyncio.create_task(driver.subscribe(lambda _r: None))
+        got: list = []
+        task = asyncio.create_task(driver.subscribe(got.extend))
+        await await_for(lambda: _true(bool(got)), what="the device's first state")
         assert await driver.write("setpoint", 21.5) == 21.5
         assert sim.values["setpoint"] == 43  # the raw value, 21.5 / 0.5
         assert await driver.write("label", "pump hall") == "pump hall"
@@ -91,13 +93,24 @@ async def test_shipped_pdu_profile_switches_an_outlet(field_broker) -> None:
     async with sensor(profile, field_broker.url, "rack/3/pdu"):
         driver = MqttDriver("pdu", profile, endpoint(field_broker.url, "rack/3/pdu"))
         await driver.connect()
-        task = asyncio.create_task(driver.subscribe(lambda _r: None))
+        got: list = []
+        task = asyncio.create_task(driver.subscribe(got.extend))
+        await await_for(lambda: _true(bool(got)), what="the PDU's first state")
         assert await driver.write("outlet_3_on", True) is True
         assert await driver.call(profile.method("power_cycle_outlet_1"), {}) is True
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await driver.close()
+
+
+async def test_write_to_a_device_that_does_not_listen_fails_at_once(field_broker) -> None:
+    profile = parse_profile(NESTED, "nested")
+    driver = MqttDriver("ghost", profile, endpoint(field_broker.url, "nobody/home"))
+    await driver.connect()
+    with pytest.raises(DeviceUnreachable, match="nothing subscribes"):
+        await driver.write("setpoint", 10)
+    await driver.close()
 
 
 async def test_broker_gone_ends_the_session_and_reconnect_fails_cleanly(field_broker) -> None:

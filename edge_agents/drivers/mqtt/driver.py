@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from cityops.errors import BrokerUnavailable, DeviceRejected, DeviceUnreachable
-from cityops.mqtt import MqttConnection
+from cityops.mqtt import NO_MATCHING_SUBSCRIBERS, MqttConnection
 from cityops.wire import Quality, Value
 from edge_agents.driver import OnReadings, method_values
 from edge_agents.drivers.mqtt.config import MqttEndpoint
@@ -157,13 +157,15 @@ class MqttDriver:
         raw = value if isinstance(value, bool | str) else point.to_raw(value)
         body = nested(address.command_field or address.field, raw)
         try:
-            await asyncio.wait_for(
+            code = await asyncio.wait_for(
                 conn.publish(self.endpoint.topic(address.command_topic), orjson.dumps(body),
                              qos=1),
                 self.timeout_s,
             )
         except (BrokerUnavailable, TimeoutError) as err:
             raise DeviceUnreachable(f"{self.device}: command not delivered: {err}") from err
+        if code == NO_MATCHING_SUBSCRIBERS:  # an MQTT v5 broker tells us nobody listens
+            raise DeviceUnreachable(f"{self.device}: nothing subscribes to the command topic")
         return await self._readback(point, value)
 
     async def _readback(self, point: MqttPoint, expected: Value) -> Value:
