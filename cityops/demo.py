@@ -82,14 +82,13 @@ def run_demo() -> None:
     state_dir = settings.state_dir.absolute()
     demo_dir = state_dir / "demo"
     demo_dir.mkdir(parents=True, exist_ok=True)
-    sim_port, api_port = _free_port(15020), _free_port(settings.api_port)
+    api_port = _free_port(settings.api_port)
     config = yaml.safe_load(EXAMPLE.read_text())
     config["queue"]["path"] = str(demo_dir / "gw-demo.queue.db")
     config["broker"]["url"] = settings.mqtt_url
-    for device in config["devices"]:
-        device["endpoint"]["port"] = sim_port
+    sims = _simulators(config)
     config_path = demo_dir / "gw-demo.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     password = _gateway_password(state_dir, demo_dir)
     admin_password = _secret(demo_dir / "admin.password", lambda: secrets.token_urlsafe(12))
     cityops = [sys.executable, "-m", "cityops"]
@@ -97,7 +96,7 @@ def run_demo() -> None:
     subprocess.run([*cityops, "users", "add", "admin", "--role", "admin"],
                    input=admin_password + "\n", text=True, check=True)
     _load_economy(cityops, demo_dir)
-    procs = _start_all(cityops, config_path, sim_port, api_port, password, demo_dir)
+    procs = _start_all(cityops, config_path, sims, api_port, password, demo_dir)
     try:
         _wait_port(api_port)
         _announce(api_port, admin_password, demo_dir)
@@ -117,16 +116,42 @@ def _load_economy(cityops: list[str], demo_dir: Path) -> None:
     pending.rename(done)
 
 
-def _start_all(cityops: list[str], config: Path, sim_port: int, api_port: int, password: str,
-               demo_dir: Path) -> list[subprocess.Popen]:
+def _simulators(config: dict) -> dict[str, tuple[list[str], int]]:
+    """One simulator per endpoint of the example (Modbus unit ids share one), each on a free
+    port written back into the config: {name: (sim arguments, port)}."""
+    sims: dict[str, tuple[list[str], int]] = {}
+    by_endpoint: dict[str, tuple[str, int]] = {}
+    for device in config["devices"]:
+        endpoint = device["endpoint"]
+        if endpoint.get("protocol") == "opcua":
+            key = endpoint["url"]
+            if key not in by_endpoint:
+                by_endpoint[key] = (f"sim-{device['id']}", _free_port(0))
+                sims[by_endpoint[key][0]] = (["opcua", "--profile", device["profile"]],
+                                             by_endpoint[key][1])
+            endpoint["url"] = f"opc.tcp://127.0.0.1:{by_endpoint[key][1]}/cityops/"
+            continue
+        key = f"modbus:{endpoint['port']}"
+        if key not in by_endpoint:
+            by_endpoint[key] = (f"sim-{device['id']}", _free_port(endpoint["port"]))
+            sims[by_endpoint[key][0]] = (["modbus", "--profile", device["profile"],
+                                          "--count", "1"], by_endpoint[key][1])
+        name, port = by_endpoint[key]
+        args = sims[name][0]
+        args[-1] = str(max(int(args[-1]), endpoint.get("unit_id", 1)))  # units 1..count
+        endpoint["port"] = port
+    return sims
+
+
+def _start_all(cityops: list[str], config: Path, sims: dict[str, tuple[list[str], int]],
+               api_port: int, password: str, demo_dir: Path) -> list[subprocess.Popen]:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     env = os.environ | {"CITYOPS_GATEWAY_PASSWORD": password}
     lab_clouds = Path(env.get("CITYOPS_LAB_STATE", LAB_STATE_DEFAULT)) / "clouds.yaml"
     if lab_clouds.is_file() and "CITYOPS_CLOUDS_YAML" not in env:
         env["CITYOPS_CLOUDS_YAML"] = str(lab_clouds)  # `make demo` started the lab
     commands = {
-        "sim": ["sim", "modbus", "--profile", "power/power_meter", "--port", str(sim_port),
-                "--count", "2"],
+        **{name: ["sim", *args, "--port", str(port)] for name, (args, port) in sims.items()},
         "agent": ["agent", "--config", str(config)],
         "ingest": ["ingest"],
         "api": ["api", "--port", str(api_port)],
@@ -143,8 +168,8 @@ def _start_all(cityops: list[str], config: Path, sim_port: int, api_port: int, p
                                                                            signal.SIGTERM}),
             start_new_session=True,
         ))
-        if name == "sim":
-            _wait_port(sim_port)
+        if name in sims:
+            _wait_port(sims[name][1])
     return procs
 
 
@@ -152,7 +177,8 @@ def _announce(api_port: int, admin_password: str, demo_dir: Path) -> None:
     base = f"http://127.0.0.1:{api_port}"
     lines = [
         "", "CityOps demo is running.",
-        f"  Live readings:  {base}/   (log in as admin / {admin_password})",
+        f"  Console:        {base}/   (log in as admin / {admin_password})",
+        f"  Video wall:     {base}/?wall=1   (the big screen without the menu bar)",
         f"  Health:         {base}/v1/health",
         f"  API docs:       {base}/docs",
         f"  Cloud (lab):    {base}/v1/cloud/inventory   (jobs: POST /v1/cloud/...)",
