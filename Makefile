@@ -58,8 +58,8 @@ lint: venv
 
 bench: bench-ingest
 
-bench-ingest: stack
-	$(BIN)/python -m bench.ingest
+bench-ingest: stack  # e.g. make bench-ingest INGEST_ARGS="--duration 600"
+	$(BIN)/python -m bench.ingest $(INGEST_ARGS)
 
 bench-api: stack
 	$(BIN)/python -m bench.api
