@@ -218,10 +218,12 @@ class LeanMqttSession(asyncio.Protocol):
             raise BrokerUnavailable("not connected")
         self._transport.write(data)
 
-    def _packet_id(self, kind: int) -> int:
+    def _packet_id(self, _kind: int) -> int:
+        # one identifier space for PUBLISH, SUBSCRIBE and UNSUBSCRIBE in flight
+        busy = {pid for _k, pid in self._waiting}
         for _ in range(65535):
             self._next_id = self._next_id % 65535 + 1
-            if (kind, self._next_id) not in self._waiting:
+            if self._next_id not in busy:
                 return self._next_id
         raise BrokerUnavailable("no free packet identifier")
 
