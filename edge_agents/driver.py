@@ -72,7 +72,8 @@ class DriverFactory:
         if endpoint.protocol == "opcua":
             from edge_agents.drivers.opcua.driver import OpcUaDriver
 
-            return OpcUaDriver(device.id, profile, endpoint, timeout_s=device.timeout_s)
+            return OpcUaDriver(device.id, profile, endpoint, timeout_s=device.timeout_s,
+                               poll_interval_s=device.poll_interval_s)
         from edge_agents.drivers.mqtt.driver import MqttDriver
 
         return MqttDriver(device.id, profile, endpoint, timeout_s=device.timeout_s)

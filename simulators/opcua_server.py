@@ -49,9 +49,11 @@ class OpcUaSimulator:
     def __init__(
         self, profile: OpcUaProfile, host: str, port: int, *, secure_dir: Path | None = None,
         username: str | None = None, password: str | None = None, tick_s: float = 0.5,
+        refuse_subscriptions: bool = False,
     ) -> None:
         self.profile, self.host, self.port = profile, host, port
         self.secure_dir, self.tick_s = secure_dir, tick_s
+        self.refuse_subscriptions = refuse_subscriptions  # a server that cannot subscribe
         self.server = Server(user_manager=_Users(username, password))
         self.calls: list[tuple[str, list[Any]]] = []
         self._nodes: dict[str, tuple[ua.NodeId, ua.VariantType, OpcUaPoint]] = {}
@@ -66,6 +68,8 @@ class OpcUaSimulator:
     async def setup(self) -> None:
         server = self.server
         await server.init()
+        if self.refuse_subscriptions:
+            server.iserver.max_subscriptions = 0
         server.set_endpoint(self.url)
         server.set_server_name(f"CityOps simulator: {self.profile.model}")
         policies = [ua.SecurityPolicyType.NoSecurity]

@@ -145,6 +145,27 @@ async def test_secure_endpoint_with_username_and_password(tmp_path: Path, monkey
             await OpcUaDriver("wall", profile, wrong).connect()
 
 
+async def test_refused_subscription_falls_back_to_polling_and_a_missing_node_is_bad() -> None:
+    spec = dict(ALL_TYPES, points=[*ALL_TYPES["points"], {
+        "name": "missing", "data_type": "float32", "address": {"node": "ns=2;s=not.there"}}])
+    profile, port = parse_profile(spec, "all"), free_port()
+    # the server has every point but `missing`
+    async with simulator(parse_profile(ALL_TYPES, "all"), port, refuse_subscriptions=True):
+        driver = OpcUaDriver("dev", profile, endpoint(port), poll_interval_s=0.1)
+        assert driver.pushes
+        await driver.connect()
+        got: list = []
+        task = asyncio.create_task(driver.subscribe(got.extend))
+        await await_for(lambda: _true(len({r.value for r in got if r.point == "moving"}) >= 3),
+                        what="values by polling")
+        assert driver.polling_fallback
+        assert {r.quality.value for r in got if r.point == "missing"} == {"bad"}
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await driver.close()
+
+
 async def test_thousands_of_monitored_items_are_created_in_batches() -> None:
     n = 3000
     profile = parse_profile({

@@ -75,10 +75,12 @@ def _translate(err: Exception, what: str) -> DeviceError:
 
 class OpcUaDriver:
     def __init__(
-        self, device: str, profile: OpcUaProfile, endpoint: OpcUaEndpoint, timeout_s: float = 4.0
+        self, device: str, profile: OpcUaProfile, endpoint: OpcUaEndpoint, timeout_s: float = 4.0,
+        poll_interval_s: float = 1.0,
     ) -> None:
         self.device, self.profile, self.endpoint = device, profile, endpoint
-        self.timeout_s = timeout_s
+        self.timeout_s, self.poll_interval_s = timeout_s, poll_interval_s
+        self.polling_fallback = False
         self._client: Client | None = None
         self._lost: asyncio.Future[Exception] | None = None
         self._vtypes: dict[str, ua.VariantType] = {}
@@ -191,6 +193,14 @@ class OpcUaDriver:
         try:
             sub = await client.create_subscription(ep.publishing_interval_ms, queue_maxsize=200_000)
             await self._create_items(sub, on_readings)
+        except ua.UaStatusCodeError as err:
+            # the server refuses subscriptions (unsupported, too many): poll it instead
+            if not self.polling_fallback:
+                log.warning("device %s: subscription refused (%s): polling every %s s",
+                            self.device, err, self.poll_interval_s)
+            self.polling_fallback = True
+            await self._poll_forever(on_readings)
+            return
         except (*_TRANSPORT_ERRORS, ua.UaError) as err:
             raise _translate(err, f"subscribe on {self._where()}") from err
         watchdog = asyncio.create_task(self._end_on_loss(sub))
@@ -270,6 +280,14 @@ class OpcUaDriver:
                 if not self._lost.done():  # type: ignore[union-attr]
                     self._lost.set_result(ConnectionError(event.notification.Status.name))  # type: ignore[union-attr]
                 return
+
+    async def _poll_forever(self, on_readings: OnReadings) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            on_readings(await self.read())
+            next_at = max(next_at + self.poll_interval_s, loop.time())
+            await asyncio.sleep(next_at - loop.time())
 
     async def _end_on_loss(self, sub: Any) -> None:
         assert self._lost is not None
