@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from cityops.settings import Settings
 from tests.conftest import REPO, BrokerFixture, Processes, settings_env
@@ -54,10 +54,11 @@ class Console:
 
 
 def _build_console() -> None:
-    """The console under test is the current source: `make web` rebuilds it when stale."""
-    result = subprocess.run(["make", "-s", "web"], cwd=REPO, capture_output=True, text=True,
-                            timeout=300, check=False)
-    assert result.returncode == 0, f"make web failed:\n{result.stdout}\n{result.stderr}"
+    """The console under test is the current source: rebuilt when stale (the build half of
+    `make web`, without its package installation, which needs root)."""
+    result = subprocess.run(["make", "-s", "api/web/dist/.built"], cwd=REPO,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, f"building the console failed:\n{result.stdout}\n{result.stderr}"
     assert (REPO / "api" / "web" / "dist" / "index.html").is_file()
 
 
@@ -173,6 +174,7 @@ FAILED = pytest.StashKey[bool]()
 def page(browser: Browser, console: Console, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(viewport=VIEWPORT, base_url=console.url, locale="zh-CN")
     context.set_default_timeout(15_000)
+    expect.set_options(timeout=15_000)  # a loaded machine: the same patience for assertions
     one = context.new_page()
     yield one
     if request.node.stash.get(FAILED, False):  # what the browser showed when it failed

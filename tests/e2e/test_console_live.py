@@ -3,6 +3,8 @@ device's view with its history chart."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import Console, login, shoot
@@ -28,6 +30,9 @@ def test_wrong_password_is_refused_then_the_wall_shows_live_values(
     expect(ticker.first).not_to_have_text(first, timeout=20_000)
     expect(page.locator(".live.live-live")).to_be_visible()
     expect(page.locator("[data-test=kpi-alarms] .kpi-value")).not_to_have_text("0", timeout=20_000)
+    # two snapshots of the ingestion totals give a rate
+    rate = page.locator("[data-test=kpi-rate] .kpi-value")
+    expect(rate).to_have_text(re.compile(r"^\d[\d,]*条/分$"))
     shoot(page, console, "wall")
 
     page.click("button[data-lang=en]")
@@ -35,6 +40,8 @@ def test_wrong_password_is_refused_then_the_wall_shows_live_values(
     expect(page.locator("a[data-nav=control]")).to_have_text("Control")
     page.reload()  # the choice is kept by the browser
     expect(page.locator(".wall-title")).to_have_text("The county at a glance")
+    expect(page.locator("[data-test=kpi-alarms] .kpi-note")).to_contain_text("critical")
+    expect(page.locator("[data-test=ticker] .wall-row").first).to_be_visible()
     shoot(page, console, "wall-en")
 
 
@@ -56,5 +63,7 @@ def test_device_view_shows_latest_values_and_a_zoomable_history(
     # the readings behind the chart come from the API: the raw series for the range
     page.click("[data-test=ranges] button:has-text('6h')")
     expect(page.locator("text=按 60 秒聚合")).to_be_visible()
+    page.click("[data-point=output_level_db]")
     page.click("[data-test=ranges] button:has-text('15m')")
+    expect(chart).to_be_visible()
     shoot(page, console, "device")

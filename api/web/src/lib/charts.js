@@ -30,7 +30,7 @@ export function stackedBars(categories, series, { horizontal = true } = {}) {
   };
 }
 
-export function donut(data, { center = "50%" } = {}) {
+export function donut(data, { center = "50%", format = String } = {}) {
   const total = data.reduce((n, d) => n + d.value, 0);
   return {
     animation: false,
@@ -40,7 +40,7 @@ export function donut(data, { center = "50%" } = {}) {
               formatter: (name) => `${name}  ${data.find((d) => d.name === name)?.value ?? 0}` },
     series: [{
       type: "pie", radius: ["55%", "80%"], center: ["35%", center], avoidLabelOverlap: true,
-      label: { show: true, position: "center", formatter: String(total), fontSize: 34,
+      label: { show: true, position: "center", formatter: format(total), fontSize: 30,
                fontWeight: 700, color: COLORS.text },
       labelLine: { show: false }, itemStyle: { borderColor: "#0a1628", borderWidth: 3 },
       data: total ? data : [{ name: "—", value: 1, itemStyle: { color: COLORS.line } }],
@@ -48,19 +48,20 @@ export function donut(data, { center = "50%" } = {}) {
   };
 }
 
-export function timeLine(series, { yName = "", zoom = false, area = true } = {}) {
+export function timeLine(series, { yName = "", zoom = false, area = true, min, max,
+                                   symbols = false, scale = true } = {}) {
   return {
     animation: false,
     grid: { left: 8, right: 16, top: 30, bottom: zoom ? 56 : 8, containLabel: true },
     legend: series.length > 1 ? { top: 0, right: 0, textStyle: FONT } : undefined,
     tooltip,
-    xAxis: axis({ type: "time", splitLine: { show: false } }),
-    yAxis: axis({ type: "value", name: yName, nameTextStyle: FONT, scale: true }),
+    xAxis: axis({ type: "time", splitLine: { show: false }, min, max }),
+    yAxis: axis({ type: "value", name: yName, nameTextStyle: FONT, scale }),
     dataZoom: zoom ? [{ type: "inside" }, { type: "slider", height: 22, bottom: 10,
                                              textStyle: FONT, borderColor: COLORS.line }]
       : undefined,
     series: series.map((s, i) => ({
-      type: "line", showSymbol: false, smooth: false, connectNulls: false,
+      type: "line", showSymbol: symbols, smooth: false, connectNulls: false,
       lineStyle: { width: 2 }, color: s.color || [COLORS.accent, COLORS.warn, COLORS.ok][i % 3],
       areaStyle: area && i === 0 ? { opacity: 0.12 } : undefined, ...s,
     })),

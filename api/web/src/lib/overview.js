@@ -39,15 +39,18 @@ export function alarmCounts(alarms) {
 
 export function eventFigures(events) {
   const byState = {};
+  const stateLights = {}; // state -> {green, yellow, red, none}
   const lights = { green: 0, yellow: 0, red: 0 };
   let open = 0;
   for (const e of events) {
     byState[e.state] = (byState[e.state] || 0) + 1;
+    stateLights[e.state] ??= { green: 0, yellow: 0, red: 0, none: 0 };
+    stateLights[e.state][e.clock?.light || "none"] += 1;
     if (!OPEN_EVENT.has(e.state)) continue;
     open += 1;
     if (e.clock?.light) lights[e.clock.light] += 1;
   }
-  return { byState, lights, open };
+  return { byState, stateLights, lights, open };
 }
 
 async function optional(allowed, load, empty) {
@@ -88,6 +91,8 @@ export function ratePerMin(previous, current) {
 
 export function hypervisorUse(capacity) {
   if (!capacity) return [];
+  const order = ["vcpus", "ram_mb", "disk_gb"];
   return capacity.filter((c) => c.scope === "hypervisor" && c.limit > 0)
-    .map((c) => ({ metric: c.metric, used: c.used, limit: c.limit, share: c.used / c.limit }));
+    .map((c) => ({ metric: c.metric, used: c.used, limit: c.limit, share: c.used / c.limit }))
+    .sort((a, b) => (order.indexOf(a.metric) + 99) % 99 - (order.indexOf(b.metric) + 99) % 99);
 }
