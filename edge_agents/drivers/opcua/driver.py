@@ -260,22 +260,33 @@ class OpcUaDriver:
         points = self.profile.points
         flush_scheduled = False
 
+        def flush_later() -> None:
+            # one delivery per burst: a publish of 10,000 changes is one list, not 10,000
+            nonlocal flush_scheduled
+            if not flush_scheduled:
+                flush_scheduled = True
+                loop.call_soon(flush)
+
         def flush() -> None:
             nonlocal flush_scheduled
             flush_scheduled = False
             batch, self._pending = self._pending, []
-            on_readings(batch)
+            if batch:
+                on_readings(batch)
 
+        try:
+            await self._events(sub, points, flush_later)
+        finally:
+            flush()  # now, before the caller learns the session ended
+
+    async def _events(self, sub: Any, points: list, flush_later: Any) -> None:
         async for event in sub:
             if isinstance(event, DataChangeEvent):
                 item = event.data.monitored_item
                 point = points[item.ClientHandle - 1]
                 dv = item.Value
                 self._pending.append(self._reading(point, dv, int(time.time() * 1000)))
-                # one delivery per burst: a publish of 10,000 changes is one list, not 10,000
-                if not flush_scheduled:
-                    flush_scheduled = True
-                    loop.call_soon(flush)
+                flush_later()
             elif isinstance(event, StatusChangeEvent) and not event.notification.Status.is_good():
                 if not self._lost.done():  # type: ignore[union-attr]
                     self._lost.set_result(ConnectionError(event.notification.Status.name))  # type: ignore[union-attr]
@@ -292,7 +303,9 @@ class OpcUaDriver:
     async def _end_on_loss(self, sub: Any) -> None:
         assert self._lost is not None
         await asyncio.shield(self._lost)
-        await sub.delete()  # ends the iterator in _consume
+        # delete() always ends the iterator in _consume, even when the server is gone
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(sub.delete(), 2.0)
 
     # -- writing ------------------------------------------------------------------------------
     async def _variant_type(self, point: OpcUaPoint) -> ua.VariantType:
