@@ -43,7 +43,7 @@ def register_agent_config(database_url: str, loaded: LoadedAgentConfig) -> int:
                 " profile_id = excluded.profile_id, address = excluded.address",
                 (device.id, device.title, config.gateway, profile.model,
                  device.site or config.site, device.department or config.department,
-                 orjson.dumps(device.endpoint.model_dump()).decode(),
+                 orjson.dumps(device.endpoint.model_dump(mode="json")).decode(),
                  device.latitude, device.longitude),
             )
             _register_points(conn, device.id, profile)
