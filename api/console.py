@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -37,6 +38,12 @@ reload this page. The API itself is at <a style="color:#2bd4ff" href="/docs">/do
 
 class _Assets(StaticFiles):
     """Vite names files by their content hash: a browser may keep them for good."""
+
+    async def check_config(self) -> None:
+        # no build yet: a 404 per asset (the pages say how to build), not a server error
+        directory = Path(self.directory or "")
+        if await anyio.to_thread.run_sync(directory.is_dir):
+            await super().check_config()
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)

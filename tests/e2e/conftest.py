@@ -1,5 +1,6 @@
 """The console in a real browser: Debian's chromium driven by Playwright, against real processes
-started once for the folder (simulated video wall, amplifier, matrix and UPS; an agent; an
+started once for the folder and stopped after it, before the rest of the suite shares the
+session's database and broker (simulated video wall, amplifier, matrix and UPS; an agent; an
 ingest worker; the API serving the built console), with people of each role.
 
 Screenshots go to the session's tmp folder; with CITYOPS_E2E_DOCS_SCREENSHOTS=1 the main ones
@@ -114,7 +115,7 @@ def _rules(gateway: str) -> dict:
     ]}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console(settings: Settings, broker: BrokerFixture, database_url: str,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     _build_console()
@@ -151,7 +152,7 @@ def console(settings: Settings, broker: BrokerFixture, database_url: str,
         processes.stop_all()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -202,7 +203,7 @@ def shoot(page: Page, console: Console, name: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def city_events(console: Console) -> list[int]:
     """The seeded events' ids, in seed.EVENTS order (reported, dispatched to water resources,
     processing, registered, feedback, closed)."""
