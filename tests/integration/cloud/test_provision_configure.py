@@ -66,4 +66,11 @@ def test_provision_and_configure_gives_a_running_agent(
     assert job["result"]["server"]["status"] == "ACTIVE"
     pid_file = target.prefix / f"run/cityops/cityops-agent-{gateway}.pid"
     assert pid_file.exists()
+    password_file = target.prefix / f"etc/cityops/{gateway}.password"
+    assert oct(password_file.stat().st_mode)[-3:] == "600"
+    password = password_file.read_text()
+    assert len(password) >= 20
+    # the secret the worker issued reached the host, and nothing else: no event, no log
+    assert all(password not in (e["message"] or "") for e in job["events"])
+    assert password not in worker.log("worker")
     print(f"provision and configure to a running agent: {elapsed:.1f} s")
