@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,11 +141,15 @@ class Rig:
         if self.worker is not None and self.worker.poll() is None:
             self.worker.send_signal(signal.SIGCONT)
             self.worker.terminate()
-            self.worker.wait(20)
+            try:
+                self.worker.wait(60)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
         self.broker.stop()
         admin = self.settings.database_admin_url.get_secret_value()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def copy_ceiling(rig: Rig, seconds: float) -> float:

@@ -29,6 +29,7 @@ from ingestion.rules.engine import RuleEngine
 from ingestion.sink import Sink, StoreResult
 
 log = logging.getLogger(__name__)
+LEAVE_DRAIN_S = 10.0
 POINT_RELOAD_MIN_INTERVAL_S = 1.0  # a device registered a moment ago is learnt fast
 
 
@@ -147,18 +148,31 @@ class IngestWorker:
 
     async def _leave(self, conn: LeanMqttSession, topic: str) -> None:
         """A clean stop: no new messages, store what arrived, then end the session so the
-        broker stops keeping a share of the traffic for a worker that is gone."""
+        broker stops keeping a share of the traffic for a worker that is gone.
+
+        Messages already queued for this session keep coming after the unsubscribe; ending
+        the session would drop them. So if they do not dry up within LEAVE_DRAIN_S, the worker
+        stores what it holds and leaves the session (and its backlog) for its successor.
+        """
         try:
             await conn.unsubscribe([topic])
+            deadline = time.monotonic() + LEAVE_DRAIN_S
             quiet_since = len(self.pending.messages)
-            while True:
+            while time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
                 if self.pending.messages:
                     await self._flush(conn)
                 elif quiet_since == 0:
                     break
                 quiet_since = len(self.pending.messages)
+            while self.pending.messages:
+                await self._flush(conn)
             await self._drain_store()
+            if time.monotonic() >= deadline:
+                await conn.close()
+                log.warning("ingest %s: stopped with a backlog: session kept for the next"
+                            " worker in this slot", self.client_id)
+                return
             await conn.close(end_session=True)
             log.info("ingest %s: stopped cleanly", self.client_id)
         except (BrokerUnavailable, TimeoutError) as err:

@@ -46,3 +46,39 @@ def test_messages_survive_any_split_of_the_stream() -> None:
         pos += step
     assert got == want
     assert not session._buf
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.paused, self.written = False, b""
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+
+async def test_the_receive_window_is_enforced_by_pausing_the_socket() -> None:
+    got: list[int] = []
+    session = LeanMqttSession("mqtt://127.0.0.1:1", client_id="t", receive_maximum=100,
+                              on_message=lambda _t, _p, mid, _q: got.append(mid))
+    transport = FakeTransport()
+    session.connection_made(transport)  # type: ignore[arg-type]
+    session.data_received(b"".join(publish("t/x", m, b"p") for m in range(1, 100)))
+    assert not transport.paused
+    session.data_received(publish("t/x", 100, b"p"))
+    assert transport.paused, "100 unacknowledged: stop reading"
+    for mid in got[:25]:
+        session.ack(mid, 1)
+    assert transport.paused, "still 75 held: not yet"
+    session.ack(got[25], 1)
+    assert not transport.paused, "under three quarters: read again"
+    session._flush_acks()
+    assert transport.written == b"".join(b"\x40\x02" + _U16.pack(m) for m in got[:26])
