@@ -58,6 +58,10 @@ GROUP BY ROLLUP (rg.department_id)
 _MESSAGES = """
 SELECT (SELECT count(*) FROM ingested_batches WHERE stored_at >= %(y0)s AND stored_at < %(y1)s)
         AS accepted_messages,
+    (SELECT coalesce(sum(late), 0) FROM ingested_batches
+        WHERE stored_at >= %(y0)s AND stored_at < %(y1)s) AS late,
+    (SELECT coalesce(sum(readings), 0) FROM ingested_batches
+        WHERE stored_at >= %(y0)s AND stored_at < %(y1)s) AS arrived_readings,
     (SELECT count(*) FROM dead_letters WHERE received_at >= %(y0)s AND received_at < %(y1)s)
         AS dead_letters
 """

@@ -45,7 +45,9 @@ class Quality(QualityCounts):
     accepted_messages: int = Field(description="telemetry batches stored in the day")
     dead_letters: int = Field(description="messages dead-lettered in the day")
     dead_letter_share: float | None = Field(description="dead_letters / all messages")
-    late: int | None
+    late: int = Field(description="readings stamped over 5 min before their commit")
+    arrived_readings: int = Field(description="readings stored in the day's batches")
+    late_share: float | None = Field(description="late / arrived_readings")
     late_note: str
     departments: list[DepartmentQuality]
 

@@ -51,9 +51,10 @@ def _seed(url: str, dept: str, now: datetime) -> None:
         for when, sizes in (("yesterday", BATCHES["yesterday"]), ("today", BATCHES["today"])):
             at = y0 + timedelta(hours=10) if when == "yesterday" else now
             for n in sizes:
+                # a third of each batch arrived late (e.g. drained after an outage)
                 conn.execute("INSERT INTO ingested_batches (gateway_id, stream, seq, readings,"
-                             " stored_at) VALUES (%s, %s, 1, %s, %s)",
-                             (gateway, uuid.uuid4(), n, at))
+                             " late, stored_at) VALUES (%s, %s, 1, %s, %s, %s)",
+                             (gateway, uuid.uuid4(), n, n // 3, at))
         conn.execute("INSERT INTO dead_letters (received_at, topic, payload, reason, detail)"
                      " VALUES (%s, 't', 'x', 'schema', 'd'), (%s, 't', 'y', 'schema', 'd')",
                      (y0 + timedelta(hours=11), y0 + timedelta(hours=12)))
@@ -118,7 +119,10 @@ def test_ingestion_dashboard_matches_independent_counts(api: Api) -> None:
     dead = _sql(url, "SELECT count(*) FROM dead_letters WHERE received_at >= %s"
                 " AND received_at < %s", y0, y1)[0]
     assert board["quality"]["dead_letters"] == dead >= 2
-    assert board["quality"]["late"] is None and board["quality"]["late_note"]
+    late, arrived = _sql(url, "SELECT sum(late), sum(readings) FROM ingested_batches"
+                         " WHERE stored_at >= %s AND stored_at < %s", *_yesterday(api.clock.now))
+    assert late > 0
+    assert board["quality"]["late_share"] == round(late / arrived, 4)
 
     csv = api.get("dash-viewer", "/v1/dashboards/ingestion", params={"format": "csv"})
     assert csv.status_code == 200 and api.dept in csv.text

@@ -144,6 +144,11 @@ def test_duplicate_batch_stored_once_and_malformed_goes_to_dead_letters(
     wait_for(lambda: stored(ts + 1) == 1, timeout_s=15, what="the good batch after a bad one")
     assert stored(ts) == 1, "a batch delivered twice is stored once"
     with psycopg.connect(database_url) as conn:
+        late = conn.execute("SELECT late, readings FROM ingested_batches WHERE gateway_id = %s"
+                            " AND seq = 1 AND stream::text = %s",
+                            (gateway, orjson.loads(good)["stream"])).fetchone()
+    assert late == (1, 1), "a reading stamped an hour before its commit counts as late"
+    with psycopg.connect(database_url) as conn:
         reason, payload, topic = conn.execute(
             "SELECT reason, payload, topic FROM dead_letters WHERE payload = %s", (b"{oops",)
         ).fetchone()

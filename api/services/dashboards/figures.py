@@ -9,8 +9,7 @@ from psycopg import AsyncConnection
 from api.queries import dashboards as q
 from api.services.events.calendar import COUNTY_TZ
 
-LATE_NOTE = ("not measured: readings carry no arrival time; needs an ingest-side count of"
-             " readings stamped more than 5 minutes before their commit")
+LATE_NOTE = "readings stamped more than 5 minutes before the ingest worker committed them"
 
 
 def county_day(now: datetime, day: date | None = None) -> tuple[date, datetime, datetime]:
@@ -46,7 +45,8 @@ async def ingestion(conn: AsyncConnection, now: datetime, day: date | None) -> d
     quality = {
         **_quality_row(overall), **messages,
         "dead_letter_share": _share(messages["dead_letters"], seen),
-        "late": None, "late_note": LATE_NOTE,
+        "late_share": _share(messages["late"], messages["arrived_readings"]),
+        "late_note": LATE_NOTE,
         "departments": [_quality_row(r) for r in depts],
     }
     return {
