@@ -97,6 +97,9 @@ class Rig:
                 "CITYOPS_INGEST_MQTT_PASSWORD": self.ingest_password,
                 "CITYOPS_STATE_DIR": str(self.tmp / "state"),
                 "CITYOPS_INGEST_METRICS_PORT": str(self.metrics_port)}
+        # worker settings to try, e.g. CITYOPS_BENCH_INGEST_BATCH_MAX_READINGS=20000
+        env |= {k.replace("CITYOPS_BENCH_", "CITYOPS_"): v for k, v in os.environ.items()
+                if k.startswith("CITYOPS_BENCH_")}
         log = (self.tmp / "worker.log").open("ab")
         self.worker = subprocess.Popen([sys.executable, "-m", "cityops", "ingest"], cwd=REPO,
                                        env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -222,7 +225,7 @@ def drain_rate(rig: Rig, per_message: int, readings: int) -> tuple[float, float]
         for mark in (0.1, 0.9):
             if done >= mark and mark not in marks:
                 marks[mark] = time.perf_counter()
-        time.sleep(0.05)  # scraping the worker's metrics costs it CPU: not too often
+        time.sleep(0.1)  # scraping the worker's metrics costs it CPU: not too often
     while rig.stored() - already < messages * per_message and time.monotonic() < deadline:
         time.sleep(0.05)
     elapsed = marks[0.9] - marks[0.1]

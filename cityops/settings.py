@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     topic_root: str = "cityops/v1"
     # ingestion
     ingest_group: str = "ingest"
-    ingest_batch_max_readings: int = Field(5000, ge=1)
+    ingest_batch_max_readings: int = Field(20000, ge=1)
     ingest_batch_max_wait_ms: int = Field(50, ge=1)
     ingest_max_inflight_messages: int = Field(20000, ge=10)
     ingest_metrics_port: int = Field(0, ge=0, le=65535)  # 0: no metrics endpoint

@@ -26,10 +26,11 @@ from ingestion.metrics import IngestMetrics
 from ingestion.mqtt_session import LeanMqttSession
 from ingestion.retention import retention_plan
 from ingestion.rules.engine import RuleEngine
-from ingestion.sink import Sink, StoreResult
+from ingestion.sink import Sink, StoreResult, prepare
 
 log = logging.getLogger(__name__)
 LEAVE_DRAIN_S = 10.0
+YIELD_EVERY_BYTES = 64_000  # about a millisecond of decoding
 POINT_RELOAD_MIN_INTERVAL_S = 1.0  # a device registered a moment ago is learnt fast
 
 
@@ -59,6 +60,7 @@ class IngestWorker:
         self.metrics = IngestMetrics()
         self.rules = RuleEngine(url, settings.ingest_rules_reload_s)
         self.conn: LeanMqttSession | None = None
+        self._most_messages = max(1, settings.ingest_max_inflight_messages // 3)
         # the batch being stored while the next one is decoded (at most one at a time)
         self._storing: asyncio.Task[None] | None = None
         self.jobs = Jobs(
@@ -81,7 +83,8 @@ class IngestWorker:
         self.pending.messages.append((topic, payload, mid, qos))
         self.metrics.received += 1
         self.pending.readings_estimate += _estimate(payload)
-        if self.pending.readings_estimate >= self.settings.ingest_batch_max_readings:
+        if (self.pending.readings_estimate >= self.settings.ingest_batch_max_readings
+                or len(self.pending.messages) >= self._most_messages):
             self.wake.set()
 
     def _connection(self) -> LeanMqttSession:
@@ -199,7 +202,9 @@ class IngestWorker:
         assert conn.closed is not None
         limit = self.settings.ingest_batch_max_readings
         while not conn.closed.done():
-            if self.pending.readings_estimate < limit:  # else a full batch is waiting already
+            full = (self.pending.readings_estimate >= limit
+                    or len(self.pending.messages) >= self._most_messages)
+            if not full:  # else a whole batch is waiting already
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), wait_s)
             self.wake.clear()
@@ -218,16 +223,21 @@ class IngestWorker:
         self.metrics.pending_messages.set(len(taken.messages))
         started = time.perf_counter()
         batches, dead = await self._decode_all(taken.messages)
+        prepare(batches)
         await self._drain_store()
         self._storing = asyncio.create_task(self._store(conn, taken, batches, dead, started))
+        await asyncio.sleep(0)  # let it send its first statement before we decode on
 
     def _take(self) -> Pending:
         """At most one batch (`ingest_batch_max_readings`, estimated) off the front of what
         waits: a transaction stays small however far behind the worker is, and memory is the
         receive window of raw messages plus two batches."""
         messages, limit = self.pending.messages, self.settings.ingest_batch_max_readings
+        # and at most a third of the receive window, so the broker can send the next batches
+        # while this one is stored (it matters for single-reading messages)
+        most = min(len(messages), self._most_messages)
         total = cut = 0
-        while cut < len(messages) and total < limit:
+        while cut < most and total < limit:
             total += _estimate(messages[cut][1])
             cut += 1
         taken = Pending(messages[:cut], total)
@@ -336,7 +346,7 @@ class IngestWorker:
     async def _decode_all(
         self, messages: list[tuple[str, bytes, int, int]]
     ) -> tuple[list[DecodedBatch], list[DeadLetter]]:
-        batches, dead = self._decode(messages)
+        batches, dead = await self._decode(messages)
         stale = time.monotonic() - self._points_loaded_at > POINT_RELOAD_MIN_INTERVAL_S
         if any(d.reason == "unknown_point" for d in dead) and stale:
             # a device registered since start: learn it, then decode this flush again
@@ -349,17 +359,25 @@ class IngestWorker:
                 except SinkUnavailable as err:
                     log.warning("ingest %s: cannot reload points: %s", self.client_id, err)
                     await asyncio.sleep(backoff.next_delay())
-            batches, dead = self._decode(messages)
+            batches, dead = await self._decode(messages)
         return batches, dead
 
-    def _decode(
+    async def _decode(
         self, messages: list[tuple[str, bytes, int, int]]
     ) -> tuple[list[DecodedBatch], list[DeadLetter]]:
+        """Decode, giving the event loop a turn about every millisecond: the batch being
+        stored meanwhile then moves on as soon as the database answers (claim, COPY,
+        commit) instead of waiting for the whole decode, which keeps the database busy."""
         batches: list[DecodedBatch] = []
         dead: list[DeadLetter] = []
+        since_yield = 0
         for topic, payload, _mid, _qos in messages:
             batch, rejected = self.decoder.decode(topic, payload)
             if batch is not None:
                 batches.append(batch)
             dead.extend(rejected)
+            since_yield += len(payload)
+            if since_yield > YIELD_EVERY_BYTES:
+                since_yield = 0
+                await asyncio.sleep(0)
         return batches, dead

@@ -14,7 +14,6 @@ from cityops.errors import WireError
 log = logging.getLogger(__name__)
 
 _TOP_KEYS = {"stream", "seq", "readings"}
-_READING_KEYS = ({"device", "point", "ts", "value"}, {"device", "point", "ts", "value", "quality"})
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _QUALITY = {q.value: code for q, code in wire.QUALITY_CODES.items()}
 _MAX_TS = 32503680000000
@@ -46,6 +45,10 @@ class DecodedBatch:
     seq: int
     numeric: list[tuple[int, int, float | None, int]] = field(default_factory=list)
     text: list[tuple[int, int, str | None, int]] = field(default_factory=list)
+    # filled by sink.prepare() ahead of the transaction: the numeric rows in binary COPY form
+    # and the minutes (ms // 60000) they fall in
+    numeric_copy: bytes | None = None
+    minutes: set[int] = field(default_factory=set)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -119,7 +122,9 @@ class Decoder:
             batch = DecodedBatch(gateway, stream, seq)
             numeric, text, points = batch.numeric, batch.text, self.points
             for r in readings:
-                if type(r) is not dict or r.keys() not in _READING_KEYS:
+                # exactly device, point, ts, value (+ quality): a missing one raises KeyError
+                n = len(r) if type(r) is dict else 0
+                if n != 4 and not (n == 5 and "quality" in r):
                     return None
                 ref = points.get((r["device"], r["point"]))
                 ts, value = r["ts"], r["value"]
@@ -139,7 +144,7 @@ class Decoder:
                 else:
                     return None
             return batch
-        except (orjson.JSONDecodeError, TypeError):  # TypeError: an unhashable key or quality
+        except (orjson.JSONDecodeError, TypeError, KeyError):  # TypeError: unhashable values
             return None
 
     def _dead(self, topic: str, payload: bytes, reason: str, detail: str) -> DeadLetter:

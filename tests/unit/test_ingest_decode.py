@@ -36,6 +36,9 @@ CASES = [
     message(reading(ts=-1)),
     message(reading(quality="great")),
     message(reading(extra=1)),
+    message({k: v for k, v in reading().items() if k != "ts"} | {"extra": 1}),  # 4 keys
+    message({k: v for k, v in reading().items() if k != "value"}),
+    message(reading(quality="good", colour=1)),
     message(reading(), stream=STREAM.upper()),            # non-canonical uuid: model path
     message(reading(), seq=-1),
     message(reading(), seq=7.0),
