@@ -116,8 +116,10 @@ async def bucketed(
             params |= {"rs": rolled_start, "re": rolled_end}
             parts = [_RAW.replace("%(e)s", "%(rs)s"), _ROLLED.format(table=table),
                      _RAW.replace("%(s)s", "%(re)s")]
-    cur = await conn.execute(
-        "SELECT bucket, sum(sum) / nullif(sum(count), 0), min(min), max(max), sum(count)::bigint"
-        f" FROM ({' UNION ALL '.join(parts)}) parts GROUP BY bucket HAVING sum(count) > 0"
-        " ORDER BY bucket", params)
-    return await cur.fetchall()
+    # binary results: a day of 1-minute buckets is ~7,000 values, parsed faster as binary
+    async with conn.cursor(binary=True) as cur:
+        await cur.execute(
+            "SELECT bucket, sum(sum) / nullif(sum(count), 0), min(min), max(max),"
+            f" sum(count)::bigint FROM ({' UNION ALL '.join(parts)}) parts GROUP BY bucket"
+            " HAVING sum(count) > 0 ORDER BY bucket", params)
+        return await cur.fetchall()
