@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     # ingestion
     ingest_group: str = "ingest"
     ingest_batch_max_readings: int = Field(20000, ge=1)
-    ingest_batch_max_wait_ms: int = Field(50, ge=1)
+    ingest_batch_max_wait_ms: int = Field(20, ge=1)
     ingest_max_inflight_messages: int = Field(20000, ge=10)
     ingest_metrics_port: int = Field(0, ge=0, le=65535)  # 0: no metrics endpoint
     ingest_metrics_host: str = "127.0.0.1"
