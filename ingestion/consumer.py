@@ -220,7 +220,7 @@ class IngestWorker:
         acks in order and the sink's single connection in one transaction at a time.
         """
         taken = self._take()
-        self.metrics.pending_messages.set(len(taken.messages))
+        self.metrics.pending_messages.set(len(self.pending.messages))
         started = time.perf_counter()
         batches, dead = await self._decode_all(taken.messages)
         prepare(batches)

@@ -38,7 +38,7 @@ class IngestMetrics:
             "cityops_ingest_lag_seconds",
             "Wall clock minus the newest reading time of the last commit", registry=r)
         self.pending_messages = Gauge(
-            "cityops_ingest_pending_messages", "Messages received, not yet acknowledged",
+            "cityops_ingest_pending_messages", "Messages received, waiting for a batch",
             registry=r)
         self.received = 0  # counted by the worker per message; read only when scraped
         self.received_messages = Gauge(
