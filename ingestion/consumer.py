@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
 
 import psycopg
 
@@ -20,6 +19,7 @@ from cityops import wire
 from cityops.errors import BrokerUnavailable, SinkUnavailable, StoreRejected
 from cityops.settings import Settings
 from edge_agents.backoff import Backoff
+from ingestion.batcher import Batcher, Message
 from ingestion.decode import DeadLetter, DecodedBatch, Decoder
 from ingestion.jobs import Jobs
 from ingestion.metrics import IngestMetrics
@@ -34,17 +34,6 @@ YIELD_EVERY_BYTES = 64_000  # about a millisecond of decoding
 POINT_RELOAD_MIN_INTERVAL_S = 1.0  # a device registered a moment ago is learnt fast
 
 
-def _estimate(payload: bytes) -> int:
-    # a cheap size guess keeps decoding off the receive path (~90 bytes per reading)
-    return max(1, len(payload) // 90)
-
-
-@dataclass
-class Pending:
-    messages: list[tuple[str, bytes, int, int]] = field(default_factory=list)
-    readings_estimate: int = 0
-
-
 class IngestWorker:
     def __init__(self, settings: Settings, client_id: str) -> None:
         self.settings = settings
@@ -52,15 +41,14 @@ class IngestWorker:
         url = settings.database_url.get_secret_value()
         self.sink = Sink(url)
         self.decoder = Decoder({})
-        self.pending = Pending()
-        self.wake = asyncio.Event()
+        self.batcher = Batcher(settings.ingest_batch_max_readings,
+                               settings.ingest_max_inflight_messages)
         self.stored_readings = 0
         self.dead_letters = 0
         self._points_loaded_at = 0.0
         self.metrics = IngestMetrics()
         self.rules = RuleEngine(url, settings.ingest_rules_reload_s)
         self.conn: LeanMqttSession | None = None
-        self._most_messages = max(1, settings.ingest_max_inflight_messages // 3)
         # the batch being stored while the next one is decoded (at most one at a time)
         self._storing: asyncio.Task[None] | None = None
         self.jobs = Jobs(
@@ -80,12 +68,8 @@ class IngestWorker:
         await asyncio.wait_for(conn.publish(topic, payload, qos=1), 10)
 
     def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
-        self.pending.messages.append((topic, payload, mid, qos))
+        self.batcher.add(topic, payload, mid, qos)
         self.metrics.received += 1
-        self.pending.readings_estimate += _estimate(payload)
-        if (self.pending.readings_estimate >= self.settings.ingest_batch_max_readings
-                or len(self.pending.messages) >= self._most_messages):
-            self.wake.set()
 
     def _connection(self) -> LeanMqttSession:
         s = self.settings
@@ -145,7 +129,7 @@ class IngestWorker:
             finally:
                 await self._drain_store()
                 # unacked messages are redelivered by the broker: drop our copies
-                self.pending = Pending()
+                self.batcher.clear()
                 self.conn = None
                 await conn.close()
 
@@ -160,15 +144,15 @@ class IngestWorker:
         try:
             await conn.unsubscribe([topic])
             deadline = time.monotonic() + LEAVE_DRAIN_S
-            quiet_since = len(self.pending.messages)
+            quiet_since = len(self.batcher.messages)
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
-                if self.pending.messages:
+                if self.batcher.messages:
                     await self._flush(conn)
                 elif quiet_since == 0:
                     break
-                quiet_since = len(self.pending.messages)
-            while self.pending.messages:
+                quiet_since = len(self.batcher.messages)
+            while self.batcher.messages:
                 await self._flush(conn)
             await self._drain_store()
             if time.monotonic() >= deadline:
@@ -200,15 +184,12 @@ class IngestWorker:
     async def _flush_loop(self, conn: LeanMqttSession) -> None:
         wait_s = self.settings.ingest_batch_max_wait_ms / 1000
         assert conn.closed is not None
-        limit = self.settings.ingest_batch_max_readings
         while not conn.closed.done():
-            full = (self.pending.readings_estimate >= limit
-                    or len(self.pending.messages) >= self._most_messages)
-            if not full:  # else a whole batch is waiting already
+            if not self.batcher.is_full:  # else a whole batch is waiting already
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), wait_s)
-            self.wake.clear()
-            if self.pending.messages:
+                    await asyncio.wait_for(self.batcher.full.wait(), wait_s)
+            self.batcher.full.clear()
+            if self.batcher.messages:
                 await self._flush(conn)
         raise BrokerUnavailable(f"closed: {conn.closed.result()}")
 
@@ -219,30 +200,14 @@ class IngestWorker:
         CPU): on a small machine that is most of the throughput. One store at a time keeps
         acks in order and the sink's single connection in one transaction at a time.
         """
-        taken = self._take()
-        self.metrics.pending_messages.set(len(self.pending.messages))
+        taken = self.batcher.take()
+        self.metrics.pending_messages.set(len(self.batcher.messages))
         started = time.perf_counter()
-        batches, dead = await self._decode_all(taken.messages)
+        batches, dead = await self._decode_all(taken)
         prepare(batches)
         await self._drain_store()
         self._storing = asyncio.create_task(self._store(conn, taken, batches, dead, started))
         await asyncio.sleep(0)  # let it send its first statement before we decode on
-
-    def _take(self) -> Pending:
-        """At most one batch (`ingest_batch_max_readings`, estimated) off the front of what
-        waits: a transaction stays small however far behind the worker is, and memory is the
-        receive window of raw messages plus two batches."""
-        messages, limit = self.pending.messages, self.settings.ingest_batch_max_readings
-        # and at most a third of the receive window, so the broker can send the next batches
-        # while this one is stored (it matters for single-reading messages)
-        most = min(len(messages), self._most_messages)
-        total = cut = 0
-        while cut < most and total < limit:
-            total += _estimate(messages[cut][1])
-            cut += 1
-        taken = Pending(messages[:cut], total)
-        self.pending = Pending(messages[cut:], self.pending.readings_estimate - total)
-        return taken
 
     async def _drain_store(self) -> None:
         """Wait for the batch being stored; shielded, so a stop never cuts a commit short."""
@@ -252,7 +217,7 @@ class IngestWorker:
             self._storing = None
 
     async def _store(
-        self, conn: LeanMqttSession, taken: Pending, batches: list[DecodedBatch],
+        self, conn: LeanMqttSession, taken: list[Message], batches: list[DecodedBatch],
         dead: list[DeadLetter], started: float,
     ) -> None:
         try:
@@ -261,10 +226,10 @@ class IngestWorker:
             # one bad message must not block the rest forever (it would be redelivered and
             # refused again): store message by message, dead-lettering what is refused
             log.warning("ingest %s: %s; storing message by message", self.client_id, err.detail)
-            result, dead = await self._store_singly(taken.messages)
-        for _topic, _payload, mid, qos in taken.messages:
+            result, dead = await self._store_singly(taken)
+        for _topic, _payload, mid, qos in taken:
             conn.ack(mid, qos)
-        self._count(result, dead, len(taken.messages), time.perf_counter() - started)
+        self._count(result, dead, len(taken), time.perf_counter() - started)
         await self._evaluate_rules(result)
 
     async def _store_retrying(
@@ -289,7 +254,7 @@ class IngestWorker:
         return result
 
     async def _store_singly(
-        self, messages: list[tuple[str, bytes, int, int]]
+        self, messages: list[Message]
     ) -> tuple[StoreResult, list[DeadLetter]]:
         total, all_dead = StoreResult(), []
         for topic, payload, _mid, _qos in messages:
@@ -344,7 +309,7 @@ class IngestWorker:
             self.jobs.wake.set()  # publish the alarm events now
 
     async def _decode_all(
-        self, messages: list[tuple[str, bytes, int, int]]
+        self, messages: list[Message]
     ) -> tuple[list[DecodedBatch], list[DeadLetter]]:
         batches, dead = await self._decode(messages)
         stale = time.monotonic() - self._points_loaded_at > POINT_RELOAD_MIN_INTERVAL_S
@@ -363,7 +328,7 @@ class IngestWorker:
         return batches, dead
 
     async def _decode(
-        self, messages: list[tuple[str, bytes, int, int]]
+        self, messages: list[Message]
     ) -> tuple[list[DecodedBatch], list[DeadLetter]]:
         """Decode, giving the event loop a turn about every millisecond: the batch being
         stored meanwhile then moves on as soon as the database answers (claim, COPY,
