@@ -71,3 +71,32 @@ def register_device(client: TestClient, admin: dict[str, str], gateway: str, **e
     body = {"id": unique("dev"), "gateway": gateway, "profile": ensure_profile(client, admin),
             "address": {"host": "127.0.0.1", "port": 1502, "unit_id": 1}, **extra}
     return ok(client.post("/v1/devices", json=body, headers=admin), 201)
+
+
+def fuzz(base: str, headers: dict[str, str], keep, examples: int) -> tuple[int, list[str]]:
+    """Schemathesis over the operations `keep(operation)` accepts: (calls, 5xx answers)."""
+    import schemathesis
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hypothesis_settings
+
+    schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
+    failures: list[str] = []
+    calls = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if not keep(operation):
+            continue
+
+        @given(case=operation.as_strategy())
+        @hypothesis_settings(max_examples=examples, deadline=None, database=None,
+                             suppress_health_check=list(HealthCheck))
+        def run(case) -> None:
+            nonlocal calls
+            response = case.call(base_url=base, headers=headers, timeout=30)
+            calls += 1
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.formatted_path}: "
+                                f"{response.status_code} {response.text[:200]}")
+
+        run()
+    return calls, failures

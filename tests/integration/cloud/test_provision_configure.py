@@ -4,6 +4,8 @@ on the host mapped to it, until the agent reports online to the broker."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import uuid
 
@@ -66,6 +68,8 @@ def test_provision_and_configure_gives_a_running_agent(
     assert job["result"]["server"]["status"] == "ACTIVE"
     pid_file = target.prefix / f"run/cityops/cityops-agent-{gateway}.pid"
     assert pid_file.exists()
+    # the agent is a daemon of the "host": stop it, or it outlives the test run
+    os.kill(int(pid_file.read_text()), signal.SIGTERM)
     password_file = target.prefix / f"etc/cityops/{gateway}.password"
     assert oct(password_file.stat().st_mode)[-3:] == "600"
     password = password_file.read_text()
