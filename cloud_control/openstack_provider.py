@@ -263,27 +263,29 @@ class OpenStackProvider:
 
     def attach_volume(self, project: str, server: str, volume: str,
                       timeout_s: float = 300) -> Resource:
-        pc = self._in(project)
-        with _translated(f"attach volume {volume} to {server}"):
-            srv = pc.compute.find_server(server, ignore_missing=False)
-            vol = pc.block_storage.find_volume(volume, ignore_missing=False)
-            if vol.status != "in-use":
-                pc.compute.create_volume_attachment(srv, volume_id=vol.id)
-            vol = pc.block_storage.wait_for_status(vol, status="in-use", failures=["error"],
-                                                   wait=int(timeout_s))
-        return Resource("volume", vol.id, vol.name, project, vol.status, {"server": server})
+        return self._set_attachment(project, server, volume, True, timeout_s)
 
     def detach_volume(self, project: str, server: str, volume: str,
                       timeout_s: float = 300) -> Resource:
+        return self._set_attachment(project, server, volume, False, timeout_s)
+
+    def _set_attachment(self, project: str, server: str, volume: str, attached: bool,
+                        timeout_s: float) -> Resource:
+        """Attach or detach, idempotently: a volume already in the wanted state is left be."""
         pc = self._in(project)
-        with _translated(f"detach volume {volume} from {server}"):
+        verb = f"attach volume {volume} to" if attached else f"detach volume {volume} from"
+        want = "in-use" if attached else "available"
+        with _translated(f"{verb} {server}"):
             srv = pc.compute.find_server(server, ignore_missing=False)
             vol = pc.block_storage.find_volume(volume, ignore_missing=False)
-            if vol.status == "in-use":
+            if attached and vol.status != "in-use":
+                pc.compute.create_volume_attachment(srv, volume_id=vol.id)
+            elif not attached and vol.status == "in-use":
                 pc.compute.delete_volume_attachment(vol.id, srv)
-            vol = pc.block_storage.wait_for_status(vol, status="available",
-                                                   failures=["error"], wait=int(timeout_s))
-        return Resource("volume", vol.id, vol.name, project, vol.status, {})
+            vol = pc.block_storage.wait_for_status(vol, status=want, failures=["error"],
+                                                   wait=int(timeout_s))
+        return Resource("volume", vol.id, vol.name, project, vol.status,
+                        {"server": server} if attached else {})
 
     def delete_volume(self, project: str, name: str, timeout_s: float = 300) -> None:
         pc = self._in(project)
