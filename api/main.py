@@ -36,6 +36,16 @@ from cityops.errors import ConfigError
 from cityops.settings import Settings, load_settings
 
 
+def create_app_from_env() -> FastAPI:
+    """The factory each of several API worker processes calls (`cityops api` with
+    CITYOPS_API_WORKERS > 1): settings and logging read again in the new process."""
+    from cityops.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     if len(settings.jwt_secret.get_secret_value()) < 32:

@@ -127,10 +127,13 @@ def api(host: str | None = None, port: int | None = None) -> None:
     from api.main import create_app
 
     settings = _settings()
-    uvicorn.run(
-        create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
-        log_level=settings.log_level.lower(), access_log=False,
-    )
+    options = {"host": host or settings.api_host, "port": port or settings.api_port,
+               "log_level": settings.log_level.lower(), "access_log": False}
+    if settings.api_workers == 1:
+        uvicorn.run(create_app(settings), **options)
+    else:  # each worker process builds its app from the same environment
+        uvicorn.run("api.main:create_app_from_env", factory=True,
+                    workers=settings.api_workers, **options)
 
 
 @registry_app.command("load")

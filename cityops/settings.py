@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     # api
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=0, le=65535)
+    # API processes sharing the port: one request is mostly Python (routing, validation,
+    # encoding), so a second process is what lets a second core answer (docs/api.md)
+    api_workers: int = Field(1, ge=1, le=32)
     jwt_secret: SecretStr = SecretStr("")
     jwt_ttl_s: int = Field(900, ge=60)
     # onboarding edits this Mosquitto's accounts (default <state_dir>/broker; docs/api.md)

@@ -44,6 +44,13 @@ def parse_command(raw: bytes) -> wire.WriteCommand | wire.MethodCommand:
     return wire.decode(model, raw)
 
 
+def _device_of(raw: bytes) -> str | None:
+    try:
+        return parse_command(raw).device
+    except WireError:
+        return None  # rejected on its own, in no device's line
+
+
 def same_value(expected: Any, readback: Any, tolerance: float) -> bool:
     if isinstance(expected, bool) or isinstance(readback, bool):
         return isinstance(expected, bool) and isinstance(readback, bool) and expected == readback
@@ -63,15 +70,29 @@ class CommandExecutor:
         self.drivers = drivers
         self.publish = publish
         self.counts: dict[str, int] = {}
-        self._device_locks: dict[str, asyncio.Lock] = {}
+        self._tails: dict[str, asyncio.Task] = {}  # each device's latest command
         self._tasks: set[asyncio.Task] = set()
         self._running: set[str] = set()
 
     def submit(self, command_id: str, raw: bytes) -> None:
-        """Called for each message on the commands topic; runs the command in its own task."""
-        task = asyncio.get_running_loop().create_task(self.handle(command_id, raw))
+        """Called for each message on the commands topic, in the broker's order; runs the
+        command in its own task, chained after the device's previous command. The chain is
+        made here, synchronously, because any await before taking a lock (the queue's
+        seen-check) lets a later command overtake an earlier one."""
+        device = _device_of(raw)
+        previous = self._tails.get(device) if device else None
+        task = asyncio.get_running_loop().create_task(self._after(previous, command_id, raw))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if device:
+            self._tails[device] = task
+            task.add_done_callback(lambda t: self._tails.get(device) is t
+                                   and self._tails.pop(device))
+
+    async def _after(self, previous: asyncio.Task | None, command_id: str, raw: bytes) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # its outcome is its own; only its end matters
+        await self.handle(command_id, raw)
 
     async def handle(self, command_id: str, raw: bytes) -> None:
         seen, stored = await self.queue.command_seen(command_id)
@@ -108,14 +129,9 @@ class CommandExecutor:
         driver = self.drivers(command.device)
         if driver is None:
             return wire.CommandStatus.REJECTED, f"unknown device {command.device}", None
-        lock = self._device_locks.setdefault(command.device, asyncio.Lock())
-        async with lock:
-            # waiting for an earlier command may have taken us past the deadline
-            if command.expires_at < _now_ms():
-                return wire.CommandStatus.EXPIRED, "expired while waiting its turn", None
-            if isinstance(command, wire.WriteCommand):
-                return await self._write(driver, command)
-            return await self._call(driver, command)
+        if isinstance(command, wire.WriteCommand):
+            return await self._write(driver, command)
+        return await self._call(driver, command)
 
     async def _write(
         self, driver: Driver, command: wire.WriteCommand

@@ -17,7 +17,7 @@ from cityops.settings import Settings, load_settings
 from infra.broker.accounts import add_gateway, ensure_service_account
 from infra.broker.process import Broker
 from infra.db.migrate import migrate
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_for
 
 REPO = Path(__file__).parents[1]
 
@@ -43,6 +43,11 @@ def database_url(stack_settings: Settings) -> Iterator[str]:
     migrate(url)
     yield url
     with psycopg.connect(admin, autocommit=True) as conn:
+        # a stopped process's backend can outlive it by a moment, and FORCE may only end
+        # backends of roles the admin role belongs to: let them go first
+        wait_for(lambda: conn.execute(
+            "SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = %s", (name,)
+        ).fetchone()[0], timeout_s=15, what=f"the last connections to {name} to close")
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -33,15 +33,21 @@ async def device_exists(conn: AsyncConnection, device: str) -> str | None:
     return row[0]
 
 
-async def point_of(conn: AsyncConnection, device: str, point: str) -> tuple[int, str]:
+async def department_and_point(
+    conn: AsyncConnection, device: str, point: str
+) -> tuple[str | None, int | None, str | None]:
+    """(department, point id, data type) in one round trip; NotFound when the device is not
+    registered, a None point id when the device has no such point (the caller checks the
+    department first, so a caller of another department learns nothing about its points)."""
     cur = await conn.execute(
-        "SELECT id, data_type FROM points WHERE device_id = %s AND name = %s", (device, point)
+        "SELECT d.department_id, p.id, p.data_type FROM devices d"
+        " LEFT JOIN points p ON p.device_id = d.id AND p.name = %s WHERE d.id = %s",
+        (point, device),
     )
     row = await cur.fetchone()
     if row is None:
-        await device_exists(conn, device)
-        raise NotFound(f"device {device!r} has no point {point!r}")
-    return row[0], row[1]
+        raise NotFound(f"device {device!r} is not registered")
+    return row[0], row[1], row[2]
 
 
 async def latest(conn: AsyncConnection, device: str) -> list[dict]:

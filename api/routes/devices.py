@@ -15,7 +15,7 @@ from api.deps import AnyRole, Caller, Conn, check_department
 from api.queries import readings as q
 from api.schemas.readings import Bucket, DeviceLatest, LatestPoint, RawReading, Readings
 from api.services.export import to_csv
-from cityops.errors import InvalidInput
+from cityops.errors import InvalidInput, NotFound
 from cityops.wire import ID_PATTERN, Quality
 
 router = APIRouter(tags=["readings"], dependencies=[AnyRole])
@@ -91,8 +91,10 @@ async def device_readings(
     start = _utc(start) if start else end - timedelta(hours=1)
     if start >= end:
         raise InvalidInput("start must be before end")
-    check_department(caller, await q.device_exists(conn, device), f"device {device!r}")
-    point_id, data_type = await q.point_of(conn, device, point)
+    department, point_id, data_type = await q.department_and_point(conn, device, point)
+    check_department(caller, department, f"device {device!r}")
+    if point_id is None or data_type is None:
+        raise NotFound(f"device {device!r} has no point {point!r}")
     result = Readings(device=device, point=point, start=start, end=end)
     if bucket is None:
         rows = await q.raw(conn, point_id, data_type == "string", start, end, limit)

@@ -54,7 +54,9 @@ class Command(BaseModel):
     created_by: str
     created_at: datetime
     sent_at: datetime | None
-    finished_at: datetime | None
+    finished_at: datetime | None = Field(description="when the platform recorded the result")
+    applied_at: datetime | None = Field(
+        None, description="when the gateway performed the command, by its clock")
     expires_at: datetime
     preset_run_id: uuid.UUID | None
     step: int | None

@@ -10,14 +10,17 @@ the broker, and the agent (one session, QoS 1), in the order they were accepted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -36,7 +39,8 @@ FINAL = frozenset({"succeeded", "failed", "rejected", "expired"})
 EXPIRY_GRACE_S = 5.0
 COLUMNS = (
     "id, device_id AS device, gateway_id AS gateway, point, value, method, args, state, detail,"
-    " readback, created_by, created_at, sent_at, finished_at, expires_at, preset_run_id, step"
+    " readback, created_by, created_at, sent_at, finished_at, applied_at, expires_at,"
+    " preset_run_id, step"
 )
 
 
@@ -92,6 +96,22 @@ def _payload(device: str, step: dict[str, Any], expires_at: datetime) -> bytes:
                                           args=step.get("args") or {}, expires_at=expires_ms))
 
 
+@contextlib.asynccontextmanager
+async def _device_lock(conn: AsyncConnection, device: str) -> AsyncIterator[None]:
+    """One device's commands recorded and published one at a time across API processes (the
+    asyncio lock only orders them within one), so the broker gets them in accepted order. A
+    session lock: it must outlive the commit that precedes the publish."""
+    await conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 7))", (device,))
+    await conn.commit()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            await conn.rollback()
+            await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 7))", (device,))
+            await conn.commit()
+
+
 class Commander:
     def __init__(self, pool: AsyncConnectionPool, link: MqttLink) -> None:
         self.pool = pool
@@ -102,45 +122,52 @@ class Commander:
                      run: tuple[uuid.UUID, int] | None = None) -> dict[str, Any]:
         """Check, record and publish one command; the command's row. BrokerUnavailable when
         it could not be sent (the command is then recorded as failed)."""
+        async with self._locks[device], self.pool.connection() as conn, \
+                _device_lock(conn, device):
+            return await self._submit(conn, actor, device, step, ttl_s, run)
+
+    async def _submit(self, conn: AsyncConnection, actor: str, device: str,
+                      step: dict[str, Any], ttl_s: float, run: tuple[uuid.UUID, int] | None
+                      ) -> dict[str, Any]:
         command_id = uuid.uuid4()
-        async with self._locks[device], self.pool.connection() as conn:
-            gateway = await check_command(conn, device, step)
-            expires_at = datetime.now(UTC) + timedelta(seconds=ttl_s)
+        gateway = await check_command(conn, device, step)
+        expires_at = datetime.now(UTC) + timedelta(seconds=ttl_s)
+        await conn.execute(
+            "INSERT INTO commands (id, device_id, gateway_id, point, value, method, args,"
+            " created_by, expires_at, preset_run_id, step)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (command_id, device, gateway, step.get("point"),
+             Jsonb(step.get("value")) if step.get("point") is not None else None,
+             step.get("method"), Jsonb(step.get("args") or {}) if step.get("method") else None,
+             actor, expires_at, run[0] if run else None, run[1] if run else None),
+        )
+        # committed before it is sent: the agent's result may come back at once
+        await conn.commit()
+        try:
+            await self.link.publish(wire.command_topic(gateway, str(command_id)),
+                                    _payload(device, step, expires_at))
+        except BrokerUnavailable as err:
+            await self._finish(conn, command_id, "failed", f"not sent: {err.detail}", None)
+            raise
+        async with conn.transaction():
             await conn.execute(
-                "INSERT INTO commands (id, device_id, gateway_id, point, value, method, args,"
-                " created_by, expires_at, preset_run_id, step)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (command_id, device, gateway, step.get("point"),
-                 Jsonb(step.get("value")) if step.get("point") is not None else None,
-                 step.get("method"), Jsonb(step.get("args") or {}) if step.get("method") else None,
-                 actor, expires_at, run[0] if run else None, run[1] if run else None),
+                "UPDATE commands SET state = 'sent', sent_at = clock_timestamp()"
+                " WHERE id = %s AND state = 'pending'", (command_id,),
             )
-            # committed before it is sent: the agent's result may come back at once
-            await conn.commit()
-            try:
-                await self.link.publish(wire.command_topic(gateway, str(command_id)),
-                                        _payload(device, step, expires_at))
-            except BrokerUnavailable as err:
-                await self._finish(conn, command_id, "failed", f"not sent: {err.detail}", None)
-                raise
-            async with conn.transaction():
-                await conn.execute(
-                    "UPDATE commands SET state = 'sent', sent_at = clock_timestamp()"
-                    " WHERE id = %s AND state = 'pending'", (command_id,),
-                )
-                await announce(conn, "command", {"id": str(command_id), "device": device,
-                                                 "state": "sent"})
-            await conn.commit()
-            return await get(conn, command_id)
+            await announce(conn, "command", {"id": str(command_id), "device": device,
+                                             "state": "sent"})
+        await conn.commit()
+        return await get(conn, command_id)
 
     async def _finish(self, conn: AsyncConnection, command_id: uuid.UUID | str, state: str,
-                      detail: str, readback: Any) -> bool:
+                      detail: str, readback: Any, applied_ms: int | None = None) -> bool:
         async with conn.transaction():
             cur = await conn.execute(
                 "UPDATE commands SET state = %s, detail = %s, readback = %s,"
-                " finished_at = clock_timestamp() WHERE id = %s AND state IN ('pending', 'sent')"
-                " RETURNING device_id",
-                (state, detail, None if readback is None else Jsonb(readback), command_id),
+                " finished_at = clock_timestamp(), applied_at = to_timestamp(%s / 1000.0)"
+                " WHERE id = %s AND state IN ('pending', 'sent') RETURNING device_id",
+                (state, detail, None if readback is None else Jsonb(readback), applied_ms,
+                 command_id),
             )
             row = await cur.fetchone()
             if row is not None:
@@ -167,7 +194,7 @@ class Commander:
                 await self._dead_letter(topic, payload, WireError("unknown command"))
                 return
             await self._finish(conn, command_id, result.status.value, result.detail,
-                               result.readback)
+                               result.readback, result.ts)
 
     async def _dead_letter(self, topic: str, payload: bytes, err: Exception) -> None:
         reason = getattr(err, "context", {}).get("reason", "schema")
