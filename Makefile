@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: demo test deps venv stack lab web lint bench bench-agent bench-ingest bench-api clean-stack
+.PHONY: demo test deps venv stack lab web pglite lint bench bench-agent bench-ingest bench-api clean-stack
 
 deps:
 	bash infra/local/install.sh
@@ -46,10 +46,19 @@ $(WEB)/dist/.built: $(WEB)/node_modules/.cityops-ci $(WEB_SRC)
 
 web: deps $(WEB)/dist/.built
 
+# test-only: a Timescale-licensed TimescaleDB in PGlite for the continuous-aggregate tests
+# (tests/pglite_timescale); the lock file pins the packages by integrity
+PGLITE := tests/pglite_timescale
+$(PGLITE)/node_modules/.cityops-ci: $(PGLITE)/package-lock.json
+	cd $(PGLITE) && npm ci --no-audit --no-fund
+	touch $@
+
+pglite: deps $(PGLITE)/node_modules/.cityops-ci
+
 demo: stack lab web
 	$(BIN)/cityops demo
 
-test: stack lab web
+test: stack lab web pglite
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 

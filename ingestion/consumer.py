@@ -204,7 +204,7 @@ class IngestWorker:
         self.metrics.pending_messages.set(len(self.batcher.messages))
         started = time.perf_counter()
         batches, dead = await self._decode_all(taken)
-        prepare(batches)
+        prepare(batches, self.sink.marks_minutes)
         await self._drain_store()
         self._storing = asyncio.create_task(self._store(conn, taken, batches, dead, started))
         await asyncio.sleep(0)  # let it send its first statement before we decode on

@@ -1,5 +1,5 @@
 """Periodic work of the ingest workers: publish alarm events, check for silent devices,
-refresh rollups, apply retention.
+refresh rollups (unless TimescaleDB does: continuous aggregates), apply retention.
 
 Every worker runs the loops; a session advisory lock per job lets one worker at a time do the
 work (the lock goes with the session, so a killed worker frees it at once). Publishing needs
@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 import psycopg
 from psycopg import AsyncConnection
 
-from cityops.errors import BrokerUnavailable, SinkUnavailable
+from cityops.errors import BrokerUnavailable, ConfigError, SinkUnavailable
 from ingestion import alarms, rollups
 from ingestion.metrics import IngestMetrics
 from ingestion.retention import apply_retention
@@ -47,7 +47,7 @@ class Jobs:
         self.retention_plan = retention_plan
         self.wake = asyncio.Event()
         self._failing: set[str] = set()
-        self._licence_logged = False
+        self.caggs: bool | None = None  # rollups are continuous aggregates; asked once
 
     async def _connection(self) -> AsyncConnection:
         if self.conn is None or self.conn.closed:
@@ -72,7 +72,8 @@ class Jobs:
             if name in self._failing:
                 log.info("job %s: working again", name)
                 self._failing.discard(name)
-        except (psycopg.Error, SinkUnavailable, BrokerUnavailable, TimeoutError) as err:
+        except (psycopg.Error, SinkUnavailable, BrokerUnavailable, TimeoutError,
+                ConfigError) as err:
             self.metrics.job_errors.labels(name).inc()
             if name not in self._failing:  # log the transition, not every failed round
                 log.warning("job %s failed: %s", name, err)
@@ -103,12 +104,22 @@ class Jobs:
             self.metrics.alarm_transitions.inc(await self.offline.check_offline())
         await self._locked(LOCK_OFFLINE, check)
 
+    async def _backend(self, conn: AsyncConnection) -> bool:
+        """Whether the rollups are continuous aggregates: asked once, as migration 017
+        decided it for good (a worker started before that migration must be restarted)."""
+        if self.caggs is None:
+            caggs = await rollups.uses_caggs(conn)
+            log.info("TimescaleDB licence %r: 1-minute and 1-hour rollups %s",
+                     await rollups.licence(conn),
+                     "are continuous aggregates refreshed by TimescaleDB" if caggs
+                     else "kept by the platform")
+            self.caggs = caggs
+        return self.caggs
+
     async def _rollups(self) -> None:
         conn = await self._connection()
-        if not self._licence_logged:
-            self._licence_logged = True
-            log.info("TimescaleDB licence %r: 1-minute and 1-hour rollups kept by the platform",
-                     await rollups.licence(conn))
+        if await self._backend(conn):
+            return  # TimescaleDB's refresh policies keep them
 
         async def refresh() -> None:
             await rollups.refresh(conn)
@@ -117,8 +128,10 @@ class Jobs:
     async def _retention(self) -> None:
         conn = await self._connection()
 
+        caggs = await self._backend(conn)
+
         async def apply() -> None:
-            await apply_retention(conn, self.retention_plan)
+            await apply_retention(conn, self.retention_plan, caggs)
         await self._locked(LOCK_RETENTION, apply)
 
     async def close(self) -> None:

@@ -4,6 +4,12 @@ Hypertables lose whole chunks with `drop_chunks` (in the Apache build; the reten
 API is Timescale-licensed, so the worker runs it itself); plain tables delete old rows.
 Days per table come from the setting `CITYOPS_INGEST_RETENTION_DAYS` (JSON), merged over
 DEFAULT_DAYS; 0 keeps rows forever.
+
+When the rollups are continuous aggregates, `drop_chunks` works on their names too. Dropping
+chunks of an aggregate's source records an invalidation, and a refresh over it would delete
+the aggregate's rows there (the rollups are meant to outlive readings), so the sources
+(readings, and rollup_1m under rollup_1h) must keep more days than the refresh policies
+reach back: a plan that does not is refused before anything is dropped.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import logging
 from psycopg import AsyncConnection
 
 from cityops.errors import ConfigError
+from ingestion.rollups import CAGG_REFRESH_WINDOW_DAYS
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +51,24 @@ def retention_plan(overrides: dict[str, int]) -> dict[str, int]:
     return DEFAULT_DAYS | overrides
 
 
-async def apply_retention(conn: AsyncConnection, plan: dict[str, int]) -> dict[str, int]:
-    """Drop what is older than the plan allows; returns chunks or rows removed per table."""
+def check_cagg_plan(plan: dict[str, int]) -> None:
+    """ConfigError if the plan drops aggregate sources inside the refresh window."""
+    short = sorted(t for t in ("readings", "rollup_1m")
+                   if 0 < plan.get(t, 0) <= CAGG_REFRESH_WINDOW_DAYS)
+    if short:
+        raise ConfigError(
+            f"CITYOPS_INGEST_RETENTION_DAYS: {', '.join(short)} must keep more than"
+            f" {CAGG_REFRESH_WINDOW_DAYS} days with continuous aggregates (their refresh"
+            " would delete the rollups of dropped chunks); nothing dropped")
+
+
+async def apply_retention(
+    conn: AsyncConnection, plan: dict[str, int], caggs: bool = False,
+) -> dict[str, int]:
+    """Drop what is older than the plan allows; returns chunks or rows removed per table.
+    `caggs`: the rollups are continuous aggregates (see check_cagg_plan)."""
+    if caggs:
+        check_cagg_plan(plan)
     removed: dict[str, int] = {}
     for table, days in plan.items():
         if days <= 0:

@@ -1,12 +1,22 @@
 """1-minute and 1-hour rollups of numeric readings, and the query that uses them.
 
-With the Timescale-licensed build, continuous aggregates would do this; the local build is
-Apache (`timescaledb.license` = 'apache'), so the platform keeps tables `rollup_1m` and
-`rollup_1h` itself: the ingest transaction records the minutes it wrote in `rollup_dirty`, and
-`refresh()` (one worker at a time) recomputes exactly those minutes and their hours. The query
-reads a rollup for the part of a range that is complete and raw readings for the rest, so
-answers are always exact. `licence()` tells which build runs; docs/ingestion.md says why
-continuous aggregates are not created here even where licensed.
+Two backends, chosen by migration 017 from the TimescaleDB licence and detected once per
+process (`uses_caggs`):
+
+- Timescale-licensed build: `rollup_1m` (on readings) and `rollup_1h` (on rollup_1m) are
+  real-time continuous aggregates refreshed by TimescaleDB policies. The platform marks no
+  dirty minutes and runs no refresh of its own.
+- Apache build (the local one, `timescaledb.license` = 'apache'): the platform keeps tables
+  `rollup_1m` and `rollup_1h` itself: the ingest transaction records the minutes it wrote in
+  `rollup_dirty`, and `refresh()` (one worker at a time) recomputes exactly those minutes and
+  their hours.
+
+Either way `bucketed()` reads a rollup only for the part of a range it answers exactly and raw
+readings for the rest, so both give the same answers. What "exactly" needs differs: the tables
+are behind for the dirty minutes; an aggregate is behind where a change (a late reading) fell
+below what its last refresh materialized, which TimescaleDB records as an invalidation until
+the next refresh; real-time aggregation covers only what lies past that point.
+docs/ingestion.md ("Rollups") gives the reasons.
 """
 
 from __future__ import annotations
@@ -16,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from psycopg import AsyncConnection, AsyncCursor
 
 MINUTE_S, HOUR_S = 60, 3600
+# how far back the refresh policies of migration 017 reach (their start_offset)
+CAGG_REFRESH_WINDOW_DAYS = 7
 _RAW = """SELECT time_bucket(make_interval(secs => %(b)s), time) AS bucket,
     sum(value) AS sum, count(value) AS count, min(value) AS min, max(value) AS max
     FROM readings WHERE point_id = %(p)s AND time >= %(s)s AND time < %(e)s AND quality < 2
@@ -25,10 +37,61 @@ _ROLLED = """SELECT time_bucket(make_interval(secs => %(b)s), bucket) AS bucket,
     FROM {table} WHERE point_id = %(p)s AND bucket >= %(rs)s AND bucket < %(re)s GROUP BY 1"""
 
 
+# Where an aggregate may be behind for this point within [rs, re): the first reading of the
+# point inside a pending invalidation. Invalidations are read from TimescaleDB's catalog
+# (public read access; times in microseconds since 1970): those of the source hypertables not
+# yet moved to an aggregate, and those of the aggregates below their watermark (past it,
+# real-time aggregation answers). An invalidation where the point has no reading (chunks
+# dropped by retention, which TimescaleDB records as invalidations too) is ignored: there
+# the aggregate keeps what it had, as the platform's tables do. Written for TimescaleDB
+# 2.12-2.23 with trigger-based invalidation (the default).
+_STALE_CAGG = """WITH agg AS (
+    SELECT mat_hypertable_id AS mat, raw_hypertable_id AS raw
+    FROM _timescaledb_catalog.continuous_agg
+    WHERE user_view_schema = current_schema() AND user_view_name = ANY(%(views)s)),
+  range AS (SELECT _timescaledb_functions.to_unix_microseconds(%(rs)s) AS lo,
+                   _timescaledb_functions.to_unix_microseconds(%(re)s) AS hi),
+  pending AS (
+    SELECT lowest_modified_value AS lo, greatest_modified_value AS hi
+    FROM _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log
+    WHERE hypertable_id IN (SELECT raw FROM agg)
+    UNION ALL
+    SELECT i.lowest_modified_value, i.greatest_modified_value
+    FROM _timescaledb_catalog.continuous_aggs_materialization_invalidation_log i
+    JOIN agg ON i.materialization_id = agg.mat
+    WHERE i.lowest_modified_value < _timescaledb_functions.cagg_watermark(agg.mat))
+SELECT min(first.time) FROM pending, range, LATERAL (
+    SELECT time FROM readings WHERE point_id = %(p)s
+      AND time >= _timescaledb_functions.to_timestamp(greatest(pending.lo, range.lo))
+      AND time <= _timescaledb_functions.to_timestamp(least(pending.hi, range.hi))
+    ORDER BY time LIMIT 1) first
+WHERE pending.hi >= range.lo AND pending.lo < range.hi"""
+
+# backend per database (host, port, name), decided at first use: migration 017 fixes it
+_CAGGS: dict[tuple[str, int, str], bool] = {}
+
+
 async def licence(conn: AsyncConnection) -> str:
     cur = await conn.execute("SELECT current_setting('timescaledb.license', true)")
     row = await cur.fetchone()
     return (row[0] if row else None) or "unknown"
+
+
+async def uses_caggs(conn: AsyncConnection) -> bool:
+    """True when the rollups are continuous aggregates (migration 017 on a Timescale-licensed
+    build): then nothing marks dirty minutes or refreshes them. Callers ask once and keep it."""
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT FROM timescaledb_information.continuous_aggregates"
+        " WHERE view_schema = current_schema() AND view_name = 'rollup_1m')")
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def _caggs_of(conn: AsyncConnection) -> bool:
+    key = (conn.info.host, conn.info.port, conn.info.dbname)
+    if key not in _CAGGS:
+        _CAGGS[key] = await uses_caggs(conn)
+    return _CAGGS[key]
 
 
 def minutes_of(ts_ms: list[int] | set[int]) -> list[datetime]:
@@ -93,24 +156,40 @@ def _ceil(t: datetime, step_s: int) -> datetime:
     return floored if floored == t else floored + timedelta(seconds=step_s)
 
 
+async def _stale_from(
+    conn: AsyncConnection, step: int, point_id: int, start: datetime, end: datetime,
+) -> datetime | None:
+    """From when the rollup of `step` may be behind within [start, end); None if it is not."""
+    if await _caggs_of(conn):
+        views = ["rollup_1m", "rollup_1h"] if step == HOUR_S else ["rollup_1m"]
+        cur = await conn.execute(
+            _STALE_CAGG, {"views": views, "p": point_id, "rs": start, "re": end})
+    else:
+        cur = await conn.execute("SELECT min(bucket) FROM rollup_dirty")
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
 async def bucketed(
     conn: AsyncConnection, point_id: int, bucket_s: int, start: datetime, end: datetime
 ) -> list[tuple]:
     """(bucket, avg, min, max, count) per bucket, from the coarsest rollup that answers.
 
     A rollup answers buckets that are whole multiples of its step; it is read only for the
-    whole steps inside [start, end) that are already rolled up (before the oldest dirty
-    minute); the edges and the recent part come from raw readings.
+    whole steps inside [start, end) that it answers exactly (before the oldest dirty minute,
+    or where the aggregate has no pending invalidation); the edges and the rest come from
+    raw readings.
     """
     step = HOUR_S if bucket_s % HOUR_S == 0 else MINUTE_S if bucket_s % MINUTE_S == 0 else 0
     params = {"b": bucket_s, "p": point_id, "s": start, "e": end}
     parts = [_RAW]
     if step:
-        cur = await conn.execute("SELECT min(bucket) FROM rollup_dirty")
-        row = await cur.fetchone()
-        pending = row[0] if row and row[0] is not None else end
         rolled_start = _ceil(start, step)
-        rolled_end = _floor(min(end, pending, datetime.now(UTC)), step)
+        rolled_end = _floor(min(end, datetime.now(UTC)), step)
+        if rolled_start < rolled_end:
+            stale = await _stale_from(conn, step, point_id, rolled_start, rolled_end)
+            if stale is not None:
+                rolled_end = min(rolled_end, _floor(stale, step))
         if rolled_start < rolled_end:
             table = "rollup_1h" if step == HOUR_S else "rollup_1m"
             params |= {"rs": rolled_start, "re": rolled_end}

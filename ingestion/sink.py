@@ -11,7 +11,7 @@ import psycopg
 
 from cityops.errors import SinkUnavailable, StoreRejected
 from ingestion.decode import DeadLetter, DecodedBatch, PointRef
-from ingestion.rollups import minutes_of
+from ingestion.rollups import minutes_of, uses_caggs
 
 # errors that mean "the database went away or is restarting": retry, never drop or ack
 _TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError)
@@ -45,13 +45,16 @@ def numeric_copy_data(rows: list[tuple[int, int, float | None, int]]) -> bytes:
     return _HEADER + numeric_copy_rows(rows) + _TRAILER
 
 
-def prepare(batches: list[DecodedBatch]) -> None:
+def prepare(batches: list[DecodedBatch], minutes: bool = True) -> None:
     """Do the CPU work of a store before its transaction (the worker does this while the
-    previous batch is being committed), so the database waits for Python as little as can be."""
+    previous batch is being committed), so the database waits for Python as little as can be.
+    `minutes`: also the minutes to mark dirty (not needed when the rollups are continuous
+    aggregates)."""
     for b in batches:
         if b.numeric and b.numeric_copy is None:
             b.numeric_copy = numeric_copy_rows(b.numeric)
-            b.minutes = {row[0] // 60_000 for row in b.numeric}
+            if minutes:
+                b.minutes = {row[0] // 60_000 for row in b.numeric}
 
 
 def text_copy_data(rows: list[tuple[int, int, str | None, int]]) -> bytes:
@@ -89,11 +92,20 @@ class Sink:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
         self.conn: psycopg.AsyncConnection | None = None
+        # whether the rollups are the platform's tables (mark the minutes written) or
+        # continuous aggregates; decided at the first connection, as migration 017 fixed it
+        self.marks_minutes = True
+        self._decided = False
 
     async def connect(self) -> None:
         try:
             self.conn = await psycopg.AsyncConnection.connect(self.database_url)
+            if not self._decided:
+                self.marks_minutes = not await uses_caggs(self.conn)
+                await self.conn.commit()
+                self._decided = True
         except _TRANSIENT as err:
+            await self.close()
             raise SinkUnavailable(f"cannot reach the database: {err}") from err
 
     async def close(self) -> None:
@@ -122,7 +134,8 @@ class Sink:
         """Store new batches and dead letters in one transaction.
 
         A batch whose key is already recorded is skipped (a redelivery); the minutes written
-        are marked for the rollups in the same transaction, so none is ever missed.
+        are marked for the rollups in the same transaction, so none is ever missed (unless the
+        rollups are continuous aggregates, which TimescaleDB keeps up to date).
         """
         if self.conn is None:
             await self.connect()
@@ -130,7 +143,7 @@ class Sink:
         try:
             async with self.conn.transaction():
                 fresh = await self._claim(batches) if batches else []
-                prepare(fresh)
+                prepare(fresh, self.marks_minutes)
                 numeric = sum(len(b.numeric) for b in fresh)
                 text = [row for b in fresh for row in b.text]
                 async with self.conn.cursor() as cur:
@@ -138,11 +151,8 @@ class Sink:
                         data = b"".join([_HEADER, *(b.numeric_copy or b"" for b in fresh),
                                          _TRAILER])
                         await self._copy(cur, "readings", data)
-                        minutes = set().union(*(b.minutes for b in fresh))
-                        await cur.execute(
-                            "INSERT INTO rollup_dirty (bucket) SELECT unnest(%s::timestamptz[])",
-                            (minutes_of({m * 60_000 for m in minutes}),),
-                        )
+                        if self.marks_minutes:
+                            await self._mark_minutes(cur, fresh)
                     if text:
                         await self._copy(cur, "readings_text", text_copy_data(text))
                     if dead:
@@ -177,6 +187,14 @@ class Sink:
             )
             claimed = {(g, s, q) for g, s, q in await cur.fetchall()}
         return [b for k, b in unique.items() if k in claimed]
+
+    @staticmethod
+    async def _mark_minutes(cur: psycopg.AsyncCursor, fresh: list[DecodedBatch]) -> None:
+        minutes = set().union(*(b.minutes for b in fresh))
+        await cur.execute(
+            "INSERT INTO rollup_dirty (bucket) SELECT unnest(%s::timestamptz[])",
+            (minutes_of({m * 60_000 for m in minutes}),),
+        )
 
     @staticmethod
     async def _copy(cur: psycopg.AsyncCursor, table: str, data: bytes) -> None:
