@@ -37,35 +37,45 @@ _ROLLED = """SELECT time_bucket(make_interval(secs => %(b)s), bucket) AS bucket,
     FROM {table} WHERE point_id = %(p)s AND bucket >= %(rs)s AND bucket < %(re)s GROUP BY 1"""
 
 
-# Where an aggregate may be behind for this point within [rs, re): the first reading of the
-# point inside a pending invalidation. Invalidations are read from TimescaleDB's catalog
-# (public read access; times in microseconds since 1970): those of the source hypertables not
-# yet moved to an aggregate, and those of the aggregates below their watermark (past it,
-# real-time aggregation answers). An invalidation where the point has no reading (chunks
-# dropped by retention, which TimescaleDB records as invalidations too) is ignored: there
-# the aggregate keeps what it had, as the platform's tables do. Written for TimescaleDB
-# 2.12-2.23 with trigger-based invalidation (the default).
-_STALE_CAGG = """WITH agg AS (
-    SELECT mat_hypertable_id AS mat, raw_hypertable_id AS raw
+# Where an aggregate may be behind within [rs, re): TimescaleDB's pending invalidations, read
+# from its catalog (public read access; times in microseconds since 1970): those of the
+# source hypertables not yet moved to an aggregate, and those of the aggregates below their
+# watermark (past it, real-time aggregation answers). Ranges under rollup_1h are in minutes of
+# rollup_1m, recorded by bucket start: widened to the whole minute. drop_chunks records the
+# dropped range too, up to and including the start of the next chunk: a range that ends at or
+# before the point's oldest reading (and starts before it) is such a drop, where the aggregate
+# keeps what it had, as the platform's tables do; it is skipped (the oldest reading is looked
+# up only if a range is left to check). Run against TimescaleDB 2.23 in the tests (2.19.3 has
+# the same catalog); needs trigger-based invalidation (the default).
+_PENDING = """WITH agg AS (
+    SELECT mat_hypertable_id AS mat, raw_hypertable_id AS raw,
+        CASE user_view_name WHEN 'rollup_1h' THEN 59999999 ELSE 0 END AS width
     FROM _timescaledb_catalog.continuous_agg
     WHERE user_view_schema = current_schema() AND user_view_name = ANY(%(views)s)),
   range AS (SELECT _timescaledb_functions.to_unix_microseconds(%(rs)s) AS lo,
                    _timescaledb_functions.to_unix_microseconds(%(re)s) AS hi),
   pending AS (
-    SELECT lowest_modified_value AS lo, greatest_modified_value AS hi
-    FROM _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log
-    WHERE hypertable_id IN (SELECT raw FROM agg)
+    SELECT l.lowest_modified_value AS lo, l.greatest_modified_value AS hi, agg.width
+    FROM _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log l
+    JOIN agg ON l.hypertable_id = agg.raw
     UNION ALL
-    SELECT i.lowest_modified_value, i.greatest_modified_value
-    FROM _timescaledb_catalog.continuous_aggs_materialization_invalidation_log i
-    JOIN agg ON i.materialization_id = agg.mat
-    WHERE i.lowest_modified_value < _timescaledb_functions.cagg_watermark(agg.mat))
-SELECT min(first.time) FROM pending, range, LATERAL (
-    SELECT time FROM readings WHERE point_id = %(p)s
-      AND time >= _timescaledb_functions.to_timestamp(greatest(pending.lo, range.lo))
-      AND time <= _timescaledb_functions.to_timestamp(least(pending.hi, range.hi))
-    ORDER BY time LIMIT 1) first
-WHERE pending.hi >= range.lo AND pending.lo < range.hi"""
+    SELECT l.lowest_modified_value, l.greatest_modified_value, agg.width
+    FROM _timescaledb_catalog.continuous_aggs_materialization_invalidation_log l
+    JOIN agg ON l.materialization_id = agg.mat
+    WHERE l.lowest_modified_value < _timescaledb_functions.cagg_watermark(agg.mat))
+SELECT _timescaledb_functions.to_timestamp(greatest(pending.lo, range.lo)),
+    _timescaledb_functions.to_timestamp(least(pending.hi, range.hi))
+        + pending.width * interval '1 microsecond'
+FROM pending, range
+WHERE pending.hi >= range.lo - pending.width AND pending.lo < range.hi
+    -- not (lo < oldest and hi <= oldest): one reference, so one lookup, made only if needed
+    AND greatest(pending.hi - 1, pending.lo) >= (
+        SELECT _timescaledb_functions.to_unix_microseconds(min(time))
+        FROM readings WHERE point_id = %(p)s)"""
+# the point's first reading inside one of the pending ranges: from there raw readings answer
+_FIRST_IN = """SELECT min(first.time) FROM unnest(%(from)s::timestamptz[], %(to)s::timestamptz[])
+    AS s(lo, hi), LATERAL (SELECT time FROM readings WHERE point_id = %(p)s
+        AND time >= s.lo AND time <= s.hi AND time < %(re)s ORDER BY time LIMIT 1) first"""
 
 # backend per database (host, port, name), decided at first use: migration 017 fixes it
 _CAGGS: dict[tuple[str, int, str], bool] = {}
@@ -160,12 +170,17 @@ async def _stale_from(
     conn: AsyncConnection, step: int, point_id: int, start: datetime, end: datetime,
 ) -> datetime | None:
     """From when the rollup of `step` may be behind within [start, end); None if it is not."""
-    if await _caggs_of(conn):
-        views = ["rollup_1m", "rollup_1h"] if step == HOUR_S else ["rollup_1m"]
-        cur = await conn.execute(
-            _STALE_CAGG, {"views": views, "p": point_id, "rs": start, "re": end})
-    else:
+    if not await _caggs_of(conn):
         cur = await conn.execute("SELECT min(bucket) FROM rollup_dirty")
+        row = await cur.fetchone()
+        return row[0] if row else None
+    params = {"views": ["rollup_1m", "rollup_1h"] if step == HOUR_S else ["rollup_1m"],
+              "p": point_id, "rs": start, "re": end}
+    ranges = await (await conn.execute(_PENDING, params)).fetchall()
+    if not ranges:  # the usual case: one small catalog query
+        return None
+    cur = await conn.execute(
+        _FIRST_IN, params | {"from": [r[0] for r in ranges], "to": [r[1] for r in ranges]})
     row = await cur.fetchone()
     return row[0] if row else None
 

@@ -36,7 +36,11 @@ PGLiteSocketHandler.prototype.detach = function (close) {
 };
 
 const db = await PGlite.create({ extensions: { timescaledb } });
-const server = new PGLiteSocketServer({ db, port, host: '127.0.0.1' });
+// a client waits while another is connected; a test holding a connection while the code it
+// tests opens another would wait for ever: fail in 10 s instead of the default 60
+const server = new PGLiteSocketServer({
+  db, port, host: '127.0.0.1', connectionQueueTimeout: 10000,
+});
 await server.start();
 // the database lives in memory only: nothing to flush, so stop at once
 const stop = async () => {

@@ -14,7 +14,7 @@ from ingestion.decode import DecodedBatch
 from ingestion.jobs import Jobs
 from ingestion.metrics import IngestMetrics
 from ingestion.retention import apply_retention
-from ingestion.rollups import bucketed
+from ingestion.rollups import _stale_from, bucketed
 from ingestion.sink import Sink
 from tests.pglite_timescale.rollup_helpers import (
     assert_exact,
@@ -98,39 +98,49 @@ async def test_retention_drops_old_chunks_and_rollups_outlive_readings(
     url, caggs = backend
     _, pid = new_point(url)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    hour = (now - timedelta(days=400)).replace(minute=0)
+    # readings keep 180 days: the daily chunk holding that limit stays, the one before goes
+    kept_from = (now - timedelta(days=180)).replace(hour=0, minute=0)
+    hour = kept_from - timedelta(hours=5)
     old = [(hour + timedelta(minutes=5, seconds=10 * i), float(i), 0) for i in range(10)]
     with psycopg.connect(url, autocommit=True) as conn:
-        insert(conn, pid, [*old, (now - timedelta(minutes=5), 2.0, 0)])
+        # and a reading on the first instant kept, as minute-aligned polling gives
+        insert(conn, pid, [*old, (kept_from, 1.0, 0), (now - timedelta(minutes=5), 2.0, 0)])
         if caggs:
             refresh_caggs(conn, now.replace(minute=0), since=hour - timedelta(days=1))
     if not caggs:
-        await refresh_tables(url, [*minutes_between(old[0][0], old[-1][0]),
+        await refresh_tables(url, [*minutes_between(old[0][0], old[-1][0]), kept_from,
                                    now - timedelta(minutes=5)])
-    window = [(hour, hour + timedelta(hours=1))]
-    await assert_exact(url, pid, window)  # rolled up, and readings still there
+    window = (hour, hour + timedelta(hours=1))
+    await assert_exact(url, pid, [window])  # rolled up, and readings still there
 
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         removed = await apply_retention(conn, {"readings": 180}, caggs)
         assert removed["readings"] >= 1
-        answers = {b: await _buckets(conn, pid, b, *window[0]) for b in (60, 3600)}
+        answers = {b: await bucketed(conn, pid, b, *window) for b in (60, 3600)}
         # readings gone, rollups kept: the answers come from the rollups alone
         assert [r[4] for r in answers[60]] == [6, 4] and [r[4] for r in answers[3600]] == [10]
         assert answers[60][0][3] == 5.0 and answers[3600][0][3] == 9.0
         if caggs:
+            # TimescaleDB recorded the drop as an invalidation reaching the reading kept at
+            # its end: not a change, so the aggregates still answer the whole day
+            cur = await conn.execute(
+                "SELECT count(*) FROM"
+                " _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log"
+                " WHERE greatest_modified_value = %s", (int(kept_from.timestamp()) * 1_000_000,))
+            assert await cur.fetchone() == (1,)
+            day = (hour, kept_from + timedelta(hours=1))
+            assert await _stale_from(conn, 60, pid, *day) is None
+            assert await _stale_from(conn, 3600, pid, *day) is None
             with pytest.raises(ConfigError, match="readings must keep more than 7 days"):
-                await apply_retention(conn, {"readings": 7, "rollup_1m": 300}, caggs)
-            assert await _buckets(conn, pid, 60, *window[0]) == answers[60]  # nothing dropped
-        removed = await apply_retention(conn, {"rollup_1m": 300}, caggs)
+                await apply_retention(conn, {"readings": 7, "rollup_1m": 150}, caggs)
+            assert await bucketed(conn, pid, 60, *window) == answers[60]  # nothing dropped
+    await assert_exact(url, pid, [(kept_from, now + timedelta(minutes=1))])
+
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        removed = await apply_retention(conn, {"rollup_1m": 150}, caggs)
         assert removed["rollup_1m"] >= 1
-        assert await _buckets(conn, pid, 60, *window[0]) == []
-        assert await _buckets(conn, pid, 3600, *window[0]) == answers[3600]  # kept forever
-    assert _count(url, "SELECT count(*) FROM readings WHERE point_id = %s", (pid,)) == 1
-    if caggs:  # the case the readings query must see through: invalidations without readings
-        assert _count(url, "SELECT count(*) FROM"
-                      " _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log") > 0
+        assert await bucketed(conn, pid, 60, *window) == []
+        assert await bucketed(conn, pid, 3600, *window) == answers[3600]  # kept forever
+    assert _count(url, "SELECT count(*) FROM readings WHERE point_id = %s", (pid,)) == 2
 
 
-async def _buckets(conn: psycopg.AsyncConnection, pid: int, bucket_s: int, start: datetime,
-                   end: datetime) -> list[tuple]:
-    return await bucketed(conn, pid, bucket_s, start, end)

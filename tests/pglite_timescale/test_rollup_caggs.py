@@ -75,7 +75,8 @@ async def test_bucketed_equals_raw_aggregates_over_continuous_aggregates(
     _, pid = new_point(timescale_url)
     now = datetime.now(UTC)
     hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
-    times = [hour + timedelta(seconds=10 * i)
+    # off the minute (3 s past), as readings mostly are: a bucket's start holds no reading
+    times = [hour + timedelta(seconds=3 + 10 * i)
              for i in range(int((now - hour).total_seconds()) // 10)]
     # some bad readings and some without a value: neither counts
     rows = [(t, None if i % 71 == 0 else float(i % 37), 2 if i % 53 == 0 else i % 2)
@@ -99,6 +100,17 @@ async def test_bucketed_equals_raw_aggregates_over_continuous_aggregates(
                             (pid, late_minute)).fetchone()
         assert seen[0] < 500.0  # the aggregate itself has not seen it
     await assert_exact(timescale_url, pid, ranges)
+    with psycopg.connect(timescale_url, autocommit=True) as conn:
+        refresh_caggs(conn, refreshed)
+    await assert_exact(timescale_url, pid, ranges)
+
+    # the minutes refreshed before the hours (each policy runs on its own schedule): the
+    # hours are behind the minutes under them, which TimescaleDB records by bucket start
+    with psycopg.connect(timescale_url, autocommit=True) as conn:
+        insert(conn, pid, [(hour + timedelta(minutes=95, seconds=7), 900.0, 0)])
+        conn.execute("CALL refresh_continuous_aggregate('rollup_1m', NULL, %s::timestamptz)",
+                     (refreshed,))
+    await assert_exact(timescale_url, pid, ranges)
 
     with psycopg.connect(timescale_url, autocommit=True) as conn:
         refresh_caggs(conn, refreshed)
@@ -115,7 +127,7 @@ async def test_bucketed_equals_raw_aggregates_over_continuous_aggregates(
         assert by_minute[hour + timedelta(minutes=10)][3] == 1e6
         # ... which TimescaleDB records as a change under rollup_1h: hours from raw again
         hourly = await rollups.bucketed(aconn, pid, 3600, hour, refreshed)
-        assert [r[3] for r in hourly] == [500.0, 36.0]
+        assert [r[3] for r in hourly] == [500.0, 900.0]
 
 
 async def _tamper(conn: psycopg.AsyncConnection, view: str, pid: int, bucket: datetime,

@@ -79,7 +79,7 @@ BEGIN
     -- raw readings where TimescaleDB has an invalidation pending). The window must not reach
     -- chunks that retention drops (readings at 180 days, rollup_1m at 730): dropping chunks
     -- under an aggregate records an invalidation, and refreshing it would delete the
-    -- rollups that are meant to outlive the readings. ingestion/jobs.py refuses a retention
+    -- rollups that are meant to outlive the readings. ingestion/retention.py refuses a retention
     -- shorter than the window.
     PERFORM add_continuous_aggregate_policy('rollup_1m', start_offset => interval '7 days',
         end_offset => interval '1 minute', schedule_interval => interval '1 minute');
