@@ -127,7 +127,6 @@ class Jobs:
 
     async def _retention(self) -> None:
         conn = await self._connection()
-
         caggs = await self._backend(conn)
 
         async def apply() -> None:
