@@ -37,6 +37,7 @@ from cityops import wire
 from cityops.settings import load_settings
 from infra.broker.accounts import add_gateway, ensure_service_account
 from infra.broker.process import Broker
+from infra.db.admin import drop_database
 from infra.db.migrate import migrate
 from ingestion.sink import numeric_copy_data
 
@@ -150,8 +151,7 @@ class Rig:
                 self.worker.kill()
         self.broker.stop()
         admin = self.settings.database_admin_url.get_secret_value()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+        drop_database(admin, self.db)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

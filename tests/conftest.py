@@ -16,8 +16,9 @@ import pytest
 from cityops.settings import Settings, load_settings
 from infra.broker.accounts import add_gateway, ensure_service_account
 from infra.broker.process import Broker
+from infra.db.admin import drop_database
 from infra.db.migrate import migrate
-from tests.helpers import free_port, wait_for
+from tests.helpers import free_port
 
 REPO = Path(__file__).parents[1]
 
@@ -42,13 +43,7 @@ def database_url(stack_settings: Settings) -> Iterator[str]:
     url = _with_database(stack_settings.database_url.get_secret_value(), name)
     migrate(url)
     yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        # a stopped process's backend can outlive it by a moment, and FORCE may only end
-        # backends of roles the admin role belongs to: let them go first
-        wait_for(lambda: conn.execute(
-            "SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = %s", (name,)
-        ).fetchone()[0], timeout_s=15, what=f"the last connections to {name} to close")
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(admin, name)
 
 
 class BrokerFixture:

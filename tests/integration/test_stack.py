@@ -18,6 +18,7 @@ from psycopg.conninfo import make_conninfo
 from cityops.settings import env_file_path, load_settings
 from infra.broker import accounts
 from infra.broker.process import Broker
+from infra.db.admin import drop_database
 
 DEADLINE_S = 10.0
 INGEST_PASSWORD = "ingest-test-password"
@@ -206,5 +207,4 @@ def test_local_cluster_new_database_has_timescaledb() -> None:
             ).fetchone()
             assert row is not None and row[0]
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(admin_url, name)
