@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     ingest_batch_max_readings: int = Field(20000, ge=1)
     ingest_batch_max_wait_ms: int = Field(20, ge=1)
     ingest_max_inflight_messages: int = Field(20000, ge=10)
+    # batches stored at once, each on its own connection (ingestion/pipeline.py)
+    ingest_store_connections: int = Field(2, ge=1, le=8)
     ingest_metrics_port: int = Field(0, ge=0, le=65535)  # 0: no metrics endpoint
     ingest_metrics_host: str = "127.0.0.1"
     ingest_rules_reload_s: float = Field(5.0, gt=0)

@@ -24,6 +24,7 @@ from ingestion.decode import DeadLetter, DecodedBatch, Decoder
 from ingestion.jobs import Jobs
 from ingestion.metrics import IngestMetrics
 from ingestion.mqtt_session import LeanMqttSession
+from ingestion.pipeline import StorePipeline, after
 from ingestion.retention import retention_plan
 from ingestion.rules.engine import RuleEngine
 from ingestion.sink import Sink, StoreResult, prepare
@@ -39,7 +40,7 @@ class IngestWorker:
         self.settings = settings
         self.client_id = client_id
         url = settings.database_url.get_secret_value()
-        self.sink = Sink(url)
+        self.stores = StorePipeline(url, settings.ingest_store_connections)
         self.decoder = Decoder({})
         self.batcher = Batcher(settings.ingest_batch_max_readings,
                                settings.ingest_max_inflight_messages)
@@ -49,8 +50,6 @@ class IngestWorker:
         self.metrics = IngestMetrics()
         self.rules = RuleEngine(url, settings.ingest_rules_reload_s)
         self.conn: LeanMqttSession | None = None
-        # the batch being stored while the next one is decoded (at most one at a time)
-        self._storing: asyncio.Task[None] | None = None
         self.jobs = Jobs(
             url, self.metrics, self._publish_internal,
             offline_check_s=settings.ingest_offline_check_s,
@@ -101,7 +100,7 @@ class IngestWorker:
                 await jobs
             await self.jobs.close()
             await self.rules.close()
-            await self.sink.close()
+            await self.stores.close()
 
     async def _consume(self) -> None:
         backoff = Backoff()
@@ -169,16 +168,16 @@ class IngestWorker:
         backoff = Backoff()
         while True:
             try:
-                await self.sink.connect()
+                await self.stores.connect()
                 await self._reload_points()
                 return
             except SinkUnavailable as err:
                 log.warning("ingest: %s", err)
-                await self.sink.close()
+                await self.stores.close()
                 await asyncio.sleep(backoff.next_delay())
 
     async def _reload_points(self) -> None:
-        self.decoder.points = await self.sink.load_points()
+        self.decoder.points = await self.stores.primary.load_points()
         self._points_loaded_at = time.monotonic()
 
     async def _flush_loop(self, conn: LeanMqttSession) -> None:
@@ -194,52 +193,50 @@ class IngestWorker:
         raise BrokerUnavailable(f"closed: {conn.closed.result()}")
 
     async def _flush(self, conn: LeanMqttSession) -> None:
-        """Decode what arrived while the previous batch is being stored, then store it.
+        """Decode what arrived while earlier batches are being stored, then store it.
 
-        Decoding (CPU in this process) overlaps the previous COPY and commit (the database's
-        CPU): on a small machine that is most of the throughput. One store at a time keeps
-        acks in order and the sink's single connection in one transaction at a time.
+        Decoding (CPU in this process) overlaps the COPYs and commits of the batches before
+        (the database's CPU and disk): on a small machine that is most of the throughput.
         """
         taken = self.batcher.take()
         self.metrics.pending_messages.set(len(self.batcher.messages))
         started = time.perf_counter()
         batches, dead = await self._decode_all(taken)
-        prepare(batches, self.sink.marks_minutes)
-        await self._drain_store()
-        self._storing = asyncio.create_task(self._store(conn, taken, batches, dead, started))
+        prepare(batches, self.stores.marks_minutes)
+        await self.stores.submit(
+            lambda sink, previous: self._store(conn, sink, previous, taken, batches, dead,
+                                               started))
         await asyncio.sleep(0)  # let it send its first statement before we decode on
 
     async def _drain_store(self) -> None:
-        """Wait for the batch being stored; shielded, so a stop never cuts a commit short."""
-        task = self._storing
-        if task is not None:
-            await asyncio.shield(task)
-            self._storing = None
+        await self.stores.drain()
 
     async def _store(
-        self, conn: LeanMqttSession, taken: list[Message], batches: list[DecodedBatch],
-        dead: list[DeadLetter], started: float,
+        self, conn: LeanMqttSession, sink: Sink, previous: asyncio.Task[None] | None,
+        taken: list[Message], batches: list[DecodedBatch], dead: list[DeadLetter],
+        started: float,
     ) -> None:
         try:
-            result = await self._store_retrying(batches, dead)
+            result = await self._store_retrying(sink, batches, dead)
         except StoreRejected as err:
             # one bad message must not block the rest forever (it would be redelivered and
             # refused again): store message by message, dead-lettering what is refused
             log.warning("ingest %s: %s; storing message by message", self.client_id, err.detail)
-            result, dead = await self._store_singly(taken)
+            result, dead = await self._store_singly(sink, taken)
+        await after(previous)  # acks, counts and rules in arrival order
         for _topic, _payload, mid, qos in taken:
             conn.ack(mid, qos)
         self._count(result, dead, len(taken), time.perf_counter() - started)
         await self._evaluate_rules(result)
 
     async def _store_retrying(
-        self, batches: list[DecodedBatch], dead: list[DeadLetter]
+        self, sink: Sink, batches: list[DecodedBatch], dead: list[DeadLetter]
     ) -> StoreResult:
         backoff = Backoff(cap_s=10)
         failing = False
         while True:
             try:
-                result = await self.sink.store(batches, dead)
+                result = await sink.store(batches, dead)
                 break
             except SinkUnavailable as err:
                 # keep the messages unacked and retry: the broker holds the rest meanwhile, and
@@ -254,16 +251,16 @@ class IngestWorker:
         return result
 
     async def _store_singly(
-        self, messages: list[Message]
+        self, sink: Sink, messages: list[Message]
     ) -> tuple[StoreResult, list[DeadLetter]]:
         total, all_dead = StoreResult(), []
         for topic, payload, _mid, _qos in messages:
             batch, dead = self.decoder.decode(topic, payload)
             try:
-                result = await self._store_retrying([batch] if batch else [], dead)
+                result = await self._store_retrying(sink, [batch] if batch else [], dead)
             except StoreRejected as err:
                 dead = [DeadLetter(topic, payload, "rejected_by_database", err.detail)]
-                result = await self._store_retrying([], dead)
+                result = await self._store_retrying(sink, [], dead)
             total.readings += result.readings
             total.fresh += result.fresh
             total.duplicates += result.duplicates
@@ -315,7 +312,7 @@ class IngestWorker:
         stale = time.monotonic() - self._points_loaded_at > POINT_RELOAD_MIN_INTERVAL_S
         if any(d.reason == "unknown_point" for d in dead) and stale:
             # a device registered since start: learn it, then decode this flush again
-            await self._drain_store()  # the sink's connection must be free of a transaction
+            await self._drain_store()  # the connections must be free of a transaction
             backoff = Backoff(cap_s=10)
             while True:
                 try:

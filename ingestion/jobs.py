@@ -25,6 +25,7 @@ from ingestion.rules.engine import RuleEngine
 
 log = logging.getLogger(__name__)
 LOCK_OFFLINE, LOCK_ROLLUPS, LOCK_RETENTION = 7413101, 7413102, 7413103
+ROLLUP_DUTY = 0.5  # the refresh works at most half the time (ingestion/rollups.py)
 
 
 class Jobs:
@@ -37,11 +38,14 @@ class Jobs:
         self.metrics = metrics
         self.publish = publish
         self.conn: AsyncConnection | None = None
+        # the rollup refresh has a connection and a loop of its own: spread out to leave the
+        # database to the stores, a round can take seconds, which must not hold up alarms
+        self.rollup_conn: AsyncConnection | None = None
+        self.rollup_refresh_s = rollup_refresh_s
         self.offline = RuleEngine(database_url, rules_reload_s)
         self.schedule: list[tuple[str, float, Callable[[], Awaitable[None]]]] = [
             ("publish", 0.25, self._publish),
             ("offline", offline_check_s, self._offline),
-            ("rollups", rollup_refresh_s, self._rollups),
             ("retention", retention_check_s, self._retention),
         ]
         self.retention_plan = retention_plan
@@ -55,6 +59,20 @@ class Jobs:
         return self.conn
 
     async def run(self) -> None:
+        keeper = asyncio.create_task(self._rollup_loop())
+        try:
+            await self._main_loop()
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _rollup_loop(self) -> None:
+        while True:
+            await self._run_one("rollups", self._rollups)
+            await asyncio.sleep(self.rollup_refresh_s)
+
+    async def _main_loop(self) -> None:
         due = {name: 0.0 for name, _, _ in self.schedule}
         while True:
             now = time.monotonic()
@@ -83,8 +101,9 @@ class Jobs:
                 self.conn = None
                 await self.offline.close()
 
-    async def _locked(self, key: int, work: Callable[[], Awaitable[None]]) -> None:
-        conn = await self._connection()
+    async def _locked(self, key: int, work: Callable[[], Awaitable[None]],
+                      conn: AsyncConnection | None = None) -> None:
+        conn = conn or await self._connection()
         cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))
         row = await cur.fetchone()
         if not (row and row[0]):
@@ -117,13 +136,23 @@ class Jobs:
         return self.caggs
 
     async def _rollups(self) -> None:
-        conn = await self._connection()
-        if await self._backend(conn):
-            return  # TimescaleDB's refresh policies keep them
+        if self.rollup_conn is None or self.rollup_conn.closed:
+            self.rollup_conn = await AsyncConnection.connect(self.database_url, autocommit=True)
+        conn = self.rollup_conn
+        try:
+            if await self._backend(conn):
+                return  # TimescaleDB's refresh policies keep them
 
-        async def refresh() -> None:
-            await rollups.refresh(conn)
-        await self._locked(LOCK_ROLLUPS, refresh)
+            async def refresh() -> None:
+                began = time.monotonic()
+                minutes = await rollups.refresh(conn, duty=ROLLUP_DUTY)
+                took = time.monotonic() - began
+                log.log(logging.INFO if took > 1 else logging.DEBUG,
+                        "rollups: %d minute(s) recomputed in %.1f s", minutes, took)
+            await self._locked(LOCK_ROLLUPS, refresh, conn)
+        except psycopg.OperationalError:
+            await conn.close()
+            raise
 
     async def _retention(self) -> None:
         conn = await self._connection()
@@ -135,5 +164,7 @@ class Jobs:
 
     async def close(self) -> None:
         await self.offline.close()
+        if self.rollup_conn is not None:
+            await self.rollup_conn.close()
         if self.conn is not None:
             await self.conn.close()

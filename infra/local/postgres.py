@@ -29,7 +29,10 @@ SETTINGS_FILE = CONF_DIR / "conf.d" / "cityops.conf"
 SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
     "max_connections": "200",
-    "shared_buffers": "1GB",
+    # a minute of ingestion at 200,000 readings/s is ~1.5 GB of rows and index entries: with
+    # 1 GB the backends began writing out dirty pages themselves and latency climbed within a
+    # minute (`make bench-ingest`); Timescale's guidance is about a quarter of RAM
+    "shared_buffers": "4GB",
     "effective_cache_size": "12GB",
     "work_mem": "16MB",
     "maintenance_work_mem": "512MB",
