@@ -25,7 +25,7 @@ from ingestion.rules.engine import RuleEngine
 
 log = logging.getLogger(__name__)
 LOCK_OFFLINE, LOCK_ROLLUPS, LOCK_RETENTION = 7413101, 7413102, 7413103
-ROLLUP_DUTY = 0.5  # the refresh works at most half the time (ingestion/rollups.py)
+ROLLUP_DUTY = 0.25  # the refresh works at most a quarter of the time (ingestion/rollups.py)
 
 
 class Jobs:
