@@ -86,8 +86,11 @@ class CommandExecutor:
         task.add_done_callback(self._tasks.discard)
         if device:
             self._tails[device] = task
-            task.add_done_callback(lambda t: self._tails.get(device) is t
-                                   and self._tails.pop(device))
+            task.add_done_callback(lambda done: self._forget(device, done))
+
+    def _forget(self, device: str, done: asyncio.Task) -> None:
+        if self._tails.get(device) is done:  # no later command of the device chained on it
+            del self._tails[device]
 
     async def _after(self, previous: asyncio.Task | None, command_id: str, raw: bytes) -> None:
         if previous is not None:

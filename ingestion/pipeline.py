@@ -65,10 +65,6 @@ class StorePipeline:
             await asyncio.shield(self._inflight[0])
             self._inflight.popleft()
 
-    @property
-    def busy(self) -> bool:
-        return bool(self._inflight)
-
 
 async def after(previous: asyncio.Task[None] | None) -> None:
     """Wait for the previous store to end, whatever its outcome (it reports its own)."""
