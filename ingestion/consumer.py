@@ -126,7 +126,7 @@ class IngestWorker:
                 await self._leave(conn, topic)
                 raise
             finally:
-                await self._drain_store()
+                await self.stores.drain()
                 # unacked messages are redelivered by the broker: drop our copies
                 self.batcher.clear()
                 self.conn = None
@@ -153,7 +153,7 @@ class IngestWorker:
                 quiet_since = len(self.batcher.messages)
             while self.batcher.messages:
                 await self._flush(conn)
-            await self._drain_store()
+            await self.stores.drain()
             if time.monotonic() >= deadline:
                 await conn.close()
                 log.warning("ingest %s: stopped with a backlog: session kept for the next"
@@ -207,9 +207,6 @@ class IngestWorker:
             lambda sink, previous: self._store(conn, sink, previous, taken, batches, dead,
                                                started))
         await asyncio.sleep(0)  # let it send its first statement before we decode on
-
-    async def _drain_store(self) -> None:
-        await self.stores.drain()
 
     async def _store(
         self, conn: LeanMqttSession, sink: Sink, previous: asyncio.Task[None] | None,
@@ -312,7 +309,7 @@ class IngestWorker:
         stale = time.monotonic() - self._points_loaded_at > POINT_RELOAD_MIN_INTERVAL_S
         if any(d.reason == "unknown_point" for d in dead) and stale:
             # a device registered since start: learn it, then decode this flush again
-            await self._drain_store()  # the connections must be free of a transaction
+            await self.stores.drain()  # the connections must be free of a transaction
             backoff = Backoff(cap_s=10)
             while True:
                 try:

@@ -54,8 +54,7 @@ class Jobs:
         self.caggs: bool | None = None  # rollups are continuous aggregates; asked once
 
     async def _connection(self) -> AsyncConnection:
-        if self.conn is None or self.conn.closed:
-            self.conn = await AsyncConnection.connect(self.database_url, autocommit=True)
+        self.conn = await _open(self.conn, self.database_url)
         return self.conn
 
     async def run(self) -> None:
@@ -136,9 +135,7 @@ class Jobs:
         return self.caggs
 
     async def _rollups(self) -> None:
-        if self.rollup_conn is None or self.rollup_conn.closed:
-            self.rollup_conn = await AsyncConnection.connect(self.database_url, autocommit=True)
-        conn = self.rollup_conn
+        conn = self.rollup_conn = await _open(self.rollup_conn, self.database_url)
         try:
             if await self._backend(conn):
                 return  # TimescaleDB's refresh policies keep them
@@ -168,3 +165,10 @@ class Jobs:
             await self.rollup_conn.close()
         if self.conn is not None:
             await self.conn.close()
+
+
+async def _open(conn: AsyncConnection | None, database_url: str) -> AsyncConnection:
+    """`conn` if it is still open, else a new autocommit connection."""
+    if conn is None or conn.closed:
+        conn = await AsyncConnection.connect(database_url, autocommit=True)
+    return conn

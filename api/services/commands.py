@@ -3,8 +3,10 @@
 pending (recorded) -> sent (the broker acknowledged it) -> succeeded | failed | rejected |
 expired (the agent's result, or no result by `expires_at` plus a grace period). A result only
 moves a command out of pending or sent, so a late or repeated result changes nothing.
-Commands for one device are recorded and published under one lock per device, so they reach
-the broker, and the agent (one session, QoS 1), in the order they were accepted.
+Commands for one device are recorded and published one at a time, under a PostgreSQL advisory
+lock per device (so also across several API processes), each publish acknowledged before the
+next is recorded: they reach the broker, and the agent (one session, QoS 1), in the order they
+were accepted. `applied_at` is the gateway's time of the command, `finished_at` the platform's.
 """
 
 from __future__ import annotations
