@@ -261,7 +261,47 @@ class LinePublisher:
         pass
 
 
-def paced_latency(rig: Rig, rate_rps: float, seconds: float) -> dict:
+def keeps_up(rig: Rig, rate_rps: float, seconds: float) -> bool:
+    """Whether the whole chain (publisher, broker, worker, database, all on these cores)
+    sustains `rate_rps` with 50-reading messages: after `seconds` of paced publishing, less
+    than half a second's worth of readings is still uncommitted. Returns once all is
+    committed, so the next step starts from an empty pipeline."""
+    stream, per_message = str(uuid.uuid4()), 50
+    client = LinePublisher(rig) if shutil.which("mosquitto_pub") else rig.publisher()
+    names = rig.point_names * 2
+    templates = Templates(stream, [names[i:i + per_message]
+                                   for i in range(0, len(rig.point_names), per_message)])
+    already, seq, interval = rig.stored(), 0, per_message / rate_rps
+    started = time.perf_counter()
+    while (now := time.perf_counter()) - started < seconds:
+        due = int((now - started) / interval) + 1
+        while seq < due:
+            seq += 1
+            client.publish(wire.telemetry_topic(rig.gateway),
+                           templates.make(seq, int(time.time() * 1000)), qos=1)
+        time.sleep(0.002)
+    behind = seq * per_message - (rig.stored() - already)
+    client.loop_stop()
+    client.disconnect()
+    deadline = time.monotonic() + 300
+    while rig.stored() - already < seq * per_message and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return behind < rate_rps / 2
+
+
+def live_max(rig: Rig, drain_rps: float, step_s: float, steps: int = 4) -> float:
+    """The highest rate the chain sustains with the publisher live, found by bisection
+    between a quarter of the drain rate and the drain rate (which has no publisher)."""
+    low, high = drain_rps / 4, drain_rps
+    for _ in range(steps):
+        middle = (low + high) / 2
+        ok = keeps_up(rig, middle, step_s)
+        print(f"  {middle:10,.0f} readings/s live: {'sustained' if ok else 'fell behind'}")
+        low, high = (middle, high) if ok else (low, middle)
+    return low
+
+
+def paced_latency(rig: Rig, rate_rps: float, seconds: float, trace: Path | None = None) -> dict:
     """Publish 50-reading messages at `rate_rps` for `seconds`; latency publish -> visible."""
     stream = str(uuid.uuid4())
     client = LinePublisher(rig) if shutil.which("mosquitto_pub") else rig.publisher()
@@ -311,6 +351,9 @@ def paced_latency(rig: Rig, rate_rps: float, seconds: float) -> dict:
     client.loop_stop()
     client.disconnect()
     warm = started + min(5.0, seconds / 5)
+    if trace is not None:  # one line per message: seconds into the run, latency in ms
+        trace.write_text("".join(f"{sent[s] - started:.3f} {(seen[s] - sent[s]) * 1000:.1f}\n"
+                                 for s in sent if s in seen))
     lat = sorted((seen[s] - sent[s]) * 1000 for s in sent if s in seen and sent[s] >= warm)
     if not lat:
         raise RuntimeError("no message was seen committed")
@@ -331,8 +374,13 @@ def main() -> None:
     parser.add_argument("--single-readings", type=int, default=300_000)
     parser.add_argument("--paced-rps", type=float, default=0,
                         help="rate of the latency run (default: half the 50-reading rate)")
+    parser.add_argument("--live-step-s", type=float, default=30,
+                        help="seconds of each step of the search for the live maximum")
+    parser.add_argument("--trace", type=Path,
+                        help="write each paced message's send time and latency to this file")
     args = parser.parse_args()
     load = os.getloadavg()
+    writeback = int(Path("/proc/sys/vm/dirty_background_bytes").read_text())
     rig = Rig()
     try:
         ceiling = copy_ceiling(rig, args.ceiling_s)
@@ -346,8 +394,11 @@ def main() -> None:
         print(f"1-reading messages    {single:12,.0f} readings/s  ({single / ceiling:.0%}"
               f" of ceiling; target >= 30,000/s); worker CPU {single_cpu:.2f} us/reading"
               f" = {1e6 / single_cpu:,.0f} readings per CPU-second")
-        paced_rps = args.paced_rps or batched / 2
-        paced = paced_latency(rig, paced_rps, args.duration)
+        live = live_max(rig, batched, args.live_step_s)
+        print(f"50-reading, publisher live {live:10,.0f} readings/s  ({live / ceiling:.0%}"
+              " of ceiling; publisher, broker, worker and database sharing the cores)")
+        paced_rps = args.paced_rps or live / 2
+        paced = paced_latency(rig, paced_rps, args.duration, args.trace)
         print(f"latency at {paced_rps:,.0f} readings/s for {args.duration:g} s:"
               f" p50 {paced['p50_ms']:.1f} ms, p99 {paced['p99_ms']:.1f} ms (target < 250)"
               f"  [{paced['unseen']} of {paced['messages']} messages not seen]")
@@ -357,19 +408,22 @@ def main() -> None:
         print(f"worker peak memory    {peak:12,.0f} MB (VmHWM, whole run)")
         print(f"load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
               f" on {os.cpu_count()} cores (the machine is shared)")
+        if writeback == 0:
+            print("  vm.dirty_background_bytes is 0 (the kernel default): expect commit stalls;"
+                  " infra/local/install.sh sets it")
     finally:
         rig.close()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "copy_ceiling_rps": round(ceiling), "batched_rps": round(batched),
-        "single_rps": round(single), "p99_ms": round(paced["p99_ms"], 1),
+        "single_rps": round(single), "live_rps": round(live), "p99_ms": round(paced["p99_ms"], 1),
         "peak_rss_mb": round(peak, 1), "p50_ms": round(paced["p50_ms"], 1),
         "batched_worker_cpu_us_per_reading": round(batched_cpu, 3),
         "single_worker_cpu_us_per_reading": round(single_cpu, 3),
         "batched_ratio": round(batched / ceiling, 3), "single_ratio": round(single / ceiling, 3),
         "paced_rps": round(paced_rps), "duration_s": args.duration,
         "rss_paced_first_mb": paced["rss_first_mb"], "rss_paced_last_mb": paced["rss_last_mb"],
-        "load_average_before": load,
+        "load_average_before": load, "dirty_background_bytes": writeback,
     }, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(REPO)}")
 

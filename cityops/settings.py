@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     ingest_rules_reload_s: float = Field(5.0, gt=0)
     ingest_offline_check_s: float = Field(5.0, gt=0)
     ingest_rollup_refresh_s: float = Field(15.0, gt=0)
+    # share of the time the rollup refresh may work: it yields the rest to the stores
+    ingest_rollup_duty: float = Field(0.1, gt=0, le=1)
     ingest_retention_check_s: float = Field(3600.0, gt=0)
     # days per table, merged over ingestion/retention.py DEFAULT_DAYS, e.g. {"readings": 90}
     ingest_retention_days: dict[str, int] = {}

@@ -54,6 +54,7 @@ class IngestWorker:
             url, self.metrics, self._publish_internal,
             offline_check_s=settings.ingest_offline_check_s,
             rollup_refresh_s=settings.ingest_rollup_refresh_s,
+            rollup_duty=settings.ingest_rollup_duty,
             retention_check_s=settings.ingest_retention_check_s,
             retention_plan=retention_plan(settings.ingest_retention_days),
             rules_reload_s=settings.ingest_rules_reload_s,

@@ -25,14 +25,13 @@ from ingestion.rules.engine import RuleEngine
 
 log = logging.getLogger(__name__)
 LOCK_OFFLINE, LOCK_ROLLUPS, LOCK_RETENTION = 7413101, 7413102, 7413103
-ROLLUP_DUTY = 0.25  # the refresh works at most a quarter of the time (ingestion/rollups.py)
 
 
 class Jobs:
     def __init__(
         self, database_url: str, metrics: IngestMetrics, publish: alarms.Publish, *,
         offline_check_s: float, rollup_refresh_s: float, retention_check_s: float,
-        retention_plan: dict[str, int], rules_reload_s: float,
+        retention_plan: dict[str, int], rules_reload_s: float, rollup_duty: float = 1.0,
     ) -> None:
         self.database_url = database_url
         self.metrics = metrics
@@ -42,6 +41,7 @@ class Jobs:
         # database to the stores, a round can take seconds, which must not hold up alarms
         self.rollup_conn: AsyncConnection | None = None
         self.rollup_refresh_s = rollup_refresh_s
+        self.rollup_duty = rollup_duty  # share of the time it works (ingestion/rollups.py)
         self.offline = RuleEngine(database_url, rules_reload_s)
         self.schedule: list[tuple[str, float, Callable[[], Awaitable[None]]]] = [
             ("publish", 0.25, self._publish),
@@ -142,7 +142,7 @@ class Jobs:
 
             async def refresh() -> None:
                 began = time.monotonic()
-                minutes = await rollups.refresh(conn, duty=ROLLUP_DUTY)
+                minutes = await rollups.refresh(conn, duty=self.rollup_duty)
                 took = time.monotonic() - began
                 log.log(logging.INFO if took > 1 else logging.DEBUG,
                         "rollups: %d minute(s) recomputed in %.1f s", minutes, took)

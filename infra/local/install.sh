@@ -151,5 +151,23 @@ build_timescaledb() {
     rm -rf "$work" "$work.log"
 }
 
+# Dirty page cache written back steadily, 64 MB at a time, rather than by the kernel's default
+# of 10 % of RAM (~2.4 GB here) every 30 s: PostgreSQL writes its data pages through the page
+# cache, and each such burst queued ahead of the WAL fsyncs held every commit back for ~0.5 s
+# (`make bench-ingest` at 146,000 readings/s: p99 266 ms with the default, 178 ms with this).
+# A host-wide setting, as any database host would have; where /proc/sys is read-only (some
+# containers) it is skipped with a warning.
+WRITEBACK_CONF=/etc/sysctl.d/60-cityops-writeback.conf
+WRITEBACK="vm.dirty_background_bytes = 67108864"
+tune_writeback() {
+    if [[ "$(cat "$WRITEBACK_CONF" 2>/dev/null)" != "$WRITEBACK" ]]; then
+        printf '%s\n' "$WRITEBACK" >"$WRITEBACK_CONF"
+    fi
+    [[ "$(sysctl -n vm.dirty_background_bytes)" == 67108864 ]] && return 0
+    sysctl -q -p "$WRITEBACK_CONF" 2>/dev/null \
+        || log "warning: could not set $WRITEBACK (commit latency will spike under load)"
+}
+
 install_packages
 build_timescaledb
+tune_writeback

@@ -109,3 +109,27 @@ def test_retention_drops_old_chunks_and_old_batch_keys(worker, database_url: str
                             " WHERE gateway_id = %s", (sender.gateway,)) == 1,
              what="the 40-day-old batch key deleted (30 days by default)")
     assert scalar(database_url, "SELECT value FROM readings WHERE point_id = %s", (pid,)) == 2.0
+
+
+def test_reading_chunks_are_not_vacuumed_for_inserts_alone(database_url: str) -> None:
+    """Migration 012: every chunk of the raw readings tables, those made before and after,
+    carries autovacuum_vacuum_insert_threshold = -1 (an insert-only vacuum of a hot chunk
+    logged whole pages and stalled commits); the rollups keep the default."""
+    gateway = f"gw-{uuid.uuid4().hex[:6]}"
+    pid = register(database_url, gateway, {f"{gateway}-d": ["a"]})[(f"{gateway}-d", "a")]
+    long_ago = datetime.now(UTC) - timedelta(days=900 + uuid.uuid4().int % 100)
+    with psycopg.connect(database_url) as conn:
+        for at in (long_ago, datetime.now(UTC)):  # the first makes a chunk of its own
+            conn.execute("INSERT INTO readings (time, point_id, value) VALUES (%s, %s, 1)",
+                         (at, pid))
+            conn.execute("INSERT INTO readings_text (time, point_id, value) VALUES (%s, %s, 'x')",
+                         (at, pid))
+        conn.commit()
+        options = {table: conn.execute(
+            "SELECT array_agg(c.reloptions::text) FROM show_chunks(%s) AS s(chunk)"
+            " JOIN pg_class c ON c.oid = s.chunk", (table,)).fetchone()[0]
+            for table in ("readings", "readings_text", "rollup_1m")}
+    for table in ("readings", "readings_text"):
+        assert len(options[table]) >= 2
+        assert all("autovacuum_vacuum_insert_threshold=-1" in (o or "") for o in options[table])
+    assert not any("autovacuum_vacuum_insert" in (o or "") for o in options["rollup_1m"] or [])
