@@ -154,7 +154,8 @@ build_timescaledb() {
 # Dirty page cache written back steadily, 64 MB at a time, rather than by the kernel's default
 # of 10 % of RAM (~2.4 GB here) every 30 s: PostgreSQL writes its data pages through the page
 # cache, and each such burst queued ahead of the WAL fsyncs held every commit back for ~0.5 s
-# (`make bench-ingest` at 146,000 readings/s: p99 266 ms with the default, 178 ms with this).
+# (`make bench-ingest`, 60-s runs at 139,000-146,000 readings/s: p99 232 and 266 ms with the
+# default, 178 ms with this).
 # A host-wide setting, as any database host would have; where /proc/sys is read-only (some
 # containers) it is skipped with a warning.
 WRITEBACK_CONF=/etc/sysctl.d/60-cityops-writeback.conf
