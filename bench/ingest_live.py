@@ -17,6 +17,8 @@ import psycopg
 from cityops import wire
 
 if TYPE_CHECKING:
+    import paho.mqtt.client as paho
+
     from bench.ingest import Rig
 
 
@@ -64,16 +66,23 @@ class LinePublisher:
         pass
 
 
+def live_publisher(
+    rig: Rig, stream: str, per_message: int,
+) -> tuple[LinePublisher | paho.Client, Templates]:
+    """mosquitto_pub (a Python client where it is missing) and messages covering every point."""
+    client = LinePublisher(rig) if shutil.which("mosquitto_pub") else rig.publisher()
+    names = rig.point_names * 2
+    return client, Templates(stream, [names[i:i + per_message]
+                                      for i in range(0, len(rig.point_names), per_message)])
+
+
 def keeps_up(rig: Rig, rate_rps: float, seconds: float) -> bool:
     """Whether the whole chain (publisher, broker, worker, database, all on these cores)
     sustains `rate_rps` with 50-reading messages: after `seconds` of paced publishing, less
     than half a second's worth of readings is still uncommitted. Returns once all is
     committed, so the next step starts from an empty pipeline."""
-    stream, per_message = str(uuid.uuid4()), 50
-    client = LinePublisher(rig) if shutil.which("mosquitto_pub") else rig.publisher()
-    names = rig.point_names * 2
-    templates = Templates(stream, [names[i:i + per_message]
-                                   for i in range(0, len(rig.point_names), per_message)])
+    per_message = 50
+    client, templates = live_publisher(rig, str(uuid.uuid4()), per_message)
     already, seq, interval = rig.stored(), 0, per_message / rate_rps
     started = time.perf_counter()
     while (now := time.perf_counter()) - started < seconds:
@@ -107,11 +116,8 @@ def live_max(rig: Rig, drain_rps: float, step_s: float, steps: int = 4) -> float
 def paced_latency(rig: Rig, rate_rps: float, seconds: float, trace: Path | None = None) -> dict:
     """Publish 50-reading messages at `rate_rps` for `seconds`; latency publish -> visible."""
     stream = str(uuid.uuid4())
-    client = LinePublisher(rig) if shutil.which("mosquitto_pub") else rig.publisher()
     per_message, interval = 50, 50 / rate_rps
-    names = rig.point_names * 2
-    templates = Templates(stream, [names[i:i + per_message]
-                                   for i in range(0, len(rig.point_names), per_message)])
+    client, templates = live_publisher(rig, stream, per_message)
     sent: dict[int, float] = {}
     seen: dict[int, float] = {}
     stop = threading.Event()
