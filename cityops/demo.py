@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +12,13 @@ from pathlib import Path
 
 import yaml
 
+from cityops.children import (
+    block_stop_signals,
+    start_child,
+    stop_children,
+    stop_with_parent,
+    wait_for_stop,
+)
 from cityops.errors import Conflict, StackError
 from cityops.settings import load_settings
 
@@ -96,13 +101,17 @@ def run_demo() -> None:
     subprocess.run([*cityops, "users", "add", "admin", "--role", "admin"],
                    input=admin_password + "\n", text=True, check=True)
     _load_economy(cityops, demo_dir)
-    procs = _start_all(cityops, config_path, sims, api_port, password, demo_dir)
+    block_stop_signals()
+    stop_with_parent()
+    procs: list[subprocess.Popen] = []
     try:
+        _start_all(procs, cityops, config_path, sims, api_port, password, demo_dir)
         _wait_port(api_port)
         _announce(api_port, admin_password, demo_dir)
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        wait_for_stop()
     finally:
-        _stop_all(procs)
+        stop_children(procs)
+        sys.stdout.write("demo stopped\n")
 
 
 def _load_economy(cityops: list[str], demo_dir: Path) -> None:
@@ -143,9 +152,11 @@ def _simulators(config: dict) -> dict[str, tuple[list[str], int]]:
     return sims
 
 
-def _start_all(cityops: list[str], config: Path, sims: dict[str, tuple[list[str], int]],
-               api_port: int, password: str, demo_dir: Path) -> list[subprocess.Popen]:
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+def _start_all(procs: list[subprocess.Popen], cityops: list[str], config: Path,
+               sims: dict[str, tuple[list[str], int]], api_port: int, password: str,
+               demo_dir: Path) -> None:
+    """Start every process into `procs` as it goes, so a failure half-way still stops
+    the ones already started."""
     env = os.environ | {"CITYOPS_GATEWAY_PASSWORD": password}
     lab_clouds = Path(env.get("CITYOPS_LAB_STATE", LAB_STATE_DEFAULT)) / "clouds.yaml"
     if lab_clouds.is_file() and "CITYOPS_CLOUDS_YAML" not in env:
@@ -158,19 +169,10 @@ def _start_all(cityops: list[str], config: Path, sims: dict[str, tuple[list[str]
         "worker": ["worker"],
         "events": ["events", "watch"],  # alarms of mapped rules open city events
     }
-    procs = []
     for name, args in commands.items():
-        log = (demo_dir / f"{name}.log").open("ab")
-        procs.append(subprocess.Popen(
-            [*cityops, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
-            # children must not share our blocked signal mask, nor get the terminal's Ctrl-C
-            preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT,
-                                                                           signal.SIGTERM}),
-            start_new_session=True,
-        ))
+        procs.append(start_child([*cityops, *args], env, demo_dir / f"{name}.log"))
         if name in sims:
             _wait_port(sims[name][1])
-    return procs
 
 
 def _announce(api_port: int, admin_password: str, demo_dir: Path) -> None:
@@ -187,15 +189,3 @@ def _announce(api_port: int, admin_password: str, demo_dir: Path) -> None:
     ]
     sys.stdout.write("\n".join(lines))
     sys.stdout.flush()
-
-
-def _stop_all(procs: list[subprocess.Popen]) -> None:
-    for proc in reversed(procs):
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    sys.stdout.write("demo stopped\n")
