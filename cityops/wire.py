@@ -55,6 +55,15 @@ class Telemetry(_Payload):
     readings: list[WireReading] = Field(min_length=1, max_length=10000)
 
 
+class Receipt(_Payload):
+    """Ingestion to one gateway: these batches of `stream` are committed (rows or dead
+    letters), so the agent may forget them. Ranges are inclusive [first, last] pairs."""
+
+    stream: uuid.UUID
+    seqs: list[tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]] = Field(
+        min_length=1, max_length=10000)
+
+
 class GatewayState(StrEnum):
     ONLINE = "online"
     OFFLINE = "offline"
@@ -127,6 +136,10 @@ def config_topic(gateway: str) -> str:
     return f"{TOPIC_ROOT}/{gateway}/config"
 
 
+def receipts_topic(gateway: str) -> str:
+    return f"{TOPIC_ROOT}/{gateway}/receipts"
+
+
 TELEMETRY_SUBSCRIPTION = f"{TOPIC_ROOT}/+/telemetry"
 
 
@@ -167,6 +180,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     """One JSON Schema per payload, keyed by file name under docs/schemas/."""
     models: dict[str, type[BaseModel]] = {
         "telemetry": Telemetry,
+        "receipt": Receipt,
         "status": Status,
         "command-write": WriteCommand,
         "command-method": MethodCommand,

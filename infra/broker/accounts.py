@@ -39,6 +39,7 @@ SERVICE_RULES: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("read", "+/telemetry"),
         ("read", "+/status"),
         ("read", "+/command-results/#"),
+        ("write", "+/receipts"),  # commit receipts to each gateway (docs/wire.md)
         ("readwrite", "_internal/#"),
     ),
     "svc-api": (
@@ -56,6 +57,7 @@ _GATEWAY_RULES = (
     ("write", "{gw}/command-results/#"),
     ("read", "{gw}/commands/#"),
     ("read", "{gw}/config"),
+    ("read", "{gw}/receipts"),
 )
 
 

@@ -75,6 +75,7 @@ def test_gateway_acl_is_confined_to_its_own_topics() -> None:
         "topic write cityops/v1/gw1/command-results/#",
         "topic read cityops/v1/gw1/commands/#",
         "topic read cityops/v1/gw1/config",
+        "topic read cityops/v1/gw1/receipts",
     ]
 
 
