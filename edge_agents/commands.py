@@ -52,13 +52,17 @@ def _device_of(raw: bytes) -> str | None:
 
 
 def same_value(expected: Any, readback: Any, tolerance: float) -> bool:
+    """`tolerance`: how far an integer point's read-back may be off (half a scaled step)."""
     if isinstance(expected, bool) or isinstance(readback, bool):
         return isinstance(expected, bool) and isinstance(readback, bool) and expected == readback
     if isinstance(expected, str):
         return expected == readback
     if not isinstance(readback, int | float):
         return False
-    # a scaled integer point stores the nearest step: half a step off is still the value
+    if isinstance(expected, int) and isinstance(readback, int):
+        # exact: a relative tolerance would call 123456789012345680 the same as ...678
+        return abs(expected - readback) <= tolerance * (1 + 1e-9)
+    # a float32 stores about 7 digits; a scaled integer point the nearest step
     return math.isclose(expected, readback, rel_tol=1e-6, abs_tol=tolerance * (1 + 1e-9))
 
 
@@ -150,7 +154,8 @@ class CommandExecutor:
             readback = await driver.write(command.point, command.value)
         except DeviceError as err:
             return wire.CommandStatus.FAILED, f"{err.code}: {err.detail}", None
-        if not same_value(command.value, readback, abs(point.scale) / 2):
+        step = 0.0 if point.data_type.is_float else abs(point.scale) / 2
+        if not same_value(command.value, readback, step):
             return wire.CommandStatus.FAILED, f"wrote {command.value!r}, read back {readback!r}", \
                 readback
         return wire.CommandStatus.SUCCEEDED, "written and read back", readback
@@ -209,9 +214,10 @@ def check_args(driver: Driver, method: Method, args: dict[str, Any]) -> str | No
             return f"method {method.name}: argument {arg.name} is missing"
         value = args[arg.name]
         if arg.data_type.is_numeric:
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if (isinstance(value, bool) or not isinstance(value, int | float)
+                    or (isinstance(value, float) and not math.isfinite(value))):
                 return f"argument {arg.name} takes a number"
-            if arg.range is not None and (why := arg.range.check(float(value))):
+            if arg.range is not None and (why := arg.range.check(value)):
                 return f"argument {arg.name}: {why}"
     for point_name, value in method_values(method, args) if not method.call else []:
         why = driver.profile.point(point_name).check_write(value)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -33,6 +35,25 @@ class DataType(StrEnum):
     def is_numeric(self) -> bool:
         return self not in (DataType.BOOL, DataType.STRING)
 
+    @property
+    def is_float(self) -> bool:
+        return self in (DataType.FLOAT32, DataType.FLOAT64)
+
+
+# what each numeric type can hold: a value outside is refused before anything is sent
+INT_BOUNDS = {
+    DataType.INT16: (-(2**15), 2**15 - 1), DataType.UINT16: (0, 2**16 - 1),
+    DataType.INT32: (-(2**31), 2**31 - 1), DataType.UINT32: (0, 2**32 - 1),
+    DataType.INT64: (-(2**63), 2**63 - 1), DataType.UINT64: (0, 2**64 - 1),
+}
+FLOAT_MAX = {DataType.FLOAT32: 3.4028234663852886e38, DataType.FLOAT64: sys.float_info.max}
+
+
+def exact(number: float | int) -> Decimal:
+    """A number as the decimal it was written as: ints exactly, floats by their shortest
+    repr (0.1 is 0.1, not 0.1000000000000000055...), so scaling adds no binary noise."""
+    return Decimal(number) if isinstance(number, int) else Decimal(repr(number))
+
 
 class Simulation(BaseModel):
     """How a simulator moves this point over time (ignored by agents)."""
@@ -52,8 +73,9 @@ class Range(BaseModel):
     min: float | None = None
     max: float | None = None
 
-    def check(self, value: float) -> str | None:
-        """Why `value` is out of range, or None when it is allowed."""
+    def check(self, value: float | int) -> str | None:
+        """Why `value` is out of range, or None when it is allowed. Compared as given:
+        float(value) would round an int64 and overflow on a huge int."""
         if self.min is not None and value < self.min:
             return f"{value} is below the minimum {self.min}"
         if self.max is not None and value > self.max:
@@ -75,16 +97,25 @@ class PointBase(BaseModel):
     simulate: Simulation | None = None
 
     def to_engineering(self, raw: float | int) -> float | int:
-        """Raw device value -> engineering value (value * scale + offset)."""
+        """Raw device value -> engineering value (value * scale + offset), in decimal
+        arithmetic: 3 x 0.1 is 0.3, not 0.30000000000000004, and an integer stays exact."""
         if self.scale == 1.0 and self.offset == 0.0:
             return raw
-        return raw * self.scale + self.offset
+        value = exact(raw) * exact(self.scale) + exact(self.offset)
+        if isinstance(raw, int) and value == value.to_integral_value():
+            return int(value)
+        return float(value)
 
     def to_raw(self, value: float | int) -> float | int:
-        raw = (value - self.offset) / self.scale
-        if self.data_type in (DataType.FLOAT32, DataType.FLOAT64):
-            return raw
-        return round(raw)
+        """Engineering value -> raw device value; an int without scaling passes untouched
+        (dividing would make it a double and round anything above 2**53)."""
+        if self.scale == 1.0 and self.offset == 0.0:
+            raw: Decimal | float | int = value
+        else:
+            raw = (exact(value) - exact(self.offset)) / exact(self.scale)
+        if self.data_type.is_float:
+            return float(raw)
+        return raw if isinstance(raw, int) else round(raw)
 
     def check_write(self, value: Value) -> str | None:
         """Why a command may not write `value` to this point, or None when it may."""
@@ -96,11 +127,28 @@ class PointBase(BaseModel):
             return None if isinstance(value, str) else f"point {self.name} takes a string"
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"point {self.name} takes a number"
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return f"point {self.name} takes a number"
-        if self.range is not None:
-            return self.range.check(float(value))
-        return None
+        if self.range is not None and (why := self.range.check(value)):
+            return why
+        return self._fits_type(value)
+
+    def _fits_type(self, value: float | int) -> str | None:
+        """Why the raw value would not fit the point's data type, or None."""
+        try:
+            raw: float | int = self.to_raw(value)
+        except OverflowError:  # an int too large for a double
+            raw = math.inf
+        if self.data_type in INT_BOUNDS:
+            low, high = INT_BOUNDS[self.data_type]
+        else:
+            high = FLOAT_MAX[self.data_type]
+            low = -high
+        if low <= raw <= high:
+            return None
+        scaled = "" if raw == value else f" (raw {raw})"
+        return (f"point {self.name}: {value}{scaled} is outside what a {self.data_type.value}"
+                f" holds ({low} to {high})")
 
 
 class ModbusPoint(PointBase):
@@ -110,6 +158,17 @@ class ModbusPoint(PointBase):
     def _address_fits_type(self) -> ModbusPoint:
         self.address.check_fits(self.data_type.value, self.writable)
         return self
+
+    def check_write(self, value: Value) -> str | None:
+        why = super().check_write(value)
+        if why is None and self.data_type is DataType.STRING:
+            # refused before writing: cutting it to fit would store a different text
+            limit = 2 * (self.address.length or 1)
+            size = len(str(value).encode("utf-8"))
+            if size > limit:
+                return (f"point {self.name} holds at most {limit} bytes ({limit // 2}"
+                        f" registers); the text is {size} bytes in UTF-8")
+        return why
 
 
 class OpcUaPoint(PointBase):

@@ -83,8 +83,13 @@ class SimulatorContext(ModbusServerContext):
         self.requests: list[tuple[int, int]] = []
         # (function code, address) -> the exception a faulty device answers with
         self.exceptions: dict[tuple[int, int], ExcCodes] = {}
+        # table -> addresses this device model lacks: a request touching one is refused with
+        # "illegal data address", as real devices do
+        self.missing: dict[str, set[int]] = {}
+        # (function code, address) -> seconds the next such request waits (once): a late answer
+        self.late: dict[tuple[int, int], float] = {}
 
-    async def _serve(self, func_code: int, address: int, work):
+    async def _serve(self, func_code: int, address: int, work, count: int = 1):
         self.active += 1
         self.max_active = max(self.max_active, self.active)
         if self.record:
@@ -92,8 +97,13 @@ class SimulatorContext(ModbusServerContext):
         try:
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
+            if (late := self.late.pop((func_code, address), None)) is not None:
+                await asyncio.sleep(late)
             if (func_code, address) in self.exceptions:
                 return self.exceptions[(func_code, address)]
+            missing = self.missing.get(TABLE_OF_FUNCTION[func_code], ())
+            if any(a in missing for a in range(address, address + count)):
+                return ExcCodes.ILLEGAL_ADDRESS
             return work()
         finally:
             self.active -= 1
@@ -113,7 +123,7 @@ class SimulatorContext(ModbusServerContext):
             values = table[address : address + count]
             return [bool(v) for v in values] if func_code in (1, 2, 5, 15) else values
 
-        return await self._serve(func_code, address, read)
+        return await self._serve(func_code, address, read, count)
 
     async def async_setValues(self, device_id, func_code, address, values):
         unit = self._unit(device_id)
@@ -125,7 +135,7 @@ class SimulatorContext(ModbusServerContext):
             table[address : address + len(values)] = [int(v) for v in values]
             return None
 
-        return await self._serve(func_code, address, write)
+        return await self._serve(func_code, address, write, len(values))
 
     def device_ids(self) -> list[int]:
         return list(self.units)

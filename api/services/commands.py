@@ -48,9 +48,11 @@ COLUMNS = (
 
 def check_write(point: PointBase, value: Any) -> str | None:
     why = point.check_write(value)
+    # not float(value): an int above 2**1024 would overflow it (a 500 instead of a 422)
     if why is None and point.data_type.is_numeric and point.data_type not in (
         DataType.FLOAT32, DataType.FLOAT64
-    ) and point.scale == 1.0 and point.offset == 0.0 and not float(value).is_integer():
+    ) and point.scale == 1.0 and point.offset == 0.0 and isinstance(value, float) \
+            and not value.is_integer():
         why = f"point {point.name} takes a whole number"
     return why
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 
 from cityops.errors import DecodeError
 from edge_agents.drivers.modbus.config import MAX_READ_BITS, MAX_READ_REGISTERS, WordOrder
 
+FLOAT32_MAX = 3.4028234663852886e38
 STRUCT_CODE = {
     "int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "int64": "q", "uint64": "Q",
     "float32": "f", "float64": "d",
@@ -35,6 +37,20 @@ def bytes_to_registers(data: bytes) -> list[int]:
     return list(struct.unpack(f">{len(data) // 2}H", data))
 
 
+def shortest_float32(value: float) -> float:
+    """The shortest decimal that is the same float32: 24.8, not 24.799999237060547 (the
+    exact double of that float32). The device holds 7 digits; more would be noise."""
+    if not math.isfinite(value):
+        return value
+    packed = struct.pack(">f", value)
+    for digits in range(1, 10):  # 9 significant digits always round-trip a float32
+        candidate = float(f"{value:.{digits}g}")
+        # near the float32 maximum, a short decimal rounds past what a float32 holds
+        if abs(candidate) <= FLOAT32_MAX and struct.pack(">f", candidate) == packed:
+            return candidate
+    return value
+
+
 def decode_registers(
     registers: list[int], data_type: str, order: WordOrder, bit: int | None = None
 ) -> bool | int | float | str:
@@ -47,7 +63,8 @@ def decode_registers(
     code = STRUCT_CODE.get(data_type)
     if code is None or struct.calcsize(code) != len(data):
         raise DecodeError(f"{len(registers)} registers do not hold a {data_type}")
-    return struct.unpack(f">{code}", data)[0]
+    value = struct.unpack(f">{code}", data)[0]
+    return shortest_float32(value) if code == "f" else value
 
 
 def encode_value(
@@ -55,7 +72,11 @@ def encode_value(
 ) -> list[int]:
     """A raw value -> the registers to write, in the device's byte order."""
     if data_type == "string":
-        data = str(value).encode("utf-8")[: 2 * (length or 1)].ljust(2 * (length or 1), b"\x00")
+        data = str(value).encode("utf-8")
+        if len(data) > 2 * (length or 1):  # cut short it would be another text
+            raise DecodeError(f"{len(data)} bytes of text do not fit {length or 1} registers"
+                              f" ({2 * (length or 1)} bytes)")
+        data = data.ljust(2 * (length or 1), b"\x00")
     else:
         code = STRUCT_CODE[data_type]
         number = float(value) if code in "fd" else int(value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,7 +23,12 @@ from pymodbus.exceptions import ModbusException
 from cityops.errors import DecodeError, DeviceRejected, DeviceUnreachable
 from cityops.wire import Quality, Value
 from edge_agents.driver import OnReadings, method_values
-from edge_agents.drivers.modbus.codec import decode_registers, encode_value, plan_reads
+from edge_agents.drivers.modbus.codec import (
+    ReadBlock,
+    decode_registers,
+    encode_value,
+    plan_reads,
+)
 from edge_agents.drivers.modbus.config import ModbusEndpoint
 from edge_agents.points import Method, ModbusPoint, ModbusProfile, Reading
 
@@ -33,6 +39,9 @@ EXCEPTION_NAMES = {
     4: "server device failure", 5: "acknowledge", 6: "server device busy",
     10: "gateway path unavailable", 11: "gateway target failed to respond",
 }
+# exceptions about the request itself (this table, these addresses, this count): only the
+# points it asked for are refused; others (busy, device failure, gateway) are the device's
+BLOCK_REFUSALS = {1, 2, 3}
 _READ_CALLS = {
     "coil": "read_coils", "discrete_input": "read_discrete_inputs",
     "holding_register": "read_holding_registers", "input_register": "read_input_registers",
@@ -100,15 +109,20 @@ class ModbusConnection:
                     self.timeout_s + 0.5,
                 )
             except (TimeoutError, OSError, ModbusException) as err:
-                # a half-read response would desynchronise the next one: start afresh
+                # the answer may still come, late: on this connection it could be taken for
+                # the next request's (pymodbus' own server stamps it with the newest
+                # transaction id), so the next request goes out on a fresh connection
                 self._drop()
                 raise DeviceUnreachable(
-                    f"{method} on {self._where()} unit {unit_id} failed: {err!r}"
+                    f"{method}{_at(args)} on {self._where()} unit {unit_id} failed: {err!r}"
                 ) from err
+            except asyncio.CancelledError:
+                self._drop()  # the caller gave up (agent stopping): same late-answer risk
+                raise
         if response.isError():
             code = getattr(response, "exception_code", 0)
             raise DeviceRejected(
-                f"{method} on unit {unit_id}: exception {code} "
+                f"{method}{_at(args)} on unit {unit_id}: exception {code} "
                 f"({EXCEPTION_NAMES.get(code, 'unknown')})",
                 exception_code=code,
             )
@@ -116,6 +130,10 @@ class ModbusConnection:
 
     def close(self) -> None:
         self._drop()
+
+
+def _at(args: tuple) -> str:
+    return f" at {args[0]}" if args else ""
 
 
 @dataclass
@@ -129,12 +147,20 @@ class ModbusDriver:
     max_gap: int = 16
 
     def __post_init__(self) -> None:
-        points = self.profile.points
-        spans = [
+        self._spans = [
             (p.address.table, p.address.offset, p.address.register_count(p.data_type))
-            for p in points
+            for p in self.profile.points
         ]
-        self._plan = plan_reads(spans, self.max_gap)
+        self._alone: set[int] = set()  # points read one per request: their block was refused
+        self._refused: set[str] = set()  # points the device refuses now (logged once)
+        self._plan = self._make_plan()
+
+    def _make_plan(self) -> list[ReadBlock]:
+        together = [i for i in range(len(self._spans)) if i not in self._alone]
+        plan = plan_reads([self._spans[i] for i in together], self.max_gap)
+        for block in plan:
+            block.members = [(together[i], rel) for i, rel in block.members]
+        return plan + [ReadBlock(*self._spans[i], [(i, 0)]) for i in sorted(self._alone)]
 
     @property
     def request_count_per_poll(self) -> int:
@@ -162,18 +188,52 @@ class ModbusDriver:
 
     async def _read_all(self) -> list[Reading]:
         readings: list[Reading] = []
+        for block in list(self._plan):
+            readings += await self._read_block(block)
+        return readings
+
+    async def _read_block(self, block: ReadBlock) -> list[Reading]:
         points = self.profile.points
-        for block in self._plan:
+        try:
             response = await self.connection.call(
                 _READ_CALLS[block.table], self.endpoint.unit_id, block.start, count=block.count
             )
-            ts = int(time.time() * 1000)
-            bits = block.table in ("coil", "discrete_input")
-            words = response.bits if bits else response.registers
-            for index, rel in block.members:
-                point = points[index]
-                readings.append(self._decode(point, words, rel, ts))
+        except DeviceRejected as err:
+            if err.context.get("exception_code") not in BLOCK_REFUSALS:
+                raise  # busy, failing: the device's trouble, not these addresses'
+            if len(block.members) == 1:
+                return [self._refused_point(block.members[0][0], err)]
+            # which of the points does it refuse? ask for each alone, now and from now on
+            self._alone.update(index for index, _ in block.members)
+            self._plan = self._make_plan()
+            readings = []
+            for index, _ in block.members:
+                readings += await self._read_block(ReadBlock(*self._spans[index], [(index, 0)]))
+            return readings
+        ts = int(time.time() * 1000)
+        bits = block.table in ("coil", "discrete_input")
+        words = response.bits if bits else response.registers
+        readings = []
+        for index, rel in block.members:
+            if points[index].name in self._refused:
+                self._refused.discard(points[index].name)
+                log.info("device %s: point %s is read again", self.device, points[index].name)
+            readings.append(self._decode(points[index], words, rel, ts))
         return readings
+
+    def _refused_point(self, index: int, err: DeviceRejected) -> Reading:
+        """A point whose address the device refuses: bad, the rest of the device reads on."""
+        point = self.profile.points[index]
+        if point.name not in self._refused:
+            self._refused.add(point.name)
+            table, start, count = self._spans[index]
+            log.warning("device %s: point %s (%s %d, %d registers) refused: %s; reported bad",
+                        self.device, point.name, table, start, count, err.detail)
+        return Reading(self.device, point.name, int(time.time() * 1000), None, Quality.BAD)
+
+    @property
+    def refused_points(self) -> frozenset[str]:
+        return frozenset(self._refused)
 
     def _decode(self, point: ModbusPoint, words: list, rel: int, ts: int) -> Reading:
         count = point.address.register_count(point.data_type)
@@ -188,6 +248,8 @@ class ModbusDriver:
         except DecodeError as err:
             log.warning("device %s point %s: %s", self.device, point.name, err)
             return Reading(self.device, point.name, ts, None, Quality.BAD)
+        if isinstance(raw, float) and not math.isfinite(raw):
+            return Reading(self.device, point.name, ts, None, Quality.BAD)  # NaN: no value
         value = raw if isinstance(raw, bool | str) else point.to_engineering(raw)
         return Reading(self.device, point.name, ts, value, Quality.GOOD)
 
@@ -207,6 +269,14 @@ class ModbusDriver:
     async def _write(self, point_name: str, value: Value) -> Value:
         point = self.profile.point(point_name)
         assert isinstance(point, ModbusPoint)
+        try:
+            return await self._write_point(point, value)
+        except DeviceRejected as err:  # name what the device refused, not just the request
+            where = f"{point.address.table} {point.address.offset}"
+            raise DeviceRejected(f"point {point.name} ({where}): {err.detail}",
+                                 **err.context) from err
+
+    async def _write_point(self, point: ModbusPoint, value: Value) -> Value:
         address, unit = point.address, self.endpoint.unit_id
         if address.table == "coil":
             await self.connection.call("write_coil", unit, address.offset, bool(value))

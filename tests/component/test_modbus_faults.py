@@ -1,0 +1,159 @@
+"""Modbus devices that misbehave in part, against the profile-driven simulator over loopback:
+an address the device refuses, an answer that comes after the caller gave up, a text too long
+for its registers, an integer above 2**53."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import pytest
+
+from cityops.errors import DecodeError, DeviceRejected, DeviceUnreachable
+from edge_agents.config import DeviceConfig
+from edge_agents.devices import DeviceRunner
+from edge_agents.drivers.modbus.codec import encode_value
+from edge_agents.drivers.modbus.config import ModbusEndpoint, WordOrder
+from edge_agents.drivers.modbus.driver import ModbusConnection, ModbusDriver
+from edge_agents.profiles import parse_profile
+from simulators.modbus_device import make_context, serve
+from tests.helpers import await_for, free_port, port_open
+
+PROFILE = {
+    "model": "partly-there", "category": "power", "protocol": "modbus",
+    "points": [
+        {"name": "voltage", "data_type": "float32",
+         "address": {"table": "input_register", "offset": 0}},
+        {"name": "current", "data_type": "uint16", "address": {"table": "input_register",
+                                                               "offset": 4}},
+        {"name": "frequency", "data_type": "uint16", "scale": 0.01,
+         "address": {"table": "input_register", "offset": 6}},
+        {"name": "a", "data_type": "uint16", "writable": True,
+         "address": {"table": "holding_register", "offset": 0}},
+        {"name": "b", "data_type": "uint16", "writable": True,
+         "address": {"table": "holding_register", "offset": 100}},
+        {"name": "label", "data_type": "string", "writable": True,
+         "address": {"table": "holding_register", "offset": 200, "length": 4}},
+        {"name": "counter", "data_type": "uint64", "writable": True,
+         "address": {"table": "holding_register", "offset": 300, "order": "CDAB"}},
+    ],
+}
+
+
+@contextlib.asynccontextmanager
+async def device(profile):
+    port = free_port()
+    context = make_context(profile)
+    unit = context.units[1].tables
+    unit["input_register"][0:2] = encode_value(24.8, "float32", WordOrder.ABCD)
+    unit["input_register"][4] = 12
+    unit["input_register"][6] = 5003
+    unit["holding_register"][0], unit["holding_register"][100] = 111, 222
+    task = asyncio.create_task(serve(profile, "127.0.0.1", port, context=context, tick_s=0.05))
+    await await_for(lambda: asyncio.to_thread(port_open, port), what="simulator")
+    connection = ModbusConnection("127.0.0.1", port, timeout_s=1.0)
+    driver = ModbusDriver("dev", profile, ModbusEndpoint(host="127.0.0.1", port=port), connection)
+    try:
+        yield context, driver
+    finally:
+        connection.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _values(readings) -> dict:
+    return {r.point: (r.value, r.quality.value) for r in readings}
+
+
+async def test_a_refused_address_marks_only_its_points_bad(caplog) -> None:
+    profile = parse_profile(PROFILE, "p")
+    async with device(profile) as (ctx, driver):
+        ctx.missing["input_register"] = {4}  # inside the one block 0..6 the poll asks for
+        polls: list = []
+        states: list = []
+        config = DeviceConfig.model_validate({"id": "dev", "profile": "x",
+                                              "poll_interval_s": 0.01,
+                                              "endpoint": {"host": "127.0.0.1", "port": 1}})
+        runner = DeviceRunner(config, profile, driver, polls.append,
+                              lambda *state: states.append(state))
+        with caplog.at_level(logging.INFO, logger="edge_agents"):
+            task = asyncio.create_task(runner.run())
+            await await_for(lambda: _true(len(polls) >= 3), what="three polls")
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        last = _values(polls[-1])
+        assert last["current"] == (None, "bad")
+        assert last["voltage"] == (24.8, "good") and last["frequency"] == (50.03, "good")
+        assert last["a"] == (111, "good")
+        assert states == [("dev", "online")], "the device never went offline"
+        refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+        assert len(refusals) == 1, "logged once, not every poll"
+        assert "current (input_register 4, 1 registers)" in refusals[0].getMessage()
+        assert "exception 2 (illegal data address)" in refusals[0].getMessage()
+        assert driver.refused_points == {"current"}
+        # the device gets the address back (a firmware update): the point reads again
+        ctx.missing.clear()
+        assert _values(await driver.read())["current"] == (12, "good")
+        assert driver.refused_points == frozenset()
+
+
+async def test_a_refused_write_names_point_and_address() -> None:
+    profile = parse_profile(PROFILE, "p")
+    async with device(profile) as (ctx, driver):
+        ctx.missing["holding_register"] = {100}
+        with pytest.raises(DeviceRejected, match=r"point b \(holding_register 100\): "
+                                                 r"write_registers at 100 .*exception 2"):
+            await driver.write("b", 5)
+        assert await driver.write("a", 7) == 7, "the rest of the device takes writes"
+
+
+async def test_a_late_answer_is_not_taken_for_the_next_request() -> None:
+    profile = parse_profile(PROFILE, "p")
+    a, b = profile.point("a"), profile.point("b")
+    async with device(profile) as (ctx, driver):
+        # the caller gives up on `a` (the agent stopping a device, a deadline); the device
+        # answers it after `b` was asked for: that answer is a's, never b's
+        ctx.late[(3, 0)], ctx.late[(3, 100)] = 0.4, 0.8
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(driver.read_point(a), 0.1)
+        assert await driver.read_point(b) == 222
+        # slower than the driver's own timeout: unreachable, then each read its own value
+        driver.connection.timeout_s = 0.3
+        driver.connection.close()  # the next request opens a client with that timeout
+        ctx.late[(3, 0)] = 0.6
+        with pytest.raises(DeviceUnreachable):
+            await driver.read_point(a)
+        assert await driver.read_point(b) == 222
+        assert await driver.read_point(a) == 111
+
+
+async def test_a_text_too_long_is_refused_before_anything_is_written() -> None:
+    profile = parse_profile(PROFILE, "p")
+    label = profile.point("label")
+    async with device(profile) as (ctx, driver):
+        assert await driver.write("label", "UPS-A") == "UPS-A"
+        before = ctx.units[1].tables["holding_register"][200:204]
+        why = label.check_write("UPS-A-NORTH-WING")
+        assert why == ("point label holds at most 8 bytes (4 registers); the text is 16 "
+                       "bytes in UTF-8")
+        assert "at most 8 bytes" in label.check_write("配电室三号")  # 15 bytes in UTF-8
+        with pytest.raises(DecodeError, match="16 bytes of text do not fit 4 registers"):
+            await driver.write("label", "UPS-A-NORTH-WING")
+        assert ctx.units[1].tables["holding_register"][200:204] == before
+
+
+async def test_an_int64_above_2_53_is_written_and_read_back_exactly() -> None:
+    profile = parse_profile(PROFILE, "p")
+    value = 123456789012345678
+    async with device(profile) as (ctx, driver):
+        assert await driver.write("counter", value) == value
+        registers = ctx.units[1].tables["holding_register"][300:304]
+        assert registers == encode_value(value, "uint64", WordOrder.CDAB)
+        assert _values(await driver.read())["counter"] == (value, "good")
+
+
+async def _true(value: bool) -> bool:
+    return value
