@@ -3,16 +3,18 @@ ansible-runner are synchronous) and report progress through `Context.report`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from cityops.errors import ConfigError
 from cityops.settings import Settings
 from cityops.wire import Identifier
+from cloud_control.locks import lock_key, resources_locked
 from cloud_control.provider import NetworkSpec, ProjectSpec, Provider, ServerSpec, VolumeSpec
 
 
@@ -31,6 +33,16 @@ class Context:
                                                self.settings.clouds_yaml)
         return self._provider
 
+    @contextlib.contextmanager
+    def locked(self, *refs: tuple[str, str, str]) -> Iterator[None]:
+        """One job at a time per (kind, project, name) in this cloud (cloud_control/locks.py):
+        two identical creates at once would otherwise both make one."""
+        keys = [lock_key(self.settings.cloud_name, project, kind, name)
+                for kind, project, name in refs]
+        with resources_locked(self.settings.database_url.get_secret_value(), keys,
+                              lambda key: self.report(f"waiting for another job on {key}")):
+            yield
+
 
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -43,7 +55,17 @@ class ServerRef(_Params):
 
 class ServerAction(ServerRef):
     action: Literal["start", "stop", "reboot", "resize"]
-    flavor: str | None = None
+    flavor: str | None = Field(None, validate_default=True)
+
+    @field_validator("flavor")
+    @classmethod
+    def _flavor_with_resize_only(cls, flavor: str | None, info: ValidationInfo) -> str | None:
+        action = info.data.get("action")
+        if action == "resize" and not flavor:
+            raise ValueError("resize needs the flavor to resize to")
+        if action not in (None, "resize") and flavor:
+            raise ValueError(f"a flavor goes only with resize, not {action}")
+        return flavor
 
 
 class VolumeAttachment(_Params):
@@ -74,58 +96,87 @@ def _resource(r: Any) -> dict:
             "status": r.status, "attributes": r.attributes}
 
 
+def _noted(ctx: Context, r: Any) -> dict:
+    """The cloud's record, with what a person should know said in the job's events too."""
+    attrs = r.attributes
+    if attrs.get("duplicates"):
+        ctx.report(f"{len(attrs['duplicates']) + 1} {r.kind}s are named {r.name} in "
+                   f"{r.project}: CityOps manages the oldest ({r.id}); remove the others "
+                   f"({', '.join(attrs['duplicates'])})")
+    for fault in attrs.get("replaced_failed") or []:
+        ctx.report(f"deleted server {r.name} left in ERROR by a failed create ({fault}) "
+                   "and made it again")
+    for note in attrs.get("repaired") or []:
+        ctx.report(note)
+    return _resource(r)
+
+
 def project_ensure(ctx: Context, spec: ProjectSpec) -> dict:
     ctx.report(f"ensuring project {spec.name}", progress=10)
-    return _resource(ctx.provider.ensure_project(spec))
+    with ctx.locked(("project", spec.name, spec.name)):
+        return _resource(ctx.provider.ensure_project(spec))
 
 
 def network_ensure(ctx: Context, spec: NetworkSpec) -> dict:
     ctx.report(f"ensuring network {spec.name} in {spec.project}", progress=10)
-    return _resource(ctx.provider.ensure_network(spec))
+    with ctx.locked(("network", spec.project, spec.name)):
+        return _resource(ctx.provider.ensure_network(spec))
+
+
+def _ensure_server(ctx: Context, spec: ServerSpec) -> Any:
+    ctx.report(f"creating server {spec.name} in {spec.project} (or finding it)", progress=10)
+    with ctx.locked(("server", spec.project, spec.name)):
+        server = ctx.provider.ensure_server(spec)
+    ctx.report(f"server {spec.name} is {server.status}", progress=40)
+    return server
 
 
 def server_ensure(ctx: Context, spec: ServerSpec) -> dict:
-    ctx.report(f"creating server {spec.name} in {spec.project} (or finding it)", progress=10)
-    server = ctx.provider.ensure_server(spec)
-    ctx.report(f"server {spec.name} is {server.status}", progress=90)
-    return _resource(server)
+    return _noted(ctx, _ensure_server(ctx, spec))
 
 
 def server_action(ctx: Context, p: ServerAction) -> dict:
     ctx.report(f"{p.action} server {p.name}", progress=10)
-    return _resource(ctx.provider.server_action(p.project, p.name, p.action, p.flavor))
+    with ctx.locked(("server", p.project, p.name)):
+        return _noted(ctx, ctx.provider.server_action(p.project, p.name, p.action, p.flavor))
 
 
 def server_delete(ctx: Context, p: ServerRef) -> dict:
     ctx.report(f"deleting server {p.name}", progress=10)
-    ctx.provider.delete_server(p.project, p.name)
-    return {"deleted": p.name}
+    with ctx.locked(("server", p.project, p.name)):
+        ids = ctx.provider.delete_server(p.project, p.name)
+    return {"deleted": p.name, "ids": ids, "existed": bool(ids)}
 
 
 def volume_ensure(ctx: Context, spec: VolumeSpec) -> dict:
     ctx.report(f"ensuring volume {spec.name} ({spec.size_gb} GB)", progress=10)
-    return _resource(ctx.provider.ensure_volume(spec))
+    with ctx.locked(("volume", spec.project, spec.name)):
+        return _noted(ctx, ctx.provider.ensure_volume(spec))
 
 
 def volume_attach(ctx: Context, p: VolumeAttachment) -> dict:
     ctx.report(f"attaching {p.volume} to {p.server}", progress=10)
-    return _resource(ctx.provider.attach_volume(p.project, p.server, p.volume))
+    with ctx.locked(("volume", p.project, p.volume), ("server", p.project, p.server)):
+        return _resource(ctx.provider.attach_volume(p.project, p.server, p.volume))
 
 
 def volume_detach(ctx: Context, p: VolumeAttachment) -> dict:
     ctx.report(f"detaching {p.volume} from {p.server}", progress=10)
-    return _resource(ctx.provider.detach_volume(p.project, p.server, p.volume))
+    with ctx.locked(("volume", p.project, p.volume), ("server", p.project, p.server)):
+        return _resource(ctx.provider.detach_volume(p.project, p.server, p.volume))
 
 
 def volume_delete(ctx: Context, p: VolumeRef) -> dict:
     ctx.report(f"deleting volume {p.name}", progress=10)
-    ctx.provider.delete_volume(p.project, p.name)
-    return {"deleted": p.name}
+    with ctx.locked(("volume", p.project, p.name)):
+        ids = ctx.provider.delete_volume(p.project, p.name)
+    return {"deleted": p.name, "ids": ids, "existed": bool(ids)}
 
 
 def floating_ip_ensure(ctx: Context, p: ServerRef) -> dict:
     ctx.report(f"floating IP for {p.name}", progress=10)
-    return _resource(ctx.provider.ensure_floating_ip(p.project, p.name))
+    with ctx.locked(("floating_ip", p.project, p.name)):
+        return _resource(ctx.provider.ensure_floating_ip(p.project, p.name))
 
 
 def ssh_key_file(settings: Settings) -> Path:
@@ -146,11 +197,11 @@ def playbook_run(ctx: Context, p: PlaybookRun) -> dict:
 def provision_and_configure(ctx: Context, p: ProvisionAndConfigure) -> dict:
     from cloud_control.configure import configure_servers
 
-    ctx.report(f"creating server {p.server.name}", progress=5)
-    server = ctx.provider.ensure_server(p.server)
-    ctx.report(f"server {server.name} is ACTIVE; configuring with {p.playbook}", progress=40)
+    server = _ensure_server(ctx, p.server)
+    record = _noted(ctx, server)
+    ctx.report(f"configuring server {server.name} with {p.playbook}", progress=45)
     outcome = configure_servers(ctx, p.playbook, [server], p.variables)
-    return {"server": _resource(server), **outcome}
+    return {"server": record, **outcome}
 
 
 HANDLERS: dict[str, tuple[type[BaseModel], Callable[[Context, Any], dict]]] = {

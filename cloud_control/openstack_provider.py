@@ -11,7 +11,6 @@ import base64
 import contextlib
 import logging
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,18 +21,20 @@ from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as os_exc
 
 from cityops.errors import Conflict, NotFound, ProviderError, ProviderUnavailable, QuotaExceeded
+from cloud_control import openstack_servers as servers
+from cloud_control import openstack_volumes as volumes
+from cloud_control.openstack_cleanup import CloudCleanup
+from cloud_control.openstack_watch import CloudWatch
 from cloud_control.provider import (
     NetworkSpec,
     ProjectSpec,
     Resource,
     ServerSpec,
-    Usage,
     VolumeSpec,
 )
 
 log = logging.getLogger(__name__)
 _QUOTA = re.compile(r"Quota exceeded for (\w+): Requested (\d+), but already used (\d+) of (\d+)")
-SERVICES = ("identity", "compute", "network", "image", "block-storage", "placement")
 
 
 @contextlib.contextmanager
@@ -65,15 +66,44 @@ def _translated(what: str) -> Iterator[None]:
         raise ProviderError(f"{what}: {err}") from err
 
 
-def _server(server, project: str) -> Resource:
+def _server(server, project: str, **extra) -> Resource:
     addresses = [a["addr"] for net in (server.addresses or {}).values() for a in net]
     return Resource("server", server.id, server.name, project, server.status,
-                    {"flavor": (server.flavor or {}).get("original_name"),
+                    {"flavor": servers.flavor_name(server),
                      "addresses": addresses, "metadata": dict(server.metadata or {}),
-                     "task_state": server.task_state})
+                     "task_state": server.task_state, **extra})
 
 
-class OpenStackProvider:
+def _managed_server(pc, project: str, name: str, **extra) -> tuple[object, Resource]:
+    """The server CityOps manages under this name (the oldest of duplicates), and its record
+    naming the duplicates so that a person can remove them."""
+    found = servers.named(pc, name)
+    if not found:
+        raise NotFound(f"server {name!r} not found in project {project}")
+    return found[0], _server(found[0], project, duplicates=[s.id for s in found[1:]], **extra)
+
+
+def _volume(volume, project: str, pc, **extra) -> Resource:
+    held_by = volumes.server_names(pc, volumes.holders(volume))
+    return Resource("volume", volume.id, volume.name, project, volume.status,
+                    {"size_gb": volume.size, "server": held_by[0] if held_by else None,
+                     "servers": held_by, **extra})
+
+
+def _first(found) -> object | None:
+    """Of several same-named resources, always the same one (the oldest)."""
+    ordered = servers.oldest_first(found)
+    return ordered[0] if ordered else None
+
+
+def _departments(project) -> list[str]:
+    return [t.split(":", 1)[1] for t in project.tags or [] if t.startswith("department:")]
+
+
+class OpenStackProvider(CloudWatch, CloudCleanup):
+    """Monitoring (inventory, capacity, health) is in openstack_watch.py, removal of
+    networks, routers, floating IPs and projects in openstack_cleanup.py."""
+
     def __init__(self, cloud: str, clouds_yaml: Path | None = None) -> None:
         self.cloud = cloud
         with _translated(f"connect to cloud {cloud!r}"):
@@ -87,7 +117,8 @@ class OpenStackProvider:
         """A connection scoped to a department project (cached)."""
         if project not in self._projects:
             with _translated(f"project {project}"):
-                self.conn.identity.find_project(project, ignore_missing=False)
+                if self.conn.identity.find_project(project) is None:
+                    raise NotFound(f"project {project!r} not found in the cloud")
                 self._projects[project] = self.conn.connect_as_project(project)
         return self._projects[project]
 
@@ -101,6 +132,7 @@ class OpenStackProvider:
                     name=spec.name, description=spec.description, domain_id="default",
                     tags=[f"department:{spec.department}"] if spec.department else [],
                 )
+            project = self._ensure_department(project, spec.department)
             # the platform's own user works inside every department project it manages
             user = identity.find_user(self.conn.current_user_id, ignore_missing=False)
             for role in ("admin", "member"):
@@ -108,8 +140,23 @@ class OpenStackProvider:
                 if found is not None:
                     identity.assign_project_role_to_user(project, user, found)
             self._apply_quotas(project.id, spec)
+            quotas = self._quotas(project.id)
+        departments = _departments(project)
         return Resource("project", project.id, project.name, project.name, "active",
-                        {"department": spec.department})
+                        {"department": departments[0] if departments else None,
+                         "description": project.description or "", "quotas": quotas})
+
+    def _ensure_department(self, project, department: str | None):
+        """A project belongs to one department: an existing one of another department is
+        refused (moving it would hand its servers to another department's staff)."""
+        owners = _departments(project)
+        if department is None or owners == [department]:
+            return project
+        if owners:
+            raise Conflict(f"project {project.name} belongs to department "
+                           f"{', '.join(owners)} in the cloud, not {department}")
+        tags = [*(project.tags or []), f"department:{department}"]
+        return self.conn.identity.update_project(project, tags=tags)
 
     def _apply_quotas(self, project_id: str, spec: ProjectSpec) -> None:
         q = spec.quotas
@@ -126,6 +173,15 @@ class OpenStackProvider:
         if network:
             self.conn.network.update_quota(project_id, **network)
 
+    def _quotas(self, project_id: str) -> dict:
+        """The quotas as the cloud now holds them (-1: unlimited), not as they were asked."""
+        compute = self.conn.compute.get_quota_set(project_id)
+        volume = self.conn.block_storage.get_quota_set(project_id)
+        network = self.conn.network.get_quota(project_id)
+        return {"cores": compute.cores, "ram_mb": compute.ram, "instances": compute.instances,
+                "volumes": volume.volumes, "gigabytes": volume.gigabytes,
+                "floating_ips": network.floating_ips, "networks": network.networks}
+
     # -- catalogue ----------------------------------------------------------------------------
     def flavors(self) -> list[dict]:
         with _translated("flavors"):
@@ -139,54 +195,86 @@ class OpenStackProvider:
 
     # -- networks -----------------------------------------------------------------------------
     def ensure_network(self, spec: NetworkSpec) -> Resource:
+        """Network, subnet, router, gateway and the router's interface on the subnet, each
+        checked and made if missing: a worker killed between any two steps leaves a state
+        the retry completes."""
         pc = self._in(spec.project)
+        mine = {"project_id": pc.current_project_id}
         with _translated(f"network {spec.name}"):
-            net = pc.network.find_network(spec.name, project_id=pc.current_project_id)
+            net = _first(pc.network.networks(name=spec.name, **mine))
             if net is None:
                 net = pc.network.create_network(name=spec.name)
             subnet_name = f"{spec.name}-subnet"
-            subnet = pc.network.find_subnet(subnet_name, network_id=net.id)
+            subnet = _first(pc.network.subnets(name=subnet_name, network_id=net.id))
             if subnet is None:
                 subnet = pc.network.create_subnet(network_id=net.id, name=subnet_name,
                                                   ip_version=4, cidr=spec.cidr)
-            if spec.external_access:
-                self._ensure_router(pc, f"{spec.name}-router", subnet)
+            if subnet.cidr != spec.cidr:
+                # Neutron cannot change a subnet's range: say so rather than report success
+                raise Conflict(f"network {spec.name} in {spec.project} has subnet "
+                               f"{subnet.cidr} in the cloud, not {spec.cidr}: delete the "
+                               "network first or ask for its range")
+            router = self._converge_router(pc, f"{spec.name}-router", subnet,
+                                           spec.external_access)
         return Resource("network", net.id, net.name, spec.project, net.status,
-                        {"cidr": spec.cidr})
+                        {"cidr": subnet.cidr, "subnet": subnet.id,
+                         "router": router.id if router is not None else None,
+                         "external_access": router is not None})
 
-    def _ensure_router(self, pc, name: str, subnet) -> None:
-        """Floating IPs reach a subnet only through a router to the external network."""
-        if pc.network.find_router(name, project_id=pc.current_project_id) is not None:
-            return
+    def _converge_router(self, pc, name: str, subnet, wanted: bool):
+        """Floating IPs reach a subnet only through a router to the external network; with
+        external_access false, the network's own router is taken off the subnet."""
+        router = _first(pc.network.routers(name=name, project_id=pc.current_project_id))
+        if router is None and not wanted:
+            return None
+        on_subnet = router is not None and any(
+            ip.get("subnet_id") == subnet.id
+            for port in pc.network.ports(device_id=router.id) for ip in port.fixed_ips or [])
+        if not wanted:
+            if on_subnet:
+                pc.network.remove_interface_from_router(router, subnet_id=subnet.id)
+            return None
+        if router is None or not router.external_gateway_info:
+            gateway = {"network_id": self._external_network().id}
+            router = (pc.network.create_router(name=name, external_gateway_info=gateway)
+                      if router is None
+                      else pc.network.update_router(router, external_gateway_info=gateway))
+        if not on_subnet:
+            pc.network.add_interface_to_router(router, subnet_id=subnet.id)
+        return router
+
+    def _external_network(self):
         external = next(iter(self.conn.network.networks(is_router_external=True)), None)
         if external is None:
             raise ProviderError("the cloud has no external network for floating IPs")
-        router = pc.network.create_router(
-            name=name, external_gateway_info={"network_id": external.id})
-        pc.network.add_interface_to_router(router, subnet_id=subnet.id)
+        return external
 
-    # -- servers ------------------------------------------------------------------------------
+    # -- servers (the logic: openstack_servers.py) ----------------------------------------
     def ensure_server(self, spec: ServerSpec, timeout_s: float = 300) -> Resource:
         pc = self._in(spec.project)
         with _translated(f"server {spec.name}"):
-            server = pc.compute.find_server(spec.name)
-            if server is None:
-                server = pc.compute.create_server(**self._server_attrs(pc, spec))
-            server = self._wait_settled(pc, server, timeout_s)
-        if server.status == "ERROR":
-            fault = (server.fault or {}).get("message", "no reason given")
-            raise ProviderError(f"server {spec.name} went to ERROR: {fault}")
-        return _server(server, spec.project)
+            server, replaced = servers.ensure(
+                pc, spec.name, lambda: pc.compute.create_server(**self._server_attrs(pc, spec)),
+                timeout_s)
+            others = [s.id for s in servers.named(pc, spec.name) if s.id != server.id]
+        return _server(server, spec.project, duplicates=others, replaced_failed=replaced)
 
-    @staticmethod
-    def _server_attrs(pc, spec: ServerSpec) -> dict:
-        flavor = pc.compute.find_flavor(spec.flavor, ignore_missing=False)
-        image = pc.image.find_image(spec.image, ignore_missing=False)
+    def _server_attrs(self, pc, spec: ServerSpec) -> dict:
+        flavor = servers.find_named("flavor", spec.flavor,
+                                    lambda: pc.compute.find_flavor(spec.flavor),
+                                    lambda: [f.name for f in pc.compute.flavors()])
+        image = servers.find_named("image", spec.image, lambda: pc.image.find_image(spec.image),
+                                   lambda: [i.name for i in pc.image.images()])
         # the platform's user is admin in the project, and Neutron shows an admin every
         # project's networks: look only in this project's (and the shared ones)
-        network = pc.network.find_network(spec.network, project_id=pc.current_project_id)
-        network = network or pc.network.find_network(spec.network, is_shared=True,
-                                                      ignore_missing=False)
+        mine = {"project_id": pc.current_project_id}
+        network = servers.find_named(
+            "network", spec.network,
+            lambda: (pc.network.find_network(spec.network, **mine)
+                     or pc.network.find_network(spec.network, is_shared=True)),
+            lambda: [n.name for n in [*pc.network.networks(**mine),
+                                      *pc.network.networks(is_shared=True)]],
+            f"in project {spec.project} or shared")
         attrs = {"name": spec.name, "flavor_id": flavor.id, "image_id": image.id,
                  "networks": [{"uuid": network.id}], "metadata": spec.metadata}
         if spec.key_name:
@@ -197,158 +285,64 @@ class OpenStackProvider:
             attrs["user_data"] = base64.b64encode(spec.user_data.encode()).decode()
         return attrs
 
-    @staticmethod
-    def _wait_settled(pc, server, timeout_s: float, want: tuple[str, ...] = ("ACTIVE",)):
-        """Until the status is wanted (or ERROR) and no task runs: after a reboot the status
-        stays ACTIVE while task_state says rebooting, and the next action would get a 409."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            server = pc.compute.get_server(server.id)
-            if server.status == "ERROR" or (server.status in want and not server.task_state):
-                return server
-            if time.monotonic() > deadline:
-                raise ProviderError(
-                    f"server {server.name} still {server.status}/{server.task_state} "
-                    f"after {timeout_s:.0f}s"
-                )
-            time.sleep(0.5)
-
     def server(self, project: str, name: str) -> Resource:
         pc = self._in(project)
         with _translated(f"server {name}"):
-            return _server(pc.compute.find_server(name, ignore_missing=False), project)
+            return _managed_server(pc, project, name)[1]
 
     def server_action(self, project: str, name: str, action: str, flavor: str | None = None,
                       timeout_s: float = 300) -> Resource:
         pc = self._in(project)
         with _translated(f"{action} server {name}"):
-            server = pc.compute.find_server(name, ignore_missing=False)
-            if action == "start":
-                pc.compute.start_server(server)
-            elif action == "stop":
-                pc.compute.stop_server(server)
-            elif action == "reboot":
-                pc.compute.reboot_server(server, "SOFT")
-            elif action == "resize":
-                if not flavor:
-                    raise ProviderError("resize needs a flavor")
-                target = pc.compute.find_flavor(flavor, ignore_missing=False)
-                pc.compute.resize_server(server, target.id)
-                server = self._wait_settled(pc, server, timeout_s, ("VERIFY_RESIZE",))
-                pc.compute.confirm_server_resize(server)
-            else:
-                raise ProviderError(f"unknown server action {action!r}")
-            want = ("SHUTOFF",) if action == "stop" else ("ACTIVE",)
-            return _server(self._wait_settled(pc, server, timeout_s, want), project)
+            server, _ = _managed_server(pc, project, name)
+            servers.act(pc, server, action, flavor, timeout_s)
+            return _managed_server(pc, project, name)[1]
 
-    def delete_server(self, project: str, name: str, timeout_s: float = 300) -> None:
+    def delete_server(self, project: str, name: str, timeout_s: float = 300) -> list[str]:
         pc = self._in(project)
         with _translated(f"delete server {name}"):
-            server = pc.compute.find_server(name)
-            if server is not None:
-                pc.compute.delete_server(server)
-                pc.compute.wait_for_delete(server, wait=int(timeout_s))
+            return servers.delete_all(pc, name, timeout_s)
 
-    # -- volumes ------------------------------------------------------------------------------
+    # -- volumes (the logic: openstack_volumes.py) -----------------------------------------
     def ensure_volume(self, spec: VolumeSpec, timeout_s: float = 300) -> Resource:
         pc = self._in(spec.project)
         with _translated(f"volume {spec.name}"):
-            volume = pc.block_storage.find_volume(spec.name)
-            if volume is None:
-                volume = pc.block_storage.create_volume(name=spec.name, size=spec.size_gb)
-            volume = pc.block_storage.wait_for_status(
-                volume, status="available", failures=["error"], wait=int(timeout_s))
-        return Resource("volume", volume.id, volume.name, spec.project, volume.status,
-                        {"size_gb": volume.size})
+            volume, notes = volumes.ensure(pc, spec.name, spec.size_gb, timeout_s)
+            duplicates = [v.id for v in volumes.named(pc, spec.name) if v.id != volume.id]
+            return _volume(volume, spec.project, pc, duplicates=duplicates, repaired=notes)
 
     def attach_volume(self, project: str, server: str, volume: str,
                       timeout_s: float = 300) -> Resource:
-        return self._set_attachment(project, server, volume, True, timeout_s)
+        pc = self._in(project)
+        with _translated(f"attach volume {volume} to {server}"):
+            srv = servers.the_server(pc, project, server)
+            vol = volumes.attach(pc, srv, volumes.the_volume(pc, project, volume), timeout_s)
+            return _volume(vol, project, pc)
 
     def detach_volume(self, project: str, server: str, volume: str,
                       timeout_s: float = 300) -> Resource:
-        return self._set_attachment(project, server, volume, False, timeout_s)
-
-    def _set_attachment(self, project: str, server: str, volume: str, attached: bool,
-                        timeout_s: float) -> Resource:
-        """Attach or detach, idempotently: a volume already in the wanted state is left be."""
         pc = self._in(project)
-        verb = f"attach volume {volume} to" if attached else f"detach volume {volume} from"
-        want = "in-use" if attached else "available"
-        with _translated(f"{verb} {server}"):
-            srv = pc.compute.find_server(server, ignore_missing=False)
-            vol = pc.block_storage.find_volume(volume, ignore_missing=False)
-            if attached and vol.status != "in-use":
-                pc.compute.create_volume_attachment(srv, volume_id=vol.id)
-            elif not attached and vol.status == "in-use":
-                pc.compute.delete_volume_attachment(vol.id, srv)
-            vol = pc.block_storage.wait_for_status(vol, status=want, failures=["error"],
-                                                   wait=int(timeout_s))
-        return Resource("volume", vol.id, vol.name, project, vol.status,
-                        {"server": server} if attached else {})
+        with _translated(f"detach volume {volume} from {server}"):
+            srv = servers.the_server(pc, project, server)
+            vol = volumes.detach(pc, srv, volumes.the_volume(pc, project, volume), timeout_s)
+            return _volume(vol, project, pc)
 
-    def delete_volume(self, project: str, name: str, timeout_s: float = 300) -> None:
+    def delete_volume(self, project: str, name: str, timeout_s: float = 300) -> list[str]:
         pc = self._in(project)
         with _translated(f"delete volume {name}"):
-            volume = pc.block_storage.find_volume(name)
-            if volume is not None:
-                pc.block_storage.delete_volume(volume)
-                pc.block_storage.wait_for_delete(volume, wait=int(timeout_s))
+            return volumes.delete_all(pc, project, name, timeout_s)
 
     def ensure_floating_ip(self, project: str, server: str) -> Resource:
         pc = self._in(project)
         with _translated(f"floating IP for {server}"):
-            srv = pc.compute.find_server(server, ignore_missing=False)
-            port = next(iter(pc.network.ports(device_id=srv.id)), None)
+            srv = servers.the_server(pc, project, server)
+            port = _first(pc.network.ports(device_id=srv.id))
             if port is None:
-                raise ProviderError(f"server {server} has no port to attach a floating IP to")
-            ip = next(iter(pc.network.ips(port_id=port.id)), None)
+                raise Conflict(f"server {server} has no port to attach a floating IP to")
+            ip = _first(pc.network.ips(port_id=port.id))
             if ip is None:
-                external = next(iter(self.conn.network.networks(is_router_external=True)), None)
-                if external is None:
-                    raise ProviderError("the cloud has no external network for floating IPs")
-                ip = pc.network.create_ip(floating_network_id=external.id, port_id=port.id)
+                ip = pc.network.create_ip(floating_network_id=self._external_network().id,
+                                          port_id=port.id)
         return Resource("floating_ip", ip.id, ip.floating_ip_address, project, ip.status,
-                        {"server": server})
-
-    # -- monitoring: see cloud_control/inventory.py for what is done with these -----------------
-    def inventory(self) -> list[Resource]:
-        with _translated("inventory"):
-            names = {p.id: p.name for p in self.conn.identity.projects()}
-            found = [_server(s, names.get(s.project_id, s.project_id))
-                     for s in self.conn.compute.servers(all_projects=True)]
-            found += [Resource("volume", v.id, v.name, names.get(v.project_id, ""), v.status,
-                               {"size_gb": v.size})
-                      for v in self.conn.block_storage.volumes(all_projects=True)]
-            found += [Resource("network", n.id, n.name, names.get(n.project_id, ""), n.status,
-                               {"external": bool(n.is_router_external)})
-                      for n in self.conn.network.networks()]
-        return found
-
-    def capacity(self) -> list[Usage]:
-        with _translated("capacity"):
-            # from compute 2.88 the statistics carry no totals: ask as 2.87
-            stats = self.conn.compute.get("/os-hypervisors/statistics",
-                                          microversion="2.87").json()["hypervisor_statistics"]
-            usages = [Usage("hypervisor", "vcpus", stats["vcpus_used"], stats["vcpus"]),
-                      Usage("hypervisor", "ram_mb", stats["memory_mb_used"], stats["memory_mb"]),
-                      Usage("hypervisor", "disk_gb", stats["local_gb_used"], stats["local_gb"])]
-            for project in self.conn.identity.projects():
-                if project.name in ("service", "admin"):
-                    continue
-                quota = self.conn.compute.get_quota_set(project.id, usage=True)
-                used = quota.usage or {}
-                usages += [Usage(project.name, m, used.get(m, 0), getattr(quota, m) or -1)
-                           for m in ("cores", "ram", "instances")]
-        return usages
-
-    def service_health(self) -> dict[str, str]:
-        health = {}
-        for service in SERVICES:
-            try:
-                self.conn.session.get(self.conn.endpoint_for(service), timeout=5,
-                                      raise_exc=False)
-                health[service] = "ok"
-            except Exception as err:
-                health[service] = f"down: {type(err).__name__}"
-        return health
+                        {"server": srv.name, "port": ip.port_id,
+                         "fixed_address": ip.fixed_ip_address})
