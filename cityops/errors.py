@@ -70,6 +70,20 @@ class DecodeError(DeviceError):
     code = "decode_error"
 
 
+class DeviceAuthRefused(DeviceError):
+    """The device refused the agent's credentials (user, password, certificate); retrying
+    soon cannot help, so the agent waits `context["retry_after_s"]` between attempts."""
+
+    code = "device_auth_refused"
+
+
+class DeviceConfigInvalid(DeviceError):
+    """The device's config cannot work with this device or host (a certificate that does not
+    match, a namespace the server lacks): an operator must change it."""
+
+    code = "device_config_invalid"
+
+
 class WireError(PlatformError):
     """A message does not follow the wire contract."""
 

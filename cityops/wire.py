@@ -73,6 +73,9 @@ class Status(_Payload):
     state: GatewayState
     agent_version: str = ""
     devices: dict[str, Literal["online", "offline", "unknown"]] = {}
+    # why each offline device is offline (the driver's last error, e.g. the server refused
+    # the agent's user): more than "offline" for the operator
+    reasons: dict[str, str] = {}
     queue_depth: int | None = Field(None, ge=0)
     counters: dict[str, int] = {}
     ts: EpochMs | None = None

@@ -113,6 +113,8 @@ class Agent:
             state=state,
             agent_version=AGENT_VERSION,
             devices=self.device_state if state is wire.GatewayState.ONLINE else {},
+            reasons={device: runner.reason for device, runner in self.runners.items()
+                     if runner.reason and state is wire.GatewayState.ONLINE},
             queue_depth=self.queue.readings,
             counters=counters,
             ts=int(time.time() * 1000),

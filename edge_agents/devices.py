@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cityops import wire
-from cityops.errors import DeviceError
+from cityops.errors import DeviceError, PlatformError
 from edge_agents.backoff import Backoff
 from edge_agents.config import DeviceConfig
 from edge_agents.driver import Driver, OnReadings
@@ -31,6 +31,8 @@ class DeviceRunner:
     on_readings: OnReadings
     on_state: OnState
     state: str = "unknown"
+    reason: str | None = None  # why it is offline: the last error, for the status payload
+    retry_in_s: float = 0.0  # the wait before the next attempt
     readings: int = 0
     failures: int = 0
     backoff: Backoff = field(default_factory=lambda: Backoff(initial_s=0.5, cap_s=30.0))
@@ -52,11 +54,13 @@ class DeviceRunner:
                     await self._poll()
                 except DeviceError as err:
                     self._mark("offline", err)
+                    self.retry_in_s = max(self.backoff.next_delay(), _retry_after(err))
                 except Exception as err:  # a driver bug must not end the device's task
                     log.exception("device %s: unexpected driver error", self.id)
                     self._mark("offline", err)
+                    self.retry_in_s = self.backoff.next_delay()
                 await self.driver.close()
-                await asyncio.sleep(self.backoff.next_delay())
+                await asyncio.sleep(self.retry_in_s)
         finally:
             await self.driver.close()
 
@@ -81,9 +85,14 @@ class DeviceRunner:
 
     def _mark(self, state: str, err: Exception | None) -> None:
         previous = self.state
+        reason = _reason(err) if state == "offline" else None
         if previous == state:
+            if reason is not None and _code(reason) != _code(self.reason):
+                # still offline, for another reason (unreachable, then the password refused)
+                log.warning("device %s still unreachable: %s", self.id, err)
+                self.reason = reason
             return
-        self.state = state
+        self.state, self.reason = state, reason
         if state == "offline":
             self.failures += 1
             log.warning("device %s unreachable: %s", self.id, err)
@@ -94,3 +103,19 @@ class DeviceRunner:
         elif previous == "offline":
             log.info("device %s recovered", self.id)
         self.on_state(self.id, state)
+
+
+def _retry_after(err: DeviceError) -> float:
+    """The wait a driver asks for: credentials the device refused will not work in a second."""
+    wait = err.context.get("retry_after_s", 0.0)
+    return float(wait) if isinstance(wait, int | float) else 0.0
+
+
+def _reason(err: Exception | None) -> str:
+    if isinstance(err, PlatformError):
+        return f"{err.code}: {err.detail}"[:300]
+    return f"{type(err).__name__}: {err}"[:300]
+
+
+def _code(reason: str | None) -> str | None:
+    return reason.split(":", 1)[0] if reason else None

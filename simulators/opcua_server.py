@@ -5,6 +5,11 @@ type; writable points accept writes; points with `simulate:` move every tick; me
 `call:` exist on their object and apply the profile's `writes` with their arguments.
 Security None and Basic256Sha256 (Sign, SignAndEncrypt) are offered, with a self-signed
 server certificate made on first start; a username/password can be required.
+
+Like the field's servers (node-opcua), methods check their arguments' types and answer with
+outputs `ok` and `message`; tests can make a method refuse (ok=false), cap the sessions
+(BadTooManySessions), let sessions time out quickly, and register other namespaces first so
+the profile's namespace gets another index (profiles may name it by URI, `nsu=`).
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from asyncua import Server, ua
+from asyncua.common.utils import ServiceError
 from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.internal_session import SessionState
 from asyncua.server.user_managers import UserManager
 
-from edge_agents.drivers.opcua.driver import VARIANT_OF, variant_value
+from edge_agents.drivers.opcua.codec import VARIANT_OF, NodeIds, variant_value
 from edge_agents.points import DataType, Method, OpcUaPoint, OpcUaProfile
 from simulators.values import simulated_value
 
@@ -37,11 +44,13 @@ class _Users(UserManager):
 
     def __init__(self, username: str | None, password: str | None) -> None:
         self.username, self.password = username, password
+        self.refused = 0  # logins refused: lets a test see how often a client tries
 
     def get_user(self, iserver: Any, username: str | None = None, password: str | None = None,
                  certificate: Any = None) -> User | None:
         if self.username is None or (username == self.username and password == self.password):
             return User(role=UserRole.User)
+        self.refused += 1
         return None
 
 
@@ -49,13 +58,20 @@ class OpcUaSimulator:
     def __init__(
         self, profile: OpcUaProfile, host: str, port: int, *, secure_dir: Path | None = None,
         username: str | None = None, password: str | None = None, tick_s: float = 0.5,
-        refuse_subscriptions: bool = False,
+        refuse_subscriptions: bool = False, max_sessions: int | None = None,
+        min_session_timeout_s: float | None = None, extra_namespaces: tuple[str, ...] = (),
     ) -> None:
         self.profile, self.host, self.port = profile, host, port
         self.secure_dir, self.tick_s = secure_dir, tick_s
         self.refuse_subscriptions = refuse_subscriptions  # a server that cannot subscribe
-        self.server = Server(user_manager=_Users(username, password))
+        self.max_sessions, self.min_session_timeout_s = max_sessions, min_session_timeout_s
+        self.extra_namespaces = extra_namespaces  # registered before ours: ours moves up
+        self.users = _Users(username, password)
+        self.server = Server(user_manager=self.users)
         self.calls: list[tuple[str, list[Any]]] = []
+        self.refusing: set[str] = set()  # methods that answer ok=false and do nothing
+        self._sessions: list[Any] = []
+        self._ids = NodeIds([])
         self._nodes: dict[str, tuple[ua.NodeId, ua.VariantType, OpcUaPoint]] = {}
         self._last: dict[str, float] = {}
         self.tick_busy_s = 0.0
@@ -65,11 +81,32 @@ class OpcUaSimulator:
     def url(self) -> str:
         return f"opc.tcp://{self.host}:{self.port}/cityops/"
 
+    def sessions(self) -> int:
+        """Sessions the server holds open, including those whose client vanished."""
+        self._sessions = [s for s in self._sessions if s.state is not SessionState.Closed]
+        return len(self._sessions)
+
+    def _limit_sessions(self) -> None:
+        iserver = self.server.iserver
+        create = iserver.create_session
+
+        def create_session(*args: Any, **kwargs: Any) -> Any:
+            if self.max_sessions is not None and self.sessions() >= self.max_sessions:
+                raise ServiceError(ua.StatusCodes.BadTooManySessions)
+            session = create(*args, **kwargs)
+            self._sessions.append(session)
+            return session
+
+        iserver.create_session = create_session
+
     async def setup(self) -> None:
         server = self.server
         await server.init()
         if self.refuse_subscriptions:
             server.iserver.max_subscriptions = 0
+        if self.min_session_timeout_s is not None:
+            server.iserver.min_session_timeout_ms = self.min_session_timeout_s * 1000
+        self._limit_sessions()
         server.set_endpoint(self.url)
         server.set_server_name(f"CityOps simulator: {self.profile.model}")
         policies = [ua.SecurityPolicyType.NoSecurity]
@@ -88,7 +125,10 @@ class OpcUaSimulator:
             policies += [ua.SecurityPolicyType.Basic256Sha256_Sign,
                          ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt]
         server.set_security_policy(policies)
+        for uri in self.extra_namespaces:
+            await server.register_namespace(uri)
         await server.register_namespace(NAMESPACE)
+        self._ids = NodeIds(await server.get_namespace_array())
         await self._add_points()
         await self._add_methods()
         # how many ticks are done: lets a benchmark count the changes the server made
@@ -118,7 +158,7 @@ class OpcUaSimulator:
             ]
         items = []
         for index, point in enumerate(self.profile.points):
-            nodeid = ua.NodeId.from_string(point.address.node)
+            nodeid = self._ids(point.address.node)
             vtype = VARIANT_OF[point.data_type]
             initial = INITIAL.get(point.data_type, 0)
             if point.simulate is not None:
@@ -135,25 +175,41 @@ class OpcUaSimulator:
             if method.call is None:
                 continue
             objects = self.server.nodes.objects
-            object_id = ua.NodeId.from_string(method.call.object)
+            object_id = self._ids(method.call.object)
             try:
                 obj = self.server.get_node(object_id)
                 await obj.read_browse_name()
             except ua.UaError:
                 obj = await objects.add_object(object_id, method.call.object.split("=")[-1])
             await obj.add_method(
-                ua.NodeId.from_string(method.call.method), method.name, self._method(method),
-                [VARIANT_OF[a.data_type] for a in method.args], [],
+                self._ids(method.call.method), method.name, self._method(method),
+                [_argument(a.name, VARIANT_OF[a.data_type]) for a in method.args],
+                [_argument("ok", ua.VariantType.Boolean),
+                 _argument("message", ua.VariantType.String)],
             )
 
     def _method(self, method: Method):
-        async def run(_parent: ua.NodeId, *args: ua.Variant) -> list[ua.Variant]:
-            values = {a.name: v.Value for a, v in zip(method.args, args, strict=False)}
+        declared = [VARIANT_OF[a.data_type] for a in method.args]
+
+        async def run(_parent: ua.NodeId, *args: ua.Variant) -> Any:
+            if len(args) != len(declared):
+                return ua.StatusCode(ua.StatusCodes.BadArgumentsMissing if len(args) < len(
+                    declared) else ua.StatusCodes.BadTooManyArguments)
+            checks = [ua.StatusCode(ua.StatusCodes.Good if v.VariantType == t
+                                    else ua.StatusCodes.BadTypeMismatch)
+                      for v, t in zip(args, declared, strict=True)]
+            if not all(c.is_good() for c in checks):  # as node-opcua answers
+                return ua.CallMethodResult(StatusCode=ua.StatusCode(
+                    ua.StatusCodes.BadInvalidArgument), InputArgumentResults=checks)
+            values = {a.name: v.Value for a, v in zip(method.args, args, strict=True)}
             self.calls.append((method.name, list(values.values())))
+            if method.name in self.refusing:
+                return [ua.Variant(False, ua.VariantType.Boolean),
+                        ua.Variant(f"{method.name} refused by the device", ua.VariantType.String)]
             for write in method.writes:
                 value = values[write.arg] if write.arg is not None else write.value
                 await self.set(write.point, value)
-            return []
+            return [ua.Variant(True, ua.VariantType.Boolean), ua.Variant("", ua.VariantType.String)]
 
         return run
 
@@ -212,6 +268,12 @@ async def serve(profile: OpcUaProfile, host: str, port: int, tick_s: float = 0.5
     sim = OpcUaSimulator(profile, host, port, secure_dir=secure_dir, username=username,
                          password=password, tick_s=tick_s)
     await sim.serve()
+
+
+def _argument(name: str, vtype: ua.VariantType) -> ua.Argument:
+    arg = ua.Argument()
+    arg.Name, arg.DataType, arg.ValueRank = name, ua.NodeId(vtype.value), -1
+    return arg
 
 
 def _variable_item(parent: ua.NodeId, nodeid: ua.NodeId, name: str, value: ua.Variant,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from asyncua import Client, ua
 
-from cityops.errors import DeviceRejected, DeviceUnreachable
+from cityops.errors import DeviceAuthRefused, DeviceRejected, DeviceUnreachable
 from edge_agents.config import DeviceConfig
 from edge_agents.devices import DeviceRunner
 from edge_agents.drivers.opcua.config import OpcUaEndpoint
@@ -141,7 +141,7 @@ async def test_secure_endpoint_with_username_and_password(tmp_path: Path, monkey
             await driver.close()
         assert (tmp_path / "agent-cert.der").exists(), "the agent made its own certificate"
         wrong = endpoint(port, username="agent", password_env="NO_SUCH_VARIABLE", mode="poll")
-        with pytest.raises(DeviceUnreachable):
+        with pytest.raises(DeviceAuthRefused):
             await OpcUaDriver("wall", profile, wrong).connect()
 
 

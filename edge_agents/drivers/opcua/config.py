@@ -12,9 +12,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-# ns=<index>;<i|s|g|b>=<identifier>, or a bare numeric/string id in namespace 0
-NODE_ID_PATTERN = r"^(ns=\d{1,5};)?[isgb]=.+$"
-NodeIdText = Field(pattern=NODE_ID_PATTERN, description="an OPC-UA NodeId, e.g. ns=2;s=Wall.Power")
+# ns=<index>;<i|s|g|b>=<identifier>, nsu=<namespace URI>;<i|s|g|b>=<identifier> (resolved to
+# the server's index at connect: indexes differ between servers), or a bare id in namespace 0
+NODE_ID_PATTERN = r"^((ns=\d{1,5}|nsu=[^;\s]+);)?[isgb]=.+$"
+NodeIdText = Field(pattern=NODE_ID_PATTERN, description="an OPC-UA NodeId, e.g. ns=2;s=Wall.Power "
+                   "or nsu=urn:vendor:wall;s=Wall.Power")
 
 
 class OpcUaAddress(BaseModel):
@@ -34,6 +36,9 @@ class OpcUaMethodCall(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     object: str = NodeIdText
     method: str = NodeIdText
+    # the Boolean output argument that says whether the device did it; a false value makes the
+    # command `failed`. Without it, a Boolean output named ok, success or succeeded counts
+    ok_output: str | None = Field(None, description="name of the method's Boolean success output")
 
 
 class OpcUaEndpoint(BaseModel):
@@ -59,6 +64,11 @@ class OpcUaEndpoint(BaseModel):
     deadband: float = Field(0, ge=0)
     batch_size: int = Field(500, ge=1, le=10000, description="monitored items per request")
     watchdog_interval_s: float = Field(5.0, gt=0, le=60, description="probe a quiet server")
+    # how long the server keeps a session the agent abandoned (crash, kill -9, lost network):
+    # servers have few session slots, and libraries ask for an hour by default
+    session_timeout_s: float = Field(30.0, ge=1, le=3600)
+    # wait between attempts once the server refused the credentials or certificate
+    auth_retry_s: float = Field(300.0, ge=1, le=86400)
 
     @model_validator(mode="after")
     def _security_consistent(self) -> OpcUaEndpoint:

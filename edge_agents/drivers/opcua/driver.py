@@ -1,10 +1,12 @@
-"""OPC-UA driver; the only asyncua client import.
+"""OPC-UA driver; asyncua is imported only in this folder (driver, calls, codec).
 
 Subscriptions are created with monitored items in batches (`batch_size` per request), so a
 server that caps one CreateMonitoredItems request still takes thousands of nodes. We do not
 use asyncua's own auto-reconnect: on any loss the session is dropped and the agent's device
 runner reconnects with its capped backoff, creating a new session and every monitored item
 again, so a server restart always ends with a live subscription, never a silent one.
+Sessions ask for `session_timeout_s` (not the library's hour), so a session the agent could
+not close (crash, kill -9, lost network) frees its slot on the server soon.
 Writes use the node's own data type: an Int32 node is written as an Int32 Variant.
 """
 
@@ -21,56 +23,44 @@ from asyncua import Client, ua
 from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent
 from asyncua.crypto import security_policies
 
-from cityops.errors import DeviceError, DeviceRejected, DeviceUnreachable
+from cityops.errors import (
+    DeviceAuthRefused,
+    DeviceConfigInvalid,
+    DeviceError,
+    DeviceRejected,
+    DeviceUnreachable,
+)
 from cityops.wire import Quality, Value
+from edge_agents.commands import same_value
 from edge_agents.driver import OnReadings, method_values
+from edge_agents.drivers.opcua import calls, certs
+from edge_agents.drivers.opcua.codec import NodeIds, quality_of, variant_value
 from edge_agents.drivers.opcua.config import OpcUaEndpoint
-from edge_agents.points import DataType, Method, OpcUaPoint, OpcUaProfile, Reading
+from edge_agents.points import Method, OpcUaPoint, OpcUaProfile, Reading
 
 log = logging.getLogger(__name__)
 
-VARIANT_OF = {
-    DataType.BOOL: ua.VariantType.Boolean, DataType.INT16: ua.VariantType.Int16,
-    DataType.UINT16: ua.VariantType.UInt16, DataType.INT32: ua.VariantType.Int32,
-    DataType.UINT32: ua.VariantType.UInt32, DataType.INT64: ua.VariantType.Int64,
-    DataType.UINT64: ua.VariantType.UInt64, DataType.FLOAT32: ua.VariantType.Float,
-    DataType.FLOAT64: ua.VariantType.Double, DataType.STRING: ua.VariantType.String,
-}
-_INTEGER_VARIANTS = {
-    ua.VariantType.SByte, ua.VariantType.Byte, ua.VariantType.Int16, ua.VariantType.UInt16,
-    ua.VariantType.Int32, ua.VariantType.UInt32, ua.VariantType.Int64, ua.VariantType.UInt64,
-}
-_FLOAT_VARIANTS = {ua.VariantType.Float, ua.VariantType.Double}
 _TRANSPORT_ERRORS = (ConnectionError, OSError, TimeoutError, asyncio.TimeoutError)
 READ_CHUNK = 1000
-
-
-def quality_of(status: ua.StatusCode | None) -> Quality:
-    if status is None or status.is_good():
-        return Quality.GOOD
-    return Quality.UNCERTAIN if status.is_uncertain() else Quality.BAD
-
-
-def variant_value(value: Value, vtype: ua.VariantType) -> Any:
-    """A command's value as the Python type the node's Variant type needs."""
-    try:
-        if vtype == ua.VariantType.Boolean:
-            return bool(value)
-        if vtype in _INTEGER_VARIANTS:
-            return round(value) if isinstance(value, float) else int(value)
-        if vtype in _FLOAT_VARIANTS:
-            return float(value)
-    except (TypeError, ValueError) as err:
-        raise DeviceRejected(f"{value!r} cannot be written as {vtype.name}") from err
-    if vtype == ua.VariantType.String:
-        return str(value)
-    raise DeviceRejected(f"nodes of type {vtype.name} cannot be written")
+# what a server answers when it does not accept the agent's user or certificate
+AUTH_REFUSALS = {
+    "BadUserAccessDenied", "BadIdentityTokenInvalid", "BadIdentityTokenRejected",
+    "BadCertificateInvalid", "BadCertificateUntrusted", "BadCertificateUriInvalid",
+    "BadCertificateHostNameInvalid", "BadCertificateTimeInvalid", "BadCertificateRevoked",
+    "BadCertificateUseNotAllowed", "BadSecurityChecksFailed",
+}
 
 
 def _translate(err: Exception, what: str) -> DeviceError:
     if isinstance(err, ua.UaStatusCodeError):
         return DeviceRejected(f"{what}: {err}", status=str(err))
     return DeviceUnreachable(f"{what}: {err!r}")
+
+
+def _status_name(err: Exception) -> str | None:
+    if isinstance(err, ua.UaStatusCodeError):
+        return ua.StatusCode(err.code).name
+    return None
 
 
 class OpcUaDriver:
@@ -83,7 +73,12 @@ class OpcUaDriver:
         self.polling_fallback = False
         self._client: Client | None = None
         self._lost: asyncio.Future[Exception] | None = None
+        self._nodes = NodeIds([])
         self._vtypes: dict[str, ua.VariantType] = {}
+        self._signatures: dict[str, calls.Signature] = {}
+        # the last (source time, value, quality) read per point: a poll of an unchanged
+        # value is no new reading
+        self._last: dict[str, tuple[int, Value | None, Quality]] = {}
         self._pending: list[Reading] = []
         self.items_created = 0
 
@@ -94,16 +89,21 @@ class OpcUaDriver:
     def _where(self) -> str:
         return f"{self.device} at {self.endpoint.url}"
 
-    async def connect(self) -> None:
-        await self.close()
-        ep = self.endpoint
+    def _client_for(self, ep: OpcUaEndpoint) -> Client:
         client = Client(ep.url, timeout=self.timeout_s, watchdog_intervall=ep.watchdog_interval_s)
         client.application_uri = ep.application_uri
+        client.session_timeout = ep.session_timeout_s * 1000
         if ep.username:
             client.set_user(ep.username)
             password = ep.password()
             if password:
                 client.set_password(password)
+        return client
+
+    async def connect(self) -> None:
+        await self.close()
+        ep = self.endpoint
+        client = self._client_for(ep)
         loop = asyncio.get_running_loop()
         self._lost = loop.create_future()
         lost = self._lost
@@ -117,23 +117,55 @@ class OpcUaDriver:
             if ep.security_policy != "None":
                 await self._secure(client)
             await asyncio.wait_for(client.connect(auto_reconnect=False), self.timeout_s * 2)
-        except (*_TRANSPORT_ERRORS, ua.UaError) as err:
+            self._nodes = NodeIds(await client.get_namespace_array())
+            self._nodes.check(self._node_texts())
+        except (*_TRANSPORT_ERRORS, ua.UaError, DeviceError) as err:
             with contextlib.suppress(Exception):
-                await client.disconnect()
-            raise DeviceUnreachable(f"cannot connect to {self._where()}: {err!r}") from err
+                await asyncio.wait_for(client.disconnect(), 2.0)
+            raise self._connect_error(err) from err
         self._client = client
         self._vtypes.clear()
+        self._signatures.clear()
+        self._last.clear()
+
+    def _connect_error(self, err: Exception) -> DeviceError:
+        """Why the session could not be opened; refusals that only an operator can fix are
+        retried every `auth_retry_s`, not hammered."""
+        slow = {"retry_after_s": self.endpoint.auth_retry_s}
+        status = _status_name(err)
+        if isinstance(err, DeviceConfigInvalid):
+            return DeviceConfigInvalid(f"{self._where()}: {err.detail}", **slow)
+        if status in AUTH_REFUSALS:
+            who = f"user {self.endpoint.username!r}" if self.endpoint.username else "anonymous"
+            return DeviceAuthRefused(f"{self._where()} refused {who} or the agent's "
+                                     f"certificate: {status}", status=status, **slow)
+        if status == "BadTooManySessions":
+            return DeviceUnreachable(
+                f"{self._where()}: the server has no free session (BadTooManySessions); "
+                "sessions abandoned by clients end after their timeout", status=status)
+        return DeviceUnreachable(f"cannot connect to {self._where()}: {err!r}")
+
+    def _node_texts(self) -> list[str]:
+        texts = [p.address.node for p in self.profile.points]
+        for method in self.profile.methods:
+            if method.call is not None:
+                texts += [method.call.object, method.call.method]
+        return texts
 
     async def _secure(self, client: Client) -> None:
         ep = self.endpoint
         assert ep.certificate is not None and ep.private_key is not None
-        # the agent's own certificate: made once (self-signed) when the files are missing
-        await client.setup_self_signed_certificate(ep.private_key, ep.certificate)
+        # the agent's own certificate: supplied, or made once (self-signed) when both files are
+        # missing; never replaced (certs.py)
+        pair = await asyncio.to_thread(certs.load_or_create, ep.certificate, ep.private_key,
+                                       ep.application_uri)
         await client.set_security(
             security_policies.SecurityPolicyBasic256Sha256,
-            certificate=str(ep.certificate),
-            private_key=str(ep.private_key),
-            server_certificate=str(ep.server_certificate) if ep.server_certificate else None,
+            certificate=pair.certificate_der,
+            private_key=pair.private_key_der,
+            server_certificate=await asyncio.to_thread(certs.certificate_der,
+                                                       ep.server_certificate)
+            if ep.server_certificate else None,
             mode=getattr(ua.MessageSecurityMode, ep.security_mode),
         )
 
@@ -171,18 +203,26 @@ class OpcUaDriver:
         return Reading(self.device, point.name, ts, value, quality)
 
     async def read(self) -> list[Reading]:
+        """Every point whose value, quality or source time changed since the last read of this
+        session (all of them on the first): a server's unchanged value is read again on every
+        poll, and storing it again would only repeat a row."""
         client = self._require()
         points = self.profile.points
         readings: list[Reading] = []
         for start in range(0, len(points), READ_CHUNK):
             chunk = points[start : start + READ_CHUNK]
             try:
-                values = await client.read_attributes([client.get_node(p.address.node)
+                values = await client.read_attributes([client.get_node(self._nodes(p.address.node))
                                                        for p in chunk])
             except (*_TRANSPORT_ERRORS, ua.UaError) as err:
                 raise _translate(err, f"read from {self._where()}") from err
             now = int(time.time() * 1000)
-            readings.extend(self._reading(p, dv, now) for p, dv in zip(chunk, values, strict=True))
+            for point, dv in zip(chunk, values, strict=True):
+                reading = self._reading(point, dv, now)
+                key = (reading.ts_ms, reading.value, reading.quality)
+                if self._last.get(point.name) != key:
+                    self._last[point.name] = key
+                    readings.append(reading)
         return readings
 
     async def subscribe(self, on_readings: OnReadings) -> None:
@@ -249,7 +289,7 @@ class OpcUaDriver:
             params.Filter = mfilter
         request = ua.MonitoredItemCreateRequest()
         request.ItemToMonitor = ua.ReadValueId()
-        request.ItemToMonitor.NodeId = ua.NodeId.from_string(address.node)
+        request.ItemToMonitor.NodeId = self._nodes(address.node)
         request.ItemToMonitor.AttributeId = ua.AttributeIds.Value
         request.MonitoringMode = ua.MonitoringMode.Reporting
         request.RequestedParameters = params
@@ -313,7 +353,8 @@ class OpcUaDriver:
         if node not in self._vtypes:
             client = self._require()
             try:
-                self._vtypes[node] = await client.get_node(node).read_data_type_as_variant_type()
+                self._vtypes[node] = await client.get_node(
+                    self._nodes(node)).read_data_type_as_variant_type()
             except (*_TRANSPORT_ERRORS, ua.UaError) as err:
                 raise _translate(err, f"data type of {point.name}") from err
         return self._vtypes[node]
@@ -324,7 +365,7 @@ class OpcUaDriver:
         client = self._require()
         vtype = await self._variant_type(point)
         raw = value if isinstance(value, bool | str) else point.to_raw(value)
-        node = client.get_node(point.address.node)
+        node = client.get_node(self._nodes(point.address.node))
         try:
             await node.write_value(ua.DataValue(ua.Variant(variant_value(raw, vtype), vtype)))
         except (*_TRANSPORT_ERRORS, ua.UaError) as err:
@@ -334,7 +375,7 @@ class OpcUaDriver:
     async def read_point(self, point: OpcUaPoint) -> Value:
         client = self._require()
         try:
-            dv = await client.get_node(point.address.node).read_data_value(
+            dv = await client.get_node(self._nodes(point.address.node)).read_data_value(
                 raise_on_bad_status=False)
         except (*_TRANSPORT_ERRORS, ua.UaError) as err:
             raise _translate(err, f"read back {point.name} on {self._where()}") from err
@@ -344,26 +385,48 @@ class OpcUaDriver:
         return reading.value
 
     async def call(self, method: Method, args: dict[str, Value]) -> Value | None:
-        """Call the server's method with typed arguments; read back what it changes."""
+        """Perform a profile method; its read-back, or its one output when it writes nothing.
+        DeviceRejected when the server or the device's answer says it failed, or when what the
+        method changes does not read back as the arguments say."""
         if method.call is None:
             readback: Value | None = None
             for point, value in method_values(method, args):
                 readback = await self.write(point, value)
             return readback
         client = self._require()
-        variants = [ua.Variant(variant_value(args[a.name], VARIANT_OF[a.data_type]),
-                               VARIANT_OF[a.data_type]) for a in method.args]
         try:
-            output = await client.get_node(method.call.object).call_method(
-                ua.NodeId.from_string(method.call.method), *variants)
+            sig = await self._signature(client, method)
+            variants = calls.input_variants(method, args, sig)
+            result = await calls.call(client, self._nodes, method, variants)
         except (*_TRANSPORT_ERRORS, ua.UaError) as err:
             raise _translate(err, f"call {method.name} on {self._where()}") from err
+        outputs = calls.check_result(method, sig, result)
         readback = None
-        for write in method.writes:
-            readback = await self.read_point(self.profile.point(write.point))  # type: ignore[arg-type]
-        if readback is None and isinstance(output, bool | int | float | str):
-            readback = output
+        for point_name, expected in method_values(method, args):
+            readback = await self._confirm(method, point_name, expected)
+        if readback is None and len(outputs) == 1 and isinstance(outputs[0], bool | int | float
+                                                                  | str):
+            readback = outputs[0]
         return readback
+
+    async def _signature(self, client: Client, method: Method) -> calls.Signature:
+        assert method.call is not None
+        key = method.call.method
+        if key not in self._signatures:
+            self._signatures[key] = await calls.read_signature(client, self._nodes(key))
+        return self._signatures[key]
+
+    async def _confirm(self, method: Method, point_name: str, expected: Value) -> Value:
+        point = self.profile.point(point_name)
+        assert isinstance(point, OpcUaPoint)
+        tolerance = abs(point.scale) / 2 if point.data_type.is_numeric else 0.0
+        value = await calls.confirm(lambda: self.read_point(point),
+                                    lambda want, got: same_value(want, got, tolerance),
+                                    expected, self.timeout_s)
+        if not same_value(expected, value, tolerance):
+            raise DeviceRejected(f"method {method.name}: {point_name} reads {value!r} after the "
+                                 f"call, not {expected!r}")
+        return value
 
     async def browse(self, root: str = "i=85", depth: int = 4) -> list[dict[str, Any]]:
         """Variables under `root` (Objects by default): node id, browse name, data type."""
@@ -382,7 +445,7 @@ class OpcUaDriver:
                     await walk(child, level + 1)
 
         try:
-            await walk(client.get_node(root), 1)
+            await walk(client.get_node(self._nodes(root)), 1)
         except (*_TRANSPORT_ERRORS, ua.UaError) as err:
             raise _translate(err, f"browse {self._where()}") from err
         return found
