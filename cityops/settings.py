@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     ingest_metrics_port: int = Field(0, ge=0, le=65535)  # 0: no metrics endpoint
     ingest_metrics_host: str = "127.0.0.1"
     ingest_rules_reload_s: float = Field(5.0, gt=0)
+    # the point registry is re-read this often, and at once on a change (LISTEN/NOTIFY)
+    ingest_registry_refresh_s: float = Field(5.0, gt=0)
+    # readings stamped outside [now - max past, now + max future] are dead-lettered
+    # (out_of_window); the past covers a gateway's outage, as long as batch keys are kept
+    ingest_max_past_s: float = Field(30 * 86400.0, gt=0)
+    ingest_max_future_s: float = Field(300.0, ge=0)
     ingest_offline_check_s: float = Field(5.0, gt=0)
     ingest_rollup_refresh_s: float = Field(15.0, gt=0)
     # share of the time the rollup refresh may work: it yields the rest to the stores

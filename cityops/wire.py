@@ -6,7 +6,9 @@ Payload models are the single source of the JSON Schemas in docs/schemas/ (see
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 import uuid
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -22,8 +24,21 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 _ID_RE = re.compile(ID_PATTERN)
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN, description="lower-case id: a-z 0-9 _ . -")]
-Value = StrictBool | StrictInt | StrictFloat | StrictStr
-EpochMs = Annotated[int, Field(ge=0, le=32503680000000, description="ms since the Unix epoch, UTC")]
+# Every number is bounded by what the database stores it in (issue #22): a seq beyond bigint
+# passed the schema and was refused by every transaction holding it. Readings are stored as
+# double precision: finite only (NaN blanked out the averages).
+INT64_MAX = 2**63 - 1
+Int64 = Annotated[int, Field(ge=-(2**63), le=INT64_MAX)]
+Seq = Annotated[int, Field(ge=0, le=INT64_MAX, description="batch number, bigint")]
+# integers as large as a double holds: the store converts them; a larger one cannot be stored
+FLOAT_MAX_INT = int(sys.float_info.max)
+WireInt = Annotated[StrictInt, Field(ge=-FLOAT_MAX_INT, le=FLOAT_MAX_INT)]
+FiniteFloat = Annotated[StrictFloat, Field(allow_inf_nan=False)]
+# PostgreSQL text cannot hold NUL: a text reading with one would be refused by COPY
+WireText = Annotated[StrictStr, Field(pattern=r"^[^\x00]*$")]
+Value = StrictBool | WireInt | FiniteFloat | WireText
+MAX_EPOCH_MS = 32503680000000  # year 3000; ingestion also keeps a window around now
+EpochMs = Annotated[int, Field(ge=0, le=MAX_EPOCH_MS, description="ms since the Unix epoch, UTC")]
 
 
 class Quality(StrEnum):
@@ -51,7 +66,7 @@ class Telemetry(_Payload):
     """A batch of readings; (gateway, stream, seq) identifies it for exactly-once storage."""
 
     stream: uuid.UUID
-    seq: int = Field(ge=0)
+    seq: Seq
     readings: list[WireReading] = Field(min_length=1, max_length=10000)
 
 
@@ -60,7 +75,7 @@ class Receipt(_Payload):
     letters), so the agent may forget them. Ranges are inclusive [first, last] pairs."""
 
     stream: uuid.UUID
-    seqs: list[tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]] = Field(
+    seqs: list[tuple[Seq, Seq]] = Field(
         min_length=1, max_length=10000)
 
 
@@ -71,13 +86,13 @@ class GatewayState(StrEnum):
 
 class Status(_Payload):
     state: GatewayState
-    agent_version: str = ""
-    devices: dict[str, Literal["online", "offline", "unknown"]] = {}
+    agent_version: WireText = ""
+    devices: dict[WireText, Literal["online", "offline", "unknown"]] = {}
     # why each offline device is offline (the driver's last error, e.g. the server refused
     # the agent's user): more than "offline" for the operator
     reasons: dict[str, str] = {}
-    queue_depth: int | None = Field(None, ge=0)
-    counters: dict[str, int] = {}
+    queue_depth: int | None = Field(None, ge=0, le=INT64_MAX)
+    counters: dict[WireText, Int64] = {}
     ts: EpochMs | None = None
 
 
@@ -104,7 +119,7 @@ class CommandStatus(StrEnum):
 
 class CommandResult(_Payload):
     status: CommandStatus
-    detail: str = ""
+    detail: WireText = ""
     readback: Value | None = None
     ts: EpochMs
 
@@ -115,7 +130,7 @@ class GatewayConfig(_Payload):
     gateway: Identifier
     devices: list[dict[str, Any]]
     profiles: dict[str, dict[str, Any]]
-    version: int = Field(ge=0)
+    version: int = Field(ge=0, le=INT64_MAX)
 
 
 # -- topics ---------------------------------------------------------------------------------
@@ -168,15 +183,42 @@ def encode(payload: BaseModel) -> bytes:
     return orjson.dumps(payload.model_dump(mode="json", exclude_none=False))
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise WireError(f"duplicate key {key!r}", reason="duplicate_key")
+            seen.add(key)
+    return obj
+
+
+def parse_json(raw: bytes) -> Any:
+    """JSON without duplicate keys (parsers keep the last one silently, so two readers of the
+    same bytes may disagree); WireError says what is wrong. NaN and Infinity are let through
+    here so that the models refuse them field by field (wire.FiniteFloat)."""
+    try:
+        return json.loads(raw, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError) as err:  # JSONDecodeError and bad encodings
+        raise WireError(f"payload: invalid JSON: {err}", reason="invalid_json") from err
+
+
+def schema_error(err: PydanticValidationError, prefix: str = "") -> WireError:
+    """The first problem of a validation error, with its field path."""
+    first = err.errors()[0]
+    where = ".".join([prefix] * bool(prefix) + [str(p) for p in first["loc"]]) or "payload"
+    kind = "invalid_json" if first["type"] == "json_invalid" else "schema"
+    return WireError(f"{where}: {first['msg']}", reason=kind)
+
+
 def decode(model: type[_Payload], raw: bytes) -> Any:
     """Parse raw bytes into a payload model; WireError says what is wrong."""
+    parse_json(raw)
     try:
         return model.model_validate_json(raw)
     except PydanticValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "payload"
-        kind = "invalid_json" if first["type"] == "json_invalid" else "schema"
-        raise WireError(f"{where}: {first['msg']}", reason=kind) from err
+        raise schema_error(err) from err
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

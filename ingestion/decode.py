@@ -1,12 +1,25 @@
-"""Telemetry bytes -> rows to store, or dead letters that say why not."""
+"""Telemetry bytes -> rows to store, or dead letters that say why not.
+
+Validation is per reading where it can be: a batch whose envelope (stream, seq, the list) is
+valid keeps its good readings, and each rejected reading is dead-lettered with its reason, so
+nothing accepted is lost and one bad value does not cost the rest. A message that is not
+strict JSON (duplicate keys) or whose envelope is wrong is dead-lettered whole.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
 
 from cityops import wire
 from cityops.errors import WireError
@@ -16,9 +29,10 @@ log = logging.getLogger(__name__)
 _TOP_KEYS = {"stream", "seq", "readings"}
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _QUALITY = {q.value: code for q, code in wire.QUALITY_CODES.items()}
-_MAX_TS = 32503680000000
 _MAX_READINGS = 10000
 _NUMBER = (int, float, bool)
+DEFAULT_MAX_PAST_S = 30 * 86400  # as long as batch keys are kept (retention: 30 days)
+DEFAULT_MAX_FUTURE_S = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,56 +73,104 @@ class DecodedBatch:
         return len(self.numeric) + len(self.text)
 
 
-class Decoder:
-    """Knows the registered points; `points` maps (device, point) -> PointRef."""
+class _Envelope(BaseModel):
+    """wire.Telemetry with the readings left raw, to validate them one by one."""
 
-    def __init__(self, points: dict[tuple[str, str], PointRef]) -> None:
+    model_config = ConfigDict(extra="forbid")
+    stream: uuid.UUID
+    seq: wire.Seq
+    readings: list[Any] = Field(min_length=1, max_length=_MAX_READINGS)
+
+
+class _Rejects:
+    """Rejected readings of one message, grouped by reason, each with what was wrong."""
+
+    def __init__(self) -> None:
+        self.by_reason: dict[str, tuple[list[Any], list[str]]] = {}
+
+    def add(self, reason: str, raw: Any, problem: str) -> None:
+        raws, problems = self.by_reason.setdefault(reason, ([], []))
+        raws.append(raw)
+        problems.append(problem)
+
+
+class Decoder:
+    """Knows the registered points; `points` maps (device, point) -> PointRef.
+
+    Readings stamped more than `max_past_s` before now or `max_future_s` after it are
+    dead-lettered (`out_of_window`): a clock at 1970 or in the year 3000 is not data.
+    """
+
+    def __init__(self, points: dict[tuple[str, str], PointRef], *,
+                 max_past_s: float = DEFAULT_MAX_PAST_S,
+                 max_future_s: float = DEFAULT_MAX_FUTURE_S,
+                 clock: Callable[[], float] = time.time) -> None:
         self.points = points
+        self.max_past_ms, self.max_future_ms = int(max_past_s * 1000), int(max_future_s * 1000)
+        self.clock = clock
         self.logged_reasons: set[str] = set()
 
+    def window(self) -> tuple[int, int]:
+        now = int(self.clock() * 1000)
+        return max(0, now - self.max_past_ms), min(wire.MAX_EPOCH_MS, now + self.max_future_ms)
+
     def decode(self, topic: str, payload: bytes) -> tuple[DecodedBatch | None, list[DeadLetter]]:
+        lo, hi = self.window()
         try:
             gateway = wire.gateway_of(topic, "telemetry")
-            fast = self._fast(gateway, payload)
+            fast = self._fast(gateway, payload, lo, hi)
             if fast is not None:
                 return fast, []
-            message: wire.Telemetry = wire.decode(wire.Telemetry, payload)
+            return self._validating(topic, gateway, payload, lo, hi)
         except WireError as err:
             reason = str(err.context.get("reason", "bad_topic"))
             return None, [self._dead(topic, payload, reason, err.detail)]
-        batch = DecodedBatch(gateway, str(message.stream), message.seq)
-        rejected: list[wire.WireReading] = []
-        problems: list[str] = []
-        for r in message.readings:
+
+    def _validating(self, topic: str, gateway: str, payload: bytes, lo: int,
+                    hi: int) -> tuple[DecodedBatch, list[DeadLetter]]:
+        """The path that explains: every rejected reading gets a reason and a detail."""
+        wire.parse_json(payload)  # duplicate keys: the whole message
+        stream, seq, readings, rejects = _validate(payload)
+        batch = DecodedBatch(gateway, stream, seq)
+        for i, r in readings:
+            where = f"readings.{i}"
+            if not lo <= r.ts <= hi:
+                rejects.add("out_of_window", r.model_dump(mode="json"),
+                            f"{where}.ts: {r.ts} is outside [{lo}, {hi}] (now - max past,"
+                            " now + max future)")
+                continue
             ref = self.points.get((r.device, r.point))
             if ref is None or ref.gateway != gateway:
-                rejected.append(r)
                 why = "unknown point" if ref is None else f"device not on gateway {gateway}"
-                problems.append(f"{r.device}/{r.point}: {why}")
+                rejects.add("unknown_point", r.model_dump(mode="json"),
+                            f"{r.device}/{r.point}: {why}")
                 continue
             quality = wire.QUALITY_CODES[r.quality]
             if ref.is_text:
                 text = None if r.value is None else str(r.value)
                 batch.text.append((r.ts, ref.point_id, text, quality))
             elif isinstance(r.value, str):
-                rejected.append(r)
-                problems.append(f"{r.device}/{r.point}: text value for a numeric point")
+                rejects.add("unknown_point", r.model_dump(mode="json"),
+                            f"{r.device}/{r.point}: text value for a numeric point")
             else:
                 number = None if r.value is None else float(r.value)
                 batch.numeric.append((r.ts, ref.point_id, number, quality))
-        dead = []
-        if rejected:
-            raw = wire.Telemetry(stream=message.stream, seq=message.seq, readings=rejected)
-            dead.append(self._dead(topic, wire.encode(raw), "unknown_point", "; ".join(problems)))
+        dead = [self._dead(topic, _batch_bytes(stream, seq, raws), reason, "; ".join(problems))
+                for reason, (raws, problems) in rejects.by_reason.items()]
         return batch, dead
 
-    def _fast(self, gateway: str, payload: bytes) -> DecodedBatch | None:
+    def _fast(self, gateway: str, payload: bytes, lo: int, hi: int) -> DecodedBatch | None:
         """The common case without pydantic: plain JSON types, known points, nothing odd.
 
-        It accepts a strict subset of what the model accepts (every reading of a registered
-        point of this gateway, in canonical form) and returns exactly what `decode` would;
-        anything else returns None and takes the validating path, which explains rejections.
-        Known points need no id check: they were validated when registered.
+        It accepts a strict subset of what the validating path accepts (every reading of a
+        registered point of this gateway, in canonical form, inside the time window) and
+        returns exactly what that path would; anything else returns None and takes the
+        validating path, which explains rejections. Known points need no id check: they
+        were validated when registered.
+
+        Duplicate keys: orjson keeps the last silently. With no escaped quote in the payload,
+        every `"` delimits a string, so the payload's quote count is twice its strings; a
+        duplicate key adds strings that the parsed object lacks, so the counts differ.
         """
         try:
             obj = orjson.loads(payload)
@@ -116,11 +178,12 @@ class Decoder:
                 return None
             stream, seq, readings = obj["stream"], obj["seq"], obj["readings"]
             if (type(stream) is not str or not _CANONICAL_UUID.fullmatch(stream)
-                    or type(seq) is not int or seq < 0 or type(readings) is not list
-                    or not 0 < len(readings) <= _MAX_READINGS):
+                    or type(seq) is not int or not 0 <= seq <= wire.INT64_MAX
+                    or type(readings) is not list or not 0 < len(readings) <= _MAX_READINGS):
                 return None
             batch = DecodedBatch(gateway, stream, seq)
             numeric, text, points = batch.numeric, batch.text, self.points
+            strings = 4  # the three keys and the stream
             for r in readings:
                 # exactly device, point, ts, value (+ quality): a missing one raises KeyError
                 n = len(r) if type(r) is dict else 0
@@ -130,19 +193,27 @@ class Decoder:
                 ts, value = r["ts"], r["value"]
                 quality = _QUALITY.get(r.get("quality", "good"))
                 if (ref is None or ref.gateway != gateway or quality is None
-                        or type(ts) is not int or not 0 <= ts <= _MAX_TS):
+                        or type(ts) is not int or not lo <= ts <= hi):
                     return None
+                kind = type(value)
+                strings += n + 2 + (n == 5) + (kind is str)
                 if ref.is_text:
-                    if value is not None and type(value) not in (str, *_NUMBER):
+                    if value is not None and kind not in (str, *_NUMBER):
+                        return None
+                    if kind is str and "\x00" in value:
                         return None
                     text.append((ts, ref.point_id, None if value is None else str(value),
                                  quality))
                 elif value is None:
                     numeric.append((ts, ref.point_id, None, quality))
-                elif type(value) in _NUMBER:
+                elif kind in _NUMBER:
+                    # orjson refuses NaN and infinite floats, and reads integers beyond 64 bits
+                    # as floats: all finite, as the model requires (wire.WireInt)
                     numeric.append((ts, ref.point_id, float(value), quality))
                 else:
                     return None
+            if payload.count(b'"') != 2 * strings or b'\\"' in payload:
+                return None
             return batch
         except (orjson.JSONDecodeError, TypeError, KeyError):  # TypeError: unhashable values
             return None
@@ -153,3 +224,43 @@ class Decoder:
             self.logged_reasons.add(reason)
             log.warning("dead letter (%s) on %s: %s", reason, topic, detail[:300])
         return DeadLetter(topic, payload, reason, detail)
+
+
+def _validate(payload: bytes) -> tuple[str, int, list[tuple[int, wire.WireReading]], _Rejects]:
+    """(stream, seq, the valid readings with their index, the rejected ones); WireError when
+    the envelope itself is wrong."""
+    rejects = _Rejects()
+    try:
+        message = wire.Telemetry.model_validate_json(payload)
+        return str(message.stream), message.seq, list(enumerate(message.readings)), rejects
+    except PydanticValidationError as err:
+        bad = _bad_readings(err)
+        if bad is None:
+            raise wire.schema_error(err) from err
+    envelope = _Envelope.model_validate_json(payload)  # valid: only readings had errors
+    good = []
+    for i, raw in enumerate(envelope.readings):
+        if i in bad:
+            rejects.add("schema", raw, bad[i])
+        else:
+            good.append((i, wire.WireReading.model_validate(raw)))
+    return str(envelope.stream), envelope.seq, good, rejects
+
+
+def _bad_readings(err: PydanticValidationError) -> dict[int, str] | None:
+    """Index -> first problem of each invalid reading; None if anything else is invalid."""
+    bad: dict[int, str] = {}
+    for e in err.errors():
+        loc = e["loc"]
+        if len(loc) < 2 or loc[0] != "readings" or type(loc[1]) is not int:
+            return None
+        where = ".".join(str(p) for p in loc)
+        bad.setdefault(loc[1], f"{where}: {e['msg']}")
+    return bad
+
+
+def _batch_bytes(stream: str, seq: int, readings: list[Any]) -> bytes:
+    """The rejected readings as a telemetry message of their own batch key. json, not orjson:
+    a rejected reading may hold what orjson cannot write (an integer beyond 64 bits)."""
+    body = {"stream": stream, "seq": seq, "readings": readings}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()

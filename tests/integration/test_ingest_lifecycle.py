@@ -25,7 +25,9 @@ def worker(processes: Processes, broker: BrokerFixture, database_url: str):
     ids = register(database_url, gateway, {f"{gateway}-d": ["a", "b"]})
     processes.start("ingest", "ingest", env=processes.env | {
         "CITYOPS_INGEST_ROLLUP_REFRESH_S": "0.3", "CITYOPS_INGEST_RETENTION_CHECK_S": "0.5",
-        "CITYOPS_INGEST_RETENTION_DAYS": '{"readings": 180}'})
+        "CITYOPS_INGEST_RETENTION_DAYS": '{"readings": 180}',
+        # the retention test sends 400-day-old readings: let them past the time window
+        "CITYOPS_INGEST_MAX_PAST_S": str(500 * 86400)})
     wait_for(lambda: "subscribed" in processes.log("ingest"), what="worker subscribed")
     sender = Gateway(broker, gateway, password)
     yield sender, ids, f"{gateway}-d"

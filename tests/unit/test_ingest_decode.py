@@ -14,6 +14,11 @@ POINTS = {
     ("ups-1", "label"): PointRef(2, "gw1", True),
     ("other-1", "volts"): PointRef(3, "gw2", False),
 }
+NOW_S = 1763892000.0  # the decoder's clock: readings at 1763892000123 are current
+
+
+def decoder() -> Decoder:
+    return Decoder(dict(POINTS), clock=lambda: NOW_S)
 
 
 def reading(**over):
@@ -48,12 +53,30 @@ CASES = [
     message(reading(quality=["good"])),
     b"[1, 2]",
     b"{not json",
+    # issue #22: ranges, non-finite numbers, times nobody can trust, duplicate keys
+    message(reading(), seq=2**63),                        # beyond bigint: whole message
+    message(reading(), seq=2**63 - 1),
+    message(reading(value=2**64 - 1), reading(value=-(2**63))),
+    message(reading(value=1)).replace(b'"value":1', b'"value":%d' % 2**70),  # orjson: a float
+    message(reading(value=1)).replace(b'"value":1', b'"value":%d' % 10**400),
+    message(reading(), reading(value=float("inf"))).replace(b"null", b"1e400"),
+    message(reading(), reading(value=float("nan"))).replace(b"null", b"NaN"),
+    message(reading(), reading(ts=0)),                    # 1970: that reading only
+    message(reading(), reading(ts=32503680000000)),       # the year 3000
+    message(reading(ts=1763892000123 + 299_000)),         # ahead, inside the window
+    message(reading(ts=1763892000123 - 29 * 86_400_000)),  # late, inside the window
+    message(reading(point="label", value="a\u0000b")),    # NUL: text cannot hold it
+    message(reading(point="label", value='say "hi"')),    # escaped quotes: validating path
+    message(reading(), reading(point="nope"), reading(ts=-5), reading(ts=1)),
+    message(reading()).replace(b'"value"', b'"value":1,"value"'),
+    message(reading()).replace(b'"seq"', b'"seq":1,"seq"'),
+    message(reading()).replace(b'"value"', b'"v\\u0061lue":1,"value"'),
 ]
 
 
 @pytest.mark.parametrize("payload", CASES)
 def test_fast_path_agrees_with_the_model(payload: bytes) -> None:
-    fast, slow = Decoder(dict(POINTS)), Decoder(dict(POINTS))
+    fast, slow = decoder(), decoder()
     slow._fast = lambda *_: None  # type: ignore[method-assign]
     got, want = fast.decode(TOPIC, payload), slow.decode(TOPIC, payload)
     assert (got[0] and vars(got[0])) == (want[0] and vars(want[0]))
@@ -61,6 +84,58 @@ def test_fast_path_agrees_with_the_model(payload: bytes) -> None:
 
 
 def test_fast_path_takes_the_common_case() -> None:
-    decoder = Decoder(dict(POINTS))
-    assert decoder._fast("gw1", CASES[0]) is not None
-    assert decoder._fast("gw1", CASES[4]) is None
+    lo, hi = decoder().window()
+    assert decoder()._fast("gw1", CASES[0], lo, hi) is not None
+    assert decoder()._fast("gw1", CASES[4], lo, hi) is None
+
+
+def outcome(payload: bytes) -> tuple[int, dict[str, str]]:
+    batch, dead = decoder().decode(TOPIC, payload)
+    return (batch.count if batch else -1), {d.reason: d.detail for d in dead}
+
+
+def test_one_bad_reading_costs_only_itself() -> None:
+    """Issue #22: the good readings of a batch are kept, each bad one is dead-lettered with
+    its reason and the field, under the batch's own key."""
+    payload = message(reading(), reading(ts=0), reading(value=1), reading(point="nope"),
+                      reading(ts=32503680000000)).replace(b'"value":1', b'"value":1e400')
+    batch, dead = decoder().decode(TOPIC, payload)
+    assert batch is not None and batch.key == ("gw1", STREAM, 7) and batch.count == 1
+    reasons = {d.reason: d for d in dead}
+    assert set(reasons) == {"out_of_window", "schema", "unknown_point"}
+    assert "readings.2.value" in reasons["schema"].detail
+    assert "readings.1.ts" in reasons["out_of_window"].detail
+    assert "readings.4.ts" in reasons["out_of_window"].detail
+    kept = orjson.loads(reasons["out_of_window"].payload)
+    assert (kept["stream"], kept["seq"], [r["ts"] for r in kept["readings"]]) == (
+        STREAM, 7, [0, 32503680000000])
+
+
+@pytest.mark.parametrize(("payload", "reason", "where"), [
+    (message(reading(), seq=2**63), "schema", "seq"),
+    (message(reading()).replace(b'"seq"', b'"seq":1,"seq"'), "duplicate_key", "seq"),
+    (message(reading()).replace(b'"value"', b'"v\\u0061lue":1,"value"'), "duplicate_key",
+     "value"),
+])
+def test_whole_message_refused_with_the_reason(payload: bytes, reason: str, where: str) -> None:
+    count, dead = outcome(payload)
+    assert count == -1 and list(dead) == [reason] and where in dead[reason]
+
+
+def test_non_finite_and_nul_never_stored() -> None:
+    for raw in (b"NaN", b"Infinity", b"-Infinity", b"1e999"):
+        count, dead = outcome(message(reading(value=1)).replace(b'"value":1', b'"value":' + raw))
+        assert count == 0 and "readings.0.value" in dead["schema"], raw
+    count, dead = outcome(message(reading(point="label", value="a\u0000b")))
+    assert count == 0 and "readings.0.value" in dead["schema"]
+
+
+def test_late_data_inside_the_window_is_kept() -> None:
+    day_ms = 86_400_000
+    fresh = decoder()
+    fresh.max_past_ms = 2 * day_ms
+    inside = message(reading(ts=1763892000123 - day_ms))
+    outside = message(reading(ts=1763892000123 - 3 * day_ms))
+    assert fresh.decode(TOPIC, inside)[0].count == 1
+    batch, dead = fresh.decode(TOPIC, outside)
+    assert batch.count == 0 and [d.reason for d in dead] == ["out_of_window"]

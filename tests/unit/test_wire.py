@@ -53,3 +53,26 @@ def test_bool_values_stay_bool() -> None:
 def test_published_schemas_match_the_models(name: str) -> None:
     published = json.loads((SCHEMA_DIR / f"{name}.json").read_text())
     assert published == wire.json_schemas()[name], "run: python -m cityops.schemas"
+
+
+def test_duplicate_keys_refused_on_every_payload() -> None:
+    """Issue #22: two parsers of the same bytes must not disagree on what a payload says."""
+    raw = b'{"status": "succeeded", "ts": 1, "status": "failed"}'
+    with pytest.raises(WireError) as info:
+        wire.decode(wire.CommandResult, raw)
+    assert info.value.context["reason"] == "duplicate_key" and "status" in info.value.detail
+
+
+@pytest.mark.parametrize(("model", "raw", "where"), [
+    (wire.Telemetry, b'{"stream": "%s", "seq": 9223372036854775808, "readings": '
+     b'[{"device": "d", "point": "p", "ts": 1, "value": 1}]}' % str(uuid.uuid4()).encode(), "seq"),
+    (wire.Status, b'{"state": "online", "queue_depth": 9223372036854775808}', "queue_depth"),
+    (wire.Status, b'{"state": "online", "counters": {"sent": -9223372036854775809}}', "counters"),
+    (wire.WriteCommand, b'{"device": "d", "point": "p", "value": NaN, "expires_at": 1}', "value"),
+    (wire.WriteCommand, b'{"device": "d", "point": "p", "value": 1e999, "expires_at": 1}', "value"),
+    (wire.CommandResult, b'{"status": "failed", "detail": "a\\u0000b", "ts": 1}', "detail"),
+])
+def test_numbers_and_text_bounded_by_what_is_stored(model, raw: bytes, where: str) -> None:
+    with pytest.raises(WireError) as info:
+        wire.decode(model, raw)
+    assert info.value.context["reason"] == "schema" and where in info.value.detail
