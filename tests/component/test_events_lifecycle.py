@@ -177,6 +177,12 @@ def test_extension_moves_the_deadline(api: Api) -> None:
     bad = api.post("ev-staff-cgj", f"/v1/events/{event}/requests",
                    json={"kind": "extend", "note": "材料未到"})
     assert bad.status_code == 422
+    # 100,000 working days is no extension (the console once sent it): refused, naming the bound
+    huge = api.post("ev-staff-cgj", f"/v1/events/{event}/requests", json={
+        "kind": "extend", "note": "材料未到", "amount": 100000, "unit": "work_days"})
+    assert huge.status_code == 422
+    assert huge.json()["code"] == "invalid_input"
+    assert "at most 30 work_days" in huge.json()["detail"]
     req = api.ok("ev-staff-cgj", "POST", f"/v1/events/{event}/requests", 201,
                  json={"kind": "extend", "note": "材料未到", "amount": 1, "unit": "work_days"})
     dup = api.post("ev-staff-cgj", f"/v1/events/{event}/requests",

@@ -36,6 +36,20 @@ class Ask:
     unit: str | None = None
 
 
+# The longest extension one request may ask for, per unit: 30 working days (a 延期 stretches a
+# case's limit, it does not park it: 挂账 suspend is the way to stop its clock).
+MAX_EXTENSION = {"work_days": 30, "work_hours": 30 * 8, "hours": 30 * 24}
+
+
+def _check_extension(amount: float | None, unit: str | None) -> None:
+    if unit not in UNITS:
+        raise InvalidInput(f"an extension needs unit in {', '.join(UNITS)}, not {unit!r}")
+    if not amount or amount <= 0 or amount > MAX_EXTENSION[unit]:
+        raise InvalidInput(f"amount: an extension is more than 0 and at most "
+                           f"{MAX_EXTENSION[unit]:g} {unit}, not {amount:g}" if amount else
+                           "amount: an extension needs an amount more than 0")
+
+
 async def ask(
     conn: AsyncConnection, event_id: int, principal: Principal, now: datetime, ask: Ask
 ) -> int:
@@ -43,8 +57,8 @@ async def ask(
     check_role(principal, spec.requester_roles, f"ask to {ask.kind}")
     if not ask.note.strip():
         raise InvalidInput(f"a {ask.kind} request needs a reason in note")
-    if ask.kind == "extend" and (not ask.amount or ask.amount <= 0 or ask.unit not in UNITS):
-        raise InvalidInput(f"an extension needs amount > 0 and unit in {', '.join(UNITS)}")
+    if ask.kind == "extend":
+        _check_extension(ask.amount, ask.unit)
     async with conn.transaction():
         event = await lock_event(conn, event_id)
         if State(event["state"]) not in spec.sources:

@@ -22,8 +22,14 @@ function fill(text, params) {
   return text.replace(/\{(\w+)\}/g, (_, k) => (params[k] ?? `{${k}}`));
 }
 
+// Every word the page asked for and the active dictionary lacked, for the browser test that
+// fails the build on it (tests/e2e/test_console_i18n.py reads window.__i18nMissing).
+const missing = new Set();
+if (typeof window !== "undefined") window.__i18nMissing = missing;
+
 export function t(key, params) {
   const text = DICTS[locale.value][key] ?? DICTS[locale.value === "zh" ? "en" : "zh"][key];
+  if (!(key in DICTS[locale.value])) missing.add(key);
   return fill(text ?? key, params);
 }
 
@@ -41,9 +47,16 @@ export function pointTitle(name, fallback) {
   return fallback || name;
 }
 
-// Enumerations from the API (states, severities, roles...) as "group.value" keys.
+// Groups whose values are open-ended names (places, profiles, methods, catalogue classes,
+// arguments): a value without a word falls back to the API's own name on purpose.
+const OPEN_GROUPS = new Set(["place", "profile", "method", "class", "arg", "metric"]);
+
+// Enumerations from the API (states, severities, roles...) as "group.value" keys. An
+// enumeration value without a word is a defect: it is recorded (see `missing`) and shown raw.
 export function label(group, value) {
   if (value === null || value === undefined) return "—";
   const key = `${group}.${value}`;
-  return has(key) ? t(key) : String(value);
+  if (has(key)) return t(key);
+  if (!OPEN_GROUPS.has(group)) missing.add(key);
+  return String(value);
 }

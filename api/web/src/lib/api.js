@@ -1,10 +1,19 @@
 // Every call to the API goes through here: the bearer token, JSON in and out, and errors as
 // ApiError with the API's {code, detail} so views can say why something was refused.
 import { session, signOut } from "./session.js";
+import { has, t } from "../i18n/index.js";
+
+// What the person reads: the API's code (or, lacking one, the status) in their language,
+// then the API's own detail, which names the field or object concerned.
+function explain(status, code, detail) {
+  const why = code && has(`error.${code}`) ? t(`error.${code}`)
+    : has(`error.status${status}`) ? t(`error.status${status}`) : t("error.other", { status });
+  return detail && detail !== code ? `${why}（${detail}）` : why;
+}
 
 export class ApiError extends Error {
   constructor(status, code, detail) {
-    super(detail || code || `HTTP ${status}`);
+    super(explain(status, code, detail));
     this.status = status;
     this.code = code;
     this.detail = detail;

@@ -30,17 +30,17 @@ export function stackedBars(categories, series, { horizontal = true } = {}) {
   };
 }
 
-export function donut(data, { center = "50%", format = String } = {}) {
+export function donut(data, { center = "50%", format = String, centerSize = 30 } = {}) {
   const total = data.reduce((n, d) => n + d.value, 0);
   return {
     animation: false,
     tooltip: { trigger: "item", backgroundColor: "#0d1b30", borderColor: COLORS.line,
                textStyle: { color: COLORS.text } },
     legend: { orient: "vertical", right: 0, top: "middle", textStyle: { ...FONT, fontSize: 15 },
-              formatter: (name) => `${name}  ${data.find((d) => d.name === name)?.value ?? 0}` },
+              formatter: (name) => `${name}  ${format(data.find((d) => d.name === name)?.value ?? 0)}` },
     series: [{
       type: "pie", radius: ["55%", "80%"], center: ["35%", center], avoidLabelOverlap: true,
-      label: { show: true, position: "center", formatter: format(total), fontSize: 30,
+      label: { show: true, position: "center", formatter: format(total), fontSize: centerSize,
                fontWeight: 700, color: COLORS.text },
       labelLine: { show: false }, itemStyle: { borderColor: "#0a1628", borderWidth: 3 },
       data: total ? data : [{ name: "—", value: 1, itemStyle: { color: COLORS.line } }],

@@ -16,6 +16,9 @@ export function useControls(onReadback) {
       status[key] = { state: "bad", text: t("control.roleRefused") };
       return;
     }
+    // one command per action: a second click (a double-click) while the first is on its way
+    // is not a second command
+    if (status[key]?.state === "pending") return;
     delete asking[key];
     status[key] = { state: "pending", text: t("control.sending") };
     try {
