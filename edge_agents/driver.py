@@ -55,7 +55,8 @@ class DriverFactory:
     """Builds drivers; Modbus devices at one host:port share one connection (one request at a
     time). Vendor libraries are imported only when a device needs them."""
 
-    def __init__(self) -> None:
+    def __init__(self, gateway: str = "") -> None:
+        self.gateway = gateway  # part of stable session ids (MQTT field brokers)
         self._modbus_connections: dict[tuple[str, int], Any] = {}
 
     def create(self, device: DeviceConfig, profile: Any) -> Driver:
@@ -76,7 +77,8 @@ class DriverFactory:
                                poll_interval_s=device.poll_interval_s)
         from edge_agents.drivers.mqtt.driver import MqttDriver
 
-        return MqttDriver(device.id, profile, endpoint, timeout_s=device.timeout_s)
+        return MqttDriver(device.id, profile, endpoint, timeout_s=device.timeout_s,
+                          gateway=self.gateway)
 
     def close(self) -> None:
         for conn in self._modbus_connections.values():

@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import orjson
 import pytest
 
 from cityops.errors import DeviceUnreachable
+from cityops.mqtt import MqttConnection
+from edge_agents.config import DeviceConfig
+from edge_agents.driver import DriverFactory
 from edge_agents.drivers.mqtt.config import MqttEndpoint
 from edge_agents.drivers.mqtt.driver import MqttDriver
 from edge_agents.profiles import load_profile, parse_profile
@@ -126,3 +130,46 @@ async def test_broker_gone_ends_the_session_and_reconnect_fails_cleanly(field_br
     field_broker.start()
     await driver.connect()
     await driver.close()
+
+
+async def test_state_published_while_the_driver_is_away_arrives_after_reconnect(
+    field_broker,
+) -> None:
+    """A persistent session under a stable client id: QoS 1 state messages published while
+    the agent reconnects (or restarts) wait at the field broker instead of being lost."""
+    profile = parse_profile(NESTED, "nested")
+    factory = DriverFactory("gw-north")
+    device = DeviceConfig.model_validate({
+        "id": "dev4", "profile": "nested", "timeout_s": 5,
+        "endpoint": {"protocol": "mqtt", "url": field_broker.url, "base_topic": "x/dev4",
+                     "ts_field": "sent_at"}})
+    driver = factory.create(device, profile)
+    assert driver.client_id == "cityops-gw-north-dev4"
+    publisher = MqttConnection(field_broker.url, client_id="field-sensor-dev4")
+    await publisher.connect()
+    got: list = []
+    await driver.connect()
+    task = asyncio.create_task(driver.subscribe(got.extend))
+    await publisher.publish("x/dev4/state", b'{"env": {"temp_x10": 200}}', qos=1)
+    await await_for(lambda: _true(len(got) == 1), what="the first state")
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await driver.close()
+    # away: the sensor keeps publishing (not retained, as many sensors do)
+    sent_at = [1_700_000_000_000 + n for n in range(3)]
+    for tenths, ts in zip((201, 202, 203), sent_at, strict=True):
+        body = {"env": {"temp_x10": tenths}, "sent_at": ts}
+        await publisher.publish("x/dev4/state", orjson.dumps(body), qos=1)
+    # a new driver object, as after an agent restart: the id is all the broker goes by
+    driver = factory.create(device, profile)
+    await driver.connect()
+    task = asyncio.create_task(driver.subscribe(got.extend))
+    await await_for(lambda: _true(len(got) == 4), what="the messages sent while away")
+    assert [r.value for r in got] == [20.0, 20.1, 20.2, 20.3]
+    assert [r.ts_ms for r in got[1:]] == sent_at, "stamped when sent, not when received"
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await driver.close()
+    await publisher.close()

@@ -37,9 +37,18 @@ class MqttEndpoint(BaseModel):
     username: str | None = None
     password_env: str | None = None
     password_file: Path | None = None
-    client_id: str | None = None
+    client_id: str | None = Field(None, description="default: cityops-<gateway>-<device>")
     qos: Literal[0, 1] = 1
+    session_expiry_s: int = Field(
+        3600, ge=0, le=7 * 86400,
+        description="how long the field broker keeps the session, and queues QoS 1 state "
+                    "messages, while the agent is away; 0: a clean session each time")
     readback_timeout_s: float = Field(5.0, gt=0, le=60, description="wait for the new state")
+    ts_field: str | None = Field(
+        None, pattern=FIELD_PATTERN,
+        description="dotted path of the device's own timestamp in state messages; default: "
+                    "the time the agent received the message")
+    ts_unit: Literal["s", "ms"] = "ms"
 
     def password(self) -> str | None:
         if self.password_file is not None:

@@ -2,7 +2,9 @@
 to the device's command topic and confirmed by the next state message carrying the value.
 
 Speaks through cityops.mqtt (the only paho import). Each device has its own session to the
-field broker, so one misbehaving device's broker account cannot stall another's.
+field broker, so one misbehaving device's broker account cannot stall another's. The session
+is persistent, under a client id fixed by gateway and device: state messages published while
+the agent reconnects or restarts wait at the field broker instead of being lost.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import contextlib
 import logging
 import math
 import time
-import uuid
 from collections import defaultdict
 from typing import Any
 
@@ -26,6 +27,8 @@ from edge_agents.drivers.mqtt.config import MqttEndpoint
 from edge_agents.points import DataType, Method, MqttPoint, MqttProfile, Reading
 
 log = logging.getLogger(__name__)
+MAX_EARLY_READINGS = 100_000
+MAX_CLOCK_AHEAD_MS = 60_000  # a device clock further ahead than this is not believed
 _TRUE = {"true", "on", "1", "yes"}
 _FALSE = {"false", "off", "0", "no"}
 
@@ -67,10 +70,14 @@ def convert(point: MqttPoint, raw: Any) -> Value | None:
 
 class MqttDriver:
     def __init__(
-        self, device: str, profile: MqttProfile, endpoint: MqttEndpoint, timeout_s: float = 5.0
+        self, device: str, profile: MqttProfile, endpoint: MqttEndpoint, timeout_s: float = 5.0,
+        gateway: str = "",
     ) -> None:
         self.device, self.profile, self.endpoint = device, profile, endpoint
         self.timeout_s = timeout_s
+        # the same id on every connect: the broker finds the session it kept for us
+        self.client_id = endpoint.client_id or "-".join(
+            part for part in ("cityops", gateway, device) if part)
         self._conn: MqttConnection | None = None
         self._by_topic: dict[str, list[MqttPoint]] = defaultdict(list)
         for point in profile.points:
@@ -78,6 +85,8 @@ class MqttDriver:
         self._latest: dict[str, Reading] = {}
         self._changed = asyncio.Event()
         self._on_readings: OnReadings | None = None
+        # what the kept session delivers at connect, before subscribe() takes readings
+        self._early: list[Reading] = []
 
     @property
     def pushes(self) -> bool:
@@ -87,8 +96,9 @@ class MqttDriver:
         await self.close()
         ep = self.endpoint
         conn = MqttConnection(
-            ep.url, client_id=ep.client_id or f"cityops-{self.device}-{uuid.uuid4().hex[:8]}",
-            username=ep.username, password=ep.password(), on_message=self._on_message,
+            ep.url, client_id=self.client_id, username=ep.username, password=ep.password(),
+            on_message=self._on_message, clean_start=ep.session_expiry_s == 0,
+            session_expiry_s=ep.session_expiry_s,
         )
         try:
             await conn.connect(self.timeout_s)
@@ -107,12 +117,12 @@ class MqttDriver:
         points = self._by_topic.get(topic)
         if not points:
             return
-        now = int(time.time() * 1000)
         try:
             body = orjson.loads(payload)
         except orjson.JSONDecodeError:
             log.warning("device %s: payload on %s is not JSON", self.device, topic)
             body = None
+        now = self._stamp(body)
         readings = []
         for point in points:
             found, raw = field_of(body, point.address.field)
@@ -127,6 +137,20 @@ class MqttDriver:
             self._changed.set()
             if self._on_readings is not None:
                 self._on_readings(readings)
+            elif len(self._early) < MAX_EARLY_READINGS:
+                self._early.extend(readings)
+
+    def _stamp(self, body: Any) -> int:
+        """The message's time: the device's own when configured and sane (a message kept by
+        the broker while the agent was away is stamped when it was sent), else now."""
+        now = int(time.time() * 1000)
+        if self.endpoint.ts_field is None:
+            return now
+        found, ts = field_of(body, self.endpoint.ts_field)
+        if not found or isinstance(ts, bool) or not isinstance(ts, int | float):
+            return now
+        ms = ts * 1000 if self.endpoint.ts_unit == "s" else ts
+        return int(ms) if 0 <= ms <= now + MAX_CLOCK_AHEAD_MS else now
 
     async def read(self) -> list[Reading]:
         """The latest state received (state topics are pushed, not polled)."""
@@ -139,6 +163,9 @@ class MqttDriver:
         if conn is None or conn.closed is None:
             raise DeviceUnreachable(f"{self.device}: not connected")
         self._on_readings = on_readings
+        early, self._early = self._early, []
+        if early:
+            on_readings(early)
         try:
             reason = await asyncio.shield(conn.closed)
         finally:
