@@ -42,7 +42,7 @@ def create_app_from_env() -> FastAPI:
     from cityops.logging import configure_logging
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_levels)
     return create_app(settings)
 
 

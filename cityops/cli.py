@@ -36,7 +36,7 @@ def _settings():
     from cityops.settings import load_settings
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_levels)
     return settings
 
 
@@ -93,7 +93,7 @@ def agent(config: Annotated[Path, typer.Option(help="the gateway's YAML config")
     from edge_agents.config import load_agent_config
 
     _settings()
-    loaded = load_agent_config(config)
+    loaded = load_agent_config(config, check_secrets=True)
     _run_async(Agent(loaded).run())
 
 

@@ -6,10 +6,11 @@ import os
 from datetime import date
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cityops.errors import ConfigError
+from cityops.logging import level_number
 
 DEFAULT_STATE_DIR = Path("var")
 
@@ -65,7 +66,9 @@ class Settings(BaseSettings):
     broker_state_dir: Path | None = None
     # the broker address handed to gateways when they are registered (default mqtt_url)
     gateway_mqtt_url: str | None = None
+    # our own loggers; libraries stay at WARNING unless named in log_levels (cityops/logging.py)
     log_level: str = "INFO"
+    log_levels: dict[str, str] = {}  # e.g. {"asyncua": "INFO"} while diagnosing a device
     # city events and the catalogue: dates the holiday library does not know yet (JSON lists of
     # ISO dates), and the largest attachment accepted
     calendar_extra_holidays: list[date] = Field(default_factory=list)
@@ -79,6 +82,19 @@ class Settings(BaseSettings):
     quota_alarm_ratio: float = Field(0.9, gt=0, le=1)
     # a job whose worker sent no heartbeat for this long is handed to another worker
     job_stalled_after_s: int = Field(30, ge=2)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level_number(value)  # ValueError naming the accepted levels
+        return value.upper()
+
+    @field_validator("log_levels")
+    @classmethod
+    def _known_levels(cls, value: dict[str, str]) -> dict[str, str]:
+        for level in value.values():
+            level_number(level)
+        return {name: level.upper() for name, level in value.items()}
 
 
 def env_file_path() -> Path:

@@ -114,7 +114,9 @@ class LoadedAgentConfig(BaseModel):
     profiles: dict[str, Profile]  # device id -> profile
 
 
-def load_agent_config(path: Path) -> LoadedAgentConfig:
+def load_agent_config(path: Path, *, check_secrets: bool = False) -> LoadedAgentConfig:
+    """check_secrets: on the agent's own host, every password variable or file must exist
+    (`cityops registry load` reads the same file on a host that has none of them)."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
@@ -130,7 +132,22 @@ def load_agent_config(path: Path) -> LoadedAgentConfig:
         except ConfigError as err:
             raise ConfigError(f"{path}: devices.{index}.profile: {err.detail}") from err
         check_protocol(device, profiles[device.id], f"{path}: devices.{index}")
+        if check_secrets:
+            check_device_secrets(device, f"{path}: devices.{index}")
     return LoadedAgentConfig(config=config, profiles=profiles)
+
+
+def check_device_secrets(device: DeviceConfig, where: str) -> None:
+    """A device password named by a variable or file must be there when the agent starts: an
+    unset variable otherwise surfaces only as the device refusing an empty password."""
+    endpoint = device.endpoint
+    variable = getattr(endpoint, "password_env", None)
+    if variable and variable not in os.environ:
+        raise ConfigError(f"{where}.endpoint.password_env: the environment variable {variable} "
+                          "is not set")
+    secret_file = getattr(endpoint, "password_file", None)
+    if secret_file is not None and not os.access(secret_file, os.R_OK):
+        raise ConfigError(f"{where}.endpoint.password_file: {secret_file} cannot be read")
 
 
 def check_protocol(device: DeviceConfig, profile: Any, where: str) -> None:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from cityops import wire
 from cityops.errors import ConfigError, WireError
-from edge_agents.config import DeviceConfig, check_protocol
+from edge_agents.config import DeviceConfig, check_device_secrets, check_protocol
 from edge_agents.profiles import describe_validation, load_profile, parse_profile
 
 
@@ -57,6 +57,7 @@ def parse_remote_config(raw: bytes, gateway: str) -> RemoteConfig:
             except ConfigError as err:
                 raise ConfigError(f"{where}.profile: {err.detail}") from err
         check_protocol(device, profile, where)
+        check_device_secrets(device, where)
         devices.append(device)
         by_device[device.id] = profile
     return RemoteConfig(body.version, devices, by_device)

@@ -71,6 +71,7 @@ class OpcUaSimulator:
         self.calls: list[tuple[str, list[Any]]] = []
         self.refusing: set[str] = set()  # methods that answer ok=false and do nothing
         self._sessions: list[Any] = []
+        self.sessions_created = 0
         self._ids = NodeIds([])
         self._nodes: dict[str, tuple[ua.NodeId, ua.VariantType, OpcUaPoint]] = {}
         self._last: dict[str, float] = {}
@@ -86,6 +87,9 @@ class OpcUaSimulator:
         self._sessions = [s for s in self._sessions if s.state is not SessionState.Closed]
         return len(self._sessions)
 
+    def subscriptions(self) -> int:
+        return len(self.server.iserver.subscription_service.subscriptions)
+
     def _limit_sessions(self) -> None:
         iserver = self.server.iserver
         create = iserver.create_session
@@ -95,6 +99,7 @@ class OpcUaSimulator:
                 raise ServiceError(ua.StatusCodes.BadTooManySessions)
             session = create(*args, **kwargs)
             self._sessions.append(session)
+            self.sessions_created += 1
             return session
 
         iserver.create_session = create_session

@@ -1,0 +1,77 @@
+"""A real agent process against a server with one session slot (issue #13 items 3 and 6):
+killed with -9 it cannot close its session, which must then end after the agent's
+`session_timeout_s` so the restarted agent gets the slot back; stopped normally it closes its
+session at once; and at INFO it logs none of asyncua's per-request chatter."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import yaml
+
+from edge_agents.profiles import load_profile
+from tests.component.test_opcua_driver import simulator
+from tests.conftest import REPO, BrokerFixture
+from tests.helpers import await_for, free_port
+
+GATEWAY = f"gw-sessions-{uuid.uuid4().hex[:6]}"
+
+
+def _agent(tmp_path: Path, broker: BrokerFixture, port: int, name: str) -> subprocess.Popen:
+    config = tmp_path / "gw.yaml"
+    config.write_text(yaml.safe_dump({
+        "gateway": GATEWAY, "broker": {"url": broker.url},
+        "queue": {"path": str(tmp_path / "queue.db")},
+        "devices": [{"id": "wall", "profile": "av/video_wall", "timeout_s": 2, "endpoint": {
+            "protocol": "opcua", "url": f"opc.tcp://127.0.0.1:{port}/cityops/",
+            "session_timeout_s": 2, "watchdog_interval_s": 1, "publishing_interval_ms": 100}}],
+    }))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
+    env |= {"CITYOPS_ENV_FILE": "/nonexistent", "CITYOPS_STATE_DIR": str(tmp_path),
+            "CITYOPS_LOG_LEVEL": "INFO", "CITYOPS_GATEWAY_PASSWORD": _password(broker)}
+    with (tmp_path / f"{name}.log").open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "cityops", "agent", "--config", str(config)],
+                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
+def _password(broker: BrokerFixture, saved: dict[str, str] = {}) -> str:  # noqa: B006
+    if GATEWAY not in saved:  # the broker lives for the whole test session
+        saved[GATEWAY] = broker.add_gateway(GATEWAY)
+    return saved[GATEWAY]
+
+
+async def test_sessions_of_a_killed_agent_end_and_a_stopped_agent_closes_its_own(
+        tmp_path: Path, broker: BrokerFixture) -> None:
+    port = free_port()
+    async with simulator(load_profile("av/video_wall"), port, max_sessions=1,
+                         min_session_timeout_s=1) as sim:
+        first = _agent(tmp_path, broker, port, "first")
+        try:
+            await await_for(lambda: _true(sim.subscriptions() == 1), timeout_s=30,
+                            what="the first agent's subscription")
+        finally:
+            first.kill()  # kill -9: no CloseSession; the session outlives its socket
+            first.wait(10)
+        assert sim.sessions() == 1
+        second = _agent(tmp_path, broker, port, "second")
+        try:
+            await await_for(lambda: _true(sim.sessions_created == 2 and sim.subscriptions() == 1),
+                            timeout_s=30, what="the restarted agent to get the only slot")
+        finally:
+            second.terminate()  # the server answers its CloseSession in this loop: no blocking
+            await asyncio.to_thread(second.wait, 10)
+        assert sim.sessions() == 0, "a stopped agent closes its session"
+    logs = "".join((tmp_path / f"{n}.log").read_text() for n in ("first", "second"))
+    assert f" INFO edge_agents.agent: gateway {GATEWAY}" in logs  # our INFO lines are there
+    assert not re.findall(r" INFO asyncua\S*:", logs), "no library chatter at INFO"
+
+
+async def _true(value: bool) -> bool:
+    return value
