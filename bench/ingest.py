@@ -134,7 +134,7 @@ class Rig:
 
     def publisher(self) -> paho.Client:
         client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5,
-                             client_id=f"bench-{uuid.uuid4().hex[:6]}")
+                             client_id=wire.gateway_client_id(self.gateway))
         client.max_inflight_messages_set(2000)
         client.max_queued_messages_set(0)
         client.username_pw_set(self.gateway, self.gateway_password)

@@ -48,7 +48,8 @@ class LinePublisher:
     def __init__(self, rig: Rig) -> None:
         self.proc = subprocess.Popen(
             ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(rig.broker.port), "-V", "mqttv5",
-             "-q", "1", "-u", rig.gateway, "-P", rig.gateway_password, "-l",
+             "-q", "1", "-u", rig.gateway, "-P", rig.gateway_password,
+             "-i", wire.gateway_client_id(rig.gateway), "-l",
              "-t", wire.telemetry_topic(rig.gateway)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             bufsize=0)

@@ -161,6 +161,12 @@ def receipts_topic(gateway: str) -> str:
 TELEMETRY_SUBSCRIPTION = f"{TOPIC_ROOT}/+/telemetry"
 
 
+def gateway_client_id(gateway: str) -> str:
+    """The one MQTT client id a gateway's account may connect with (the broker refuses any
+    other, so no gateway can take over another client's session: infra/broker/dynsec.py)."""
+    return f"agent-{gateway}"
+
+
 def shared(group: str, topic_filter: str) -> str:
     """An MQTT v5 shared subscription: each message goes to one member of the group."""
     return f"$share/{group}/{topic_filter}"

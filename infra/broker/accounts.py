@@ -49,9 +49,13 @@ SERVICE_RULES: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("read", "+/command-results/#"),
         ("read", "_internal/#"),
     ),
+    # the broker's own admin: changes the dynamic-security plugin's gateways (dynsec.py)
+    "svc-broker": (
+        ("readwrite", "$CONTROL/dynamic-security/#"),
+    ),
 }
 
-_GATEWAY_RULES = (
+GATEWAY_RULES = (
     ("write", "{gw}/telemetry"),
     ("write", "{gw}/status"),
     ("write", "{gw}/command-results/#"),
@@ -180,8 +184,14 @@ def render_acl(accounts: Mapping[str, Account], topic_root: str = TOPIC_ROOT) ->
     for name, acct in sorted(accounts.items()):
         if acct.revoked:
             continue
-        rules = SERVICE_RULES.get(name, ()) if acct.kind == "service" else _GATEWAY_RULES
+        rules = SERVICE_RULES.get(name, ()) if acct.kind == "service" else GATEWAY_RULES
         lines = [f"user {name}"]
-        lines += [f"topic {access} {topic_root}/{t.format(gw=name)}" for access, t in rules]
+        lines += [f"topic {access} {_absolute(t.format(gw=name), topic_root)}"
+                  for access, t in rules]
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
+
+
+def _absolute(topic: str, topic_root: str) -> str:
+    """Rules are below the topic root, but for the broker's own `$` topics."""
+    return topic if topic.startswith("$") else f"{topic_root}/{topic}"

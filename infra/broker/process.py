@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import shutil
@@ -12,13 +13,17 @@ import time
 from pathlib import Path
 
 from cityops.errors import StackError
+from infra.broker import dynsec
 from infra.broker.accounts import (
     TOPIC_ROOT,
+    ensure_service_account,
     load_accounts,
     render_acl,
     render_password_file,
     write_private,
 )
+
+log = logging.getLogger(__name__)
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 
@@ -51,16 +56,19 @@ class Broker:
         self.pid_path = self.state_dir / "mosquitto.pid"
         self.log_path = self.state_dir / "mosquitto.log"
         self.data_dir = self.state_dir / "data"
+        self.dynsec_path = self.state_dir / dynsec.CONFIG_FILE
         self._proc: subprocess.Popen[bytes] | None = None
 
     def write_config(self) -> None:
         """(Re)write the config, password file and ACL from the accounts store."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.state_dir.chmod(0o700)
+        ensure_service_account(self.state_dir, dynsec.ADMIN, dynsec.admin_password(self.state_dir))
         accounts = load_accounts(self.state_dir)
         write_private(self.conf_path, self._render_config())
         write_private(self.password_path, render_password_file(accounts))
         write_private(self.acl_path, render_acl(accounts, self.topic_root))
+        write_private(self.dynsec_path, dynsec.render_config(accounts, self.topic_root))
         self.log_path.touch(mode=0o600, exist_ok=True)
         if self.run_as and os.geteuid() == 0:
             user = pwd.getpwnam(self.run_as)
@@ -75,6 +83,10 @@ class Broker:
             "allow_anonymous false",
             f"password_file {self.password_path}",
             f"acl_file {self.acl_path}",
+            # subscriptions and client ids of gateways (infra/broker/dynsec.py); checked
+            # before the ACL file, which decides what the plugin leaves to it
+            f"plugin {dynsec.plugin_path()}",
+            f"plugin_opt_config_file {self.dynsec_path}",
             "persistence true",
             f"persistence_location {self.data_dir}/",
             # Ingestion keeps persistent sessions: a backlog while it restarts must stay queued
@@ -160,11 +172,27 @@ class Broker:
         return False
 
     def reload(self) -> None:
-        """SIGHUP: Mosquitto re-reads the password file and the ACL."""
+        """SIGHUP: Mosquitto re-reads the password file and the ACL; the dynamic-security
+        plugin (which reads its file only at start) is told the gateways added or revoked."""
         pid = self.pid()
         if pid is None:
             raise StackError(f"cannot reload: no mosquitto running for {self.state_dir}")
         os.kill(pid, signal.SIGHUP)
+        if not _has_dynsec(pid):
+            log.warning("mosquitto %s runs without the dynamic-security plugin (started before"
+                        " it was configured): gateways' subscriptions and client ids are not"
+                        " enforced until it is restarted", pid)
+            return
+        deadline = time.monotonic() + 10
+        while True:  # the SIGHUP is handled in Mosquitto's main loop, a moment later
+            try:
+                dynsec.sync(self.host, self.port, self.state_dir, load_accounts(self.state_dir),
+                            self.topic_root)
+                return
+            except StackError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _log_tail(self, lines: int = 5) -> str:
         try:
@@ -200,3 +228,10 @@ def _check_port_free(host: str, port: int) -> None:
             sock.bind((host, port))
         except OSError as err:
             raise StackError(f"cannot start mosquitto: {host}:{port} is in use ({err})") from err
+
+
+def _has_dynsec(pid: int) -> bool:
+    try:
+        return "mosquitto_dynamic_security" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False

@@ -5,7 +5,6 @@ CSV imports are all or nothing, revoking cuts a gateway off, every write is audi
 from __future__ import annotations
 
 import queue
-import uuid
 
 import orjson
 import paho.mqtt.client as paho
@@ -48,7 +47,8 @@ class Gateway:
         self.connacks: queue.Queue = queue.Queue()
         self.disconnected = False
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2,
-                                  client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=paho.MQTTv5)
+                                  client_id=wire.gateway_client_id(username),
+                                  protocol=paho.MQTTv5)
         self.client.username_pw_set(username, password)
         self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connacks.put(rc)
         self.client.on_message = lambda _c, _u, msg: self.messages.put(msg)

@@ -51,8 +51,9 @@ class Gateway:
         self.gateway = gateway
         self.stream = str(uuid.uuid4())
         self.seq = 0
+        # the one client id the broker lets this gateway's account use
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2,
-                                  client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=paho.MQTTv5)
+                                  client_id=wire.gateway_client_id(gateway), protocol=paho.MQTTv5)
         self.client.max_inflight_messages_set(1000)
         self.client.username_pw_set(gateway, password)
         self.client.connect("127.0.0.1", broker.broker.port)

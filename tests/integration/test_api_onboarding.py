@@ -85,8 +85,8 @@ def _voltage(client: httpx.Client, device: str) -> float | None:
 
 
 def _publish_as(broker: BrokerFixture, user: str, password: str, topic: str) -> str:
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:6]}",
-                         protocol=paho.MQTTv5)
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2,
+                         client_id=wire.gateway_client_id(user), protocol=paho.MQTTv5)
     client.username_pw_set(user, password)
     codes: list = []
     client.on_publish = lambda _c, _u, _mid, code, _p: codes.append(code)

@@ -110,8 +110,8 @@ def test_values_served_by_the_simulator_come_back_from_the_api(
 
 
 def _publish(broker: BrokerFixture, gateway: str, password: str, payloads: list[bytes]) -> None:
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}",
-                         protocol=paho.MQTTv5)
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2,
+                         client_id=wire.gateway_client_id(gateway), protocol=paho.MQTTv5)
     client.username_pw_set(gateway, password)
     client.connect("127.0.0.1", broker.broker.port)
     client.loop_start()
@@ -124,9 +124,15 @@ def _publish(broker: BrokerFixture, gateway: str, password: str, payloads: list[
 
 
 def test_duplicate_batch_stored_once_and_malformed_goes_to_dead_letters(
-    path_setup: dict, broker: BrokerFixture, database_url: str
+    path_setup: dict, broker: BrokerFixture, database_url: str, processes: Processes
 ) -> None:
     gateway, device = path_setup["gateway"], path_setup["device"]
+    # this test publishes as the gateway itself, under the gateway's one client id: the agent
+    # would take the connection back (the broker lets a gateway hold one)
+    for name, proc in processes.procs:
+        if name == "agent":
+            proc.terminate()
+            proc.wait(10)
     ts = int(time.time() * 1000) - 3_600_000  # an hour ago: no clash with live polling
     good = orjson.dumps({"stream": str(uuid.uuid4()), "seq": 1, "readings": [
         {"device": device, "point": "voltage", "ts": ts, "value": 199.5}]})

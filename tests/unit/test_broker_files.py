@@ -154,3 +154,26 @@ def test_broker_config_files(tmp_path) -> None:
     assert "user gw1" in broker.acl_path.read_text()
     for path in (broker.conf_path, broker.password_path, broker.acl_path):
         assert path.stat().st_mode & 0o077 == 0
+
+
+def test_dynsec_binds_client_ids_and_confines_gateway_subscriptions() -> None:
+    """Issue #22: the plugin file names each active gateway with its one client id and a role
+    that allows its own read topics and refuses every other filter ($share included)."""
+    import json
+
+    from infra.broker import dynsec
+
+    body = json.loads(dynsec.render_config(_store(), "t/v9"))
+    assert body["clients"] == [{"username": "gw1", "clientid": "agent-gw1",
+                                "roles": [{"rolename": "gateway-gw1", "priority": 0}]}]
+    (role,) = body["roles"]
+    allowed = {a["topic"] for a in role["acls"] if a["allow"]}
+    assert allowed == {"t/v9/gw1/commands/#", "t/v9/gw1/config", "t/v9/gw1/receipts"}
+    last = min(role["acls"], key=lambda a: a["priority"])
+    assert (last["topic"], last["allow"]) == ("#", False)
+    assert body["defaultACLAccess"]["publishClientSend"] is False  # the ACL file decides
+
+
+def test_broker_admin_rule_is_absolute() -> None:
+    acl = accounts.render_acl({"svc-broker": Account(kind="service", password_hash="h")})
+    assert "user svc-broker\ntopic readwrite $CONTROL/dynamic-security/#\n" in acl
