@@ -22,7 +22,7 @@ import orjson
 from cityops import wire
 from cityops.errors import DeviceError, WireError
 from edge_agents.driver import Driver, method_values
-from edge_agents.points import Method
+from edge_agents.points import WIRE_INT_MAX, WIRE_INT_MIN, Method
 from edge_agents.queue import LocalQueue
 
 log = logging.getLogger(__name__)
@@ -217,6 +217,8 @@ def check_args(driver: Driver, method: Method, args: dict[str, Any]) -> str | No
             if (isinstance(value, bool) or not isinstance(value, int | float)
                     or (isinstance(value, float) and not math.isfinite(value))):
                 return f"argument {arg.name} takes a number"
+            if isinstance(value, int) and not WIRE_INT_MIN <= value <= WIRE_INT_MAX:
+                return f"argument {arg.name}: {value} is an integer wider than 64 bits"
             if arg.range is not None and (why := arg.range.check(value)):
                 return f"argument {arg.name}: {why}"
     for point_name, value in method_values(method, args) if not method.call else []:

@@ -47,6 +47,8 @@ INT_BOUNDS = {
     DataType.INT64: (-(2**63), 2**63 - 1), DataType.UINT64: (0, 2**64 - 1),
 }
 FLOAT_MAX = {DataType.FLOAT32: 3.4028234663852886e38, DataType.FLOAT64: sys.float_info.max}
+# JSON integers the wire (orjson) carries: int64 and uint64
+WIRE_INT_MIN, WIRE_INT_MAX = -(2**63), 2**64 - 1
 
 
 def exact(number: float | int) -> Decimal:
@@ -142,6 +144,9 @@ class PointBase(BaseModel):
         if self.data_type in INT_BOUNDS:
             low, high = INT_BOUNDS[self.data_type]
         else:
+            if isinstance(value, int) and not WIRE_INT_MIN <= value <= WIRE_INT_MAX:
+                return (f"point {self.name}: {value} is an integer wider than 64 bits, which "
+                        "the wire does not carry; write it as a decimal number (1e30)")
             high = FLOAT_MAX[self.data_type]
             low = -high
         if low <= raw <= high:
