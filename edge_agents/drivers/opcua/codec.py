@@ -12,7 +12,7 @@ from typing import Any
 
 from asyncua import ua
 
-from cityops.errors import DeviceConfigInvalid, DeviceRejected
+from cityops.errors import DeviceConfigInvalid, DeviceError, DeviceRejected, DeviceUnreachable
 from cityops.wire import Quality, Value
 from edge_agents.points import DataType
 
@@ -92,3 +92,24 @@ class NodeIds:
         """Fail now, at connect, for a namespace the server does not have."""
         for text in texts:
             self(text)
+
+
+# what a server answers when it does not accept the agent's user or certificate
+AUTH_REFUSALS = {
+    "BadUserAccessDenied", "BadIdentityTokenInvalid", "BadIdentityTokenRejected",
+    "BadCertificateInvalid", "BadCertificateUntrusted", "BadCertificateUriInvalid",
+    "BadCertificateHostNameInvalid", "BadCertificateTimeInvalid", "BadCertificateRevoked",
+    "BadCertificateUseNotAllowed", "BadSecurityChecksFailed",
+}
+
+
+def translate(err: Exception, what: str) -> DeviceError:
+    if isinstance(err, ua.UaStatusCodeError):
+        return DeviceRejected(f"{what}: {err}", status=str(err))
+    return DeviceUnreachable(f"{what}: {err!r}")
+
+
+def status_name(err: Exception) -> str | None:
+    if isinstance(err, ua.UaStatusCodeError):
+        return ua.StatusCode(err.code).name
+    return None

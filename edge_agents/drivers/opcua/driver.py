@@ -20,7 +20,6 @@ import time
 from typing import Any
 
 from asyncua import Client, ua
-from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent
 from asyncua.crypto import security_policies
 
 from cityops.errors import (
@@ -33,8 +32,15 @@ from cityops.errors import (
 from cityops.wire import Quality, Value
 from edge_agents.commands import same_value
 from edge_agents.driver import OnReadings, method_values
-from edge_agents.drivers.opcua import calls, certs
-from edge_agents.drivers.opcua.codec import NodeIds, quality_of, variant_value
+from edge_agents.drivers.opcua import calls, certs, subscription
+from edge_agents.drivers.opcua.codec import (
+    AUTH_REFUSALS,
+    NodeIds,
+    quality_of,
+    status_name,
+    translate,
+    variant_value,
+)
 from edge_agents.drivers.opcua.config import OpcUaEndpoint
 from edge_agents.points import Method, OpcUaPoint, OpcUaProfile, Reading
 
@@ -42,25 +48,6 @@ log = logging.getLogger(__name__)
 
 _TRANSPORT_ERRORS = (ConnectionError, OSError, TimeoutError, asyncio.TimeoutError)
 READ_CHUNK = 1000
-# what a server answers when it does not accept the agent's user or certificate
-AUTH_REFUSALS = {
-    "BadUserAccessDenied", "BadIdentityTokenInvalid", "BadIdentityTokenRejected",
-    "BadCertificateInvalid", "BadCertificateUntrusted", "BadCertificateUriInvalid",
-    "BadCertificateHostNameInvalid", "BadCertificateTimeInvalid", "BadCertificateRevoked",
-    "BadCertificateUseNotAllowed", "BadSecurityChecksFailed",
-}
-
-
-def _translate(err: Exception, what: str) -> DeviceError:
-    if isinstance(err, ua.UaStatusCodeError):
-        return DeviceRejected(f"{what}: {err}", status=str(err))
-    return DeviceUnreachable(f"{what}: {err!r}")
-
-
-def _status_name(err: Exception) -> str | None:
-    if isinstance(err, ua.UaStatusCodeError):
-        return ua.StatusCode(err.code).name
-    return None
 
 
 class OpcUaDriver:
@@ -79,7 +66,6 @@ class OpcUaDriver:
         # the last (source time, value, quality) read per point: a poll of an unchanged
         # value is no new reading
         self._last: dict[str, tuple[int, Value | None, Quality]] = {}
-        self._pending: list[Reading] = []
         self.items_created = 0
 
     @property
@@ -132,7 +118,7 @@ class OpcUaDriver:
         """Why the session could not be opened; refusals that only an operator can fix are
         retried every `auth_retry_s`, not hammered."""
         slow = {"retry_after_s": self.endpoint.auth_retry_s}
-        status = _status_name(err)
+        status = status_name(err)
         if isinstance(err, DeviceConfigInvalid):
             return DeviceConfigInvalid(f"{self._where()}: {err.detail}", **slow)
         if status in AUTH_REFUSALS:
@@ -215,7 +201,7 @@ class OpcUaDriver:
                 values = await client.read_attributes([client.get_node(self._nodes(p.address.node))
                                                        for p in chunk])
             except (*_TRANSPORT_ERRORS, ua.UaError) as err:
-                raise _translate(err, f"read from {self._where()}") from err
+                raise translate(err, f"read from {self._where()}") from err
             now = int(time.time() * 1000)
             for point, dv in zip(chunk, values, strict=True):
                 reading = self._reading(point, dv, now)
@@ -232,7 +218,8 @@ class OpcUaDriver:
         assert self._lost is not None
         try:
             sub = await client.create_subscription(ep.publishing_interval_ms, queue_maxsize=200_000)
-            await self._create_items(sub, on_readings)
+            created, failed = await subscription.create_items(
+                sub, self.device, self.profile.points, ep, self._nodes)
         except ua.UaStatusCodeError as err:
             # the server refuses subscriptions (unsupported, too many): poll it instead
             if not self.polling_fallback:
@@ -242,95 +229,18 @@ class OpcUaDriver:
             await self._poll_forever(on_readings)
             return
         except (*_TRANSPORT_ERRORS, ua.UaError) as err:
-            raise _translate(err, f"subscribe on {self._where()}") from err
-        watchdog = asyncio.create_task(self._end_on_loss(sub))
+            raise translate(err, f"subscribe on {self._where()}") from err
+        self.items_created += created
+        if failed:
+            on_readings(failed)
+        watchdog = asyncio.create_task(subscription.end_on_loss(sub, self._lost))
         try:
-            await self._consume(sub, on_readings)
+            await subscription.consume(sub, self.profile.points, self._reading, on_readings,
+                                       self._lost)
         finally:
             watchdog.cancel()
         reason = self._lost.result() if self._lost.done() else "subscription closed"
         raise DeviceUnreachable(f"{self._where()}: session lost: {reason!r}")
-
-    async def _create_items(self, sub: Any, on_readings: OnReadings) -> None:
-        ep = self.endpoint
-        points = self.profile.points
-        failed: list[Reading] = []
-        for start in range(0, len(points), ep.batch_size):
-            chunk = points[start : start + ep.batch_size]
-            requests = [self._item_request(start + i, p) for i, p in enumerate(chunk)]
-            results = await sub.create_monitored_items(requests)
-            now = int(time.time() * 1000)
-            for point, result in zip(chunk, results, strict=True):
-                if isinstance(result, ua.StatusCode):
-                    log.warning("device %s point %s: not monitored: %s", self.device,
-                                point.name, result.name)
-                    failed.append(Reading(self.device, point.name, now, None, Quality.BAD))
-                else:
-                    self.items_created += 1
-        if failed:
-            on_readings(failed)
-
-    def _item_request(self, index: int, point: OpcUaPoint) -> ua.MonitoredItemCreateRequest:
-        ep, address = self.endpoint, point.address
-        deadband = address.deadband if address.deadband is not None else ep.deadband
-        mfilter = None
-        if deadband and point.data_type.is_numeric:
-            mfilter = ua.DataChangeFilter()
-            mfilter.Trigger = ua.DataChangeTrigger.StatusValue
-            mfilter.DeadbandType = ua.DeadbandType.Absolute
-            mfilter.DeadbandValue = deadband / abs(point.scale or 1.0)  # in raw units
-        sampling = address.sampling_interval_ms
-        params = ua.MonitoringParameters()
-        params.ClientHandle = index + 1  # our own handles: the point's index + 1
-        params.SamplingInterval = sampling if sampling is not None else ep.sampling_interval_ms
-        params.QueueSize = address.queue_size or ep.queue_size
-        params.DiscardOldest = True
-        if mfilter is not None:
-            params.Filter = mfilter
-        request = ua.MonitoredItemCreateRequest()
-        request.ItemToMonitor = ua.ReadValueId()
-        request.ItemToMonitor.NodeId = self._nodes(address.node)
-        request.ItemToMonitor.AttributeId = ua.AttributeIds.Value
-        request.MonitoringMode = ua.MonitoringMode.Reporting
-        request.RequestedParameters = params
-        return request
-
-    async def _consume(self, sub: Any, on_readings: OnReadings) -> None:
-        loop = asyncio.get_running_loop()
-        points = self.profile.points
-        flush_scheduled = False
-
-        def flush_later() -> None:
-            # one delivery per burst: a publish of 10,000 changes is one list, not 10,000
-            nonlocal flush_scheduled
-            if not flush_scheduled:
-                flush_scheduled = True
-                loop.call_soon(flush)
-
-        def flush() -> None:
-            nonlocal flush_scheduled
-            flush_scheduled = False
-            batch, self._pending = self._pending, []
-            if batch:
-                on_readings(batch)
-
-        try:
-            await self._events(sub, points, flush_later)
-        finally:
-            flush()  # now, before the caller learns the session ended
-
-    async def _events(self, sub: Any, points: list, flush_later: Any) -> None:
-        async for event in sub:
-            if isinstance(event, DataChangeEvent):
-                item = event.data.monitored_item
-                point = points[item.ClientHandle - 1]
-                dv = item.Value
-                self._pending.append(self._reading(point, dv, int(time.time() * 1000)))
-                flush_later()
-            elif isinstance(event, StatusChangeEvent) and not event.notification.Status.is_good():
-                if not self._lost.done():  # type: ignore[union-attr]
-                    self._lost.set_result(ConnectionError(event.notification.Status.name))  # type: ignore[union-attr]
-                return
 
     async def _poll_forever(self, on_readings: OnReadings) -> None:
         loop = asyncio.get_running_loop()
@@ -339,13 +249,6 @@ class OpcUaDriver:
             on_readings(await self.read())
             next_at = max(next_at + self.poll_interval_s, loop.time())
             await asyncio.sleep(next_at - loop.time())
-
-    async def _end_on_loss(self, sub: Any) -> None:
-        assert self._lost is not None
-        await asyncio.shield(self._lost)
-        # delete() always ends the iterator in _consume, even when the server is gone
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(sub.delete(), 2.0)
 
     # -- writing ------------------------------------------------------------------------------
     async def _variant_type(self, point: OpcUaPoint) -> ua.VariantType:
@@ -356,7 +259,7 @@ class OpcUaDriver:
                 self._vtypes[node] = await client.get_node(
                     self._nodes(node)).read_data_type_as_variant_type()
             except (*_TRANSPORT_ERRORS, ua.UaError) as err:
-                raise _translate(err, f"data type of {point.name}") from err
+                raise translate(err, f"data type of {point.name}") from err
         return self._vtypes[node]
 
     async def write(self, point_name: str, value: Value) -> Value:
@@ -369,7 +272,7 @@ class OpcUaDriver:
         try:
             await node.write_value(ua.DataValue(ua.Variant(variant_value(raw, vtype), vtype)))
         except (*_TRANSPORT_ERRORS, ua.UaError) as err:
-            raise _translate(err, f"write {point.name} on {self._where()}") from err
+            raise translate(err, f"write {point.name} on {self._where()}") from err
         return await self.read_point(point)
 
     async def read_point(self, point: OpcUaPoint) -> Value:
@@ -378,7 +281,7 @@ class OpcUaDriver:
             dv = await client.get_node(self._nodes(point.address.node)).read_data_value(
                 raise_on_bad_status=False)
         except (*_TRANSPORT_ERRORS, ua.UaError) as err:
-            raise _translate(err, f"read back {point.name} on {self._where()}") from err
+            raise translate(err, f"read back {point.name} on {self._where()}") from err
         reading = self._reading(point, dv, int(time.time() * 1000))
         if reading.value is None:
             raise DeviceRejected(f"read-back of {point.name}: quality {reading.quality.value}")
@@ -399,7 +302,7 @@ class OpcUaDriver:
             variants = calls.input_variants(method, args, sig)
             result = await calls.call(client, self._nodes, method, variants)
         except (*_TRANSPORT_ERRORS, ua.UaError) as err:
-            raise _translate(err, f"call {method.name} on {self._where()}") from err
+            raise translate(err, f"call {method.name} on {self._where()}") from err
         outputs = calls.check_result(method, sig, result)
         readback = None
         for point_name, expected in method_values(method, args):
@@ -447,5 +350,5 @@ class OpcUaDriver:
         try:
             await walk(client.get_node(self._nodes(root)), 1)
         except (*_TRANSPORT_ERRORS, ua.UaError) as err:
-            raise _translate(err, f"browse {self._where()}") from err
+            raise translate(err, f"browse {self._where()}") from err
         return found
