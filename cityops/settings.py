@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     quota_alarm_ratio: float = Field(0.9, gt=0, le=1)
     # a job whose worker sent no heartbeat for this long is handed to another worker
     job_stalled_after_s: int = Field(30, ge=2)
+    # the clouds the API queues jobs for (each served by workers with that cloud_name);
+    # empty: cloud_name only (docs/cloud.md, several clouds)
+    cloud_names: list[str] = []
+    # networks whose addresses the worker reaches over SSH directly; a server outside them
+    # needs `cityops_ssh` metadata, or a playbook run against it is refused
+    ansible_ssh_networks: list[str] = []
+    # cached wheelhouse for playbooks that install the platform (default <state_dir>/wheelhouse)
+    wheelhouse_dir: Path | None = None
 
     @field_validator("log_level")
     @classmethod

@@ -4,6 +4,10 @@ The queue is procrastinate on the platform's own PostgreSQL: the API answers at 
 worker that dies mid-job leaves a stalled job that the next worker retries (handlers are
 idempotent by name, so a retry finds what the first attempt made). Progress lines and
 Ansible's per-host events go to `job_events`, which the API streams out over SSE.
+
+Every job names its cloud, and goes to that cloud's queue (`cloud.<name>`): a worker takes
+jobs only from the queue of the cloud it is configured for (`CITYOPS_CLOUD_NAME`), and runs
+that cloud's periodic sync, so several clouds share one database without sharing work.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ from pydantic import ValidationError
 
 from cityops.errors import InvalidInput, NotFound, PlatformError
 from cityops.settings import Settings
+from cloud_control.cleanup_jobs import CLEANUP_HANDLERS
 from cloud_control.handlers import HANDLERS, Context
 
 log = logging.getLogger(__name__)
-QUEUE = "cloud"
 TASK = "cloud:run_job"
+# job kind -> (parameters model, handler); the removals (and server deletion, which also
+# releases the server's floating IPs) come from cleanup_jobs.py
+JOB_KINDS = {**HANDLERS, **CLEANUP_HANDLERS}
 blueprint = procrastinate.Blueprint()
 
 
@@ -48,11 +55,29 @@ class Reporter:
                              (progress, self.job_id))
 
 
+def queue_of(cloud: str) -> str:
+    return f"cloud.{cloud}"
+
+
+def offered_clouds(settings: Settings) -> list[str]:
+    return settings.cloud_names or [settings.cloud_name]
+
+
+def check_cloud(settings: Settings, cloud: str | None) -> str:
+    """The cloud a request names (default: the API's own), if this deployment offers it."""
+    offered = offered_clouds(settings)
+    chosen = cloud or settings.cloud_name
+    if chosen not in offered:
+        raise InvalidInput(f"cloud: unknown cloud {chosen!r}: one of {', '.join(offered)}"
+                           " (CITYOPS_CLOUD_NAMES)")
+    return chosen
+
+
 def validate(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     """The job's parameters, checked; InvalidInput names the bad field."""
-    if kind not in HANDLERS:
-        raise InvalidInput(f"unknown job kind {kind!r}: one of {', '.join(sorted(HANDLERS))}")
-    model, _handler = HANDLERS[kind]
+    if kind not in JOB_KINDS:
+        raise InvalidInput(f"unknown job kind {kind!r}: one of {', '.join(sorted(JOB_KINDS))}")
+    model, _handler = JOB_KINDS[kind]
     try:
         return model.model_validate(params).model_dump(mode="json")
     except ValidationError as err:
@@ -62,16 +87,16 @@ def validate(kind: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 async def submit(app: procrastinate.App, conn: psycopg.AsyncConnection, kind: str,
-                 params: dict[str, Any], requested_by: str) -> str:
-    """Record the job, then queue it; returns its id at once."""
+                 params: dict[str, Any], requested_by: str, cloud: str) -> str:
+    """Record the job, then queue it for its cloud's workers; returns its id at once."""
     checked = validate(kind, params)
     job_id = str(uuid.uuid4())
     await conn.execute(
-        "INSERT INTO jobs (id, kind, params, requested_by) VALUES (%s, %s, %s, %s)",
-        (job_id, kind, json.dumps(checked), requested_by))
+        "INSERT INTO jobs (id, kind, params, requested_by, cloud) VALUES (%s, %s, %s, %s, %s)",
+        (job_id, kind, json.dumps(checked), requested_by, cloud))
     await conn.commit()
     try:
-        await app.configure_task(TASK, queue=QUEUE).defer_async(job_id=job_id)
+        await app.configure_task(TASK, queue=queue_of(cloud)).defer_async(job_id=job_id)
     except Exception as err:
         await _finish(conn, job_id, "failed", f"could not queue the job: {err}", None)
         raise
@@ -102,13 +127,16 @@ async def execute(settings: Settings, job_id: str) -> None:
         cur = await conn.execute(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
             " started_at = coalesce(started_at, now())"
-            " WHERE id = %s AND state IN ('queued', 'running') RETURNING *", (job_id,))
+            " WHERE id = %s AND state IN ('queued', 'running') AND cloud IN ('', %s)"
+            " RETURNING *", (job_id, settings.cloud_name))
         job = await cur.fetchone()
         await conn.commit()
         if job is None:
-            log.info("job %s: already finished or unknown, nothing to do", job_id)
+            # '' is a job queued before jobs named their cloud
+            log.info("job %s: finished, unknown, or not for cloud %s: nothing to do", job_id,
+                     settings.cloud_name)
             return
-        model, handler = HANDLERS[job["kind"]]
+        model, handler = JOB_KINDS[job["kind"]]
         reporter = Reporter(url, job_id)
         context = Context(settings=settings, report=reporter.event)
         try:
@@ -128,17 +156,22 @@ async def execute(settings: Settings, job_id: str) -> None:
         log.info("job %s (%s) succeeded", job_id, job["kind"])
 
 
-@blueprint.task(name="run_job", queue=QUEUE, pass_context=True)
+# queued with the job's cloud's queue (submit), never on the task's default one
+@blueprint.task(name="run_job", pass_context=True)
 async def run_job(context: procrastinate.JobContext, job_id: str) -> None:
     await execute(context.app.cityops_settings, job_id)  # type: ignore[attr-defined]
 
 
-@blueprint.periodic(cron="* * * * *", periodic_id="sync")
-@blueprint.task(name="sync", queue=QUEUE, pass_context=True, queueing_lock="cloud-sync")
-async def sync(context: procrastinate.JobContext, timestamp: int) -> None:
+@blueprint.task(name="sync", pass_context=True)
+async def sync(context: procrastinate.JobContext, timestamp: int, cloud: str = "") -> None:
     from cloud_control.monitor import sync_cloud
 
-    await sync_cloud(context.app.cityops_settings)  # type: ignore[attr-defined]
+    settings: Settings = context.app.cityops_settings  # type: ignore[attr-defined]
+    if cloud and cloud != settings.cloud_name:
+        log.error("sync of cloud %s reached a worker of cloud %s: skipped", cloud,
+                  settings.cloud_name)
+        return
+    await sync_cloud(settings)
 
 
 def build_app(settings: Settings) -> procrastinate.App:
@@ -148,14 +181,22 @@ def build_app(settings: Settings) -> procrastinate.App:
         ),
     )
     app.add_tasks_from(blueprint, namespace="cloud")
+    cloud = settings.cloud_name
+    # every minute, once per cloud (one worker of that cloud at a time): the periodic id and
+    # the lock carry the cloud's name, so the syncs of two clouds never stand in for each other
+    app.periodic(cron="* * * * *", periodic_id=f"sync:{cloud}", queue=queue_of(cloud),
+                 queueing_lock=f"cloud-sync:{cloud}", task_kwargs={"cloud": cloud},
+                 )(app.tasks["cloud:sync"])
     app.cityops_settings = settings  # type: ignore[attr-defined]
     return app
 
 
 async def retry_stalled(app: procrastinate.App, after_s: float) -> int:
-    """Jobs whose worker stopped sending heartbeats go back to the queue."""
+    """Jobs of this worker's cloud whose worker stopped sending heartbeats go back to the
+    queue."""
+    queue = queue_of(app.cityops_settings.cloud_name)  # type: ignore[attr-defined]
     stalled = list(await app.job_manager.get_stalled_jobs(
-        queue=QUEUE, seconds_since_heartbeat=after_s))
+        queue=queue, seconds_since_heartbeat=after_s))
     for job in stalled:
         log.warning("job %s was left by a stopped worker: retrying", job.task_kwargs)
         await app.job_manager.retry_job(job)
@@ -169,7 +210,8 @@ async def run_worker(settings: Settings) -> None:
         await retry_stalled(app, after_s)
         watcher = asyncio.create_task(_retry_stalled_forever(app, after_s))
         try:
-            await app.run_worker_async(queues=[QUEUE], concurrency=4, wait=True,
+            await app.run_worker_async(queues=[queue_of(settings.cloud_name)], concurrency=4,
+                                       wait=True,
                                        update_heartbeat_interval=max(1.0, after_s / 6),
                                        stalled_worker_timeout=after_s)
         finally:

@@ -22,13 +22,14 @@ async def _all(conn: AsyncConnection, sql: str, params: tuple = ()) -> list[dict
 
 
 async def jobs(conn: AsyncConnection, state: str | None, kind: str | None,
-               limit: int) -> list[dict]:
+               limit: int, cloud: str | None = None) -> list[dict]:
     return await _all(
         conn,
-        "SELECT id, kind, state, progress, detail, requested_by, attempts, created_at,"
+        "SELECT id, cloud, kind, state, progress, detail, requested_by, attempts, created_at,"
         " started_at, finished_at FROM jobs WHERE (%s::text IS NULL OR state = %s)"
-        " AND (%s::text IS NULL OR kind = %s) ORDER BY created_at DESC LIMIT %s",
-        (state, state, kind, kind, limit))
+        " AND (%s::text IS NULL OR kind = %s) AND (%s::text IS NULL OR cloud = %s)"
+        " ORDER BY created_at DESC LIMIT %s",
+        (state, state, kind, kind, cloud, cloud, limit))
 
 
 async def job_with_events(conn: AsyncConnection, job_id: str) -> dict:
@@ -61,41 +62,60 @@ async def stream_job_events(request: Request, job_id: str) -> AsyncIterator[byte
         await asyncio.sleep(0.5)
 
 
-async def inventory(conn: AsyncConnection, project: str | None, kind: str | None) -> list[dict]:
+async def inventory(conn: AsyncConnection, project: str | None, kind: str | None,
+                    cloud: str | None = None) -> list[dict]:
+    """`stale`: the part this row belongs to could not be listed at the last sync."""
     return await _all(
-        conn, "SELECT kind, id, name, project, status, attributes, seen_at FROM cloud_resources"
-        " WHERE (%s::text IS NULL OR project = %s) AND (%s::text IS NULL OR kind = %s)"
-        " ORDER BY project, kind, name", (project, project, kind, kind))
+        conn, "SELECT cloud, kind, id, name, project, status, attributes, seen_at, stale"
+        " FROM cloud_resources WHERE (%s::text IS NULL OR project = %s)"
+        " AND (%s::text IS NULL OR kind = %s) AND (%s::text IS NULL OR cloud = %s)"
+        " ORDER BY cloud, project, kind, name", (project, project, kind, kind, cloud, cloud))
 
 
-async def capacity_now(conn: AsyncConnection) -> list[dict]:
+async def capacity_now(conn: AsyncConnection, cloud: str | None = None) -> list[dict]:
+    """What each cloud's last capacity sync read, and only that: a project deleted since is
+    gone at once (all rows of one sync share its transaction's time)."""
     return await _all(
-        conn, "SELECT DISTINCT ON (scope, metric) scope, metric, used, lim AS limit, time"
-        " FROM cloud_capacity WHERE time > now() - interval '1 day'"
-        " ORDER BY scope, metric, time DESC")
+        conn, "WITH last AS (SELECT cloud, max(time) AS time FROM cloud_capacity"
+        " WHERE time > now() - interval '1 day' AND (%s::text IS NULL OR cloud = %s)"
+        " GROUP BY cloud)"
+        " SELECT c.cloud, c.scope, c.metric, c.used, c.lim AS limit, c.time,"
+        " NOT coalesce(s.ok, true) AS stale FROM cloud_capacity c JOIN last USING (cloud, time)"
+        " LEFT JOIN cloud_sync s ON s.cloud = c.cloud AND s.part = 'capacity'"
+        " ORDER BY c.cloud, c.scope, c.metric", (cloud, cloud))
 
 
-async def capacity_history(conn: AsyncConnection, scope: str, metric: str,
-                           hours: int) -> list[dict]:
+async def capacity_history(conn: AsyncConnection, scope: str, metric: str, hours: int,
+                           cloud: str | None = None) -> list[dict]:
     return await _all(
         conn, "SELECT time_bucket('5 minutes', time) AS time, avg(used) AS used,"
         " max(lim) AS limit FROM cloud_capacity WHERE scope = %s AND metric = %s"
-        " AND time > now() - make_interval(hours => %s) GROUP BY 1 ORDER BY 1",
-        (scope, metric, hours))
+        " AND time > now() - make_interval(hours => %s) AND (%s::text IS NULL OR cloud = %s)"
+        " GROUP BY 1 ORDER BY 1", (scope, metric, hours, cloud, cloud))
 
 
-async def inventory_history(conn: AsyncConnection, project: str, kind: str,
-                            hours: int) -> list[dict]:
+async def inventory_history(conn: AsyncConnection, project: str, kind: str, hours: int,
+                            cloud: str | None = None) -> list[dict]:
     return await _all(
-        conn, "SELECT time, count, by_status FROM cloud_inventory WHERE project = %s"
-        " AND kind = %s AND time > now() - make_interval(hours => %s) ORDER BY time",
-        (project, kind, hours))
+        conn, "SELECT time, cloud, count, by_status FROM cloud_inventory WHERE project = %s"
+        " AND kind = %s AND time > now() - make_interval(hours => %s)"
+        " AND (%s::text IS NULL OR cloud = %s) ORDER BY time",
+        (project, kind, hours, cloud, cloud))
 
 
-async def alarms(conn: AsyncConnection, open_only: bool) -> list[dict]:
+async def alarms(conn: AsyncConnection, open_only: bool, cloud: str | None = None) -> list[dict]:
     return await _all(
         conn, "SELECT * FROM cloud_alarms WHERE (NOT %s OR state <> 'cleared')"
-        " ORDER BY last_seen_at DESC LIMIT 500", (open_only,))
+        " AND (%s::text IS NULL OR cloud = %s) ORDER BY last_seen_at DESC LIMIT 500",
+        (open_only, cloud, cloud))
+
+
+async def clouds(conn: AsyncConnection, offered: list[str]) -> list[dict]:
+    rows = await _all(conn, "SELECT cloud, part, ok, detail, checked_at, synced_at"
+                            " FROM cloud_sync WHERE cloud = ANY(%s) ORDER BY cloud, part",
+                      (offered,))
+    return [{"cloud": c, "sync": [{k: v for k, v in r.items() if k != "cloud"}
+                                  for r in rows if r["cloud"] == c]} for c in offered]
 
 
 async def acknowledge(conn: AsyncConnection, alarm_id: int, by: str) -> dict:

@@ -116,11 +116,15 @@ def project(cloud_settings):
     """A department project of this test run; its servers and volumes are removed after."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     yield name
-    ctx = Context(settings=cloud_settings, report=lambda *a, **k: None)
-    provider = ctx.provider
-    for resource in provider.inventory():
-        if resource.project == name and resource.kind == "server":
-            provider.delete_server(name, resource.name)
-    for resource in provider.inventory():
-        if resource.project == name and resource.kind == "volume":
-            provider.delete_volume(name, resource.name)
+    provider = Context(settings=cloud_settings, report=lambda *a, **k: None).provider
+    names = provider.project_names()
+    # everything it holds, then the project, so that test projects do not pile up in the lab
+    # (every capacity sync reads each project's quotas)
+    for kind, remove in (("server", provider.delete_server), ("volume", provider.delete_volume),
+                         ("floating_ip", provider.delete_floating_ip),
+                         ("network", provider.delete_network),
+                         ("router", provider.delete_router)):
+        for resource in provider.inventory_part(kind, names):
+            if resource.project == name:
+                remove(name, resource.name)
+    provider.delete_project(name)

@@ -159,12 +159,13 @@ async def test_a_cloud_that_does_not_answer_raises_service_down(cloud_settings, 
 
     dead = tmp_path / "clouds.yaml"
     dead.write_text(
-        "clouds:\n  gone:\n    auth:\n"
+        # the lab's own cloud name: the alarms are that cloud's, and its next sync clears them
+        "clouds:\n  cityops-lab:\n    auth:\n"
         f"      auth_url: http://127.0.0.1:{free_port()}/v3\n"
         "      username: admin\n      password: x\n      project_name: admin\n"
         "      user_domain_name: Default\n      project_domain_name: Default\n"
         "    identity_api_version: 3\n")
-    gone = cloud_settings.model_copy(update={"clouds_yaml": dead, "cloud_name": "gone"})
+    gone = cloud_settings.model_copy(update={"clouds_yaml": dead})
     snap = await sync_cloud(gone)
     assert snap.services and all(v.startswith("down") for v in snap.services.values())
     with psycopg.connect(database_url) as conn:
