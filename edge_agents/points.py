@@ -15,6 +15,7 @@ from cityops.wire import ID_PATTERN, Quality, Value
 from edge_agents.drivers.modbus.config import ModbusAddress
 from edge_agents.drivers.mqtt.config import MqttAddress
 from edge_agents.drivers.opcua.config import OpcUaAddress, OpcUaMethodCall
+from edge_agents.numbers import shortest_float32
 
 Name = Annotated[str, Field(pattern=ID_PATTERN)]
 
@@ -100,7 +101,11 @@ class PointBase(BaseModel):
 
     def to_engineering(self, raw: float | int) -> float | int:
         """Raw device value -> engineering value (value * scale + offset), in decimal
-        arithmetic: 3 x 0.1 is 0.3, not 0.30000000000000004, and an integer stays exact."""
+        arithmetic: 3 x 0.1 is 0.3, not 0.30000000000000004, and an integer stays exact.
+        A float32 point's raw value is taken at float32 precision (an OPC-UA Float arrives
+        as 24.799999237060547, the device meant 24.8)."""
+        if self.data_type is DataType.FLOAT32 and isinstance(raw, float):
+            raw = shortest_float32(raw)
         if self.scale == 1.0 and self.offset == 0.0:
             return raw
         value = exact(raw) * exact(self.scale) + exact(self.offset)

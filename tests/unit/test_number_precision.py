@@ -9,8 +9,9 @@ import struct
 import pytest
 
 from edge_agents.commands import same_value
-from edge_agents.drivers.modbus.codec import decode_registers, encode_value, shortest_float32
+from edge_agents.drivers.modbus.codec import decode_registers, encode_value
 from edge_agents.drivers.modbus.config import WordOrder
+from edge_agents.numbers import shortest_float32
 from edge_agents.profiles import parse_profile
 
 BIG = 123456789012345678  # above 2**53: a double would make it ...680
@@ -59,6 +60,10 @@ def test_scaling_is_decimal() -> None:
     assert tens.to_engineering(BIG) == BIG * 10, "an integer scale keeps an integer exact"
     assert tens.to_raw(BIG * 10) == BIG
     assert _point("float32", scale=0.1).to_engineering(248.0) == 24.8
+    # a float32 from any protocol (an OPC-UA Float) is taken at float32 precision
+    as_float32 = struct.unpack(">f", struct.pack(">f", 24.8))[0]
+    assert _point("float32").to_engineering(as_float32) == 24.8
+    assert _point("float64").to_engineering(as_float32) == as_float32
 
 
 def test_values_the_type_cannot_hold_are_refused_with_the_range() -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import struct
 from dataclasses import dataclass, field
 
 from cityops.errors import DecodeError
 from edge_agents.drivers.modbus.config import MAX_READ_BITS, MAX_READ_REGISTERS, WordOrder
+from edge_agents.numbers import shortest_float32
 
-FLOAT32_MAX = 3.4028234663852886e38
 STRUCT_CODE = {
     "int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "int64": "q", "uint64": "Q",
     "float32": "f", "float64": "d",
@@ -35,20 +34,6 @@ def registers_to_bytes(registers: list[int]) -> bytes:
 
 def bytes_to_registers(data: bytes) -> list[int]:
     return list(struct.unpack(f">{len(data) // 2}H", data))
-
-
-def shortest_float32(value: float) -> float:
-    """The shortest decimal that is the same float32: 24.8, not 24.799999237060547 (the
-    exact double of that float32). The device holds 7 digits; more would be noise."""
-    if not math.isfinite(value):
-        return value
-    packed = struct.pack(">f", value)
-    for digits in range(1, 10):  # 9 significant digits always round-trip a float32
-        candidate = float(f"{value:.{digits}g}")
-        # near the float32 maximum, a short decimal rounds past what a float32 holds
-        if abs(candidate) <= FLOAT32_MAX and struct.pack(">f", candidate) == packed:
-            return candidate
-    return value
 
 
 def decode_registers(
