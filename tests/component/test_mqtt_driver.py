@@ -33,6 +33,8 @@ NESTED = {
          "range": {"min": 0, "max": 40},
          "address": {"topic": "state", "field": "cfg.sp", "command_topic": "set",
                      "command_field": "sp"}},
+        {"name": "counter", "data_type": "uint64", "writable": True,
+         "address": {"topic": "state", "field": "counter", "command_topic": "set"}},
     ],
 }
 
@@ -86,6 +88,9 @@ async def test_write_publishes_the_command_and_reads_back_the_new_state(field_br
         assert await driver.write("setpoint", 21.5) == 21.5
         assert sim.values["setpoint"] == 43  # the raw value, 21.5 / 0.5
         assert await driver.write("label", "pump hall") == "pump hall"
+        big = 123456789012345678  # above 2**53: as a double it would be ...680
+        assert await driver.write("counter", big) == big
+        assert sim.values["counter"] == big
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -223,4 +223,7 @@ class MqttDriver:
 def _matches(value: Value, expected: Value, point: MqttPoint) -> bool:
     if isinstance(expected, bool | str) or isinstance(value, bool | str):
         return value == expected
-    return math.isclose(value, expected, rel_tol=1e-6, abs_tol=abs(point.scale) / 2)
+    if isinstance(value, int) and isinstance(expected, int):  # exact, also above 2**53
+        return abs(value - expected) <= abs(point.scale) / 2
+    step = 0.0 if point.data_type.is_float else abs(point.scale) / 2
+    return math.isclose(value, expected, rel_tol=1e-6, abs_tol=step)
