@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.console import install_console
 from api.docs import install_docs
 from api.errors import install_error_handlers
+from api.guard import RequestGuard
 from api.middleware import AuditAndMetering
 from api.routes import (
     access,
@@ -76,7 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(AuditAndMetering)
+    app.add_middleware(RequestGuard)  # body limits, auth before bodies, 405, nosniff
+    app.add_middleware(AuditAndMetering)  # outermost: it audits the guard's refusals too
     install_docs(app)
     for module in (health, auth, devices):
         app.include_router(module.router)

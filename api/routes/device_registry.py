@@ -129,15 +129,16 @@ async def remove_device(device: DeviceKey, conn: Conn, request: Request) -> None
 )
 async def import_devices(
     conn: Conn, request: Request,
-    body: Annotated[str, Body(media_type="text/csv", examples=[CSV_EXAMPLE])],
+    body: Annotated[bytes, Body(media_type="text/csv", examples=[CSV_EXAMPLE])],
 ) -> dict:
     """Register many devices from CSV, all or none. Columns are DeviceIn's fields; the
-    address takes one column per field: `address.host`, `address.port`, ..."""
-    imported = await svc.import_csv(conn, body)
+    address takes one column per field: `address.host`, `address.port`, ... UTF-8 (with or
+    without a byte-order mark), GBK and UTF-16 are read; `encoding` says which was."""
+    imported, encoding = await svc.import_csv(conn, body)
     audit_detail(request, devices=len(imported))
     await conn.commit()
     onboarding(request).schedule(set(await _gateways_of(conn, imported)))
-    return {"imported": len(imported), "devices": imported}
+    return {"imported": len(imported), "devices": imported, "encoding": encoding}
 
 
 async def _gateways_of(conn: Conn, devices: list[str]) -> list[str]:

@@ -80,6 +80,9 @@ def events(dispatcher: httpx.Client, staff: httpx.Client) -> list[int]:
     return ids
 
 
+CLOUD = "cityops-lab"  # the settings' default cloud_name: every cloud row names its cloud
+
+
 def cloud(database_url: str) -> dict:
     """A sync's capacity and servers, a finished and a running job. Removed by remove_cloud():
     the database is the session's, and the cloud tests must not meet these rows."""
@@ -97,8 +100,9 @@ def cloud(database_url: str) -> dict:
                 ("hypervisor", "vcpus", 58, 96), ("hypervisor", "ram_mb", 251_904, 393_216),
                 ("hypervisor", "disk_gb", 3_100, 8_000), ("urban-management", "cores", 22, 40),
                 ("water-resources", "cores", 17, 20), ("emergency-management", "cores", 6, 24))])
-        conn.cursor().executemany("INSERT INTO cloud_resources (kind, id, name, project, status)"
-                         " VALUES ('server', %s, %s, %s, %s)", servers)
+        conn.cursor().executemany(
+            "INSERT INTO cloud_resources (cloud, kind, id, name, project, status)"
+            " VALUES (%s, 'server', %s, %s, %s, %s)", [(CLOUD, *s) for s in servers])
         done = conn.execute(
             "INSERT INTO jobs (kind, params, state, progress, detail, requested_by, started_at,"
             " finished_at) VALUES ('server.ensure', '{}', 'succeeded', 100, 'server ACTIVE',"

@@ -52,9 +52,10 @@ def extended_event(console: Console, city_events: list[int]) -> int:
 def cloud_alarm(console: Console, database_url: str) -> Iterator[None]:
     seeded = seed.cloud(database_url)
     with psycopg.connect(database_url) as conn:
-        conn.execute("INSERT INTO cloud_alarms (kind, subject, severity, message) VALUES"
-                     " ('server_error', 'emergency-management/yjj-edge-gw-03', 'critical',"
-                     " 'server yjj-edge-gw-03 of project emergency-management is in ERROR')")
+        conn.execute("INSERT INTO cloud_alarms (cloud, kind, subject, severity, message) VALUES"
+                     " ('cityops-lab', 'server_error', 'emergency-management/yjj-edge-gw-03',"
+                     " 'critical', 'server yjj-edge-gw-03 of project emergency-management"
+                     " is in ERROR')")
     yield
     with psycopg.connect(database_url) as conn:
         conn.execute("DELETE FROM cloud_alarms"
