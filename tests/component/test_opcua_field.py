@@ -15,7 +15,8 @@ from asyncua import Client
 from cityops import wire
 from cityops.errors import ConfigError, DeviceConfigInvalid
 from edge_agents.agent import Agent
-from edge_agents.config import load_agent_config
+from edge_agents.config import DeviceConfig, load_agent_config
+from edge_agents.devices import DeviceRunner
 from edge_agents.drivers.opcua.driver import OpcUaDriver
 from edge_agents.profiles import parse_profile
 from simulators.opcua_server import NAMESPACE
@@ -67,16 +68,26 @@ async def test_node_ids_by_namespace_uri_resolve_to_the_servers_index(sim, monke
 
 async def test_polling_stores_a_value_again_only_when_it_changed(sim, monkeypatch) -> None:
     monkeypatch.setenv("FIELD_PW", PASSWORD)
-    driver = OpcUaDriver("dev", BY_URI, _endpoint(sim, mode="poll"), timeout_s=2)
-    await driver.connect()
+    ep = _endpoint(sim, mode="poll")
+    device = DeviceConfig.model_validate({"id": "dev", "profile": "x", "poll_interval_s": 0.05,
+                                          "endpoint": ep.model_dump(mode="json")})
+    got: list = []
+    runner = DeviceRunner(device, BY_URI, OpcUaDriver("dev", BY_URI, ep, timeout_s=2),
+                          got.extend, lambda _d, _s: None)
     await sim.set("p_int32", 5)
-    first = {r.point for r in await driver.read()}
-    assert first == {p.name for p in BY_URI.points}
-    second = {r.point for r in await driver.read()}
-    assert "p_int32" not in second  # same source time, same value: no new row
+    task = asyncio.create_task(runner.run())
+
+    def seen(point: str) -> list:
+        return [r.value for r in got if r.point == point]
+
+    # many polls: the moving point took several new samples meanwhile
+    await await_for(lambda: _true(len(set(seen("moving"))) >= 4), what="several polls")
+    assert seen("p_int32") == [5]  # same source time, same value: one row, not one per poll
     await sim.set("p_int32", 6)
-    assert "p_int32" in {r.point for r in await driver.read()}
-    await driver.close()
+    await await_for(lambda: _true(seen("p_int32") == [5, 6]), what="the new sample")
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def test_a_refused_password_is_the_devices_reason_and_is_retried_slowly(

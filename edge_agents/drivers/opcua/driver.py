@@ -63,9 +63,6 @@ class OpcUaDriver:
         self._nodes = NodeIds([])
         self._vtypes: dict[str, ua.VariantType] = {}
         self._signatures: dict[str, calls.Signature] = {}
-        # the last (source time, value, quality) read per point: a poll of an unchanged
-        # value is no new reading
-        self._last: dict[str, tuple[int, Value | None, Quality]] = {}
         self.items_created = 0
 
     @property
@@ -112,7 +109,6 @@ class OpcUaDriver:
         self._client = client
         self._vtypes.clear()
         self._signatures.clear()
-        self._last.clear()
 
     def _connect_error(self, err: Exception) -> DeviceError:
         """Why the session could not be opened; refusals that only an operator can fix are
@@ -189,9 +185,6 @@ class OpcUaDriver:
         return Reading(self.device, point.name, ts, value, quality)
 
     async def read(self) -> list[Reading]:
-        """Every point whose value, quality or source time changed since the last read of this
-        session (all of them on the first): a server's unchanged value is read again on every
-        poll, and storing it again would only repeat a row."""
         client = self._require()
         points = self.profile.points
         readings: list[Reading] = []
@@ -203,12 +196,7 @@ class OpcUaDriver:
             except (*_TRANSPORT_ERRORS, ua.UaError) as err:
                 raise translate(err, f"read from {self._where()}") from err
             now = int(time.time() * 1000)
-            for point, dv in zip(chunk, values, strict=True):
-                reading = self._reading(point, dv, now)
-                key = (reading.ts_ms, reading.value, reading.quality)
-                if self._last.get(point.name) != key:
-                    self._last[point.name] = key
-                    readings.append(reading)
+            readings.extend(self._reading(p, dv, now) for p, dv in zip(chunk, values, strict=True))
         return readings
 
     async def subscribe(self, on_readings: OnReadings) -> None:
