@@ -34,7 +34,6 @@ TASK = "cloud:run_job"
 # job kind -> (parameters model, handler); the removals (and server deletion, which also
 # releases the server's floating IPs) come from cleanup_jobs.py
 JOB_KINDS = {**HANDLERS, **CLEANUP_HANDLERS}
-blueprint = procrastinate.Blueprint()
 
 
 @dataclass
@@ -157,12 +156,10 @@ async def execute(settings: Settings, job_id: str) -> None:
 
 
 # queued with the job's cloud's queue (submit), never on the task's default one
-@blueprint.task(name="run_job", pass_context=True)
 async def run_job(context: procrastinate.JobContext, job_id: str) -> None:
     await execute(context.app.cityops_settings, job_id)  # type: ignore[attr-defined]
 
 
-@blueprint.task(name="sync", pass_context=True)
 async def sync(context: procrastinate.JobContext, timestamp: int, cloud: str = "") -> None:
     from cloud_control.monitor import sync_cloud
 
@@ -180,13 +177,16 @@ def build_app(settings: Settings) -> procrastinate.App:
             conninfo=settings.database_url.get_secret_value(), min_size=1, max_size=4,
         ),
     )
-    app.add_tasks_from(blueprint, namespace="cloud")
+    # registered on each app: a shared procrastinate Blueprint is renamed in place by every
+    # add_tasks_from (the second app got "cloud:cloud:sync")
+    app.task(name=TASK, pass_context=True)(run_job)
+    sync_task = app.task(name="cloud:sync", pass_context=True)(sync)
     cloud = settings.cloud_name
     # every minute, once per cloud (one worker of that cloud at a time): the periodic id and
     # the lock carry the cloud's name, so the syncs of two clouds never stand in for each other
     app.periodic(cron="* * * * *", periodic_id=f"sync:{cloud}", queue=queue_of(cloud),
                  queueing_lock=f"cloud-sync:{cloud}", task_kwargs={"cloud": cloud},
-                 )(app.tasks["cloud:sync"])
+                 )(sync_task)
     app.cityops_settings = settings  # type: ignore[attr-defined]
     return app
 
