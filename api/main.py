@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from psycopg_pool import AsyncConnectionPool
 
 from api.console import install_console
 from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.guard import RequestGuard
 from api.middleware import AuditAndMetering
+from api.pool import DatabasePool
 from api.routes import (
     access,
     alarms,
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = AsyncConnectionPool(
+        pool = DatabasePool(  # back at once after a database outage (api/pool.py)
             settings.database_url.get_secret_value(), min_size=2, max_size=10, open=False,
             timeout=5,
         )

@@ -24,6 +24,7 @@ from api.services.presets import PresetRunner
 from cityops import wire
 from cityops.errors import WireError
 from cityops.settings import Settings
+from ingestion.queue_alarms import note_gateway_status
 
 log = logging.getLogger(__name__)
 ALARMS_PREFIX = f"{wire.TOPIC_ROOT}/_internal/alarms/"
@@ -39,11 +40,13 @@ async def record_status(pool: AsyncConnectionPool, topic: str, payload: bytes) -
     except WireError as err:
         log.warning("status on %s refused: %s", topic, err.detail)
         return
-    async with pool.connection() as conn:
+    async with pool.connection() as conn, conn.transaction():
         await conn.execute(
             "UPDATE gateways SET last_status = %s::jsonb, last_seen_at = now() WHERE id = %s",
             (wire.encode(status).decode(), gateway),
         )
+        # readings dropped by the gateway's full queue raise an alarm (issue #22 item 11)
+        await note_gateway_status(conn, gateway, status)
 
 
 def _handler(pool: AsyncConnectionPool, commander: Commander, hub: LiveHub):

@@ -105,6 +105,7 @@ class Agent:
             "readings": self.readings_total,
             "dropped_readings": self.queue.dropped_readings,
             "published_batches": self.uplink.published_batches,
+            "committed_batches": self.uplink.committed_batches,
             **{f"commands_{k}": v for k, v in self.commands.counts.items()},
         }
         if self.config_version is not None:

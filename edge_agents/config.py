@@ -45,15 +45,15 @@ class BrokerConfig(_Config):
 
 class QueueConfig(_Config):
     path: Path
-    max_bytes: int = Field(1 << 30, ge=1 << 16, description="on-disk limit of queued batches")
+    max_bytes: int = Field(1 << 30, ge=1 << 18,
+                           description="on-disk limit of the queue's files (database and WAL)")
     when_full: Literal["drop_oldest"] = "drop_oldest"
     batch_max_readings: int = Field(500, ge=1, le=10000)
     batch_max_wait_ms: int = Field(200, ge=1, le=60000)
     publish_window: int = Field(64, ge=1, le=1000, description="batches awaiting PUBACK at once")
-    # a broker restart can lose what it acknowledged but had not yet handed to ingestion
-    # (Mosquitto does not restore shared subscriptions): resend that much on reconnect
-    replay_window_s: float = Field(30.0, ge=0, le=3600)
-    replay_max_bytes: int = Field(32 << 20, ge=0)
+    # batches stay queued until ingestion's commit receipt (docs/wire.md); one still without
+    # a receipt this long after a later one got its receipt is sent again
+    receipt_timeout_s: float = Field(30.0, gt=0, le=3600)
 
 
 def _endpoint_protocol(value: Any) -> str:

@@ -30,9 +30,22 @@ class AgentCollector(Collector):
                        a.queue.dropped_readings)
         yield _counter("cityops_agent_published_batches", "Batches acknowledged by the broker",
                        gw, a.uplink.published_batches)
+        yield _counter("cityops_agent_committed_batches",
+                       "Batches ingestion receipted as committed (and so left the queue)", gw,
+                       a.uplink.committed_batches)
+        yield _counter("cityops_agent_resent_batches",
+                       "Batches sent again in a session: no receipt in time", gw,
+                       a.uplink.resent_batches)
+        yield _gauge("cityops_agent_awaiting_receipt_batches",
+                     "Batches the broker acknowledged that wait for their commit receipt", gw,
+                     len(a.uplink.receipts.waiting))
         yield _gauge("cityops_agent_queue_readings", "Readings waiting in the local queue", gw,
                      a.queue.readings)
-        yield _gauge("cityops_agent_queue_bytes", "Bytes of the local queue", gw, a.queue.bytes)
+        yield _gauge("cityops_agent_queue_bytes", "Payload bytes of the local queue", gw,
+                     a.queue.bytes)
+        yield _gauge("cityops_agent_queue_file_bytes",
+                     "Bytes the local queue's files take on disk (limit: queue.max_bytes)", gw,
+                     a.queue.disk_bytes())
         yield _gauge("cityops_agent_broker_connected", "1 while the broker session is up", gw,
                      int(a.uplink.connected.is_set()))
         up = GaugeMetricFamily("cityops_agent_device_up", "1 while the device answers",

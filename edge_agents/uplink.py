@@ -1,8 +1,11 @@
 """The agent's MQTT uplink: drains the local queue to the broker, reconnecting forever.
 
-A batch leaves the queue only after its PUBACK. On a lost connection every unacknowledged
-batch is simply sent again from the queue on the next connection: ingestion's batch key makes
-that harmless.
+A batch leaves the queue only when ingestion's commit receipt names it (docs/wire.md): the
+broker's PUBACK only says the broker has it, and a broker that crashes before a worker took
+it loses it. So on every new connection the whole queue is sent again, and within a session a
+batch PUBACKed but still without a receipt `receipt_timeout_s` after a later batch got one
+(its receipt lost, or the message stuck with a worker that died) is sent again too.
+Ingestion's batch key makes every resend harmless.
 
 After an outage the backlog must not starve live data: batches queued after the session
 started ("live") take at least half of the publish window, the backlog the rest, oldest
@@ -13,16 +16,15 @@ correctness, only for how fresh the control room's picture is.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
 from cityops import wire
-from cityops.errors import BrokerUnavailable
+from cityops.errors import BrokerUnavailable, WireError
 from cityops.mqtt import NO_MATCHING_SUBSCRIBERS, MqttConnection, Will
-from edge_agents.backoff import Backoff
+from edge_agents.backoff import Backoff, wait_for_port
 from edge_agents.config import AgentConfig
 from edge_agents.queue import LocalQueue, QueuedBatch
 
@@ -53,11 +55,10 @@ class Uplink:
         self.connected = asyncio.Event()
         self.conn: MqttConnection | None = None
         self.published_batches = 0
-        self.replayed_batches = 0
+        self.resent_batches = 0
+        self.committed_batches = 0
         self.unrouted = False
-        # batches acknowledged lately, resent on the next session (ingestion drops repeats)
-        self._recent: collections.deque[tuple[float, QueuedBatch]] = collections.deque()
-        self._recent_bytes = 0
+        self.receipts = Receipts(queue, config.queue.receipt_timeout_s)
 
     def _connection(self) -> MqttConnection:
         gateway, broker = self.config.gateway, self.config.broker
@@ -72,7 +73,10 @@ class Uplink:
         )
 
     def _deliver(self, topic: str, payload: bytes, _mid: int, _qos: int) -> None:
-        if self.on_message is not None:
+        if topic == wire.receipts_topic(self.config.gateway):
+            task = asyncio.get_running_loop().create_task(self._commit(payload))
+            task.add_done_callback(_log_failure)
+        elif self.on_message is not None:
             self.on_message(topic, payload)
 
     async def run(self) -> None:
@@ -86,7 +90,8 @@ class Uplink:
                 if was_up:
                     log.warning("gateway %s: broker unreachable: %s", self.config.gateway, err)
                     was_up = False
-                await asyncio.sleep(backoff.next_delay())
+                # back at once when the broker's port accepts again, not after the backoff
+                await wait_for_port(conn.address.host, conn.address.port, backoff.next_delay())
                 continue
             log.info("gateway %s: connected to broker", self.config.gateway)
             was_up = True
@@ -108,7 +113,9 @@ class Uplink:
             wire.status_topic(gateway), wire.encode(self.status(wire.GatewayState.ONLINE)),
             retain=True,
         )
-        await conn.subscribe([(f"{wire.TOPIC_ROOT}/{gateway}/commands/+", 1),
+        # receipts first: nothing is sent before the agent can hear what was committed
+        await conn.subscribe([(wire.receipts_topic(gateway), 1),
+                              (f"{wire.TOPIC_ROOT}/{gateway}/commands/+", 1),
                               (wire.config_topic(gateway), 1)])
         sender = asyncio.create_task(self._send_loop(conn))
         if self.on_connected is not None:
@@ -130,15 +137,21 @@ class Uplink:
         window = self.config.queue.publish_window
         loop = asyncio.get_running_loop()
         inflight: dict[asyncio.Future[int | None], QueuedBatch] = {}
+        # a new session sends the whole queue again from its start (the cursors), so what
+        # waited for a receipt in the last session is simply sent again
         cursors = _Cursors(self.queue)
+        self.receipts.restart()
         # batches the broker accepted with "no matching subscribers" (ingestion not subscribed,
-        # e.g. right after a broker restart lost its shared subscriptions): kept and resent
-        held: list[QueuedBatch] = self._take_replay()
-        replay = {b.seq for b in held}
+        # e.g. right after a broker restart lost its shared subscriptions), and batches overdue
+        # for a receipt: sent again
+        held: list[QueuedBatch] = []
         hold_until, hold_backoff = 0.0, Backoff(initial_s=0.5, cap_s=5.0)
         while True:
             # clear before peeking: an append after this point wakes the wait below
             self.new_data.clear()
+            overdue = await self.receipts.overdue()
+            held += overdue
+            self.resent_batches += len(overdue)
             free = window - len(inflight)
             holding = bool(held) and loop.time() < hold_until
             if free > 0 and not holding:
@@ -151,6 +164,8 @@ class Uplink:
                     inflight[fut] = batch
             if not inflight:
                 timeout = max(0.0, hold_until - loop.time()) if held else None
+                if self.receipts.waiting:  # look for overdue batches now and then
+                    timeout = min(timeout or CHECK_RECEIPTS_S, CHECK_RECEIPTS_S)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.new_data.wait(), timeout)
                 continue
@@ -158,48 +173,35 @@ class Uplink:
             new_data = asyncio.ensure_future(self.new_data.wait())
             if len(inflight) < window and not holding:
                 waiters.add(new_data)
-            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(waiters, timeout=CHECK_RECEIPTS_S,
+                                         return_when=asyncio.FIRST_COMPLETED)
             new_data.cancel()
-            acked = []
-            try:
-                for fut in done:
-                    if fut is new_data:
-                        continue
-                    batch = inflight.pop(fut)
-                    # a refused publish raises and ends the session; the queue resends
-                    if fut.result() == NO_MATCHING_SUBSCRIBERS:
-                        held.append(batch)
-                        hold_until = loop.time() + hold_backoff.next_delay()
-                        self._note_unrouted(True)
-                    else:
-                        acked.append(batch.seq)
-                        hold_backoff.reset()
-                        self._note_unrouted(False)
-                        self._remember(batch)
-            finally:
-                await self.queue.remove(acked)
-                replayed = sum(1 for seq in acked if seq in replay)
-                self.replayed_batches += replayed
-                self.published_batches += len(acked) - replayed
+            for fut in done:
+                if fut is new_data:
+                    continue
+                batch = inflight.pop(fut)
+                # a refused publish raises and ends the session; the queue resends
+                if fut.result() == NO_MATCHING_SUBSCRIBERS:
+                    held.append(batch)
+                    hold_until = loop.time() + hold_backoff.next_delay()
+                    self._note_unrouted(True)
+                else:
+                    # the broker has it; the queue keeps it until its receipt
+                    self.receipts.published(batch.seq)
+                    self.published_batches += 1
+                    hold_backoff.reset()
+                    self._note_unrouted(False)
 
-    def _remember(self, batch: QueuedBatch) -> None:
-        q = self.config.queue
-        now = time.monotonic()
-        self._recent.append((now, batch))
-        self._recent_bytes += len(batch.readings_json)
-        while self._recent and (self._recent[0][0] < now - q.replay_window_s
-                                or self._recent_bytes > q.replay_max_bytes):
-            self._recent_bytes -= len(self._recent.popleft()[1].readings_json)
-
-    def _take_replay(self) -> list[QueuedBatch]:
-        horizon = time.monotonic() - self.config.queue.replay_window_s
-        batches = [b for t, b in self._recent if t >= horizon]
-        self._recent.clear()
-        self._recent_bytes = 0
-        if batches:
-            log.info("gateway %s: resending %d recently acknowledged batches",
-                     self.config.gateway, len(batches))
-        return batches
+    async def _commit(self, payload: bytes) -> None:
+        """A commit receipt: forget the batches it names (of this queue's stream only)."""
+        try:
+            receipt: wire.Receipt = wire.decode(wire.Receipt, payload)
+        except WireError as err:
+            log.warning("gateway %s: receipt refused: %s", self.config.gateway, err.detail)
+            return
+        if str(receipt.stream) != self.queue.stream:
+            return  # a queue file made anew since: those batches are not ours any more
+        self.committed_batches += await self.receipts.committed(receipt.seqs)
 
     def _note_unrouted(self, unrouted: bool) -> None:
         if unrouted and not self.unrouted:
@@ -233,6 +235,71 @@ class Uplink:
                 wire.encode(self.status(wire.GatewayState.ONLINE)),
                 retain=True,
             )
+
+
+CHECK_RECEIPTS_S = 1.0
+
+
+class Receipts:
+    """Which published batches still wait for their commit receipt, and which are overdue.
+
+    Batches are recorded in PUBACK order. A batch is overdue once a batch PUBACKed after it
+    has had its receipt for `timeout_s` and it has not: ingestion is working, so its receipt
+    was lost or the message is stuck (e.g. with a worker that died). While no receipts come
+    at all (ingestion down), nothing is overdue: the broker holds the messages meanwhile, and
+    resending would only pile copies into its queue.
+    """
+
+    def __init__(self, queue: LocalQueue, timeout_s: float) -> None:
+        self.queue, self.timeout_s = queue, timeout_s
+        self.waiting: dict[int, float] = {}  # seq -> PUBACK time, in PUBACK order
+        self._overtaken: dict[int, float] = {}  # seq -> when a later batch got its receipt
+        self._receipted_upto = 0.0  # the latest PUBACK time among receipted batches
+        self._checked_at = 0.0
+
+    def restart(self) -> None:
+        self.waiting.clear()
+        self._overtaken.clear()
+        self._receipted_upto = 0.0
+
+    def published(self, seq: int) -> None:
+        self.waiting.pop(seq, None)  # a resend: its place is at the end now
+        self._overtaken.pop(seq, None)
+        self.waiting[seq] = time.monotonic()
+
+    async def committed(self, seq_ranges: list[tuple[int, int]]) -> int:
+        """Forget the receipted batches; returns how many were still queued."""
+        removed = await self.queue.remove_ranges(seq_ranges)
+        for first, last in seq_ranges:
+            if last - first < len(self.waiting):
+                seqs: list[int] = list(range(first, last + 1))
+            else:  # a wide range: walk what waits instead
+                seqs = [s for s in self.waiting if first <= s <= last]
+            for seq in seqs:
+                at = self.waiting.pop(seq, None)
+                self._overtaken.pop(seq, None)
+                if at is not None:
+                    self._receipted_upto = max(self._receipted_upto, at)
+        return removed
+
+    async def overdue(self) -> list[QueuedBatch]:
+        now, due = time.monotonic(), []
+        if now - self._checked_at < CHECK_RECEIPTS_S:
+            return []  # the send loop turns per PUBACK: look once a second is enough
+        self._checked_at = now
+        for seq, at in self.waiting.items():
+            if at >= self._receipted_upto:
+                break  # PUBACK order: nothing later has been overtaken
+            since = self._overtaken.setdefault(seq, now)
+            if now - since >= self.timeout_s:
+                due.append(seq)
+        if not due:
+            return []
+        for seq in due:
+            del self.waiting[seq]
+            del self._overtaken[seq]
+        # those no longer queued were receipted meanwhile, or dropped by a full queue
+        return await self.queue.get(due)
 
 
 def _log_failure(task: asyncio.Task) -> None:

@@ -18,13 +18,14 @@ import psycopg
 from cityops import wire
 from cityops.errors import BrokerUnavailable, SinkUnavailable, StoreRejected
 from cityops.settings import Settings
-from edge_agents.backoff import Backoff
+from edge_agents.backoff import Backoff, wait_for_port
 from ingestion.batcher import Batcher, Message
 from ingestion.decode import DeadLetter, DecodedBatch, Decoder
 from ingestion.jobs import Jobs
 from ingestion.metrics import IngestMetrics
 from ingestion.mqtt_session import LeanMqttSession
 from ingestion.pipeline import StorePipeline, after
+from ingestion.receipts import receipt_messages
 from ingestion.registry import RegistryWatcher
 from ingestion.retention import retention_plan
 from ingestion.rules.engine import RuleEngine
@@ -119,7 +120,9 @@ class IngestWorker:
             except BrokerUnavailable as err:
                 log.warning("ingest: broker unavailable: %s", err)
                 await conn.close()
-                await asyncio.sleep(backoff.next_delay())
+                # back at once when the broker's port accepts again: agents keep their batches
+                # until this worker commits them, and a full queue drops the oldest meanwhile
+                await wait_for_port(conn.address.host, conn.address.port, backoff.next_delay())
                 continue
             backoff.reset()
             self.conn = conn
@@ -229,8 +232,20 @@ class IngestWorker:
         await after(previous)  # acks, counts and rules in arrival order
         for _topic, _payload, mid, qos in taken:
             conn.ack(mid, qos)
+        self._send_receipts(conn, batches, dead)
         self._count(result, dead, len(taken), time.perf_counter() - started)
         await self._evaluate_rules(result)
+
+    def _send_receipts(self, conn: LeanMqttSession, batches: list[DecodedBatch],
+                       dead: list[DeadLetter]) -> None:
+        """Committed: the agents may forget these batches (ingestion/receipts.py). QoS 0: a
+        lost receipt only costs a resend, which the batch key makes harmless."""
+        for topic, payload in receipt_messages(batches, dead):
+            if not conn.is_connected:
+                return
+            sent = conn.publish(topic, payload, qos=0)
+            if sent.done() and sent.exception() is not None:
+                return
 
     async def _store_retrying(
         self, sink: Sink, batches: list[DecodedBatch], dead: list[DeadLetter]

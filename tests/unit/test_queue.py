@@ -38,17 +38,55 @@ async def test_unacked_batches_are_there_after_reopen_in_order(tmp_path: Path) -
 
 
 async def test_full_queue_drops_oldest_and_counts(tmp_path: Path) -> None:
-    q = LocalQueue(tmp_path / "q.db", max_bytes=1 << 16)
+    q = LocalQueue(tmp_path / "q.db", max_bytes=1 << 18)
     await q.open()
     chunk = b"x" * 10_000
-    for _ in range(10):
+    for _ in range(40):
         await q.append(chunk, 100)
-    assert q.bytes <= 1 << 16
-    assert q.dropped_readings == 400
+        assert q.disk_bytes() <= 1 << 18
+    assert q.dropped_readings == 100 * (40 - q.batches) > 0
     first = (await q.peek(0, 1))[0]
-    assert first.seq == 5
+    assert first.seq == 41 - q.batches, "the oldest are dropped, the newest kept"
+    dropped = q.dropped_readings
     await q.close()
-    q = LocalQueue(tmp_path / "q.db", max_bytes=1 << 16)
+    q = LocalQueue(tmp_path / "q.db", max_bytes=1 << 18)
     await q.open()
-    assert q.dropped_readings == 400, "the drop counter is durable"
+    assert q.dropped_readings == dropped, "the drop counter is durable"
+    await q.close()
+
+
+def _files(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+async def test_files_on_disk_stay_within_the_limit_while_batches_come_and_go(
+    tmp_path: Path,
+) -> None:
+    """Issue #22 item 11: a 256 KiB queue took 4.5 MB (a WAL keeping its high-water mark,
+    free pages). The files themselves, WAL and its index included, must stay in the limit."""
+    path = tmp_path / "q.db"
+    q = LocalQueue(path, max_bytes=1 << 18)
+    await q.open()
+    chunk = b"y" * 6_000
+    peak = 0
+    for i in range(150):
+        seq = await q.append(chunk, 60)
+        if i % 3:  # most batches are delivered and leave the queue, some pile up
+            await q.remove_ranges([(seq, seq)])
+        peak = max(peak, _files(path))
+    assert peak <= 1 << 18, f"queue files took {peak} bytes"
+    assert q.batches > 10, "what fits is kept"
+    await q.close()
+
+
+async def test_remove_ranges_and_get(tmp_path: Path) -> None:
+    q = LocalQueue(tmp_path / "q.db", max_bytes=1 << 20)
+    await q.open()
+    for i in range(10):
+        await q.append(f"[{i}]".encode(), 2)
+    assert await q.remove_ranges([(2, 4), (7, 7), (50, 60)]) == 4
+    assert (q.batches, q.readings) == (6, 12)
+    got = await q.get([9, 1, 3, 8])
+    assert [b.seq for b in got] == [1, 8, 9], "only what is still queued, in seq order"
+    assert got[0].readings_json == b"[0]"
     await q.close()
