@@ -13,14 +13,18 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 import yaml
 
+from cityops.errors import DeviceUnreachable
+from edge_agents.drivers.opcua.driver import OpcUaDriver
 from edge_agents.profiles import load_profile
-from tests.component.test_opcua_driver import simulator
+from tests.component.test_opcua_driver import endpoint, simulator
 from tests.conftest import REPO, BrokerFixture
 from tests.helpers import await_for, free_port
 
 GATEWAY = f"gw-sessions-{uuid.uuid4().hex[:6]}"
+PROFILE = load_profile("av/video_wall")
 
 
 def _agent(tmp_path: Path, broker: BrokerFixture, port: int, name: str) -> subprocess.Popen:
@@ -50,7 +54,7 @@ def _password(broker: BrokerFixture, saved: dict[str, str] = {}) -> str:  # noqa
 async def test_sessions_of_a_killed_agent_end_and_a_stopped_agent_closes_its_own(
         tmp_path: Path, broker: BrokerFixture) -> None:
     port = free_port()
-    async with simulator(load_profile("av/video_wall"), port, max_sessions=1,
+    async with simulator(PROFILE, port, max_sessions=1,
                          min_session_timeout_s=1) as sim:
         first = _agent(tmp_path, broker, port, "first")
         try:
@@ -60,6 +64,10 @@ async def test_sessions_of_a_killed_agent_end_and_a_stopped_agent_closes_its_own
             first.kill()  # kill -9: no CloseSession; the session outlives its socket
             first.wait(10)
         assert sim.sessions() == 1
+        # meanwhile the server is full, and says so: the device's reason names it
+        full = OpcUaDriver("wall", PROFILE, endpoint(port), timeout_s=2)
+        with pytest.raises(DeviceUnreachable, match=r"no free session \(BadTooManySessions\)"):
+            await full.connect()
         second = _agent(tmp_path, broker, port, "second")
         try:
             await await_for(lambda: _true(sim.sessions_created == 2 and sim.subscriptions() == 1),
