@@ -21,6 +21,7 @@ from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as os_exc
 
 from cityops.errors import Conflict, NotFound, ProviderError, ProviderUnavailable, QuotaExceeded
+from cloud_control import openstack_networks as networks
 from cloud_control import openstack_servers as servers
 from cloud_control import openstack_volumes as volumes
 from cloud_control.openstack_cleanup import CloudCleanup
@@ -88,12 +89,6 @@ def _volume(volume, project: str, pc, **extra) -> Resource:
     return Resource("volume", volume.id, volume.name, project, volume.status,
                     {"size_gb": volume.size, "server": held_by[0] if held_by else None,
                      "servers": held_by, **extra})
-
-
-def _first(found) -> object | None:
-    """Of several same-named resources, always the same one (the oldest)."""
-    ordered = servers.oldest_first(found)
-    return ordered[0] if ordered else None
 
 
 def _departments(project) -> list[str]:
@@ -193,55 +188,15 @@ class OpenStackProvider(CloudWatch, CloudCleanup):
             return [{"name": i.name, "id": i.id, "status": i.status, "size": i.size}
                     for i in self.conn.image.images()]
 
-    # -- networks -----------------------------------------------------------------------------
+    # -- networks (the logic: openstack_networks.py) --------------------------------------
     def ensure_network(self, spec: NetworkSpec) -> Resource:
-        """Network, subnet, router, gateway and the router's interface on the subnet, each
-        checked and made if missing: a worker killed between any two steps leaves a state
-        the retry completes."""
         pc = self._in(spec.project)
-        mine = {"project_id": pc.current_project_id}
         with _translated(f"network {spec.name}"):
-            net = _first(pc.network.networks(name=spec.name, **mine))
-            if net is None:
-                net = pc.network.create_network(name=spec.name)
-            subnet_name = f"{spec.name}-subnet"
-            subnet = _first(pc.network.subnets(name=subnet_name, network_id=net.id))
-            if subnet is None:
-                subnet = pc.network.create_subnet(network_id=net.id, name=subnet_name,
-                                                  ip_version=4, cidr=spec.cidr)
-            if subnet.cidr != spec.cidr:
-                # Neutron cannot change a subnet's range: say so rather than report success
-                raise Conflict(f"network {spec.name} in {spec.project} has subnet "
-                               f"{subnet.cidr} in the cloud, not {spec.cidr}: delete the "
-                               "network first or ask for its range")
-            router = self._converge_router(pc, f"{spec.name}-router", subnet,
-                                           spec.external_access)
+            net, subnet, router = networks.ensure(pc, spec, self._external_network)
         return Resource("network", net.id, net.name, spec.project, net.status,
                         {"cidr": subnet.cidr, "subnet": subnet.id,
                          "router": router.id if router is not None else None,
                          "external_access": router is not None})
-
-    def _converge_router(self, pc, name: str, subnet, wanted: bool):
-        """Floating IPs reach a subnet only through a router to the external network; with
-        external_access false, the network's own router is taken off the subnet."""
-        router = _first(pc.network.routers(name=name, project_id=pc.current_project_id))
-        if router is None and not wanted:
-            return None
-        on_subnet = router is not None and any(
-            ip.get("subnet_id") == subnet.id
-            for port in pc.network.ports(device_id=router.id) for ip in port.fixed_ips or [])
-        if not wanted:
-            if on_subnet:
-                pc.network.remove_interface_from_router(router, subnet_id=subnet.id)
-            return None
-        if router is None or not router.external_gateway_info:
-            gateway = {"network_id": self._external_network().id}
-            router = (pc.network.create_router(name=name, external_gateway_info=gateway)
-                      if router is None
-                      else pc.network.update_router(router, external_gateway_info=gateway))
-        if not on_subnet:
-            pc.network.add_interface_to_router(router, subnet_id=subnet.id)
-        return router
 
     def _external_network(self):
         external = next(iter(self.conn.network.networks(is_router_external=True)), None)
@@ -336,10 +291,10 @@ class OpenStackProvider(CloudWatch, CloudCleanup):
         pc = self._in(project)
         with _translated(f"floating IP for {server}"):
             srv = servers.the_server(pc, project, server)
-            port = _first(pc.network.ports(device_id=srv.id))
+            port = networks.first(pc.network.ports(device_id=srv.id))
             if port is None:
                 raise Conflict(f"server {server} has no port to attach a floating IP to")
-            ip = _first(pc.network.ips(port_id=port.id))
+            ip = networks.first(pc.network.ips(port_id=port.id))
             if ip is None:
                 ip = pc.network.create_ip(floating_network_id=self._external_network().id,
                                           port_id=port.id)

@@ -81,7 +81,7 @@ def ensure(pc, name: str, create: Callable[[], object], timeout_s: float) -> tup
     for server in failed:
         pc.compute.delete_server(server)
     for server in failed:
-        pc.compute.wait_for_delete(server, wait=int(timeout_s))
+        pc.compute.wait_for_delete(server, interval=0.5, wait=int(timeout_s))
     gone = {s.id for s in failed}
     kept = [s for s in found if s.id not in gone]
     server = kept[0] if kept else settle(pc, create(), timeout_s, "finish building")
@@ -161,5 +161,5 @@ def delete_all(pc, name: str, timeout_s: float) -> list[str]:
     for server in found:
         pc.compute.delete_server(server)
     for server in found:
-        pc.compute.wait_for_delete(server, wait=int(timeout_s))
+        pc.compute.wait_for_delete(server, interval=0.5, wait=int(timeout_s))
     return [s.id for s in found]

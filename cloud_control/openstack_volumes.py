@@ -61,7 +61,7 @@ def ensure(pc, name: str, size_gb: int, timeout_s: float) -> tuple[object, list[
     found = [settle(pc, v, timeout_s) for v in named(pc, name)]
     for failed in [v for v in found if v.status == "error" and not holders(v)]:
         pc.block_storage.delete_volume(failed)
-        pc.block_storage.wait_for_delete(failed, wait=int(timeout_s))
+        pc.block_storage.wait_for_delete(failed, interval=0.5, wait=int(timeout_s))
         notes.append(f"deleted volume {failed.id}, left in error by a failed create")
         found.remove(failed)
     volume = found[0] if found else pc.block_storage.create_volume(name=name, size=size_gb)
@@ -128,5 +128,5 @@ def delete_all(pc, project: str, name: str, timeout_s: float) -> list[str]:
     for volume in found:
         pc.block_storage.delete_volume(volume)
     for volume in found:
-        pc.block_storage.wait_for_delete(volume, wait=int(timeout_s))
+        pc.block_storage.wait_for_delete(volume, interval=0.5, wait=int(timeout_s))
     return [v.id for v in found]

@@ -68,25 +68,35 @@ class Lab:
         return [self.outcome(i) for i in ids]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def lab(cloud_settings, database_url: str) -> Iterator[Lab]:
-    """A project (with room for a few small servers) and its routed network `net`; the
-    servers, volumes, routers, networks and the project itself are removed after the module
-    (a router left behind holds an address of the lab's small external range)."""
+    """One project for the package (room for a few small servers), its routed network `net`
+    and servers `a` and `b` (tests leave them ACTIVE); everything in it, and the project
+    itself, is removed after (a router left behind holds an address of the lab's small
+    external range)."""
     here = Lab(cloud_settings, database_url, f"t-{uuid.uuid4().hex[:8]}")
     here.ok("project.ensure", name=here.project, department="water",
             quotas={"cores": 8, "instances": 8, "volumes": 6, "gigabytes": 20})
     here.ok("network.ensure", name="net", cidr="10.20.0.0/24")
+    made = here.run_together("server.ensure", [
+        {"name": n, "flavor": "m1.tiny", "image": "cirros", "network": "net"} for n in "ab"])
+    assert [j["state"] for j in made] == ["succeeded"] * 2, [j["detail"] for j in made]
     yield here
     provider = here.provider
-    for resource in provider.inventory():
-        if resource.project == here.project and resource.kind == "server":
-            provider.delete_server(here.project, resource.name)
-    for resource in provider.inventory():
-        if resource.project == here.project and resource.kind == "volume":
-            provider.delete_volume(here.project, resource.name)
-    _remove_networks(here.sdk(provider))
+    pc = here.sdk(provider)
+    _delete_all(list(pc.compute.servers()), pc.compute.delete_server,
+                pc.compute.wait_for_delete)
+    _delete_all(list(pc.block_storage.volumes()), pc.block_storage.delete_volume,
+                pc.block_storage.wait_for_delete)
+    _remove_networks(pc)
     provider.conn.identity.delete_project(provider.conn.identity.find_project(here.project))
+
+
+def _delete_all(found: list, delete, wait) -> None:
+    for item in found:
+        delete(item)
+    for item in found:
+        wait(item, interval=0.5, wait=120)
 
 
 def _remove_networks(pc) -> None:

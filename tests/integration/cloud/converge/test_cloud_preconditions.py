@@ -10,16 +10,8 @@ import pytest
 from tests.integration.cloud.converge.conftest import Lab
 
 
-@pytest.fixture(scope="module")
-def two_servers(lab: Lab) -> tuple[str, str]:
-    for name in ("a", "b"):
-        lab.ok("server.ensure", name=name, flavor="m1.tiny", image="cirros", network="net")
-    return "a", "b"
-
-
-def test_volume_in_use_elsewhere_is_refused_and_results_are_the_clouds(
-        lab: Lab, two_servers: tuple[str, str]) -> None:
-    a, b = two_servers
+def test_volume_in_use_elsewhere_is_refused_and_results_are_the_clouds(lab: Lab) -> None:
+    a, b = "a", "b"
     assert lab.ok("volume.ensure", name="v1", size_gb=1)["attributes"]["size_gb"] == 1
     on_a = lab.ok("volume.attach", server=a, volume="v1")
     assert (on_a["status"], on_a["attributes"]["server"]) == ("in-use", a)
@@ -45,6 +37,13 @@ def test_volume_in_use_elsewhere_is_refused_and_results_are_the_clouds(
     deleted = lab.ok("volume.delete", name="v1")
     assert deleted["existed"] and len(deleted["ids"]) == 1
     assert lab.ok("volume.delete", name="v1")["existed"] is False
+
+
+def test_floating_ip_is_made_once_and_reported_from_the_cloud(lab: Lab) -> None:
+    first = lab.ok("floating_ip.ensure", name="b")
+    again = lab.ok("floating_ip.ensure", name="b")
+    assert again["id"] == first["id"] and again["attributes"]["server"] == "b"
+    assert again["attributes"]["fixed_address"].startswith("10.20.0.")
 
 
 @pytest.mark.parametrize(("field", "value", "named"), [
