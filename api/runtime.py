@@ -27,7 +27,8 @@ from cityops.settings import Settings
 from ingestion.queue_alarms import note_gateway_status
 
 log = logging.getLogger(__name__)
-ALARMS_PREFIX = f"{wire.TOPIC_ROOT}/_internal/alarms/"
+# the deployment's alarm events (api/services/mqtt_link.py subscribes to its own only)
+INTERNAL_PREFIX = f"{wire.TOPIC_ROOT}/_internal/"
 
 
 async def record_status(pool: AsyncConnectionPool, topic: str, payload: bytes) -> None:
@@ -51,7 +52,7 @@ async def record_status(pool: AsyncConnectionPool, topic: str, payload: bytes) -
 
 def _handler(pool: AsyncConnectionPool, commander: Commander, hub: LiveHub):
     async def handle(topic: str, payload: bytes) -> None:
-        if topic.startswith(ALARMS_PREFIX):
+        if topic.startswith(INTERNAL_PREFIX) and "/alarms/" in topic:
             with contextlib.suppress(orjson.JSONDecodeError, TypeError):
                 hub.publish({"kind": "alarm", **orjson.loads(payload)})
         elif "/command-results/" in topic:

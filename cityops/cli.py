@@ -108,11 +108,17 @@ def worker() -> None:
 @app.command("ingest")
 def ingest() -> None:
     """Run an ingest worker (start several to share the load)."""
+    from cityops.settings import deployment_of
     from ingestion.consumer import IngestWorker
     from ingestion.slots import claim_slot
 
     settings = _settings()
-    slot = claim_slot(settings.state_dir)
+    if settings.ingest_client_id:  # a replacement for a dead host's worker (docs/ingestion.md)
+        _run_async(IngestWorker(settings, settings.ingest_client_id).run())
+        return
+    # the deployment in the client id: two deployments' workers on one host and broker must
+    # not take over each other's persistent sessions
+    slot = claim_slot(settings.state_dir, f"ingest-{deployment_of(settings)}")
     try:
         _run_async(IngestWorker(settings, slot.client_id).run())
     finally:

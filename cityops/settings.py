@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +35,10 @@ class Settings(BaseSettings):
     topic_root: str = "cityops/v1"
     # ingestion
     ingest_group: str = "ingest"
+    # names this deployment's shared-subscription groups and internal topics, so deployments
+    # sharing a broker never take each other's messages (docs/operations.md); default: derived
+    # from the database's name (see `deployment`)
+    deployment_id: str = Field("", pattern=r"^[a-z0-9_-]{0,40}$")
     ingest_batch_max_readings: int = Field(20000, ge=1)
     ingest_batch_max_wait_ms: int = Field(20, ge=1)
     ingest_max_inflight_messages: int = Field(20000, ge=10)
@@ -47,6 +53,11 @@ class Settings(BaseSettings):
     # (out_of_window); the past covers a gateway's outage, as long as batch keys are kept
     ingest_max_past_s: float = Field(30 * 86400.0, gt=0)
     ingest_max_future_s: float = Field(300.0, ge=0)
+    # how long the broker keeps a stopped worker's session and its share of messages; a worker
+    # in the same slot (or started with INGEST_CLIENT_ID) within it resumes them
+    ingest_session_expiry_s: int = Field(3600, ge=0)
+    # a fixed client id instead of this host's slot: to take over a dead host's session
+    ingest_client_id: str = Field("", pattern=r"^[A-Za-z0-9_.-]{0,100}$")
     ingest_offline_check_s: float = Field(5.0, gt=0)
     ingest_rollup_refresh_s: float = Field(15.0, gt=0)
     # share of the time the rollup refresh may work: it yields the rest to the stores
@@ -103,6 +114,17 @@ class Settings(BaseSettings):
         for level in value.values():
             level_number(level)
         return {name: level.upper() for name, level in value.items()}
+
+
+def deployment_of(settings: Settings) -> str:
+    """`deployment_id`, or the database's name made topic-safe: every process of a deployment
+    uses the same database, two deployments on one cluster use two."""
+    if settings.deployment_id:
+        return settings.deployment_id
+    url = settings.database_url.get_secret_value()
+    match = re.search(r"dbname=([^\s]+)", url) if "://" not in url else None
+    name = match[1] if match else urlsplit(url).path.lstrip("/")
+    return re.sub(r"[^a-z0-9_-]", "-", name.lower())[:40] or "cityops"
 
 
 def env_file_path() -> Path:

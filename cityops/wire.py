@@ -172,6 +172,17 @@ def shared(group: str, topic_filter: str) -> str:
     return f"$share/{group}/{topic_filter}"
 
 
+def deployment_group(base: str, deployment: str) -> str:
+    """A shared-subscription group of one deployment: two deployments on one broker must not
+    split each other's messages (issue #13: results taken by the other database's API)."""
+    return f"{base}-{deployment}"
+
+
+def internal_root(deployment: str) -> str:
+    """Topics between one deployment's processes (alarm events: svc-ingest to svc-api)."""
+    return f"{TOPIC_ROOT}/_internal/{deployment}"
+
+
 def gateway_of(topic: str, kind: str) -> str:
     """The gateway id from a topic of the given kind, or WireError naming what is wrong."""
     parts = topic.split("/")

@@ -2,8 +2,9 @@
 
 Every lifecycle step writes a row to `alarm_events` in the same transaction as the change.
 That table is the history (who and when) and the outbox of the internal topic
-`cityops/v1/_internal/alarms/{device}`: ingest workers publish unpublished rows (QoS 1) and mark
-them, so a step is published at least once even if a process dies right after committing it.
+`cityops/v1/_internal/{deployment}/alarms/{device}`: ingest workers publish unpublished rows
+(QoS 1) and mark them, so a step is published at least once even if a process dies right
+after committing it.
 
 `acknowledge` and `clear` are what the API calls; they need only a psycopg AsyncConnection.
 """
@@ -25,7 +26,6 @@ from cityops.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
-ALARM_TOPIC_ROOT = f"{wire.TOPIC_ROOT}/_internal/alarms"
 SYSTEM = "system"
 OPEN_STATES = ("active", "acknowledged")
 
@@ -34,8 +34,14 @@ _COLUMNS = """a.id, a.rule_id AS rule, a.device_id AS device, p.name AS point, a
     a.acknowledged_at, a.acknowledged_by, a.cleared_at, a.cleared_by"""
 
 
-def alarm_topic(device_id: str) -> str:
-    return f"{ALARM_TOPIC_ROOT}/{device_id}"
+def alarm_topic_root(deployment: str) -> str:
+    """One deployment's alarm events (wire.internal_root): another deployment on the same
+    broker neither receives them nor takes them from this one's event watchers."""
+    return f"{wire.internal_root(deployment)}/alarms"
+
+
+def alarm_topic(device_id: str, deployment: str) -> str:
+    return f"{alarm_topic_root(deployment)}/{device_id}"
 
 
 async def _event(cur: AsyncCursor, alarm_id: int, kind: str, by: str, note: str = "") -> None:
@@ -181,7 +187,8 @@ def event_payload(row: dict[str, Any]) -> bytes:
 Publish = Callable[[str, bytes], Awaitable[None]]
 
 
-async def publish_pending(conn: AsyncConnection, publish: Publish, limit: int = 500) -> int:
+async def publish_pending(conn: AsyncConnection, publish: Publish, deployment: str,
+                          limit: int = 500) -> int:
     """Publish unpublished alarm events in order; rows locked by another worker are skipped."""
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
@@ -195,7 +202,8 @@ async def publish_pending(conn: AsyncConnection, publish: Publish, limit: int = 
         rows = await cur.fetchall()
         if not rows:
             return 0
-        await asyncio.gather(*(publish(alarm_topic(r["device"]), event_payload(r)) for r in rows))
+        await asyncio.gather(*(publish(alarm_topic(r["device"], deployment), event_payload(r))
+                               for r in rows))
         await cur.execute(
             "UPDATE alarm_events SET published_at = now() WHERE id = ANY(%s)",
             ([r["event_id"] for r in rows],),

@@ -17,7 +17,7 @@ import psycopg
 
 from cityops import wire
 from cityops.errors import BrokerUnavailable, SinkUnavailable, StoreRejected
-from cityops.settings import Settings
+from cityops.settings import Settings, deployment_of
 from edge_agents.backoff import Backoff, wait_for_port
 from ingestion.batcher import Batcher, Message
 from ingestion.decode import DeadLetter, DecodedBatch, Decoder
@@ -44,7 +44,8 @@ class IngestWorker:
         url = settings.database_url.get_secret_value()
         self.stores = StorePipeline(url, settings.ingest_store_connections)
         self.decoder = Decoder({}, max_past_s=settings.ingest_max_past_s,
-                               max_future_s=settings.ingest_max_future_s)
+                               max_future_s=settings.ingest_max_future_s,
+                               on_foreign=lambda: self.metrics.foreign_messages.inc())
         self.registry = RegistryWatcher(url, self.decoder, settings.ingest_registry_refresh_s)
         self.batcher = Batcher(settings.ingest_batch_max_readings,
                                settings.ingest_max_inflight_messages)
@@ -62,6 +63,7 @@ class IngestWorker:
             retention_check_s=settings.ingest_retention_check_s,
             retention_plan=retention_plan(settings.ingest_retention_days),
             rules_reload_s=settings.ingest_rules_reload_s,
+            deployment=deployment_of(settings),
         )
 
     async def _publish_internal(self, topic: str, payload: bytes) -> None:
@@ -83,7 +85,7 @@ class IngestWorker:
             username=s.ingest_mqtt_username,
             password=s.ingest_mqtt_password.get_secret_value(),
             clean_start=False,
-            session_expiry_s=3600,
+            session_expiry_s=s.ingest_session_expiry_s,
             on_message=self._on_message,
             receive_maximum=min(65535, s.ingest_max_inflight_messages),
         )
@@ -115,7 +117,9 @@ class IngestWorker:
             conn = self._connection()
             try:
                 await conn.connect()
-                topic = wire.shared(self.settings.ingest_group, wire.TELEMETRY_SUBSCRIPTION)
+                group = wire.deployment_group(self.settings.ingest_group,
+                                              deployment_of(self.settings))
+                topic = wire.shared(group, wire.TELEMETRY_SUBSCRIPTION)
                 await conn.subscribe([(topic, 1)])
             except BrokerUnavailable as err:
                 log.warning("ingest: broker unavailable: %s", err)

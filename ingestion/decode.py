@@ -104,11 +104,25 @@ class Decoder:
     def __init__(self, points: dict[tuple[str, str], PointRef], *,
                  max_past_s: float = DEFAULT_MAX_PAST_S,
                  max_future_s: float = DEFAULT_MAX_FUTURE_S,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 on_foreign: Callable[[], None] | None = None) -> None:
         self.points = points
+        self.on_foreign = on_foreign
+        self._logged_foreign: set[str] = set()
         self.max_past_ms, self.max_future_ms = int(max_past_s * 1000), int(max_future_s * 1000)
         self.clock = clock
         self.logged_reasons: set[str] = set()
+
+    @property
+    def points(self) -> dict[tuple[str, str], PointRef]:
+        return self._points
+
+    @points.setter
+    def points(self, points: dict[tuple[str, str], PointRef]) -> None:
+        """Also the known gateways: those with points (ingestion/registry.py adds the
+        registered ones without any)."""
+        self._points = points
+        self.gateways = {ref.gateway for ref in points.values()}
 
     def window(self) -> tuple[int, int]:
         now = int(self.clock() * 1000)
@@ -118,6 +132,9 @@ class Decoder:
         lo, hi = self.window()
         try:
             gateway = wire.gateway_of(topic, "telemetry")
+            if gateway not in self.gateways:
+                self._foreign(gateway)
+                return None, []
             fast = self._fast(gateway, payload, lo, hi)
             if fast is not None:
                 return fast, []
@@ -217,6 +234,17 @@ class Decoder:
             return batch
         except (orjson.JSONDecodeError, TypeError, KeyError):  # TypeError: unhashable values
             return None
+
+    def _foreign(self, gateway: str) -> None:
+        """A gateway not registered here: on a broker several deployments share,
+        each deployment's workers get every gateway's telemetry (their groups differ), so
+        another deployment's is neither stored nor dead-lettered; it is counted."""
+        if self.on_foreign is not None:
+            self.on_foreign()
+        if gateway not in self._logged_foreign and len(self._logged_foreign) < 1000:
+            self._logged_foreign.add(gateway)
+            log.info("telemetry of gateway %s, not registered here: ignored (another"
+                     " deployment's, or not registered yet)", gateway)
 
     def _dead(self, topic: str, payload: bytes, reason: str, detail: str) -> DeadLetter:
         if reason not in self.logged_reasons:

@@ -32,8 +32,10 @@ class Jobs:
         self, database_url: str, metrics: IngestMetrics, publish: alarms.Publish, *,
         offline_check_s: float, rollup_refresh_s: float, retention_check_s: float,
         retention_plan: dict[str, int], rules_reload_s: float, rollup_duty: float = 1.0,
+        deployment: str = "cityops",
     ) -> None:
         self.database_url = database_url
+        self.deployment = deployment  # names the alarm topics (alarms.alarm_topic_root)
         self.metrics = metrics
         self.publish = publish
         self.conn: AsyncConnection | None = None
@@ -114,7 +116,7 @@ class Jobs:
 
     async def _publish(self) -> None:
         conn = await self._connection()
-        while (n := await alarms.publish_pending(conn, self.publish)) > 0:
+        while (n := await alarms.publish_pending(conn, self.publish, self.deployment)) > 0:
             self.metrics.alarm_events_published.inc(n)
 
     async def _offline(self) -> None:

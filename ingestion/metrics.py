@@ -32,6 +32,11 @@ class IngestMetrics:
         self.commit_seconds = Histogram(
             "cityops_ingest_commit_seconds", "Time to store and commit one transaction",
             buckets=_LATENCY_BUCKETS, registry=r)
+        # telemetry of gateways this deployment does not know (another deployment's, on a
+        # shared broker): acknowledged, neither stored nor dead-lettered
+        self.foreign_messages = Counter(
+            "cityops_ingest_foreign_messages", "Telemetry of gateways not registered here",
+            registry=r)
         self.dead_letters = Counter(
             "cityops_ingest_dead_letters", "Dead letters stored", ["reason"], registry=r)
         self.lag_seconds = Gauge(

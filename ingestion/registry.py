@@ -3,7 +3,7 @@
 Workers used to re-read the points only when an unknown point arrived (issue #22): a deleted
 device's readings were then stored under its old point ids, and a re-registered device (same
 names, new ids) got nothing until the workers restarted. Now each worker LISTENs on a
-connection of its own: migration 056 makes every change to gateways, devices or points
+connection of its own: migrations 056-057 make every change to gateways, devices or points
 NOTIFY `cityops_registry` when it commits, and the worker re-reads the registry at once. It
 also re-reads every `ingest_registry_refresh_s`, so a missed notification (the connection
 dropped in between) costs at most that long.
@@ -73,9 +73,12 @@ class RegistryWatcher:
         async with conn.cursor() as cur:
             await cur.execute(_POINTS_SQL)
             rows = await cur.fetchall()
-        # one assignment: the decoder (same event loop) sees the old map or the new one
+            await cur.execute("SELECT id FROM gateways")
+            gateways = {gw for (gw,) in await cur.fetchall()}
+        # no await in between: the decoder (same event loop) sees the old registry or the new
         self.decoder.points = {(dev, name): PointRef(pid, gw, is_text)
                                for dev, name, pid, gw, is_text in rows}
+        self.decoder.gateways |= gateways
         self.loads += 1
 
     @staticmethod

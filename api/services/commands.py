@@ -193,6 +193,11 @@ class Commander:
             cur = await conn.execute("SELECT gateway_id FROM commands WHERE id = %s",
                                      (command_id,))
             row = await cur.fetchone()
+            if row is None and not await _registered(conn, gateway):
+                # another deployment's gateway, on a shared broker: its own API has the
+                # command (each deployment's APIs get a copy: mqtt_link.subscriptions)
+                log.debug("command result of gateway %s, not registered here: ignored", gateway)
+                return
             if row is None or row[0] != gateway:
                 # a gateway may only answer for its own commands
                 await self._dead_letter(topic, payload, WireError("unknown command"))
@@ -243,3 +248,8 @@ async def get(conn: AsyncConnection, command_id: uuid.UUID | str) -> dict[str, A
     if row is None:
         raise NotFound(f"command {command_id} not found")
     return row
+
+
+async def _registered(conn: AsyncConnection, gateway: str) -> bool:
+    cur = await conn.execute("SELECT 1 FROM gateways WHERE id = %s", (gateway,))
+    return await cur.fetchone() is not None

@@ -15,19 +15,28 @@ from collections.abc import Awaitable, Callable
 from cityops import wire
 from cityops.errors import BrokerUnavailable
 from cityops.mqtt import MqttConnection
-from cityops.settings import Settings
+from cityops.settings import Settings, deployment_of
 from edge_agents.backoff import Backoff
 
 log = logging.getLogger(__name__)
 Handler = Callable[[str, bytes], Awaitable[None]]
 OnConnect = Callable[[], Awaitable[None]]
 
-# several API processes share the results (each handled once); status is retained, and
-# retained messages are not sent to shared subscriptions, so every process reads it
-RESULTS_FILTER = wire.shared("api", f"{wire.TOPIC_ROOT}/+/command-results/+")
+RESULTS_TOPICS = f"{wire.TOPIC_ROOT}/+/command-results/+"
 STATUS_FILTER = f"{wire.TOPIC_ROOT}/+/status"
-# ingestion publishes alarm steps here; every API process fans them out to its SSE clients
-ALARMS_FILTER = f"{wire.TOPIC_ROOT}/_internal/alarms/+"
+
+
+def subscriptions(settings: Settings) -> list[tuple[str, int]]:
+    """The API processes of one deployment share the results (each handled once) in a group
+    of that deployment: another deployment on the same broker gets its own copy instead of
+    taking some (issue #13: 7 of 20 commands `expired` in the database that sent them).
+    Status is retained, and retained messages are not sent to shared subscriptions, so every
+    process reads it. Ingestion publishes alarm steps under the deployment's internal root;
+    every API process fans them out to its SSE clients."""
+    deployment = deployment_of(settings)
+    results = wire.shared(wire.deployment_group("api", deployment), RESULTS_TOPICS)
+    alarms = f"{wire.internal_root(deployment)}/alarms/+"
+    return [(results, 1), (STATUS_FILTER, 1), (alarms, 1)]
 
 
 class MqttLink:
@@ -66,8 +75,7 @@ class MqttLink:
             conn = self._connection()
             try:
                 await conn.connect()
-                await conn.subscribe([(RESULTS_FILTER, 1), (STATUS_FILTER, 1),
-                                      (ALARMS_FILTER, 1)])
+                await conn.subscribe(subscriptions(self.settings))
             except BrokerUnavailable as err:
                 if was_up:
                     log.warning("mqtt: broker unavailable: %s", err)

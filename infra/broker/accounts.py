@@ -52,6 +52,7 @@ SERVICE_RULES: Mapping[str, tuple[tuple[str, str], ...]] = {
     # the broker's own admin: changes the dynamic-security plugin's gateways (dynsec.py)
     "svc-broker": (
         ("readwrite", "$CONTROL/dynamic-security/#"),
+        ("read", "$SYS/broker/#"),  # what an operator checks (docs/ingestion.md)
     ),
 }
 

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from cityops.errors import Conflict
+from cityops.settings import Settings, deployment_of
 from ingestion import alarms
 from tests.conftest import BrokerFixture, Processes
 from tests.helpers import wait_for
@@ -28,7 +29,7 @@ FAST = {"CITYOPS_INGEST_RULES_RELOAD_S": "0.2", "CITYOPS_INGEST_OFFLINE_CHECK_S"
 class AlarmListener:
     """svc-api's view of the internal alarm topic."""
 
-    def __init__(self, broker: BrokerFixture) -> None:
+    def __init__(self, broker: BrokerFixture, database_url: str) -> None:
         self.events: list[dict] = []
         self.lock = threading.Lock()
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2,
@@ -39,7 +40,9 @@ class AlarmListener:
         self.client.on_subscribe = lambda *_args: subscribed.set()
         self.client.connect("127.0.0.1", broker.broker.port)
         self.client.loop_start()
-        self.client.subscribe(f"{alarms.ALARM_TOPIC_ROOT}/#", qos=1)
+        # the worker's deployment: named after its database (cityops.settings.deployment_of)
+        settings = Settings(_env_file=None, database_url=database_url)
+        self.client.subscribe(f"{alarms.alarm_topic_root(deployment_of(settings))}/#", qos=1)
         assert subscribed.wait(10), "subscribed to the alarm topic"
 
     def _on_message(self, _c, _u, msg) -> None:
@@ -63,7 +66,7 @@ class Rig:
         password = broker.add_gateway(self.gateway)
         self.ids = register(database_url, self.gateway, {
             self.dev(name): ["value"] for name in ("thr", "rate", "mad", "stl", "off", "flap")})
-        self.listener = AlarmListener(broker)
+        self.listener = AlarmListener(broker, database_url)
         processes.start("ingest", "ingest", env=processes.env | FAST)
         wait_for(lambda: "subscribed" in processes.log("ingest"), what="worker subscribed")
         self.sender = Gateway(broker, self.gateway, password)

@@ -139,3 +139,14 @@ def test_late_data_inside_the_window_is_kept() -> None:
     assert fresh.decode(TOPIC, inside)[0].count == 1
     batch, dead = fresh.decode(TOPIC, outside)
     assert batch.count == 0 and [d.reason for d in dead] == ["out_of_window"]
+
+
+def test_another_deployments_gateway_is_counted_not_dead_lettered() -> None:
+    """Issue #13: on a shared broker each deployment receives every gateway's telemetry."""
+    seen: list[int] = []
+    decoder_ = Decoder(dict(POINTS), clock=lambda: NOW_S, on_foreign=lambda: seen.append(1))
+    assert decoder_.decode("cityops/v1/gw-elsewhere/telemetry", message(reading())) == (None, [])
+    assert decoder_.decode("cityops/v1/gw-elsewhere/telemetry", b"{oops") == (None, [])
+    assert len(seen) == 2
+    decoder_.points = {**POINTS, ("x-1", "v"): PointRef(9, "gw-elsewhere", False)}
+    assert decoder_.decode("cityops/v1/gw-elsewhere/telemetry", message(reading()))[1]

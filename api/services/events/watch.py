@@ -20,10 +20,11 @@ from psycopg import AsyncConnection
 
 from api.services.events import alarms, service
 from api.services.events.calendar import WorkCalendar, now_utc
+from cityops import wire
 from cityops.errors import BrokerUnavailable, InvalidInput, SinkUnavailable
 from cityops.mqtt import MqttConnection
-from cityops.settings import Settings
-from ingestion.alarms import ALARM_TOPIC_ROOT
+from cityops.settings import Settings, deployment_of
+from ingestion.alarms import alarm_topic_root
 
 log = logging.getLogger(__name__)
 SHARE_GROUP = "events"
@@ -64,8 +65,11 @@ class Watcher:
                 self.settings.database_url.get_secret_value(), autocommit=True
             )
             async with db:
-                await mqtt.subscribe([(f"$share/{SHARE_GROUP}/{ALARM_TOPIC_ROOT}/#", 1)])
-                log.info("events watcher subscribed to %s/#", ALARM_TOPIC_ROOT)
+                deployment = deployment_of(self.settings)
+                root = alarm_topic_root(deployment)
+                group = wire.deployment_group(SHARE_GROUP, deployment)
+                await mqtt.subscribe([(wire.shared(group, f"{root}/#"), 1)])
+                log.info("events watcher subscribed to %s/#", root)
                 await self._loop(mqtt, db)
         finally:
             await mqtt.close()
