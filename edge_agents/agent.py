@@ -80,7 +80,7 @@ class Agent:
         self.recorder = Recorder(
             self.queue, self.uplink, q.batch_max_readings, q.batch_max_wait_ms / 1000
         )
-        self.factory = DriverFactory(self.config.gateway)
+        self.factory = DriverFactory(self.config.gateway, q.path.parent)
         self.runners: dict[str, DeviceRunner] = {}
         self._device_tasks: dict[str, asyncio.Task] = {}
         self.commands = CommandExecutor(self.queue, self._driver_of, self.uplink.publish_result)

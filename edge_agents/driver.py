@@ -9,6 +9,7 @@ the agent owns the reconnect policy (capped backoff with jitter) and the device'
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cityops.wire import Value
@@ -55,8 +56,9 @@ class DriverFactory:
     """Builds drivers; Modbus devices at one host:port share one connection (one request at a
     time). Vendor libraries are imported only when a device needs them."""
 
-    def __init__(self, gateway: str = "") -> None:
+    def __init__(self, gateway: str = "", state_dir: Path | None = None) -> None:
         self.gateway = gateway  # part of stable session ids (MQTT field brokers)
+        self.state_dir = state_dir  # OPC-UA session tokens, to close what a crash left open
         self._modbus_connections: dict[tuple[str, int], Any] = {}
 
     def create(self, device: DeviceConfig, profile: Any) -> Driver:
@@ -73,8 +75,11 @@ class DriverFactory:
         if endpoint.protocol == "opcua":
             from edge_agents.drivers.opcua.driver import OpcUaDriver
 
+            sessions = self.state_dir / "opcua-sessions" if self.state_dir else None
             return OpcUaDriver(device.id, profile, endpoint, timeout_s=device.timeout_s,
-                               poll_interval_s=device.poll_interval_s)
+                               poll_interval_s=device.poll_interval_s,
+                               session_file=sessions / f"{self.gateway}--{device.id}.json"
+                               if sessions else None)
         from edge_agents.drivers.mqtt.driver import MqttDriver
 
         return MqttDriver(device.id, profile, endpoint, timeout_s=device.timeout_s,

@@ -1,11 +1,13 @@
-"""A real agent process against a server with one session slot (issue #13 items 3 and 6):
-killed with -9 it cannot close its session, which must then end after the agent's
-`session_timeout_s` so the restarted agent gets the slot back; stopped normally it closes its
-session at once; and at INFO it logs none of asyncua's per-request chatter."""
+"""Real agent processes against a server with one session slot (issue #13 items 3 and 6):
+killed with -9 an agent cannot close its session, which holds the slot; restarted, it takes
+that session back and closes it at once (not after the 60 s timeout it asked for); stopped
+normally it closes its session; a session nobody comes back for ends after the client's
+`session_timeout_s`; and at INFO the agent logs none of asyncua's per-request chatter."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import subprocess
@@ -34,7 +36,7 @@ def _agent(tmp_path: Path, broker: BrokerFixture, port: int, name: str) -> subpr
         "queue": {"path": str(tmp_path / "queue.db")},
         "devices": [{"id": "wall", "profile": "av/video_wall", "timeout_s": 2, "endpoint": {
             "protocol": "opcua", "url": f"opc.tcp://127.0.0.1:{port}/cityops/",
-            "session_timeout_s": 2, "watchdog_interval_s": 1, "publishing_interval_ms": 100}}],
+            "session_timeout_s": 60, "watchdog_interval_s": 1, "publishing_interval_ms": 100}}],
     }))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
     env |= {"CITYOPS_ENV_FILE": "/nonexistent", "CITYOPS_STATE_DIR": str(tmp_path),
@@ -51,7 +53,7 @@ def _password(broker: BrokerFixture, saved: dict[str, str] = {}) -> str:  # noqa
     return saved[GATEWAY]
 
 
-async def test_sessions_of_a_killed_agent_end_and_a_stopped_agent_closes_its_own(
+async def test_a_killed_agents_session_is_reclaimed_a_stopped_one_closed_an_abandoned_one_ends(
         tmp_path: Path, broker: BrokerFixture) -> None:
     port = free_port()
     async with simulator(PROFILE, port, max_sessions=1,
@@ -76,9 +78,27 @@ async def test_sessions_of_a_killed_agent_end_and_a_stopped_agent_closes_its_own
             second.terminate()  # the server answers its CloseSession in this loop: no blocking
             await asyncio.to_thread(second.wait, 10)
         assert sim.sessions() == 0, "a stopped agent closes its session"
+        await _abandoned_session_ends(sim, port)
+    assert "closed the session a previous run left open" in (tmp_path / "second.log").read_text()
     logs = "".join((tmp_path / f"{n}.log").read_text() for n in ("first", "second"))
     assert f" INFO edge_agents.agent: gateway {GATEWAY}" in logs  # our INFO lines are there
     assert not re.findall(r" INFO asyncua\S*:", logs), "no library chatter at INFO"
+
+
+async def _abandoned_session_ends(sim, port: int) -> None:
+    """A client gone without CloseSession and without a session file to come back with."""
+    driver = OpcUaDriver("wall", PROFILE, endpoint(port, session_timeout_s=2), timeout_s=2)
+    await driver.connect()
+    task = asyncio.create_task(driver.subscribe(lambda _readings: None))
+    await await_for(lambda: _true(sim.subscriptions() == 1), what="a subscription")
+    driver._client.disconnect_socket()  # type: ignore[union-attr]  # as if killed
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, DeviceUnreachable):
+        await task
+    assert sim.sessions() == 1  # it outlives its socket...
+    await await_for(lambda: _true(sim.sessions() == 0), timeout_s=10,
+                    what="the session to end after session_timeout_s")  # ...for 2 s
+    await driver.close()
 
 
 async def _true(value: bool) -> bool:

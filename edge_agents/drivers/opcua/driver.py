@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from asyncua import Client, ua
@@ -53,9 +55,10 @@ READ_CHUNK = 1000
 class OpcUaDriver:
     def __init__(
         self, device: str, profile: OpcUaProfile, endpoint: OpcUaEndpoint, timeout_s: float = 4.0,
-        poll_interval_s: float = 1.0,
+        poll_interval_s: float = 1.0, session_file: Path | None = None,
     ) -> None:
         self.device, self.profile, self.endpoint = device, profile, endpoint
+        self.session_file = session_file
         self.timeout_s, self.poll_interval_s = timeout_s, poll_interval_s
         self.polling_fallback = False
         self._client: Client | None = None
@@ -76,6 +79,9 @@ class OpcUaDriver:
         client = Client(ep.url, timeout=self.timeout_s, watchdog_intervall=ep.watchdog_interval_s)
         client.application_uri = ep.application_uri
         client.session_timeout = ep.session_timeout_s * 1000
+        # asyncua keeps the session's token there while it is open (removed on disconnect), so
+        # the next run can resume, and close, a session this run could not close
+        client.session_state_path = self.session_file
         if ep.username:
             client.set_user(ep.username)
             password = ep.password()
@@ -85,11 +91,25 @@ class OpcUaDriver:
 
     async def connect(self) -> None:
         await self.close()
+        client, resumed = await self._open()
+        if resumed:
+            # the session a previous run could not close (kill -9, power loss) is ours again:
+            # close it with its subscriptions now, rather than let it hold a slot until its
+            # timeout, and start a clean one
+            log.info("device %s: closed the session a previous run left open", self.device)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.disconnect(), 2.0)
+            client, _ = await self._open()
+        self._client = client
+        self._vtypes.clear()
+        self._signatures.clear()
+
+    async def _open(self) -> tuple[Client, bool]:
+        """A connected client, and whether it resumed the session saved by a previous run."""
         ep = self.endpoint
         client = self._client_for(ep)
-        loop = asyncio.get_running_loop()
-        self._lost = loop.create_future()
-        lost = self._lost
+        saved = self._saved_token()
+        self._lost = lost = asyncio.get_running_loop().create_future()
 
         async def on_lost(exc: Exception) -> None:
             if not lost.done():
@@ -106,9 +126,18 @@ class OpcUaDriver:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), 2.0)
             raise self._connect_error(err) from err
-        self._client = client
-        self._vtypes.clear()
-        self._signatures.clear()
+        token = client.uaclient.session.authentication_token
+        return client, saved is not None and token.to_string() == saved
+
+    def _saved_token(self) -> str | None:
+        """The session token asyncua saved for this device (0600), when a run ended without
+        closing its session."""
+        if self.session_file is None:
+            return None
+        try:
+            return json.loads(self.session_file.read_text())["authentication_token"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def _connect_error(self, err: Exception) -> DeviceError:
         """Why the session could not be opened; refusals that only an operator can fix are
