@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -35,8 +34,7 @@ def sim_opcua(
     from cityops.cli import _run_async, _settings
     from simulators.opcua_server import serve
 
-    _settings()
-    logging.getLogger("asyncua").setLevel(logging.WARNING)  # its INFO is a line per node
+    _settings()  # asyncua held at WARNING there (cityops/logging.py)
     password = os.environ.get("CITYOPS_SIM_PASSWORD") if username else None
     _run_async(serve(_load(profile, "opcua"), host, port, tick_s, secure_dir, username,
                      password))
