@@ -30,7 +30,7 @@ SECTIONS = Literal["by_industry", "by_size", "by_ownership", "by_town", "top_by_
              dependencies=[Depends(require(*LOADERS))],
              responses={422: {"description": "rows rejected; `rows` lists each with reasons"}})
 async def import_file(
-    file: Annotated[UploadFile, File(description="CSV (UTF-8) or .xlsx")], conn: Conn,
+    file: Annotated[UploadFile, File(description="CSV (UTF-8, GBK) or .xlsx")], conn: Conn,
     caller: Caller, settings: Annotated[Settings, Depends(get_settings)],
     dry_run: Annotated[bool, Query(description="check only, load nothing")] = False,
 ) -> ImportOut:
@@ -42,7 +42,8 @@ async def import_file(
     result = await store.import_file(conn, file.filename or "upload.csv", data, caller.name,
                                      dry_run)
     return ImportOut(batch_id=result.batch_id, rows_total=result.rows_total,
-                     rows_loaded=result.rows_loaded, enterprises=result.enterprises)
+                     rows_loaded=result.rows_loaded, enterprises=result.enterprises,
+                     encoding=result.encoding)
 
 
 @router.get("/v1/economy/imports", response_model=list[Batch],

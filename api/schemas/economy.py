@@ -12,6 +12,8 @@ class ImportOut(BaseModel):
     rows_total: int
     rows_loaded: int
     enterprises: int
+    encoding: str = Field("", description="how the file was read: UTF-8, UTF-8 (with BOM), GBK,"
+                                          " UTF-16 or Excel", examples=["GBK"])
 
 
 class Measures(BaseModel):

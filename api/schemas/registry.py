@@ -162,3 +162,5 @@ class ImportRow(BaseModel):
 class ImportReport(BaseModel):
     imported: int
     devices: list[str]
+    encoding: str = Field(description="how the file was read: UTF-8, UTF-8 (with BOM), GBK"
+                                      " or UTF-16", examples=["GBK"])

@@ -7,8 +7,6 @@ profile.
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import orjson
@@ -17,6 +15,7 @@ from psycopg import AsyncConnection
 from pydantic import ValidationError
 
 from api.schemas.registry import DeviceIn
+from api.services.csv_files import read_csv
 from api.services.gateways import bump_config, check_refs
 from cityops.errors import ConfigError, Conflict, InvalidInput
 from edge_agents.config import DeviceConfig
@@ -110,28 +109,32 @@ async def create_device(conn: AsyncConnection, device: DeviceIn) -> None:
         await bump_config(conn, {device.gateway})
 
 
-def _csv_rows(text: str) -> list[dict[str, Any]]:
-    """Rows as DeviceIn-shaped dicts: `address.host` columns nest, empty cells are absent."""
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "id" not in reader.fieldnames:
-        raise InvalidInput("CSV: the first line must name the columns, including id")
+def _csv_rows(data: bytes) -> tuple[list[tuple[int, dict[str, Any]]], str]:
+    """(row number and a DeviceIn-shaped dict per row, the encoding read): `address.host`
+    columns nest, empty cells are absent, empty rows are skipped but keep their number."""
+    table = read_csv(data, "CSV")
+    if not table.rows or "id" not in [c.strip() for c in table.rows[0][1]]:
+        raise InvalidInput(f"CSV: row 1 must name the columns, including id "
+                           f"({table.encoding} read)")
+    header = [c.strip() for c in table.rows[0][1]]
     rows = []
-    for raw in reader:
+    for number, cells in table.rows[1:]:
         row: dict[str, Any] = {}
-        for column, cell in raw.items():
-            if column is None or cell is None or cell.strip() == "":
+        for column, cell in zip(header, cells, strict=False):
+            if not column or cell.strip() == "":
                 continue
-            key, _, sub = column.strip().partition(".")
+            key, _, sub = column.partition(".")
             if sub:
                 row.setdefault(key, {})[sub] = cell.strip()
             else:
                 row[key] = cell.strip()
-        rows.append(row)
+        if row:
+            rows.append((number, row))
         if len(rows) > MAX_IMPORT_ROWS:
             raise InvalidInput(f"CSV: at most {MAX_IMPORT_ROWS} rows at once")
     if not rows:
-        raise InvalidInput("CSV: no rows after the header")
-    return rows
+        raise InvalidInput(f"CSV: no rows after the header ({table.encoding} read)")
+    return rows, table.encoding
 
 
 async def _check_row(conn: AsyncConnection, raw: dict[str, Any], seen: set[str]
@@ -152,23 +155,24 @@ async def _check_row(conn: AsyncConnection, raw: dict[str, Any], seen: set[str]
         return None, None, [err.detail]
 
 
-async def import_csv(conn: AsyncConnection, text: str) -> list[str]:
-    """Register every row or none; InvalidInput carries a per-row report (`rows`)."""
-    rows = _csv_rows(text)
+async def import_csv(conn: AsyncConnection, data: bytes) -> tuple[list[str], str]:
+    """Register every row or none: (the devices, the encoding read); InvalidInput carries a
+    per-row report (`rows`, numbered as a spreadsheet shows them: the header is row 1)."""
+    rows, encoding = _csv_rows(data)
     accepted: list[tuple[DeviceIn, dict]] = []
     rejected: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for number, raw in enumerate(rows, start=1):
+    for number, raw in rows:
         device, address, errors = await _check_row(conn, raw, seen)
         if errors:
             rejected.append({"row": number, "id": str(raw.get("id", "")), "errors": errors})
         else:
             accepted.append((device, address))  # type: ignore[arg-type]
     if rejected:
-        raise InvalidInput(f"{len(rejected)} of {len(rows)} rows rejected; nothing imported",
-                           rows=rejected)
+        raise InvalidInput(f"{len(rejected)} of {len(rows)} rows rejected; nothing imported "
+                           f"({encoding} read)", rows=rejected)
     async with conn.transaction():
         for device, address in accepted:
             await insert_device(conn, device, address)
         await bump_config(conn, {d.gateway for d, _ in accepted})
-    return [d.id for d, _ in accepted]
+    return [d.id for d, _ in accepted], encoding

@@ -171,14 +171,15 @@ def test_csv_import_is_all_or_nothing(client: TestClient, tech: dict) -> None:
     assert res.status_code == 422, res.text
     report = res.json()
     assert report["code"] == "invalid_input" and "2 of 4 rows" in report["detail"]
-    assert [(r["row"], r["id"]) for r in report["rows"]] == [(3, ids[2]), (4, ids[0])]
+    # numbered as a spreadsheet shows them: the header is row 1
+    assert [(r["row"], r["id"]) for r in report["rows"]] == [(4, ids[2]), (5, ids[0])]
     assert "profile 'nope'" in report["rows"][0]["errors"][0]
     assert "appears twice" in report["rows"][1]["errors"][0]
     for device in ids:
         assert client.get(f"/v1/devices/{device}", headers=tech).status_code == 404
     res = client.post("/v1/devices/import", content=head + "\n".join(good),
                       headers={**tech, "Content-Type": "text/csv"})
-    assert ok(res, 201) == {"imported": 2, "devices": ids[:2]}
+    assert ok(res, 201) == {"imported": 2, "devices": ids[:2], "encoding": "UTF-8"}
     assert ok(client.get(f"/v1/devices/{ids[1]}", headers=tech))["address"]["unit_id"] == 2
 
 

@@ -13,17 +13,17 @@ from collections.abc import Callable
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from api.services.csv_files import decode
 from cityops.errors import InvalidInput, NotFound
 
 
 def _text(data: bytes) -> bool:
-    if b"\x00" in data:
-        return False
+    """Text as people save it: UTF-8 (with or without a BOM), GBK or UTF-16 (csv_files)."""
     try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
+        text, _encoding = decode(data, "file")
+    except InvalidInput:
         return False
-    return True
+    return "\x00" not in text
 
 
 def _prefix(*magics: bytes) -> Callable[[bytes], bool]:

@@ -61,4 +61,4 @@ def import_(file: Path) -> None:
             typer.echo(f"row {row['row']}: {'; '.join(row['errors'])}", err=True)
         raise
     typer.echo(f"imported {result.rows_loaded} rows of {result.enterprises} enterprises"
-               f" (batch {result.batch_id})")
+               f" (batch {result.batch_id}, read as {result.encoding})")

@@ -3,13 +3,13 @@ row that is wrong and why. Headers may be the statistics bureau's Chinese ones o
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
+from api.services.csv_files import read_csv
 from cityops.errors import InvalidInput
 
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -43,12 +43,14 @@ def valid_uscc(code: str) -> bool:
 
 @dataclass
 class Parsed:
+    encoding: str = ""  # what was read: "UTF-8", "GBK", "Excel", ...
     rows: list[dict] = field(default_factory=list)
     report: list[dict] = field(default_factory=list)  # {"row": n, "errors": [...]}
 
 
-def read_table(filename: str, data: bytes) -> list[list[object]]:
-    """The file's cells, header first: .xlsx through openpyxl, anything else as UTF-8 CSV."""
+def read_table(filename: str, data: bytes) -> tuple[list[tuple[int, list[object]]], str]:
+    """(each row's number as a spreadsheet shows it and its cells, header first; what was
+    read): .xlsx through openpyxl, anything else as CSV (UTF-8, GBK, ...: csv_files)."""
     if filename.lower().endswith(".xlsx"):
         import openpyxl
 
@@ -56,15 +58,13 @@ def read_table(filename: str, data: bytes) -> list[list[object]]:
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as err:  # openpyxl raises many kinds for a broken file
             raise InvalidInput(f"{filename}: not a readable Excel workbook ({err})") from err
-        return [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise InvalidInput(f"{filename}: CSV files must be UTF-8") from err
-    return [list(r) for r in csv.reader(io.StringIO(text))]
+        rows = book.worksheets[0].iter_rows(values_only=True)
+        return [(n, list(r)) for n, r in enumerate(rows, start=1)], "Excel"
+    table = read_csv(data, filename)
+    return [(n, list(cells)) for n, cells in table.rows], table.encoding
 
 
-def _columns(header: list[object]) -> dict[str, int]:
+def _columns(header: list[object], encoding: str) -> dict[str, int]:
     names = [str(h or "").strip() for h in header]
     found, missing = {}, []
     for key, aliases in HEADERS.items():
@@ -74,7 +74,7 @@ def _columns(header: list[object]) -> dict[str, int]:
         else:
             found[key] = index
     if missing:
-        raise InvalidInput(f"missing columns: {', '.join(missing)}")
+        raise InvalidInput(f"missing columns: {', '.join(missing)} (row 1 read as {encoding})")
     return found
 
 
@@ -120,15 +120,16 @@ def _row(cells: list[object], cols: dict[str, int]) -> tuple[dict, list[str]]:
 
 
 def parse(filename: str, data: bytes) -> Parsed:
-    table = [r for r in read_table(filename, data) if any(c not in (None, "") for c in r)]
+    read, encoding = read_table(filename, data)
+    table = [(n, r) for n, r in read if any(c not in (None, "") for c in r)]
     if not table:
-        raise InvalidInput(f"{filename}: the file is empty")
+        raise InvalidInput(f"{filename}: the file is empty ({encoding} read)")
     if len(table) > MAX_ROWS + 1:
         raise InvalidInput(f"{filename}: more than {MAX_ROWS} rows; split the file")
-    cols, result = _columns(table[0]), Parsed()
+    cols, result = _columns(table[0][1], encoding), Parsed(encoding)
     seen: dict[tuple[str, date], int] = {}
     firms: dict[str, tuple] = {}
-    for number, cells in enumerate(table[1:], start=2):  # row 1 is the header
+    for number, cells in table[1:]:  # numbered as the spreadsheet shows them
         row, errors = _row(cells, cols)
         if not errors:
             key = (row["code"], row["month"])

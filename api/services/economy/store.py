@@ -17,6 +17,7 @@ class ImportResult:
     rows_loaded: int
     enterprises: int
     report: list[dict]
+    encoding: str = ""
 
 
 async def import_file(
@@ -29,11 +30,12 @@ async def import_file(
         # the per-row report goes to the client as `rows`, like the device CSV import's
         raise InvalidInput(
             f"{len(parsed.report)} of {total} rows are invalid, nothing was imported; first:"
-            f" row {first['row']}: {'; '.join(first['errors'])}", rows=parsed.report,
+            f" row {first['row']}: {'; '.join(first['errors'])} ({parsed.encoding} read)",
+            rows=parsed.report,
         )
     firms = {r["code"]: r for r in parsed.rows}
     if dry_run:
-        return ImportResult(None, total, 0, len(firms), [])
+        return ImportResult(None, total, 0, len(firms), [], parsed.encoding)
     async with conn.transaction():
         cur = await conn.execute(
             "INSERT INTO import_batches (filename, rows_total, rows_loaded, imported_by)"
@@ -60,7 +62,7 @@ async def import_file(
                 " imported_at = now()",
                 parsed.rows,
             )
-    return ImportResult(batch, total, total, len(firms), [])
+    return ImportResult(batch, total, total, len(firms), [], parsed.encoding)
 
 
 async def map_meter(conn: AsyncConnection, code: str, device: str, point: str) -> None:
