@@ -30,12 +30,19 @@ Key = tuple[str, str, int]
 
 def ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
     """Sorted inclusive (first, last) runs of the given seqs."""
+    ordered = sorted(set(seqs))  # arrival order is nearly sorted: about linear
+    if not ordered:
+        return []
+    if ordered[-1] - ordered[0] == len(ordered) - 1:
+        return [(ordered[0], ordered[-1])]  # the usual case: one unbroken run
     out: list[tuple[int, int]] = []
-    for seq in sorted(set(seqs)):
-        if out and seq == out[-1][1] + 1:
-            out[-1] = (out[-1][0], seq)
-        else:
-            out.append((seq, seq))
+    first = prev = ordered[0]
+    for seq in ordered:
+        if seq > prev + 1:
+            out.append((first, prev))
+            first = seq
+        prev = seq
+    out.append((first, prev))
     return out
 
 
@@ -61,15 +68,14 @@ def receipt_messages(
     batches: list[DecodedBatch], dead: list[DeadLetter]
 ) -> list[tuple[str, bytes]]:
     """(topic, payload) per (gateway, stream) among the committed messages of one flush."""
-    keys: set[Key] = {b.key for b in batches}
+    grouped: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for b in batches:
+        grouped[(b.gateway, b.stream)].append(b.seq)
     for d in dead:
         if d.reason != "unknown_point":  # those belong to a batch receipted above
             key = dead_letter_key(d)
             if key is not None:
-                keys.add(key)
-    grouped: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for gateway, stream, seq in keys:
-        grouped[(gateway, stream)].append(seq)
+                grouped[key[:2]].append(key[2])
     out = []
     for (gateway, stream), seqs in grouped.items():
         runs = ranges(seqs)
