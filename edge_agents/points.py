@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from dataclasses import dataclass
@@ -58,6 +59,9 @@ def exact(number: float | int) -> Decimal:
     return Decimal(number) if isinstance(number, int) else Decimal(repr(number))
 
 
+_constant = functools.lru_cache(maxsize=4096)(exact)  # a profile's scales and offsets
+
+
 class Simulation(BaseModel):
     """How a simulator moves this point over time (ignored by agents)."""
 
@@ -108,7 +112,9 @@ class PointBase(BaseModel):
             raw = shortest_float32(raw)
         if self.scale == 1.0 and self.offset == 0.0:
             return raw
-        value = exact(raw) * exact(self.scale) + exact(self.offset)
+        value = exact(raw) * _constant(self.scale)
+        if self.offset:
+            value += _constant(self.offset)
         if isinstance(raw, int) and value == value.to_integral_value():
             return int(value)
         return float(value)
@@ -119,7 +125,7 @@ class PointBase(BaseModel):
         if self.scale == 1.0 and self.offset == 0.0:
             raw: Decimal | float | int = value
         else:
-            raw = (exact(value) - exact(self.offset)) / exact(self.scale)
+            raw = (exact(value) - _constant(self.offset)) / _constant(self.scale)
         if self.data_type.is_float:
             return float(raw)
         return raw if isinstance(raw, int) else round(raw)

@@ -25,19 +25,22 @@ def _point(data_type: str, **extra):
 
 
 @pytest.mark.parametrize("order", list(WordOrder))
-def test_float32_decodes_to_the_short_decimal(order: WordOrder) -> None:
-    registers = encode_value(24.8, "float32", order)
-    assert decode_registers(registers, "float32", order) == 24.8
-    assert repr(decode_registers(encode_value(0.1, "float32", order), "float32", order)) == "0.1"
+def test_float32_registers_read_as_the_short_decimal(order: WordOrder) -> None:
+    point = _point("float32")
+    for value in (24.8, 0.1, -1234.567):
+        raw = decode_registers(encode_value(value, "float32", order), "float32", order)
+        assert repr(point.to_engineering(raw)) == repr(value)
 
 
 def test_shortest_float32_is_the_same_float32() -> None:
-    for value in (24.8, 1e-30, 123456.789, -0.001, 16777217.0, 3.4028234663852886e38):
+    for value in (24.8, 1e-30, 123456.789, -0.001, 16777217.0, 3.4028234663852886e38,
+                  1e-45, 3e-40):  # the last two subnormal: fewer than 6 digits
         as_float32 = struct.unpack(">f", struct.pack(">f", value))[0]
         short = shortest_float32(as_float32)
         assert struct.pack(">f", short) == struct.pack(">f", as_float32)
         assert len(repr(short)) <= len(repr(as_float32))
     assert shortest_float32(123456.7890625) == 123456.79
+    assert shortest_float32(1.401298464324817e-45) == 1e-45
 
 
 def test_int64_and_uint64_stay_exact_through_to_raw_and_the_codec() -> None:

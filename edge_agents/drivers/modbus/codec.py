@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from cityops.errors import DecodeError
 from edge_agents.drivers.modbus.config import MAX_READ_BITS, MAX_READ_REGISTERS, WordOrder
-from edge_agents.numbers import shortest_float32
 
 STRUCT_CODE = {
     "int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "int64": "q", "uint64": "Q",
@@ -48,8 +47,8 @@ def decode_registers(
     code = STRUCT_CODE.get(data_type)
     if code is None or struct.calcsize(code) != len(data):
         raise DecodeError(f"{len(registers)} registers do not hold a {data_type}")
-    value = struct.unpack(f">{code}", data)[0]
-    return shortest_float32(value) if code == "f" else value
+    # a float32 comes back as its exact double; PointBase.to_engineering shortens it
+    return struct.unpack(f">{code}", data)[0]
 
 
 def encode_value(
