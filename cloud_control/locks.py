@@ -15,8 +15,14 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 
+from cityops.errors import Conflict
+
 _TRY = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
 _WAIT = "SELECT pg_advisory_lock(hashtextextended(%s, 0))"
+# longer than any one job's cloud waits (each at most 300 s, a few in a row): a job still
+# holding a name after this is stuck, and the waiting job fails naming it instead of
+# waiting (and heartbeating) forever
+WAIT_LIMIT_S = 1200
 
 
 def lock_key(cloud: str, project: str, kind: str, name: str) -> str:
@@ -25,14 +31,20 @@ def lock_key(cloud: str, project: str, kind: str, name: str) -> str:
 
 @contextlib.contextmanager
 def resources_locked(database_url: str, keys: list[str],
-                     on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+                     on_wait: Callable[[str], None] | None = None,
+                     wait_limit_s: float = WAIT_LIMIT_S) -> Iterator[None]:
     """Hold every key's lock (taken in sorted order, so two jobs wanting the same pair of
     keys cannot deadlock); `on_wait` hears of each key another job holds."""
     with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"SET lock_timeout = '{int(wait_limit_s * 1000)}ms'")
         for key in sorted(set(keys)):
             if not conn.execute(_TRY, (key,)).fetchone()[0]:
                 if on_wait is not None:
                     on_wait(key)
-                conn.execute(_WAIT, (key,))
+                try:
+                    conn.execute(_WAIT, (key,))
+                except psycopg.errors.LockNotAvailable as err:
+                    raise Conflict(f"another job has held {key} for over {wait_limit_s:g} s:"
+                                   " try again when it has finished") from err
         yield
         # closing the connection releases every advisory lock it holds
