@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: demo test deps venv stack lab web pglite lint bench bench-agent bench-ingest bench-api clean-stack
+.PHONY: demo test deps venv stack lab web pglite lint bench bench-agent bench-ingest bench-api bench-decode clean-stack
 
 deps:
 	bash infra/local/install.sh
@@ -75,6 +75,9 @@ bench-api: stack
 
 bench-agent: stack
 	$(BIN)/python -m bench.agent
+
+bench-decode: venv  # the ingest decoder's CPU per reading, no services needed
+	$(BIN)/python -m bench.decode
 
 clean-stack: venv
 	$(BIN)/cityops stack down
