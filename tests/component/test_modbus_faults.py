@@ -13,6 +13,7 @@ import pytest
 from cityops.errors import DecodeError, DeviceRejected, DeviceUnreachable
 from edge_agents.config import DeviceConfig
 from edge_agents.devices import DeviceRunner
+from edge_agents.drivers.modbus import driver as driver_module
 from edge_agents.drivers.modbus.codec import encode_value
 from edge_agents.drivers.modbus.config import ModbusEndpoint, WordOrder
 from edge_agents.drivers.modbus.driver import ModbusConnection, ModbusDriver
@@ -94,10 +95,15 @@ async def test_a_refused_address_marks_only_its_points_bad(caplog) -> None:
         assert "current (input_register 4, 1 registers)" in refusals[0].getMessage()
         assert "exception 2 (illegal data address)" in refusals[0].getMessage()
         assert driver.refused_points == {"current"}
-        # the device gets the address back (a firmware update): the point reads again
+        assert driver.request_count_per_poll == 4 + 3, "the refused block's 3 points alone"
+        # the device gets the address back (a firmware update): the point reads again, and
+        # after a while all well the points are read together again
         ctx.missing.clear()
         assert _values(await driver.read())["current"] == (12, "good")
         assert driver.refused_points == frozenset()
+        driver._split_at -= driver_module.REJOIN_AFTER_S
+        await driver.read()
+        assert driver.request_count_per_poll == 4 + 1
 
 
 async def test_a_refused_write_names_point_and_address() -> None:

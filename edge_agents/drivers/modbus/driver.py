@@ -42,6 +42,7 @@ EXCEPTION_NAMES = {
 # exceptions about the request itself (this table, these addresses, this count): only the
 # points it asked for are refused; others (busy, device failure, gateway) are the device's
 BLOCK_REFUSALS = {1, 2, 3}
+REJOIN_AFTER_S = 600.0  # points set apart are read together again after this long all well
 _READ_CALLS = {
     "coil": "read_coils", "discrete_input": "read_discrete_inputs",
     "holding_register": "read_holding_registers", "input_register": "read_input_registers",
@@ -153,6 +154,7 @@ class ModbusDriver:
         ]
         self._alone: set[int] = set()  # points read one per request: their block was refused
         self._refused: set[str] = set()  # points the device refuses now (logged once)
+        self._split_at = 0.0  # when points were last set apart
         self._plan = self._make_plan()
 
     def _make_plan(self) -> list[ReadBlock]:
@@ -190,6 +192,11 @@ class ModbusDriver:
         readings: list[Reading] = []
         for block in list(self._plan):
             readings += await self._read_block(block)
+        if self._alone and not self._refused and \
+                time.monotonic() - self._split_at > REJOIN_AFTER_S:
+            # every address answers again (a firmware update): back to the fewest requests
+            self._alone.clear()
+            self._plan = self._make_plan()
         return readings
 
     async def _read_block(self, block: ReadBlock) -> list[Reading]:
@@ -205,7 +212,7 @@ class ModbusDriver:
                 return [self._refused_point(block.members[0][0], err)]
             # which of the points does it refuse? ask for each alone, now and from now on
             self._alone.update(index for index, _ in block.members)
-            self._plan = self._make_plan()
+            self._plan, self._split_at = self._make_plan(), time.monotonic()
             readings = []
             for index, _ in block.members:
                 readings += await self._read_block(ReadBlock(*self._spans[index], [(index, 0)]))
