@@ -1,12 +1,13 @@
-"""OPC-UA driver; asyncua is imported only in this folder (driver, calls, codec).
+"""OPC-UA driver; asyncua is imported only in this folder (driver, session, subscription,
+calls, codec).
 
 Subscriptions are created with monitored items in batches (`batch_size` per request), so a
 server that caps one CreateMonitoredItems request still takes thousands of nodes. We do not
 use asyncua's own auto-reconnect: on any loss the session is dropped and the agent's device
 runner reconnects with its capped backoff, creating a new session and every monitored item
 again, so a server restart always ends with a live subscription, never a silent one.
-Sessions ask for `session_timeout_s` (not the library's hour), so a session the agent could
-not close (crash, kill -9, lost network) frees its slot on the server soon.
+Sessions (session.py) ask for `session_timeout_s`, and one a previous run left open is taken
+back and closed.
 Writes use the node's own data type: an Int32 node is written as an Int32 Variant.
 """
 
@@ -15,34 +16,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
 from asyncua import Client, ua
-from asyncua.crypto import security_policies
 
-from cityops.errors import (
-    DeviceAuthRefused,
-    DeviceConfigInvalid,
-    DeviceError,
-    DeviceRejected,
-    DeviceUnreachable,
-)
+from cityops.errors import DeviceError, DeviceRejected, DeviceUnreachable
 from cityops.wire import Quality, Value
 from edge_agents.commands import same_value
 from edge_agents.driver import OnReadings, method_values
-from edge_agents.drivers.opcua import calls, certs, subscription
-from edge_agents.drivers.opcua.codec import (
-    AUTH_REFUSALS,
-    NodeIds,
-    quality_of,
-    status_name,
-    translate,
-    variant_value,
-)
+from edge_agents.drivers.opcua import calls, session, subscription
+from edge_agents.drivers.opcua.codec import NodeIds, quality_of, translate, variant_value
 from edge_agents.drivers.opcua.config import OpcUaEndpoint
 from edge_agents.points import Method, OpcUaPoint, OpcUaProfile, Reading
 
@@ -75,20 +61,6 @@ class OpcUaDriver:
     def _where(self) -> str:
         return f"{self.device} at {self.endpoint.url}"
 
-    def _client_for(self, ep: OpcUaEndpoint) -> Client:
-        client = Client(ep.url, timeout=self.timeout_s, watchdog_intervall=ep.watchdog_interval_s)
-        client.application_uri = ep.application_uri
-        client.session_timeout = ep.session_timeout_s * 1000
-        # asyncua keeps the session's token there while it is open (removed on disconnect), so
-        # the next run can resume, and close, a session this run could not close
-        client.session_state_path = self.session_file
-        if ep.username:
-            client.set_user(ep.username)
-            password = ep.password()
-            if password:
-                client.set_password(password)
-        return client
-
     async def connect(self) -> None:
         await self.close()
         client, resumed = await self._open()
@@ -107,8 +79,8 @@ class OpcUaDriver:
     async def _open(self) -> tuple[Client, bool]:
         """A connected client, and whether it resumed the session saved by a previous run."""
         ep = self.endpoint
-        client = self._client_for(ep)
-        saved = self._saved_token()
+        client = session.new_client(ep, self.timeout_s, self.session_file)
+        saved = session.saved_token(self.session_file)
         self._lost = lost = asyncio.get_running_loop().create_future()
 
         async def on_lost(exc: Exception) -> None:
@@ -118,43 +90,16 @@ class OpcUaDriver:
         client.connection_lost_callback = on_lost
         try:
             if ep.security_policy != "None":
-                await self._secure(client)
+                await session.secure(client, ep)
             await asyncio.wait_for(client.connect(auto_reconnect=False), self.timeout_s * 2)
             self._nodes = NodeIds(await client.get_namespace_array())
             self._nodes.check(self._node_texts())
         except (*_TRANSPORT_ERRORS, ua.UaError, DeviceError) as err:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), 2.0)
-            raise self._connect_error(err) from err
+            raise session.connect_error(err, self._where(), ep) from err
         token = client.uaclient.session.authentication_token
         return client, saved is not None and token.to_string() == saved
-
-    def _saved_token(self) -> str | None:
-        """The session token asyncua saved for this device (0600), when a run ended without
-        closing its session."""
-        if self.session_file is None:
-            return None
-        try:
-            return json.loads(self.session_file.read_text())["authentication_token"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
-    def _connect_error(self, err: Exception) -> DeviceError:
-        """Why the session could not be opened; refusals that only an operator can fix are
-        retried every `auth_retry_s`, not hammered."""
-        slow = {"retry_after_s": self.endpoint.auth_retry_s}
-        status = status_name(err)
-        if isinstance(err, DeviceConfigInvalid):
-            return DeviceConfigInvalid(f"{self._where()}: {err.detail}", **slow)
-        if status in AUTH_REFUSALS:
-            who = f"user {self.endpoint.username!r}" if self.endpoint.username else "anonymous"
-            return DeviceAuthRefused(f"{self._where()} refused {who} or the agent's "
-                                     f"certificate: {status}", status=status, **slow)
-        if status == "BadTooManySessions":
-            return DeviceUnreachable(
-                f"{self._where()}: the server has no free session (BadTooManySessions); "
-                "sessions abandoned by clients end after their timeout", status=status)
-        return DeviceUnreachable(f"cannot connect to {self._where()}: {err!r}")
 
     def _node_texts(self) -> list[str]:
         texts = [p.address.node for p in self.profile.points]
@@ -162,23 +107,6 @@ class OpcUaDriver:
             if method.call is not None:
                 texts += [method.call.object, method.call.method]
         return texts
-
-    async def _secure(self, client: Client) -> None:
-        ep = self.endpoint
-        assert ep.certificate is not None and ep.private_key is not None
-        # the agent's own certificate: supplied, or made once (self-signed) when both files are
-        # missing; never replaced (certs.py)
-        pair = await asyncio.to_thread(certs.load_or_create, ep.certificate, ep.private_key,
-                                       ep.application_uri)
-        await client.set_security(
-            security_policies.SecurityPolicyBasic256Sha256,
-            certificate=pair.certificate_der,
-            private_key=pair.private_key_der,
-            server_certificate=await asyncio.to_thread(certs.certificate_der,
-                                                       ep.server_certificate)
-            if ep.server_certificate else None,
-            mode=getattr(ua.MessageSecurityMode, ep.security_mode),
-        )
 
     async def close(self) -> None:
         client, self._client = self._client, None
