@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,11 +17,9 @@ app = typer.Typer(help="CityOps: unified city operations platform.", no_args_is_
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 sim_app = typer.Typer(help="Device simulators.", no_args_is_help=True)
 registry_app = typer.Typer(help="Register gateways and devices.", no_args_is_help=True)
-users_app = typer.Typer(help="People who log in.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sim_app, name="sim")
 app.add_typer(registry_app, name="registry")
-app.add_typer(users_app, name="users")
 
 
 def _stack_app() -> typer.Typer:
@@ -153,24 +150,6 @@ def registry_load(config: Path) -> None:
     typer.echo(f"registered {n} device(s)")
 
 
-@users_app.command("add")
-def users_add(
-    name: str, role: Annotated[str, typer.Option(help="admin, operator, viewer, ...")],
-) -> None:
-    """Create or update a user; the password is read from standard input."""
-    from api.auth import Role, hash_password
-    from api.services.registry import add_user
-
-    settings = _settings()
-    if role not in {r.value for r in Role}:
-        raise PlatformError(f"unknown role {role!r}: use one of {', '.join(r.value for r in Role)}")
-    password = sys.stdin.readline().rstrip("\n")
-    if len(password) < 8:
-        raise PlatformError("the password must have at least 8 characters")
-    add_user(settings.database_url.get_secret_value(), name, hash_password(password), role)
-    typer.echo(f"user {name} ({role}) saved")
-
-
 @app.command("demo")
 def demo() -> None:
     """Start the stack, simulated devices, an agent, an ingest worker and the API."""
@@ -184,6 +163,8 @@ def main() -> None:
     app.add_typer(__import__("ingestion.cli", fromlist=["app"]).app, name="rules")
     app.add_typer(__import__("api.services.events.cli", fromlist=["app"]).app, name="events")
     app.add_typer(__import__("api.services.economy.cli", fromlist=["app"]).app, name="economy")
+    app.add_typer(__import__("api.services.users_cli", fromlist=["app"]).app, name="users")
+    app.add_typer(__import__("api.services.gateways_cli", fromlist=["app"]).app, name="gateways")
     try:
         app()
     except PlatformError as err:

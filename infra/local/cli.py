@@ -67,10 +67,13 @@ def add_gateway(gateway_id: str) -> None:
 
 @app.command("revoke-gateway")
 def revoke_gateway(gateway_id: str) -> None:
-    """Remove a gateway's broker access; a connected gateway is disconnected at once."""
+    """Revoke a gateway as the API does: broker access removed (a connected gateway is
+    disconnected at once), the registry marks it revoked, its retained config is cleared."""
+    from api.services.gateways_cli import revoke_and_say
+
     with _errors_exit():
-        stack.revoke_gateway(stack.state_dir_from_env(), gateway_id)
-    typer.echo(f"gateway {gateway_id} revoked")
+        revoke_and_say(gateway_id,
+                       stack.broker_for(stack.state_dir_from_env()).state_dir.resolve())
 
 
 if __name__ == "__main__":
