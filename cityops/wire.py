@@ -90,7 +90,7 @@ class Status(_Payload):
     devices: dict[WireText, Literal["online", "offline", "unknown"]] = {}
     # why each offline device is offline (the driver's last error, e.g. the server refused
     # the agent's user): more than "offline" for the operator
-    reasons: dict[str, str] = {}
+    reasons: dict[WireText, WireText] = {}  # stored in jsonb, which cannot hold NUL either
     queue_depth: int | None = Field(None, ge=0, le=INT64_MAX)
     counters: dict[WireText, Int64] = {}
     ts: EpochMs | None = None

@@ -71,6 +71,7 @@ def test_duplicate_keys_refused_on_every_payload() -> None:
     (wire.WriteCommand, b'{"device": "d", "point": "p", "value": NaN, "expires_at": 1}', "value"),
     (wire.WriteCommand, b'{"device": "d", "point": "p", "value": 1e999, "expires_at": 1}', "value"),
     (wire.CommandResult, b'{"status": "failed", "detail": "a\\u0000b", "ts": 1}', "detail"),
+    (wire.Status, b'{"state": "online", "reasons": {"d1": "a\\u0000"}}', "reasons"),
 ])
 def test_numbers_and_text_bounded_by_what_is_stored(model, raw: bytes, where: str) -> None:
     with pytest.raises(WireError) as info:
