@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import ansible_runner
+import yaml
 
-from cityops.errors import PlaybookFailed
+from cityops.errors import ConfigError, PlaybookFailed
 
 log = logging.getLogger(__name__)
 PLAYBOOKS_DIR = Path(__file__).parents[1] / "playbooks"
@@ -30,6 +31,43 @@ _STATUS_OF_EVENT = {
     "runner_on_unreachable": "unreachable",
     "runner_on_skipped": "skipped",
 }
+
+
+# the role that installs the platform from the wheelhouse: a playbook needs the wheelhouse
+# when one of its roles is this role or declares it among its meta dependencies
+RUNTIME_ROLE = "cityops_runtime"
+
+
+def needs_wheelhouse(playbook: str) -> bool:
+    """Whether the playbook installs the platform (the wheelhouse is built only then)."""
+    return RUNTIME_ROLE in roles_of(playbook)
+
+
+def roles_of(playbook: str) -> set[str]:
+    """Every role a playbook of playbooks/ runs: its plays' roles, imported playbooks', and
+    their meta dependencies."""
+    path = PLAYBOOKS_DIR / playbook
+    if not path.is_file():
+        raise PlaybookFailed(f"no playbook {playbook!r} in {PLAYBOOKS_DIR}")
+    found: set[str] = set()
+    for play in yaml.safe_load(path.read_text()) or []:
+        if "import_playbook" in play:
+            found |= roles_of(play["import_playbook"])
+        for role in play.get("roles", []):
+            found |= _with_dependencies(role if isinstance(role, str) else role["role"])
+    return found
+
+
+def _with_dependencies(role: str, seen: frozenset[str] = frozenset()) -> set[str]:
+    if role in seen:
+        raise ConfigError(f"role {role} depends on itself through {', '.join(sorted(seen))}")
+    meta = PLAYBOOKS_DIR / "roles" / role / "meta" / "main.yml"
+    deps = (yaml.safe_load(meta.read_text()) or {}).get("dependencies", []) \
+        if meta.is_file() else []
+    found = {role}
+    for dep in deps:
+        found |= _with_dependencies(dep if isinstance(dep, str) else dep["role"], seen | {role})
+    return found
 
 
 @dataclass(frozen=True)

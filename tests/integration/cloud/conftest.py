@@ -39,9 +39,13 @@ def ssh_client_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# the wheelhouse cache is kept across test sessions: rebuilt only when its inputs change
+WHEELHOUSE_DIR = Path("var/wheelhouse").absolute()
+
+
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_wheelhouse(Path("var/wheelhouse").absolute())
+    return build_wheelhouse(WHEELHOUSE_DIR)
 
 
 @pytest.fixture
@@ -96,7 +100,7 @@ def cloud_settings(settings, ssh_client_key: Path, broker):
     return settings.model_copy(update={
         "clouds_yaml": LAB_CLOUDS, "cloud_name": "cityops-lab",
         "ansible_ssh_key_file": ssh_client_key, "job_stalled_after_s": 4,
-        "broker_state_dir": broker.broker.state_dir,
+        "broker_state_dir": broker.broker.state_dir, "wheelhouse_dir": WHEELHOUSE_DIR,
     })
 
 
