@@ -34,7 +34,11 @@ def typed_value(data_type: str, value: float | str | None) -> bool | int | float
         return value
     if data_type == "bool":
         return bool(value)
-    # a scaled integer register is a fraction in engineering units: keep it one
+    # a scaled integer register is a fraction in engineering units: keep it one; above 2**53
+    # the stored double is not the device's integer (docs/wire.md#numbers): say so by
+    # serving the double, not an int that looks exact
+    if abs(value) > 2**53:  # type: ignore[arg-type]
+        return value
     return int(value) if float(value).is_integer() else value
 
 
