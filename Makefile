@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: demo test deps venv stack lab web pglite lint bench bench-agent bench-ingest bench-api bench-decode clean-stack
+.PHONY: demo test deps venv stack lab web pglite lint bench bench-agent bench-ingest bench-api bench-decode bench-agent-logs clean-stack
 
 deps:
 	bash infra/local/install.sh
@@ -78,6 +78,9 @@ bench-agent: stack
 
 bench-decode: venv  # the ingest decoder's CPU per reading, no services needed
 	$(BIN)/python -m bench.decode
+
+bench-agent-logs: venv  # bytes an agent logs at INFO against a quiet OPC-UA device
+	$(BIN)/python -m bench.agent_logs
 
 clean-stack: venv
 	$(BIN)/cityops stack down
