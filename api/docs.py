@@ -14,6 +14,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
+from api.openapi_errors import declare_errors
+
 ASSETS = "/docs/assets"
 PUBLIC = "public: no login needed"
 
@@ -66,24 +68,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             who = ", ".join(sorted(roles)) if roles is not None else PUBLIC
             operation["description"] = (operation.get("description", "") +
                                         f"\n\n**Roles:** {who}").strip()
-            if roles is not None:
-                operation.setdefault("responses", {}).update({
-                    "401": {"description": "not logged in",
-                            "content": _error_content(schema)},
-                    "403": {"description": "role or API key scope does not allow it",
-                            "content": _error_content(schema)},
-                })
-    schema["components"]["schemas"]["Error"] = {
-        "type": "object", "required": ["code", "detail"],
-        "properties": {"code": {"type": "string", "examples": ["not_found"]},
-                       "detail": {"type": "string"}},
-    }
+    declare_errors(schema, {})  # every operation's error statuses, one schema
     app.openapi_schema = schema
     return schema
-
-
-def _error_content(_schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
 
 def install_docs(app: FastAPI) -> None:

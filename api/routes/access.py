@@ -23,7 +23,7 @@ from api.schemas.access import (
     UserPatch,
 )
 from api.schemas.registry import Page
-from cityops.errors import Conflict, NotFound
+from cityops.errors import Conflict, InvalidInput
 from cityops.wire import ID_PATTERN
 
 router = APIRouter(tags=["access"], dependencies=[allow()])
@@ -44,7 +44,8 @@ async def list_users(conn: Conn, limit: Limit = 100, offset: Offset = 0) -> dict
 async def create_user(body: UserIn, conn: Conn, request: Request) -> dict:
     audit_detail(request, user=body.username, role=body.role.value)
     if body.department is not None and not await rq.exists(conn, "departments", body.department):
-        raise NotFound(f"department {body.department!r} is not registered")
+        # a field of the body, not the path: 422 like any other unknown reference
+        raise InvalidInput(f"department: {body.department!r} is not registered")
     try:
         await conn.execute(
             "INSERT INTO users (username, password_hash, role, department_id)"

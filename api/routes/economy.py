@@ -52,7 +52,8 @@ async def list_imports(conn: Conn, limit: Annotated[int, Query(ge=1, le=500)] = 
     return await q.batches(conn, limit)
 
 
-@router.get("/v1/economy/overview", response_model=Overview, responses=CSV_RESPONSE,
+@router.get("/v1/economy/overview", response_model=Overview,
+            responses={**CSV_RESPONSE, 404: {"description": "nothing imported yet"}},
             dependencies=[Depends(require(*READERS))])
 async def overview(
     conn: Conn,
