@@ -30,8 +30,15 @@ SERVER = [_method("recall_preset", [("preset", "uint16")]),
 AGENT = [_method("recall_preset", [("preset", "uint16")]),
          _method("typed", [("preset", "uint16")]),
          _method("no_change", [("preset", "uint16")]),
-         _method("two_args", [("preset", "uint16")])]
-PROFILE = parse_profile(dict(ALL_TYPES, methods=AGENT), "all")
+         _method("two_args", [("preset", "uint16")]),
+         # no `call`: the agent writes both points; the second does not take the value
+         {"name": "two_steps", "args": [{"name": "preset", "data_type": "uint16"}],
+          "writes": [{"point": "p_uint16", "arg": "preset"}, {"point": "bool_as_int", "value": 5}]}]
+# the device's Boolean node, which the agent's profile takes for an integer
+BOOL_AS_INT = {"name": "bool_as_int", "data_type": "int32", "writable": True,
+               "address": {"node": "ns=2;s=all.bool"}}
+PROFILE = parse_profile(dict(ALL_TYPES, points=[*ALL_TYPES["points"], BOOL_AS_INT],
+                             methods=AGENT), "all")
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +96,8 @@ async def test_a_server_method_with_other_arguments_is_refused_before_the_call(s
 async def test_a_value_outside_the_nodes_type_is_rejected_with_the_reason(driver) -> None:
     with pytest.raises(DeviceRejected, match=r"70000 is outside Int16 \(-32768..32767\)"):
         await driver.write("p_int16", 70000)
+
+
+async def test_every_write_of_a_method_is_checked_not_only_the_last(driver) -> None:
+    with pytest.raises(DeviceRejected, match="bool_as_int reads True after the write, not 5"):
+        await driver.call(PROFILE.method("two_steps"), {"preset": 4})

@@ -238,8 +238,12 @@ class OpcUaDriver:
         method changes does not read back as the arguments say."""
         if method.call is None:
             readback: Value | None = None
-            for point, value in method_values(method, args):
-                readback = await self.write(point, value)
+            for point_name, value in method_values(method, args):
+                readback = await self.write(point_name, value)
+                # every step checked, not only the last one the command result shows
+                if not same_value(value, readback, self._tolerance(point_name)):
+                    raise DeviceRejected(f"method {method.name}: {point_name} reads "
+                                         f"{readback!r} after the write, not {value!r}")
             return readback
         client = self._require()
         try:
@@ -267,7 +271,7 @@ class OpcUaDriver:
     async def _confirm(self, method: Method, point_name: str, expected: Value) -> Value:
         point = self.profile.point(point_name)
         assert isinstance(point, OpcUaPoint)
-        tolerance = abs(point.scale) / 2 if point.data_type.is_numeric else 0.0
+        tolerance = self._tolerance(point_name)
         value = await calls.confirm(lambda: self.read_point(point),
                                     lambda want, got: same_value(want, got, tolerance),
                                     expected, self.timeout_s)
@@ -275,6 +279,11 @@ class OpcUaDriver:
             raise DeviceRejected(f"method {method.name}: {point_name} reads {value!r} after the "
                                  f"call, not {expected!r}")
         return value
+
+    def _tolerance(self, point_name: str) -> float:
+        # as the command path compares a write's read-back: half a scale step
+        point = self.profile.point(point_name)
+        return abs(point.scale) / 2 if point.data_type.is_numeric else 0.0
 
     async def browse(self, root: str = "i=85", depth: int = 4) -> list[dict[str, Any]]:
         """Variables under `root` (Objects by default): node id, browse name, data type."""
