@@ -44,7 +44,13 @@ $(WEB)/dist/.built: $(WEB)/node_modules/.cityops-ci $(WEB_SRC)
 	cd $(WEB) && npm run build
 	touch $@
 
-web: deps $(WEB)/dist/.built
+# the API's /docs viewer (api/docs.py): Swagger UI 5 from npm, renders OpenAPI 3.1
+DOCS_VIEWER := api/docs_viewer
+$(DOCS_VIEWER)/node_modules/.cityops-ci: $(DOCS_VIEWER)/package-lock.json
+	cd $(DOCS_VIEWER) && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+web: deps $(WEB)/dist/.built $(DOCS_VIEWER)/node_modules/.cityops-ci
 
 # test-only: a Timescale-licensed TimescaleDB in PGlite for the continuous-aggregate tests
 # (tests/pglite_timescale); the lock file pins the packages by integrity

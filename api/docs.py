@@ -1,11 +1,16 @@
-"""/docs: Swagger UI served from the app itself (the swagger-ui-bundle package), never from a
-CDN; and the OpenAPI document with each operation's allowed roles (`x-roles`)."""
+"""/docs: Swagger UI served from the app itself, never from a CDN; and the OpenAPI document
+with each operation's allowed roles (`x-roles`) and errors (api/openapi_errors.py).
+
+The document is OpenAPI 3.1, which Swagger UI renders from version 5 on: the viewer is npm's
+swagger-ui-dist, pinned in api/docs_viewer/package-lock.json and installed by `make web`
+(the swagger-ui-bundle wheel carried Swagger UI 4, which answered "Unable to render this
+definition" for 3.1)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-import swagger_ui_bundle
 from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
@@ -17,6 +22,12 @@ from fastapi.staticfiles import StaticFiles
 from api.openapi_errors import declare_errors
 
 ASSETS = "/docs/assets"
+VIEWER = Path(__file__).parent / "docs_viewer" / "node_modules" / "swagger-ui-dist"
+NOT_INSTALLED = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>API viewer not installed</title></head><body style="font:16px system-ui;padding:48px">
+<h1>The API viewer is not installed</h1><p>Run <code>make web</code> (it installs
+<code>api/docs_viewer</code>'s npm package). The document itself is at
+<a href="/openapi.json">/openapi.json</a>.</p></body></html>"""
 PUBLIC = "public: no login needed"
 
 
@@ -73,12 +84,15 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def install_docs(app: FastAPI) -> None:
+def install_docs(app: FastAPI, viewer: Path = VIEWER) -> None:
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    app.mount(ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs")
+    if viewer.is_dir():  # without the npm package the API still starts and /docs says why
+        app.mount(ASSETS, StaticFiles(directory=viewer), name="docs")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
+        if not (viewer / "swagger-ui-bundle.js").is_file():
+            return HTMLResponse(NOT_INSTALLED, status_code=503)
         return get_swagger_ui_html(
             openapi_url="/openapi.json", title=f"{app.title}: API",
             swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
