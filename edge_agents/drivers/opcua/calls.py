@@ -44,7 +44,7 @@ async def _arguments(client: Client, method: ua.NodeId, prop: str) -> list[ua.Ar
 
 async def _variant_type(client: Client, arg: ua.Argument) -> ua.VariantType:
     dtype = arg.DataType
-    if arg.ValueRank not in (-1, None):
+    if arg.ValueRank is not None and arg.ValueRank >= 0:  # -1 scalar, -2 any, -3 scalar or 1-D
         raise DeviceRejected(f"argument {arg.Name} is an array: not supported")
     if dtype.NamespaceIndex == 0 and isinstance(dtype.Identifier, int) and dtype.Identifier <= 25:
         return ua.VariantType(dtype.Identifier)
