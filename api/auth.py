@@ -44,7 +44,11 @@ class Principal:
     key_id: int | None = None
     # an API key's scope: route patterns ("GET /v1/readings/*") and departments (None: all)
     routes: tuple[str, ...] = ()
+    # the departments whose objects the caller may see and act on (None: every department):
+    # an API key's own list, a department_staff user's department (api/identity.py)
     departments: frozenset[str] | None = None
+    # a user's auth_version the token was issued under (migration 062)
+    version: int = 0
 
     def may_call(self, method: str, route: str) -> bool:
         if self.kind != "api_key":
@@ -80,14 +84,16 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def issue_token(principal: Principal, secret: str, ttl_s: int) -> str:
     now = int(time.time())
-    claims = {"sub": principal.name, "role": principal.role.value, "iat": now, "exp": now + ttl_s}
+    # the role is informative (the console shows it); each request reads the user's own
+    claims = {"sub": principal.name, "role": principal.role.value, "ver": principal.version,
+              "iat": now, "exp": now + ttl_s}
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def read_token(token: str, secret: str) -> Principal:
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp"]})
-        return Principal(claims["sub"], Role(claims["role"]))
+        return Principal(claims["sub"], Role(claims["role"]), version=int(claims.get("ver", 0)))
     except jwt.ExpiredSignatureError as err:
         raise AuthError("token expired") from err
     except (jwt.InvalidTokenError, KeyError, ValueError) as err:

@@ -2,14 +2,15 @@
 
 A caller is a person with a JWT (`Authorization: Bearer <jwt>`) or a platform service with an
 API key (`X-API-Key: cok_...`, or the same key as a bearer token). `require(...)` admits roles
-and, for API keys, only the routes in the key's scope. The principal is kept on the request so
-that the audit log and the metering can name the caller.
+and, for API keys, only the routes in the key's scope; then the department check of the route
+(api/departments.py) for a caller limited to departments. Who the caller is and what it may do
+are read from the database on each request (api/identity.py). The principal is kept on the
+request so that the audit log and the metering can name the caller.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,9 +18,12 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api.auth import API_KEY_PREFIX, Principal, Role, hash_api_key, read_token
+from api import departments
+from api.auth import API_KEY_PREFIX, Principal, Role, read_token
 from api.docs import route_template
+from api.identity import Identity
 from api.services.gateways import Onboarding
+from api.throttle import Throttle
 from cityops.errors import AuthError, Forbidden
 from cityops.settings import Settings
 
@@ -48,25 +52,29 @@ async def get_conn(
         yield conn
 
 
-async def _api_key_principal(pool: AsyncConnectionPool, key: str) -> Principal:
-    async with pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT id, name, role, routes, departments, expires_at, revoked_at"
-            " FROM api_keys WHERE key_hash = %s",
-            (hash_api_key(key),),
-        )
-        row = await cur.fetchone()
-    if row is None:
-        raise AuthError("unknown API key")
-    key_id, name, role, routes, departments, expires_at, revoked_at = row
-    if revoked_at is not None:
-        raise AuthError("API key revoked")
-    if expires_at <= datetime.now(UTC):
-        raise AuthError("API key expired")
-    return Principal(
-        name, Role(role), kind="api_key", key_id=key_id, routes=tuple(routes),
-        departments=None if departments is None else frozenset(departments),
-    )
+def identity(request: Request) -> Identity:
+    """This process's reader of callers' current rights (made on first use, after the
+    lifespan has opened the pool and the live hub that relays changes)."""
+    state = request.app.state
+    found = getattr(state, "identity", None)
+    if found is None:
+        found = state.identity = Identity(get_pool(request), throttle(request))
+        hub = getattr(state, "hub", None)
+        if hub is not None:
+            hub.watchers.append(found.forget)
+    return found
+
+
+def throttle(request: Request) -> Throttle:
+    state = request.app.state
+    found = getattr(state, "throttle", None)
+    if found is None:
+        found = state.throttle = Throttle(get_pool(request), state.settings)
+    return found
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
 
 
 async def get_principal(
@@ -76,9 +84,11 @@ async def get_principal(
     api_key: Annotated[str | None, Depends(api_key_header)],
 ) -> Principal:
     if api_key or (token and token.startswith(API_KEY_PREFIX)):
-        principal = await _api_key_principal(get_pool(request), api_key or token or "")
+        principal = await identity(request).api_key(api_key or token or "",
+                                                    client_address(request))
     elif token:
-        principal = read_token(token, settings.jwt_secret.get_secret_value())
+        principal = await identity(request).user(
+            read_token(token, settings.jwt_secret.get_secret_value()))
     else:
         raise AuthError("log in first: send Authorization: Bearer <token> or X-API-Key")
     request.state.principal = principal
@@ -100,6 +110,10 @@ def require(*roles: Role) -> Callable[..., object]:
         if not principal.may_call(request.method, template):
             raise Forbidden(f"API key {principal.name} is not scoped for {request.method} "
                             f"{template}")
+        if principal.departments is not None:
+            async with get_pool(request).connection() as conn:
+                await departments.guard(conn, principal, request.method, template,
+                                        dict(request.path_params))
         return principal
 
     check.allowed_roles = allowed  # type: ignore[attr-defined]
@@ -112,9 +126,10 @@ def allow(*roles: Role) -> object:
 
 
 def check_department(principal: Principal, department: str | None, what: str) -> None:
-    """An API key scoped to departments sees nothing of the others."""
+    """A caller limited to departments sees nothing of the others."""
     if not principal.sees_department(department):
-        raise Forbidden(f"API key {principal.name} is not scoped for {what}")
+        raise Forbidden(f"{principal.name} is not allowed {what}: its department is "
+                        f"{department or 'none'}")
 
 
 # scope="function": the transaction commits before the answer leaves. With FastAPI's default

@@ -16,6 +16,7 @@ from cityops import errors
 STATUS = {
     errors.AuthError: 401,
     errors.Forbidden: 403,
+    errors.TooManyAttempts: 429,
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.InvalidInput: 422,
@@ -54,6 +55,8 @@ PUBLIC_CONTEXT = ("rows",)
 
 async def platform_error(_request: Request, err: errors.PlatformError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(err, errors.AuthError) else None
+    if isinstance(err, errors.TooManyAttempts):
+        headers = {"Retry-After": str(err.context.get("retry_after_s", 60))}
     body: dict[str, object] = error_body(err.code, err.detail)
     body |= {k: err.context[k] for k in PUBLIC_CONTEXT if k in err.context}
     return JSONResponse(body, _status_of(err), headers=headers)

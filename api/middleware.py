@@ -27,7 +27,7 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def outcome_of(status: int) -> str:
     if status < 400:
         return "ok"
-    if status in (401, 403):
+    if status in (401, 403, 429):
         return "denied"
     if status < 500:
         return "invalid"

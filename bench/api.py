@@ -123,6 +123,16 @@ async def _rollups(url: str) -> None:
         await rollups.refresh(conn)
 
 
+def bench_user(url: str) -> int:
+    """The viewer the bench calls as: the API reads the user on every request (its auth
+    version goes into the token)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(
+            "INSERT INTO users (username, password_hash, role) VALUES ('bench', '!bench',"
+            " 'viewer') ON CONFLICT (username) DO UPDATE SET disabled = false"
+            " RETURNING auth_version").fetchone()[0]  # type: ignore[index]
+
+
 def start_api(url: str, secret: str, workers: int) -> tuple[subprocess.Popen, int]:
     import socket
 
@@ -199,7 +209,7 @@ def main() -> None:
     rows, end = prepare(settings.database_admin_url.get_secret_value(), url)
     secret = secrets.token_urlsafe(48)
     proc, port = start_api(url, secret, args.workers)
-    token = issue_token(Principal("bench", Role.VIEWER), secret, 3600)
+    token = issue_token(Principal("bench", Role.VIEWER, version=bench_user(url)), secret, 3600)
     headers = {"Authorization": f"Bearer {token}"}
     window = f"start={(end - timedelta(hours=24)).isoformat()}&end={end.isoformat()}"
     window = window.replace("+00:00", "Z")

@@ -122,6 +122,14 @@ class Forbidden(PlatformError):
     code = "forbidden"
 
 
+class TooManyAttempts(PlatformError):
+    """Too many failed logins for an account or from an address; retry after
+    `context["retry_after_s"]` seconds."""
+
+    code = "too_many_attempts"
+    retryable = True
+
+
 class CloudError(PlatformError):
     """The cloud or a configuration run failed."""
 

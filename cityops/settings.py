@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     api_workers: int = Field(1, ge=1, le=32)
     jwt_secret: SecretStr = SecretStr("")
     jwt_ttl_s: int = Field(900, ge=60)
+    # failed logins and API keys allowed per account (or key prefix) and per client address
+    # within the window, counted in the database for every API process (api/throttle.py)
+    auth_failures_per_account: int = Field(10, ge=1)
+    auth_failures_per_address: int = Field(100, ge=1)
+    auth_failure_window_s: int = Field(900, ge=1)
     # onboarding edits this Mosquitto's accounts (default <state_dir>/broker; docs/api.md)
     broker_state_dir: Path | None = None
     # the broker address handed to gateways when they are registered (default mqtt_url)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import psycopg
 from fastapi.testclient import TestClient
 
 from api.auth import Principal, Role, issue_token
@@ -36,9 +37,32 @@ def api_settings(settings: Settings, broker: BrokerFixture) -> Settings:
     return settings.model_copy(update={"broker_state_dir": broker.broker.state_dir})
 
 
-def bearer(settings: Settings, role: Role | str, name: str | None = None) -> dict[str, str]:
+# not an argon2 hash: these users cannot log in with a password, only hold test tokens
+NO_PASSWORD = "!test-user"
+
+
+def bearer(settings: Settings, role: Role | str, name: str | None = None,
+           department: str | None = None) -> dict[str, str]:
+    """A token for a user that exists with this role (and department): the API reads the
+    user's state on every request, so a token of nobody in `users` is refused."""
     role = Role(role)
-    token = issue_token(Principal(name or f"t-{role.value}", role),
+    name = name or f"t-{role.value}"
+    with psycopg.connect(settings.database_url.get_secret_value(), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO users (username, password_hash, role, department_id)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (username) DO UPDATE"
+            " SET role = excluded.role, department_id = excluded.department_id, disabled = false"
+            " WHERE (users.role, users.department_id, users.disabled)"
+            " IS DISTINCT FROM (excluded.role, excluded.department_id, false)",
+            (name, NO_PASSWORD, role.value, department))
+        return user_bearer(settings, conn, name)
+
+
+def user_bearer(settings: Settings, conn: psycopg.Connection, name: str) -> dict[str, str]:
+    """A token for an existing user, of its current role and auth version."""
+    role, version = conn.execute("SELECT role, auth_version FROM users WHERE username = %s",
+                                 (name,)).fetchone()  # type: ignore[misc]
+    token = issue_token(Principal(name, Role(role), version=version),
                         settings.jwt_secret.get_secret_value(), 600)
     return {"Authorization": f"Bearer {token}"}
 

@@ -124,8 +124,6 @@ _OPEN311 = """
 SELECT e.id, e.state, e.category_code, c.minor AS service_name, e.description,
     coalesce(d.name, '') AS agency, e.reported_at, e.updated_at, e.closed_at,
     e.total_deadline_at, e.address, e.latitude, e.longitude,
-    (SELECT t.note FROM event_transitions t WHERE t.event_id = e.id AND t.note <> ''
-     AND t.action <> 'report' ORDER BY t.id DESC LIMIT 1) AS last_note,
     (SELECT t.detail->>'media_url' FROM event_transitions t WHERE t.event_id = e.id
      AND t.action = 'report') AS media_url
 FROM events e JOIN event_categories c ON c.code = e.category_code
@@ -137,10 +135,15 @@ WHERE {where} ORDER BY e.id DESC LIMIT %(limit)s
 async def open311_requests(
     conn: AsyncConnection, ids: list[int] | None, service_code: str | None,
     start: datetime | None, end: datetime | None, closed: bool | None, limit: int,
+    via: str | None,
 ) -> list[dict]:
-    """Events for GeoReport v2: every channel, newest first (the spec's default window is
-    the caller's business; we cap the count instead)."""
-    where = ["true"]
+    """Citizens' requests for GeoReport v2, newest first (the spec's default window is the
+    caller's business; we cap the count instead): those submitted `via` one application, or
+    (via None, the hotline desk) every request of the citizen channel. Never other channels,
+    and no workflow notes or people: the columns are the public ones only."""
+    where = ["e.channel = 'citizen'"]
+    if via is not None:
+        where.append("e.reported_via = %(via)s")
     if ids is not None:
         where.append("e.id = ANY(%(ids)s)")
     if service_code is not None:
@@ -153,7 +156,7 @@ async def open311_requests(
         where.append(("" if closed else "NOT ") + "(e.state IN ('closed', 'cancelled'))")
     query = _OPEN311.format(where=" AND ".join(where))
     params = {"ids": ids, "service_code": service_code, "start": start, "end": end,
-              "limit": limit}
+              "limit": limit, "via": via}
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, params)
         return await cur.fetchall()

@@ -32,7 +32,7 @@ def where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
     for column, value in filters.items():
         if value is None:
             continue
-        if column.endswith((" >=", " <=", " <", " >")):
+        if column.endswith((" >=", " <=", " <", " >", " <@")):
             clauses.append(f"{column} %s")
         elif isinstance(value, list | tuple | frozenset):
             clauses.append(f"{column} = ANY(%s)")

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Path, Query, Request
 from psycopg.types.json import Jsonb
 
 from api.auth import Role
+from api.departments import check_departments
 from api.deps import Caller, Conn, allow, audit_detail, get_pool
 from api.queries import registry as rq
+from api.routes.device_registry import scoped
 from api.schemas.commands import Command, CommandIn, Preset, PresetIn, PresetRun
 from api.schemas.registry import Page
 from api.services import commands as svc
@@ -24,6 +26,10 @@ from cityops.wire import ID_PATTERN
 router = APIRouter(tags=["commands"])
 OPERATOR = allow(Role.OPERATOR)
 FOLLOWERS = allow(Role.OPERATOR, Role.FIELD_TECHNICIAN)
+# the department of a command's device, and whether all of a preset's devices are in a list
+_DEPARTMENT = "(SELECT d.department_id FROM devices d WHERE d.id = commands.device_id)"
+_PRESET_DEPARTMENTS = ("ARRAY(SELECT coalesce(d.department_id, '') FROM jsonb_array_elements("
+                       "presets.steps) s JOIN devices d ON d.id = s->>'device') <@")
 DeviceKey = Annotated[str, Path(pattern=ID_PATTERN, examples=["meter-01"])]
 Name = Annotated[str, Path(pattern=ID_PATTERN, examples=["morning-briefing"])]
 
@@ -63,27 +69,29 @@ async def get_command(command: uuid.UUID, conn: Conn) -> dict:
 
 @router.get("/v1/commands", response_model=Page[Command], dependencies=[FOLLOWERS])
 async def list_commands(
-    conn: Conn,
+    conn: Conn, caller: Caller,
     device: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     state: Annotated[str | None, Query(pattern="^(pending|sent|succeeded|failed|rejected|"
                                                 "expired)$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict:
-    items, total = await rq.page(conn, svc.COLUMNS, "commands",
-                                 {"device_id": device, "state": state},
+    filters = scoped({"device_id": device, "state": state}, caller.departments, _DEPARTMENT)
+    items, total = await rq.page(conn, svc.COLUMNS, "commands", filters,
                                  "created_at DESC, id", limit, offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/v1/presets", response_model=Page[Preset], dependencies=[FOLLOWERS])
 async def list_presets(
-    conn: Conn,
+    conn: Conn, caller: Caller,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict:
+    # a caller limited to departments sees the presets all of whose devices are theirs
+    filters = {} if caller.departments is None else {_PRESET_DEPARTMENTS: caller.departments}
     items, total = await rq.page(conn, "name, title, steps, updated_by, updated_at",
-                                 "presets", {}, "name", limit, offset)
+                                 "presets", filters, "name", limit, offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
@@ -100,10 +108,11 @@ async def save_preset(name: Name, body: PresetIn, conn: Conn, caller: Caller,
     for index, step in enumerate(body.steps):
         try:
             gateway_profile = await conn.execute(
-                "SELECT profile_id FROM devices WHERE id = %s", (step.device,))
+                "SELECT profile_id, department_id FROM devices WHERE id = %s", (step.device,))
             row = await gateway_profile.fetchone()
             if row is None:
                 raise InvalidInput(f"device {step.device!r} is not registered")
+            check_departments(caller, {row[1]}, f"steps.{index}: device {step.device!r}")
             svc.check_against(await profile_of(conn, row[0]), step.model_dump())
         except InvalidInput as err:
             raise InvalidInput(f"steps.{index}: {err.detail}") from err

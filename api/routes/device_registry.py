@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import ValidationError
 
 from api.auth import Role
+from api.departments import check_departments
 from api.deps import AnyRole, Caller, Conn, allow, audit_detail, check_department, onboarding
 from api.queries import registry as rq
 from api.schemas.registry import Device, DeviceIn, DevicePatch, ImportReport, Page, Point
@@ -44,11 +45,12 @@ async def list_devices(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-def scoped(filters: dict, departments: frozenset[str] | None) -> dict:
-    """An API key scoped to departments lists only their devices (a list filters by ANY)."""
+def scoped(filters: dict, departments: frozenset[str] | None,
+           column: str = "d.department_id") -> dict:
+    """A caller limited to departments lists only their objects (a list filters by ANY)."""
     if departments is not None:
-        wanted = filters["d.department_id"]
-        filters["d.department_id"] = (
+        wanted = filters.get(column)
+        filters[column] = (
             ([wanted] if wanted in departments else []) if wanted else sorted(departments)
         )
     return filters
@@ -70,10 +72,13 @@ async def device_points(device: DeviceKey, conn: Conn, caller: Caller) -> list[d
 
 @router.post("/v1/devices", response_model=Device, status_code=201, dependencies=[TECHNICIAN],
              responses={409: {"description": "the device exists already"}})
-async def register_device(body: DeviceIn, conn: Conn, request: Request) -> dict:
+async def register_device(body: DeviceIn, conn: Conn, caller: Caller, request: Request
+                          ) -> dict:
     """Register a device on a gateway; its points come from its profile, and the gateway's
     agent receives it with its next config."""
     audit_detail(request, device=body.id, gateway=body.gateway)
+    check_departments(caller, {body.department, await _gateway_department(conn, body)},
+                      f"device {body.id!r}")
     await svc.create_device(conn, body)
     await conn.commit()
     onboarding(request).schedule({body.gateway})
@@ -81,9 +86,11 @@ async def register_device(body: DeviceIn, conn: Conn, request: Request) -> dict:
 
 
 @router.patch("/v1/devices/{device}", response_model=Device, dependencies=[TECHNICIAN])
-async def change_device(device: DeviceKey, body: DevicePatch, conn: Conn, request: Request
-                        ) -> dict:
+async def change_device(device: DeviceKey, body: DevicePatch, conn: Conn, caller: Caller,
+                        request: Request) -> dict:
     audit_detail(request, device=device, fields=sorted(body.model_fields_set))
+    if "department" in body.model_fields_set:
+        check_departments(caller, {body.department}, f"device {device!r}")
     current = await rq.device(conn, device)
     if not body.model_fields_set:
         return current
@@ -128,7 +135,7 @@ async def remove_device(device: DeviceKey, conn: Conn, request: Request) -> None
                                     "nothing was imported"}},
 )
 async def import_devices(
-    conn: Conn, request: Request,
+    conn: Conn, request: Request, caller: Caller,
     body: Annotated[bytes, Body(media_type="text/csv", examples=[CSV_EXAMPLE])],
 ) -> dict:
     """Register many devices from CSV, all or none. Columns are DeviceIn's fields; the
@@ -136,9 +143,20 @@ async def import_devices(
     without a byte-order mark), GBK and UTF-16 are read; `encoding` says which was."""
     imported, encoding = await svc.import_csv(conn, body)
     audit_detail(request, devices=len(imported))
+    if caller.departments is not None:  # raising here rolls the whole import back
+        cur = await conn.execute("SELECT DISTINCT department_id FROM devices WHERE id = ANY(%s)",
+                                 (imported,))
+        check_departments(caller, {r[0] for r in await cur.fetchall()}, "import")
     await conn.commit()
     onboarding(request).schedule(set(await _gateways_of(conn, imported)))
     return {"imported": len(imported), "devices": imported, "encoding": encoding}
+
+
+async def _gateway_department(conn: Conn, body: DeviceIn) -> str | None:
+    """The department of the gateway a device is put on (its config is that gateway's)."""
+    cur = await conn.execute("SELECT department_id FROM gateways WHERE id = %s", (body.gateway,))
+    row = await cur.fetchone()
+    return row[0] if row else body.department
 
 
 async def _gateways_of(conn: Conn, devices: list[str]) -> list[str]:

@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from api.auth import Role
-from api.deps import AnyRole, Conn, allow, audit_detail, onboarding
+from api.departments import check_departments
+from api.deps import AnyRole, Caller, Conn, allow, audit_detail, onboarding
 from api.queries import registry as rq
+from api.routes.device_registry import scoped
 from api.schemas.registry import Gateway, GatewayIn, GatewayRegistered, MqttCredentials, Page
 from cityops.wire import ID_PATTERN
 
@@ -20,7 +22,7 @@ Filter = Annotated[str | None, Query(pattern=ID_PATTERN)]
 
 @router.get("/v1/gateways", response_model=Page[Gateway], dependencies=[AnyRole])
 async def list_gateways(
-    conn: Conn,
+    conn: Conn, caller: Caller,
     site: Filter = None,
     department: Filter = None,
     revoked: Annotated[bool | None, Query(description="only revoked (true) or active")] = None,
@@ -29,6 +31,7 @@ async def list_gateways(
 ) -> dict:
     filters = {"g.site_id": site, "g.department_id": department,
                "(g.revoked_at IS NOT NULL)": revoked}
+    filters = scoped(filters, caller.departments, "g.department_id")
     items, total = await rq.page(conn, rq.GATEWAY_COLUMNS, "gateways g", filters, "g.id",
                                  limit, offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
@@ -45,10 +48,12 @@ async def get_gateway(gateway: GatewayKey, conn: Conn) -> dict:
     responses={409: {"description": "the gateway exists already"},
                503: {"description": "the broker's accounts could not be updated"}},
 )
-async def register_gateway(body: GatewayIn, conn: Conn, request: Request) -> dict:
+async def register_gateway(body: GatewayIn, conn: Conn, caller: Caller, request: Request
+                           ) -> dict:
     """Register a gateway and issue its MQTT credentials. The password is in this answer
     only: keep it for the agent (CITYOPS_GATEWAY_PASSWORD)."""
     audit_detail(request, gateway=body.id)
+    check_departments(caller, {body.department}, f"gateway {body.id!r}")
     svc = onboarding(request)
     password = await svc.register(body.model_dump())
     return {"gateway": await rq.gateway(conn, body.id),

@@ -23,7 +23,7 @@ from api.deps import AnyRole, Caller, check_department, get_pool
 from api.queries import readings as q
 from api.routes.devices import QUALITIES, typed_value
 from api.services.live import LiveHub
-from cityops.errors import Forbidden, InvalidInput
+from cityops.errors import Forbidden, InvalidInput, NotFound
 from cityops.wire import ID_PATTERN
 
 router = APIRouter(tags=["live"])
@@ -55,9 +55,31 @@ async def _latest_changes(pool: AsyncConnectionPool, devices: list[str],
     return out
 
 
+class _DepartmentFilter:
+    """Commands and alarms of the caller's departments only: each event names its device,
+    whose department is looked up once per stream (a device's department rarely changes, and
+    a stream that outlives such a change is reopened by the console anyway)."""
+
+    def __init__(self, pool: AsyncConnectionPool, caller: Principal) -> None:
+        self.pool, self.caller = pool, caller
+        self.known: dict[str, str | None] = {}
+
+    async def admits(self, event: dict[str, Any]) -> bool:
+        if self.caller.departments is None:
+            return True
+        device = str(event.get("device", ""))
+        if device not in self.known:
+            self.known[device] = None  # a device removed since: no department, not shown
+            with contextlib.suppress(NotFound):
+                async with self.pool.connection() as conn:
+                    self.known[device] = await q.device_exists(conn, device)
+        return self.caller.sees_department(self.known[device])
+
+
 async def _stream(request: Request, hub: LiveHub, kinds: frozenset[str], devices: list[str],
-                  interval_s: float) -> AsyncIterator[bytes]:
+                  interval_s: float, caller: Principal) -> AsyncIterator[bytes]:
     pool = get_pool(request)
+    scope = _DepartmentFilter(pool, caller)
     seen: dict[tuple[str, str], Any] = {}
     loop = asyncio.get_running_loop()
     next_poll = next_beat = loop.time()
@@ -75,7 +97,8 @@ async def _stream(request: Request, hub: LiveHub, kinds: frozenset[str], devices
             wait = max(0.0, min(next_poll if devices else next_beat, next_beat) - loop.time())
             with contextlib.suppress(TimeoutError):
                 event = await asyncio.wait_for(sub.queue.get(), wait)
-                yield _sse(event["kind"], event)
+                if await scope.admits(event):
+                    yield _sse(event["kind"], event)
 
 
 def _check_kinds(caller: Principal, commands: bool, alarms: bool) -> frozenset[str]:
@@ -113,7 +136,7 @@ async def live(
             check_department(caller, await q.device_exists(conn, name), f"device {name!r}")
     hub: LiveHub = request.app.state.hub
     return StreamingResponse(
-        _stream(request, hub, kinds, list(dict.fromkeys(device)), interval_s),
+        _stream(request, hub, kinds, list(dict.fromkeys(device)), interval_s, caller),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

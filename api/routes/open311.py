@@ -63,7 +63,7 @@ async def post_request(
 
 @router.get("/v1/open311/requests.json", response_model=list[ServiceRequest])
 async def get_requests(
-    conn: Conn,
+    conn: Conn, caller: Caller,
     service_request_id: Annotated[str | None, Query(description="comma-separated ids")] = None,
     service_code: Annotated[str | None, Query(max_length=32)] = None,
     start_date: datetime | None = None,
@@ -76,17 +76,22 @@ async def get_requests(
             ids = [int(x) for x in service_request_id.split(",")]
         except ValueError as err:
             raise InvalidInput("service_request_id: comma-separated numbers") from err
+    """A citizen application's key lists only the requests it submitted; the public status
+    text only (no workflow notes, no names of the people handling them)."""
     rows = await q.open311_requests(conn, ids, service_code, start_date, end_date,
-                                    None if status is None else status == "closed", 1000)
+                                    None if status is None else status == "closed", 1000,
+                                    open311.listing_scope(caller))
     return [open311.as_request(r) for r in rows]
 
 
 @router.get("/v1/open311/requests/{service_request_id}.json",
             response_model=list[ServiceRequest])
 async def get_request(
-    service_request_id: Annotated[int, Path(ge=1)], conn: Conn
+    service_request_id: Annotated[int, Path(ge=1)], conn: Conn, caller: Caller
 ) -> list[ServiceRequest]:
-    rows = await q.open311_requests(conn, [service_request_id], None, None, None, None, 1)
+    """404 also for a request another application submitted."""
+    rows = await q.open311_requests(conn, [service_request_id], None, None, None, None, 1,
+                                    open311.listing_scope(caller))
     if not rows:
         raise NotFound(f"service request {service_request_id} does not exist")
     return [open311.as_request(rows[0])]

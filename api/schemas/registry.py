@@ -78,7 +78,11 @@ class Gateway(BaseModel):
 class MqttCredentials(BaseModel):
     url: str = Field(examples=["mqtt://127.0.0.1:1884"])
     username: str
-    password: str = Field(description="shown once: it is not stored in readable form")
+    password: str | None = Field(
+        description="shown once: it is not stored in readable form. null when registering "
+                    "adopted a broker account that exists already (cloud provisioning made "
+                    "it): its password is kept; POST /v1/gateways/{id}/credentials issues a "
+                    "new one")
     topic_root: str = Field(examples=["cityops/v1/gw-pump-03"])
 
 

@@ -31,6 +31,10 @@ class GatewayCredentials(Protocol):
         """Cut the gateway off: refuse its logins and drop its open connection."""
         ...
 
+    async def state(self, gateway: str) -> str | None:
+        """"active", "revoked", or None when the broker has no account for the gateway."""
+        ...
+
 
 class LocalMosquitto:
     def __init__(self, state_dir: Path, topic_root: str) -> None:
@@ -74,3 +78,9 @@ class LocalMosquitto:
 
     async def revoke(self, gateway: str) -> None:
         await asyncio.to_thread(self._revoke, gateway)
+
+    async def state(self, gateway: str) -> str | None:
+        found = (await asyncio.to_thread(accounts.load_accounts, self.state_dir)).get(gateway)
+        if found is None or found.kind != "gateway":
+            return None
+        return "revoked" if found.revoked else "active"

@@ -82,8 +82,11 @@ class Onboarding:
             "topic_root": f"{wire.TOPIC_ROOT}/{gateway}",
         }
 
-    async def register(self, body: dict[str, Any]) -> str:
-        """Insert the gateway and issue its credentials, both or neither; the password."""
+    async def register(self, body: dict[str, Any]) -> str | None:
+        """Insert the gateway and issue its credentials, both or neither; the password.
+        A gateway the broker knows already (made by cloud provisioning before it had a row)
+        is adopted: the row is made and its password, which a running agent holds, is kept
+        (None: POST .../credentials issues a new one)."""
         async with self.pool.connection() as conn, conn.transaction():
             await check_refs(conn, body.get("site"), body.get("department"))
             try:
@@ -94,14 +97,32 @@ class Onboarding:
                 )
             except psycopg.errors.UniqueViolation as err:
                 raise Conflict(f"gateway {body['id']!r} is already registered") from err
+            state = await self.credentials.state(body["id"])
+            if state == "revoked":
+                await conn.execute("UPDATE gateways SET revoked_at = now() WHERE id = %s",
+                                   (body["id"],))
             # inside the transaction: a broker failure leaves no gateway row behind
-            password = await self.credentials.issue(body["id"])
+            password = None if state else await self.credentials.issue(body["id"])
         self.schedule({body["id"]})
         return password
+
+    async def adopt(self, conn: AsyncConnection, gateway: str) -> None:
+        """A broker account without a registry row gets its row (revoked if the account
+        is), so that every gateway the broker knows can be revoked or re-issued here."""
+        if await rq.exists(conn, "gateways", gateway):
+            return
+        state = await self.credentials.state(gateway)
+        if state is not None:
+            await conn.execute(
+                "INSERT INTO gateways (id, config_version, revoked_at) VALUES (%s, 1,"
+                " CASE WHEN %s THEN now() END) ON CONFLICT (id) DO NOTHING",
+                (gateway, state == "revoked"))
+            log.info("gateway %s: broker account adopted into the registry", gateway)
 
     async def rotate(self, gateway: str) -> str:
         """New credentials for a registered gateway (after a revoke, or a lost password)."""
         async with self.pool.connection() as conn:
+            await self.adopt(conn, gateway)
             row = await rq.gateway(conn, gateway)
             if row["revoked_at"] is None:
                 # a gateway registered from a config file may have no broker account yet
@@ -115,10 +136,14 @@ class Onboarding:
 
     async def revoke(self, gateway: str) -> None:
         async with self.pool.connection() as conn:
+            await self.adopt(conn, gateway)
             row = await rq.gateway(conn, gateway)
             if row["revoked_at"] is not None:
                 raise Conflict(f"gateway {gateway!r} is already revoked")
-            await self.credentials.revoke(gateway)
+            # a gateway registered from a config file may have no broker account: the row
+            # records the revoke all the same
+            with contextlib.suppress(NotFound):
+                await self.credentials.revoke(gateway)
             await conn.execute("UPDATE gateways SET revoked_at = now() WHERE id = %s", (gateway,))
         try:
             # an empty retained message removes the config from the broker
@@ -169,6 +194,21 @@ class Onboarding:
             stale = [r[0] for r in await cur.fetchall()]
         for gateway in stale:
             await self.publish(gateway)
+
+
+async def provision(database_url: str, credentials: GatewayCredentials, gateway: str) -> str:
+    """The cloud provisioning path (a server with `cityops_gateway` metadata): the registry
+    row and fresh broker credentials together, as registering through the API makes them.
+    A row registered before is kept (and un-revoked); an old password stops working."""
+    async with await psycopg.AsyncConnection.connect(database_url) as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO gateways (id, name, config_version) VALUES (%s, 'provisioned', 1)"
+            " ON CONFLICT (id) DO UPDATE SET revoked_at = NULL", (gateway,))
+        if await credentials.state(gateway) == "active":
+            await credentials.revoke(gateway)
+        # inside the transaction: a broker failure leaves no row behind
+        password = await credentials.issue(gateway)
+    return password
 
 
 async def check_refs(conn: AsyncConnection, site: str | None, department: str | None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,9 @@ class LiveHub:
         self.database_url = database_url
         self.subscribers: set[Subscriber] = set()
         self.listening = asyncio.Event()
+        # told when any user or API key changes (api/identity.py forgets what it cached),
+        # and on every (re)connect, which may have missed such a change
+        self.watchers: list[Callable[[], None]] = []
 
     @contextlib.asynccontextmanager
     async def subscribe(self, kinds: frozenset[str]) -> AsyncIterator[Subscriber]:
@@ -55,7 +58,14 @@ class LiveHub:
         finally:
             self.subscribers.discard(sub)
 
+    def _auth_changed(self) -> None:
+        for watcher in self.watchers:
+            watcher()
+
     def publish(self, event: dict[str, Any]) -> None:
+        if event.get("kind") == "auth":
+            self._auth_changed()
+            return
         for sub in self.subscribers:
             if event.get("kind") not in sub.kinds:
                 continue
@@ -72,6 +82,7 @@ class LiveHub:
                     self.database_url, autocommit=True
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self._auth_changed()
                     self.listening.set()
                     backoff.reset()
                     async for note in conn.notifies():

@@ -6,21 +6,20 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from api.auth import Principal, Role, hash_password, issue_token
+from api.auth import Role, hash_password
 from api.main import create_app
 from api.services.registry import add_user
 from cityops.errors import ConfigError
 from cityops.settings import Settings
+from tests.api_kit import bearer
 from tests.helpers import free_port
 
 
 @pytest.fixture(scope="module")
 def client(settings: Settings):
     with TestClient(create_app(settings)) as c:
-        token = issue_token(
-            Principal("t-viewer", Role.VIEWER), settings.jwt_secret.get_secret_value(), 600
-        )
-        c.headers["Authorization"] = f"Bearer {token}"
+        # the API reads the user's state on each request: a token of an existing user
+        c.headers.update(bearer(settings, Role.VIEWER))
         yield c
 
 

@@ -78,7 +78,7 @@ def test_key_scope_limits_routes_and_departments(client: TestClient, world: dict
     auth = {"X-API-Key": key["key"]}
     assert client.get(f"/v1/devices/{mine}/latest", headers=auth).status_code == 200
     other = client.get(f"/v1/devices/{theirs}/latest", headers=auth)
-    assert other.status_code == 403 and "not scoped" in other.json()["detail"]
+    assert other.status_code == 403 and "outside" in other.json()["detail"]
     many = ok(client.get("/v1/readings/latest", headers=auth))
     assert [d["device"] for d in many["items"]] == [mine]
     outside = client.get("/v1/gateways", headers=auth)

@@ -13,11 +13,12 @@ import psycopg
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from api.auth import Principal, Role, hash_password, issue_token
+from api.auth import Role, hash_password
 from api.main import create_app
 from api.services.events.calendar import COUNTY_TZ, now_utc
 from api.services.registry import add_user
 from cityops.settings import Settings
+from tests.api_kit import user_bearer
 
 PASSWORD_HASH = hash_password("not-used-here")
 
@@ -60,9 +61,8 @@ class Api:
         return name
 
     def headers(self, name: str) -> dict[str, str]:
-        token = issue_token(Principal(name, self.roles[name]),
-                            self.settings.jwt_secret.get_secret_value(), 3600)
-        return {"Authorization": f"Bearer {token}"}
+        with psycopg.connect(self.url) as conn:
+            return user_bearer(self.settings, conn, name)
 
     def call(self, name: str, method: str, path: str, **kwargs) -> Response:
         return self.client.request(method, path, headers=self.headers(name), **kwargs)

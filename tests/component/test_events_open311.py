@@ -55,7 +55,9 @@ def test_a_request_is_an_event_and_closes_with_it(api: Api) -> None:
                             ("o311-disp", "close", {"note": "已清运完毕"})):
         api.ok(who, "POST", f"/v1/events/{rid}/{step}", json=body)
     done = api.ok("o311-app", "GET", f"/v1/open311/requests/{rid}.json")[0]
-    assert done["status"] == "closed" and done["status_notes"] == "已清运完毕"
+    # the public wording of the state, never the workflow's notes or who handled it
+    assert done["status"] == "closed" and done["status_notes"] == "resolved"
+    assert "已清运完毕" not in str(done) and "o311-disp" not in str(done)
     assert done["agency_responsible"] == "县城管局"
     assert done["updated_datetime"] == "2026-11-24T03:00:00Z"
     closed = api.ok("o311-app", "GET", "/v1/open311/requests.json",
@@ -91,3 +93,44 @@ def test_the_citizen_app_uses_a_scoped_api_key_and_is_audited(api: Api) -> None:
     audit = api.ok("o311-admin", "GET", "/v1/audit", params={"actor": created["name"]})
     assert [a["action"] for a in audit["items"]] == ["POST /v1/open311/requests.json"]
     assert audit["items"][0]["outcome"] == "ok"
+
+
+def _app_key(api: Api, name: str) -> dict[str, str]:
+    api.person("o311-admin", Role.ADMIN)
+    created = api.ok("o311-admin", "POST", "/v1/api-keys", 201, json={
+        "name": unique(name), "role": "operator", "routes": ["* /v1/open311/*"],
+        "expires_in_days": 30})
+    return {"X-API-Key": created["key"]}
+
+
+def test_an_application_lists_only_what_it_reported(api: Api) -> None:
+    """Regression (issue #13, 12): requests.json listed every event of every channel, with
+    the internal notes, to any citizen application."""
+    app_a, app_b = _app_key(api, "app-a"), _app_key(api, "app-b")
+    mine = api.client.post("/v1/open311/requests.json", headers=app_a, data={
+        "service_code": "E01.02", "description": "垃圾满溢", "address_string": "人民路"})
+    assert mine.status_code == 201, mine.text
+    rid = mine.json()[0]["service_request_id"]
+    theirs = api.client.post("/v1/open311/requests.json", headers=app_b, data={
+        "service_code": "E01.02", "description": "另一个应用", "address_string": "淮海路"})
+    other = theirs.json()[0]["service_request_id"]
+    hotline = api.ok("o311-disp", "POST", "/v1/events", 201, json={
+        "channel": "hotline", "category_code": "E01.02", "urgency": "normal",
+        "description": "热线来电", "address": "濉溪路"})["id"]
+    api.ok("o311-disp", "POST", f"/v1/events/{rid}/verify",
+           json={"note": "网格员王五现场核实：居民李四投诉"})
+
+    listed = api.client.get("/v1/open311/requests.json", headers=app_a)
+    assert listed.status_code == 200
+    assert [r["service_request_id"] for r in listed.json()] == [rid]
+    assert str(hotline) not in {r["service_request_id"] for r in listed.json()}
+    assert listed.json()[0]["status_notes"] == "being verified on site"
+    assert "王五" not in listed.text and "o311-disp" not in listed.text
+    assert api.client.get(f"/v1/open311/requests/{other}.json",
+                          headers=app_a).status_code == 404
+    assert api.client.get(f"/v1/open311/requests.json?service_request_id={other}",
+                          headers=app_a).json() == []
+    # the hotline desk (a person) sees the citizen channel, still not the hotline's own cases
+    desk = {r["service_request_id"] for r in api.ok("o311-disp", "GET",
+                                                    "/v1/open311/requests.json")}
+    assert {rid, other} <= desk and str(hotline) not in desk

@@ -57,13 +57,27 @@ async def submit(
         reporter=f"citizen:{name}" if name else f"citizen via {principal.name}",
         media_url=req.media_url or None,
     )
-    return await service.create(conn, cal, new, principal, now)
+    event_id = await service.create(conn, cal, new, principal, now)
+    await conn.execute("UPDATE events SET reported_via = %s WHERE id = %s",
+                       (reported_via(principal), event_id))
+    return event_id
+
+
+def reported_via(principal: Principal) -> str:
+    return f"{principal.kind}:{principal.name}"
+
+
+def listing_scope(principal: Principal) -> str | None:
+    """A citizen application (an API key) sees what it reported; the desk's people see every
+    citizen request."""
+    return reported_via(principal) if principal.kind == "api_key" else None
 
 
 def as_request(row: dict) -> ServiceRequest:
     return ServiceRequest(
         service_request_id=str(row["id"]), status=open311_status(row["state"]),
-        status_notes=row["last_note"] or STATE_NOTES.get(row["state"], row["state"]),
+        # the public wording of the state only: workflow notes name people and internals
+        status_notes=STATE_NOTES.get(row["state"], row["state"]),
         service_name=row["service_name"], service_code=row["category_code"],
         description=row["description"], agency_responsible=row["agency"],
         requested_datetime=row["reported_at"],

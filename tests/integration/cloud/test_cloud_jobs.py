@@ -6,18 +6,18 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.auth import Principal, Role, issue_token
+from api.auth import Role
 from api.main import create_app
 from cloud_control.monitor import sync_cloud
+from tests.api_kit import bearer
 from tests.helpers import wait_for
 
 
 @pytest.fixture
 def api(cloud_settings, worker):
     with TestClient(create_app(cloud_settings)) as client:
-        token = issue_token(Principal("ops-li", Role.OPS_ENGINEER),
-                            cloud_settings.jwt_secret.get_secret_value(), 3600)
-        client.headers["Authorization"] = f"Bearer {token}"
+        # a user that exists: the API reads its state on each request
+        client.headers.update(bearer(cloud_settings, Role.OPS_ENGINEER, "ops-li"))
         yield client
 
 

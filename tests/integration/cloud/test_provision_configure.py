@@ -12,9 +12,10 @@ import uuid
 import paho.mqtt.client as paho
 from fastapi.testclient import TestClient
 
-from api.auth import Principal, Role, issue_token
+from api.auth import Role
 from api.main import create_app
 from cityops import wire
+from tests.api_kit import bearer
 from tests.conftest import BrokerFixture
 from tests.helpers import wait_for
 
@@ -37,9 +38,8 @@ def test_provision_and_configure_gives_a_running_agent(
     [target] = ssh_hosts(1)
     gateway = f"gw-{uuid.uuid4().hex[:6]}"
     with TestClient(create_app(cloud_settings)) as api:
-        token = issue_token(Principal("ops-li", Role.OPS_ENGINEER),
-                            cloud_settings.jwt_secret.get_secret_value(), 3600)
-        api.headers["Authorization"] = f"Bearer {token}"
+        # a user that exists: the API reads its state on each request
+        api.headers.update(bearer(cloud_settings, Role.OPS_ENGINEER, "ops-li"))
         for path, body in (("/v1/cloud/projects", {"name": project, "quotas": {"cores": 4}}),
                            ("/v1/cloud/networks", {"project": project, "name": "net"})):
             url = api.post(path, json=body).json()["url"]

@@ -1,0 +1,181 @@
+"""Which department's object each route reads or acts on, and the check made for it.
+
+Every operation of the API has one decision here (tests/component/test_api_departments.py
+enumerates the app's routes, so a route added without one fails the suite):
+
+- `Obj(kind, param)`: the path names a department's object (a device, an alarm, a command,
+  an event...). `require()` resolves its department and refuses (403) a caller whose
+  departments do not include it, before the route runs.
+- `LISTED`: a list; the route's query keeps only the caller's departments.
+- `BODY`: a write whose body names departments or devices; the route checks them.
+- `COUNTY`: county-wide administration (users, keys, audit, cloud, supervision sweeps):
+  refused to any department-scoped caller.
+- `SHARED`: no department's object: reference data (sites, profiles, categories), the
+  catalogue (which exists to be browsed across departments; its grants and provider checks are
+  its own), county-wide figures, and reading the events' case board (acting on an event is
+  checked).
+
+A caller's departments (`Principal.departments`) are an API key's list, or a department_staff
+user's department; None (every department) for the county-wide roles' users.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from psycopg import AsyncConnection
+
+from api.auth import Principal
+from cityops.errors import Forbidden
+
+
+@dataclass(frozen=True)
+class Obj:
+    kind: str
+    param: str
+
+
+LISTED, BODY, COUNTY, SHARED = "listed", "body", "county", "shared"
+Decision = Obj | str
+
+# the departments of one object; a row of NULL means an object of no department yet.
+# `owner`: who may see it besides its departments (the reporter of an event not dispatched)
+_RESOLVE = {
+    "device": "SELECT department_id, NULL FROM devices WHERE id = %s",
+    "gateway": "SELECT department_id, NULL FROM gateways WHERE id = %s",
+    "alarm": "SELECT d.department_id, NULL FROM alarms a JOIN devices d ON d.id = a.device_id"
+             " WHERE a.id = %s",
+    "command": "SELECT d.department_id, NULL FROM commands c"
+               " JOIN devices d ON d.id = c.device_id WHERE c.id = %s::uuid",
+    "event": "SELECT department_id, reporter FROM events WHERE id = %s",
+    # a preset (and its runs) spans devices: the caller needs every one of their departments
+    "preset": "SELECT d.department_id, NULL FROM presets p"
+              " CROSS JOIN jsonb_array_elements(p.steps) s"
+              " JOIN devices d ON d.id = s->>'device' WHERE p.name = %s",
+    "preset_run": "SELECT d.department_id, NULL FROM preset_runs r"
+                  " CROSS JOIN jsonb_array_elements(r.steps) s"
+                  " JOIN devices d ON d.id = s->>'device' WHERE r.id = %s::uuid",
+}
+
+_DEVICE, _ALARM, _EVENT = Obj("device", "device"), Obj("alarm", "alarm"), Obj("event", "event_id")
+_EVENT_ROUTES = ("verify", "register", "dispatch", "accept", "feedback", "check", "close",
+                 "rework", "resume", "supervise", "requests", "attachments")
+
+DECISIONS: dict[tuple[str, str], Decision] = {
+    ("GET", "/v1/devices/{device}/latest"): _DEVICE,
+    ("GET", "/v1/devices/{device}/readings"): _DEVICE,
+    ("GET", "/v1/devices/{device}"): _DEVICE,
+    ("PATCH", "/v1/devices/{device}"): _DEVICE,  # and the new department: BODY in the route
+    ("DELETE", "/v1/devices/{device}"): _DEVICE,
+    ("GET", "/v1/devices/{device}/points"): _DEVICE,
+    ("POST", "/v1/devices/{device}/commands"): _DEVICE,
+    ("GET", "/v1/devices"): LISTED,
+    ("POST", "/v1/devices"): BODY,
+    ("POST", "/v1/devices/import"): BODY,
+    ("GET", "/v1/readings/latest"): LISTED,
+    ("GET", "/v1/gateways"): LISTED,
+    ("POST", "/v1/gateways"): BODY,
+    ("GET", "/v1/gateways/{gateway}"): Obj("gateway", "gateway"),
+    ("POST", "/v1/gateways/{gateway}/credentials"): Obj("gateway", "gateway"),
+    ("POST", "/v1/gateways/{gateway}/revoke"): Obj("gateway", "gateway"),
+    ("GET", "/v1/commands/{command}"): Obj("command", "command"),
+    ("GET", "/v1/commands"): LISTED,
+    ("GET", "/v1/presets"): LISTED,
+    ("GET", "/v1/presets/{name}"): Obj("preset", "name"),
+    ("PUT", "/v1/presets/{name}"): Obj("preset", "name"),  # and its new steps: BODY
+    ("POST", "/v1/presets/{name}/run"): Obj("preset", "name"),
+    ("GET", "/v1/preset-runs/{run}"): Obj("preset_run", "run"),
+    ("GET", "/v1/alarms"): LISTED,
+    ("GET", "/v1/alarms/{alarm}"): _ALARM,
+    ("GET", "/v1/alarms/{alarm}/history"): _ALARM,
+    ("POST", "/v1/alarms/{alarm}/acknowledge"): _ALARM,
+    ("POST", "/v1/alarms/{alarm}/clear"): _ALARM,
+    ("GET", "/v1/live"): LISTED,
+    # the case board is read county-wide (docs/city-operations.md: every workflow role reads
+    # and lists events, so that cases move between departments); acting on one is checked
+    ("GET", "/v1/events"): SHARED,
+    ("GET", "/v1/events/{event_id}"): SHARED,
+    ("GET", "/v1/events/{event_id}/attachments/{object_id}"): SHARED,
+    ("POST", "/v1/events"): SHARED,  # anyone admitted reports; dispatch gives the department
+    **{("POST", f"/v1/events/{{event_id}}/{step}"): _EVENT for step in _EVENT_ROUTES},
+    ("POST", "/v1/events/{event_id}/requests/{request_id}/approve"): _EVENT,
+    ("POST", "/v1/events/{event_id}/requests/{request_id}/refuse"): _EVENT,
+    ("GET", "/v1/events/evaluation"): COUNTY,
+    ("POST", "/v1/events/sweep"): COUNTY,
+    ("PUT", "/v1/event-alarm-rules/{rule_id}"): COUNTY,
+    ("GET", "/v1/event-alarm-rules"): SHARED,
+    ("GET", "/v1/event-categories"): SHARED,
+    # Open311: a citizen application's key; its listing shows only what it reported
+    ("GET", "/v1/open311/services.json"): SHARED,
+    ("GET", "/v1/open311/services/{service_code}.json"): SHARED,
+    ("POST", "/v1/open311/requests.json"): SHARED,
+    ("GET", "/v1/open311/requests.json"): LISTED,
+    ("GET", "/v1/open311/requests/{service_request_id}.json"): LISTED,
+}
+for _path in ("/v1/sites", "/v1/departments", "/v1/profiles"):
+    DECISIONS[("GET", _path)] = SHARED
+    DECISIONS[("POST", _path)] = COUNTY
+DECISIONS[("GET", "/v1/profiles/{profile}")] = SHARED
+DECISIONS[("PUT", "/v1/profiles/{profile}")] = COUNTY
+for _method, _path in (("GET", "/v1/users"), ("POST", "/v1/users"),
+                       ("PATCH", "/v1/users/{username}"), ("GET", "/v1/api-keys"),
+                       ("POST", "/v1/api-keys"), ("POST", "/v1/api-keys/{key_id}/revoke"),
+                       ("GET", "/v1/audit"), ("GET", "/v1/api-usage")):
+    DECISIONS[(_method, _path)] = COUNTY
+
+
+def decision(method: str, template: str) -> Decision | None:
+    if template.startswith("/v1/cloud/"):
+        return COUNTY  # cloud control is the county's platform team's, every route of it
+    if template.startswith(("/v1/catalogue/", "/v1/dashboards/", "/v1/economy/")):
+        return SHARED
+    return DECISIONS.get((method, template))
+
+
+async def object_departments(conn: AsyncConnection, kind: str, key: str
+                             ) -> tuple[list[str | None], str | None] | None:
+    """The departments of an object and its owner; None when there is no such object."""
+    try:  # a malformed id is no object: the route's own validation answers it
+        if kind in ("command", "preset_run"):
+            key = str(uuid.UUID(key))
+        elif kind in ("alarm", "event") and not 0 < int(key) < 2**62:
+            return None
+    except ValueError:
+        return None
+    cur = await conn.execute(_RESOLVE[kind], (key,))
+    rows = await cur.fetchall()
+    if not rows:
+        return None
+    return [r[0] for r in rows], rows[0][1]
+
+
+async def guard(conn: AsyncConnection, principal: Principal, method: str, template: str,
+                params: dict[str, str]) -> None:
+    """The department check of the route, made before it runs (see the module doc)."""
+    if principal.departments is None:
+        return
+    found = decision(method, template)
+    if found == COUNTY:
+        raise Forbidden(f"{principal.name} is limited to departments "
+                        f"{sorted(principal.departments)}: county-wide operations are not")
+    if not isinstance(found, Obj) or found.param not in params:
+        return
+    resolved = await object_departments(conn, found.kind, params[found.param])
+    if resolved is None:
+        return  # no such object: the route answers 404
+    departments, owner = resolved
+    if owner is not None and owner == principal.name:
+        return
+    outside = sorted({str(d) for d in departments if not principal.sees_department(d)})
+    if outside:
+        raise Forbidden(f"{found.kind} {params[found.param]!r} belongs to department(s) "
+                        f"{', '.join(outside)}, outside {principal.name}'s")
+
+
+def check_departments(principal: Principal, departments: set[str | None], what: str) -> None:
+    """For BODY routes: every department a write names must be the caller's."""
+    outside = sorted({str(d) for d in departments if not principal.sees_department(d)})
+    if outside:
+        raise Forbidden(f"{what}: department(s) {', '.join(outside)} outside "
+                        f"{principal.name}'s")

@@ -1,0 +1,114 @@
+"""The caller's current rights, read from the database on every request.
+
+A JWT names a user and the `auth_version` it was issued under; the user's role, department
+and whether it is disabled are read from `users` each time, so a demotion, a disabled login
+or a new password (which bumps the version: migration 062) applies to tokens already out.
+API keys are read the same way. Each API process keeps what it read for `CACHE_TTL_S` at most,
+and forgets everything when any user or key changes (the trigger's NOTIFY, relayed by the
+live hub), so the cache saves a query per request without keeping a revoked right alive.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from api.auth import Principal, Role, hash_api_key
+from api.throttle import Subjects, Throttle
+from cityops.errors import AuthError
+
+# a change made without NOTIFY reaching this process (its listening connection down) still
+# applies within this long
+CACHE_TTL_S = 2.0
+_CACHE_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class _KeyRow:
+    principal: Principal
+    expires_at: datetime
+    revoked: bool
+
+
+def user_departments(role: Role, department: str | None) -> frozenset[str] | None:
+    """Department staff see their own department's objects only; the other roles are
+    county-wide (the command centre, dispatchers, technicians, viewers): None."""
+    if role is Role.DEPARTMENT_STAFF:
+        return frozenset({department}) if department else frozenset()
+    return None
+
+
+class Identity:
+    def __init__(self, pool: AsyncConnectionPool, throttle: Throttle) -> None:
+        self.pool = pool
+        self.throttle = throttle
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+
+    def forget(self) -> None:
+        self._cache.clear()
+
+    async def _cached(self, key: tuple[str, str], load) -> Any:
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = await load()
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.clear()
+        self._cache[key] = (now + CACHE_TTL_S, value)
+        return value
+
+    async def user(self, token: Principal) -> Principal:
+        """The user a verified token names, as the database has it now."""
+        row = await self._cached(("user", token.name), lambda: self._load_user(token.name))
+        if row is None or row["disabled"]:
+            raise AuthError("this login is disabled or no longer exists")
+        if row["auth_version"] != token.version:
+            raise AuthError("token no longer valid (password changed or login disabled):"
+                            " log in again")
+        role = Role(row["role"])
+        return replace(token, role=role,
+                       departments=user_departments(role, row["department_id"]))
+
+    async def _load_user(self, name: str) -> dict | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT role, department_id, disabled, auth_version FROM users"
+                " WHERE username = %s", (name,))
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return dict(zip(("role", "department_id", "disabled", "auth_version"), row,
+                        strict=True))
+
+    async def api_key(self, key: str, source: str) -> Principal:
+        key_hash = hash_api_key(key)
+        row: _KeyRow | None = await self._cached(("key", key_hash),
+                                                 lambda: self._load_key(key_hash))
+        problem = ("unknown API key" if row is None else "API key revoked" if row.revoked
+                   else "API key expired" if row.expires_at <= datetime.now(UTC) else None)
+        if problem is None and row is not None:
+            return row.principal
+        # a valid key costs nothing extra; a wrong one is counted (and refused once over)
+        subjects = Subjects.of("key", key[:12], source)
+        await self.throttle.check(subjects)
+        await self.throttle.failed(subjects, problem or "")
+        raise AuthError(problem or "")
+
+    async def _load_key(self, key_hash: str) -> _KeyRow | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id, name, role, routes, departments, expires_at, revoked_at"
+                " FROM api_keys WHERE key_hash = %s", (key_hash,))
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        key_id, name, role, routes, departments, expires_at, revoked_at = row
+        principal = Principal(
+            name, Role(role), kind="api_key", key_id=key_id, routes=tuple(routes),
+            departments=None if departments is None else frozenset(departments))
+        return _KeyRow(principal, expires_at, revoked_at is not None)
