@@ -257,6 +257,9 @@ class Decoder:
                      " deployment's, or not registered yet)", gateway)
 
     def _dead(self, topic: str, payload: bytes, reason: str, detail: str) -> DeadLetter:
+        # a detail may quote a key of the payload, and a text column cannot hold NUL: one such
+        # key would make the database refuse the whole flush
+        detail = detail.replace("\x00", "\\u0000")
         if reason not in self.logged_reasons:
             # once per kind: a misbehaving gateway must not flood the log
             self.logged_reasons.add(reason)

@@ -150,3 +150,11 @@ def test_another_deployments_gateway_is_counted_not_dead_lettered() -> None:
     assert len(seen) == 2
     decoder_.points = {**POINTS, ("x-1", "v"): PointRef(9, "gw-elsewhere", False)}
     assert decoder_.decode("cityops/v1/gw-elsewhere/telemetry", message(reading()))[1]
+
+
+def test_a_detail_never_holds_nul() -> None:
+    """The dead letter's detail quotes the payload's key: stored as text, it must not hold NUL,
+    or PostgreSQL would refuse the flush holding it."""
+    for payload in (message(reading(**{"\x00": 1})), message(reading(), **{"\x00": 1})):
+        _count, dead = outcome(payload)
+        assert dead and all("\x00" not in d for d in dead.values())
