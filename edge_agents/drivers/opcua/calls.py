@@ -70,7 +70,9 @@ def input_variants(method: Method, args: dict[str, Value], sig: Signature) -> li
                              f"{len(sig.inputs)} argument(s) ({names}), the profile gives "
                              f"{len(method.args)}")
     else:
-        types = [t for _name, t in sig.inputs]
+        # an abstract declared type (BaseDataType, Number, Integer...) takes the profile's
+        types = [VARIANT_OF[a.data_type] if t == ua.VariantType.Variant else t
+                 for a, (_name, t) in zip(method.args, sig.inputs, strict=True)]
     return [ua.Variant(variant_value(args[a.name], t), t)
             for a, t in zip(method.args, types, strict=True)]
 
