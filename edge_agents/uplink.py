@@ -165,7 +165,8 @@ class Uplink:
             if not inflight:
                 timeout = max(0.0, hold_until - loop.time()) if held else None
                 if self.receipts.waiting:  # look for overdue batches now and then
-                    timeout = min(timeout or CHECK_RECEIPTS_S, CHECK_RECEIPTS_S)
+                    timeout = CHECK_RECEIPTS_S if timeout is None else min(timeout,
+                                                                           CHECK_RECEIPTS_S)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.new_data.wait(), timeout)
                 continue

@@ -22,7 +22,8 @@ from tests.integration.test_agent_outage import PROFILE
 
 
 class DeliveryStack:
-    def __init__(self, processes: Processes, tmp_path: Path, queue: dict | None = None) -> None:
+    def __init__(self, processes: Processes, tmp_path: Path, queue: dict | None = None,
+                 poll_interval_s: float = 0.05) -> None:
         self.processes, self.tmp = processes, tmp_path
         self.gateway = f"gw-{uuid.uuid4().hex[:6]}"
         self.device = f"{self.gateway}-meter"
@@ -49,7 +50,8 @@ class DeliveryStack:
             "queue": {"path": str(tmp_path / "queue.db"), "batch_max_wait_ms": 50,
                       "batch_max_readings": 100, **(queue or {})},
             "metrics_port": self.metrics_port, "status_interval_s": 1,
-            "devices": [{"id": self.device, "profile": "meter.yaml", "poll_interval_s": 0.05,
+            "devices": [{"id": self.device, "profile": "meter.yaml",
+                         "poll_interval_s": poll_interval_s,
                          "endpoint": {"host": "127.0.0.1", "port": self.sim_port}}],
         }
         (tmp_path / "gw.yaml").write_text(yaml.safe_dump(config))

@@ -5,9 +5,11 @@ workers that were down."""
 from __future__ import annotations
 
 import signal
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.conftest import Processes
@@ -73,3 +75,49 @@ def test_broker_crash_while_workers_are_down_loses_nothing(
     rows, distinct = stored(database_url, stack.device)
     assert rows == distinct == expected(), _twice(database_url, stack.device)
     assert stack.metrics()["cityops_agent_committed_batches_total"] > 0
+
+
+def test_batches_stuck_with_a_dead_worker_are_resent_to_a_live_one(
+    processes: Processes, tmp_path: Path, database_url: str
+) -> None:
+    """A killed worker's persistent session keeps taking its share of the messages until it
+    returns (an hour, at worst). Receipts from the live worker overtake those batches, so the
+    agent sends them again after receipt_timeout_s and the live worker stores them: while the
+    first worker stays dead, the stored batches have no holes."""
+    stack = DeliveryStack(processes, tmp_path, queue={"receipt_timeout_s": 1})
+    try:
+        dead = stack.start("ingest", "ingest-1")
+        stack.start("ingest", "ingest-2")
+        stack.start("agent", "agent")
+        wait_for(lambda: stored(database_url, stack.device)[0] > 50, timeout_s=30,
+                 what="readings flowing")
+        dead.send_signal(signal.SIGKILL)
+        dead.wait(10)
+        # the batches of the next 40 seqs: about half go to the dead worker's session
+        upto = _seqs(database_url, tmp_path, 2**62)[1] + 40
+
+        def no_holes() -> bool:
+            return _seqs(database_url, tmp_path, upto) == (upto, upto)
+
+        try:
+            wait_for(no_holes, timeout_s=40, interval_s=0.3,
+                     what="every batch stored while the first worker stays dead")
+        except AssertionError as err:
+            raise AssertionError(f"{err}: (stored batches, highest seq) "
+                                 f"{_seqs(database_url, tmp_path, upto)} of {upto}, agent "
+                                 f"{stack.metrics()}"
+                                 ) from None
+        assert stack.metrics()["cityops_agent_resent_batches_total"] > 0
+        rows, distinct = stored(database_url, stack.device)
+        assert rows == distinct, _twice(database_url, stack.device)
+    finally:
+        stack.close()
+
+
+def _seqs(database_url: str, tmp_path: Path, upto: int) -> tuple[int, int]:
+    """(batches stored, highest seq stored) of the agent's stream, up to seq `upto`."""
+    with sqlite3.connect(tmp_path / "queue.db") as db:
+        stream = db.execute("SELECT value FROM meta WHERE key = 'stream'").fetchone()[0]
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT count(*), coalesce(max(seq), 0) FROM ingested_batches"
+                            " WHERE stream = %s AND seq <= %s", (stream, upto)).fetchone()

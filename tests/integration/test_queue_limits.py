@@ -17,11 +17,13 @@ from tests.helpers import wait_for
 from tests.integration.delivery_kit import DeliveryStack
 
 LIMIT = 256 << 10
+POLL_S = 0.02
+RATE = 5 / POLL_S  # readings per second: the profile's 5 points, every POLL_S
 
 
 @pytest.fixture
 def stack(processes: Processes, tmp_path: Path) -> Iterator[DeliveryStack]:
-    s = DeliveryStack(processes, tmp_path, queue={"max_bytes": LIMIT})
+    s = DeliveryStack(processes, tmp_path, queue={"max_bytes": LIMIT}, poll_interval_s=POLL_S)
     yield s
     s.close()
 
@@ -47,9 +49,9 @@ def test_full_queue_stays_in_its_limit_raises_an_alarm_and_recovers_fast(
     def dropping() -> bool:
         nonlocal peak
         peak = max(peak, stack.queue_files())
-        return stack.metrics()["cityops_agent_dropped_readings_total"] >= 500
+        return stack.metrics()["cityops_agent_dropped_readings_total"] >= 1000
 
-    # ~100 readings/s: the queue fills in about 15 s, then drops
+    # the queue fills in a few seconds, then drops
     wait_for(dropping, timeout_s=90, interval_s=0.1, what="the full queue dropping readings")
     assert peak <= LIMIT, f"the queue's files took {peak} bytes, limit {LIMIT}"
     assert stack.metrics()["cityops_agent_queue_file_bytes"] <= LIMIT
@@ -67,7 +69,7 @@ def test_full_queue_stays_in_its_limit_raises_an_alarm_and_recovers_fast(
                      what="the dropped-readings alarm")
     state, severity, value, message = alarm
     assert (state, severity) == ("active", "major")
-    assert value >= 500 and stack.gateway in message and "dropped" in message
+    assert value >= 1000 and stack.gateway in message and "dropped" in message
 
     # drained through commit receipts, and nothing more is dropped once it is
     wait_for(lambda: stack.metrics()["cityops_agent_queue_readings"] < 200, timeout_s=60,
@@ -78,5 +80,5 @@ def test_full_queue_stays_in_its_limit_raises_an_alarm_and_recovers_fast(
     final = stack.metrics()["cityops_agent_dropped_readings_total"]
     assert final == settled["cityops_agent_dropped_readings_total"]
     # while the worker reconnects and the first receipts come back, the full queue still
-    # drops: a few seconds' worth at most (about 100 readings/s here)
-    assert final - dropped <= 300, f"{final - dropped} dropped after the agent reconnected"
+    # drops: a few seconds' worth at most
+    assert final - dropped <= 3 * RATE, f"{final - dropped} dropped after the agent reconnected"
