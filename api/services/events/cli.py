@@ -20,15 +20,21 @@ def _settings():
 
 @app.command("watch")
 def watch(
-    client_id: Annotated[str, typer.Option(help="MQTT client id; unique per watcher")] =
-    "cityops-events-watch",
+    client_id: Annotated[str, typer.Option(
+        help="MQTT client id; unique per watcher (default cityops-events-watch-{deployment})")
+    ] = "",
     sweep_interval_s: Annotated[float, typer.Option(min=1.0)] = 60.0,
 ) -> None:
     """Open events from alarms of mapped rules; raise supervision on red lights."""
     from api.services.events.watch import Watcher
     from cityops.cli import _run_async
+    from cityops.settings import deployment_of
 
-    _run_async(Watcher(_settings(), client_id, sweep_interval_s).run())
+    settings = _settings()
+    # the deployment in the id: another deployment's watcher on the same broker would take
+    # over this one's persistent session
+    client_id = client_id or f"cityops-events-watch-{deployment_of(settings)}"
+    _run_async(Watcher(settings, client_id, sweep_interval_s).run())
 
 
 @app.command("sweep")
