@@ -33,6 +33,10 @@ _MAX_READINGS = 10000
 _NUMBER = (int, float, bool)
 DEFAULT_MAX_PAST_S = 30 * 86400  # as long as batch keys are kept (retention: 30 days)
 DEFAULT_MAX_FUTURE_S = 300
+# a telemetry message of the wire's 10,000 readings is well under 4 MiB; a bigger one is
+# dead-lettered unparsed (parsing costs many times its size), keeping its first 64 KiB
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+DEAD_LETTER_KEEP_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,11 @@ class Decoder:
         return self._window
 
     def decode(self, topic: str, payload: bytes) -> tuple[DecodedBatch | None, list[DeadLetter]]:
+        if len(payload) > MAX_MESSAGE_BYTES:
+            return None, [self._dead(topic, payload[:DEAD_LETTER_KEEP_BYTES], "too_large",
+                                     f"{len(payload)} bytes is over the limit of "
+                                     f"{MAX_MESSAGE_BYTES}; the first {DEAD_LETTER_KEEP_BYTES}"
+                                     " are kept")]
         lo, hi = self.window()
         try:
             gateway = wire.gateway_of(topic, "telemetry")

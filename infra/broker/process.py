@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 MOSQUITTO = "/usr/sbin/mosquitto"
 
 
+# issue #22 item 3: a 300 MiB publish was accepted and relayed
+MAX_PACKET_BYTES = 16 * 1024 * 1024
+
 class Broker:
     """A Mosquitto listening on host:port only, with everything it owns under `state_dir`.
 
@@ -95,6 +98,9 @@ class Broker:
             "max_queued_messages 1000000",
             "max_queued_bytes 0",
             "set_tcp_nodelay true",
+            # no client can make the broker (or ingestion behind it) hold a huge message: the
+            # largest legitimate one, a big gateway's retained config, stays far below
+            f"max_packet_size {MAX_PACKET_BYTES}",
             f"log_dest file {self.log_path}",
             "log_type error",
             "log_type warning",
