@@ -184,3 +184,24 @@ def test_an_extension_beyond_the_bound_is_refused_before_sending(
     page.click("[data-test=event-actions] button[data-request=extend]")
     expect(page.locator("[data-test=event-refused]")).to_contain_text("不超过 30 个工作日")
     assert console.admin.get(f"/v1/events/{event}").json().get("requests", []) == before
+
+
+def test_an_offline_device_shows_why_in_the_readers_language(
+    page: Page, console: Console, database_url: str
+) -> None:
+    ups = console.admin.get(f"/v1/devices/{console.devices['ups']}").json()
+    gateway = f"gw-why-{console.gateway[-6:]}"
+    with psycopg.connect(database_url) as conn:  # a registered gateway whose agent is away
+        conn.execute("INSERT INTO gateways (id) VALUES (%s)", (gateway,))
+    device = {"id": f"{gateway}-ups", "gateway": gateway, "profile": ups["profile"],
+              "address": {"host": "127.0.0.1", "port": 1, "unit_id": 1}}
+    assert console.admin.post("/v1/devices", json=device).status_code == 201, device
+    reason = "device_auth_refused: ups at 127.0.0.1:1 refused user 'agent'"
+    with psycopg.connect(database_url) as conn:  # what the gateway's status message records
+        conn.execute("UPDATE gateways SET last_seen_at = now(), last_status = %s WHERE id = %s",
+                     (json.dumps({"state": "online", "devices": {device["id"]: "offline"},
+                                  "reasons": {device["id"]: reason}}), gateway))
+    login(page, console, "admin", "/devices")
+    why = page.locator(f"tr[data-device='{device['id']}'] [data-test=offline-reason]")
+    expect(why).to_have_text("设备拒绝了账号或证书")
+    expect(why).to_have_attribute("title", reason)

@@ -223,4 +223,6 @@ export default {
   "action.refuse_suspend": "Suspend refused", "action.refuse_extend": "Extension refused",
   "action.refuse_return": "Return refused", "events.extensionBound": "An extension is more than 0 and at most {max} working days",
   "data.industryTotal": "All industries: {total} (the revenue above)",
+  "error.device_auth_refused": "The device refused the account or certificate", "error.device_config_invalid": "Invalid device configuration",
+  "error.decode_error": "Data could not be decoded", "error.wire_invalid": "Invalid message", "error.store_rejected": "The database refused the write",
 };

@@ -211,4 +211,6 @@ export default {
   "action.refuse_suspend": "挂账申请未批准", "action.refuse_extend": "延期申请未批准",
   "action.refuse_return": "回退申请未批准", "events.extensionBound": "延期须大于 0 且不超过 {max} 个工作日",
   "data.industryTotal": "各行业合计 {total}（与营业收入一致）",
+  "error.device_auth_refused": "设备拒绝了账号或证书", "error.device_config_invalid": "设备配置有误",
+  "error.decode_error": "数据无法解析", "error.wire_invalid": "报文格式有误", "error.store_rejected": "数据库拒绝写入",
 };

@@ -13,7 +13,9 @@ export function deviceHealth(devices, gateways) {
   return devices.map((d) => {
     const status = byGateway[d.gateway]?.last_status;
     const online = status?.state === "online" && status.devices?.[d.id] === "online";
-    return { ...d, online };
+    // why the agent cannot reach it: "<code>: <detail>" from the gateway's status
+    const reason = online ? null : (status?.reasons?.[d.id] ?? null);
+    return { ...d, online, reason };
   });
 }
 
