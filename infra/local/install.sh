@@ -5,7 +5,8 @@
 set -euo pipefail
 
 PG_MAJOR=15
-PACKAGES=(postgresql-15 postgresql-server-dev-15 cmake gcc make libssl-dev mosquitto
+# postgresql-15-postgis-3: the map's geometry (docs/map.md)
+PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 cmake gcc make libssl-dev mosquitto
           mosquitto-clients openssh-server openssh-client
           # the console's browser tests; a CJK font so Chinese renders in the browser
           chromium fonts-noto-cjk)

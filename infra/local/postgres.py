@@ -207,7 +207,10 @@ def _psql(database: str, sql: str, what: str) -> None:
 def ensure_database(password: str) -> None:
     """Role `cityops` (CREATEDB, not superuser) with `password`, its database, and TimescaleDB
     in template1 too, so every database the role creates later starts with the extension."""
-    _psql("template1", "CREATE EXTENSION IF NOT EXISTS timescaledb;\n", "timescaledb in template1")
+    # PostGIS is not a trusted extension: the superuser creates it, migrations only check it.
+    extensions = ("CREATE EXTENSION IF NOT EXISTS timescaledb;\n"
+                  "CREATE EXTENSION IF NOT EXISTS postgis;\n")
+    _psql("template1", extensions, "timescaledb and postgis in template1")
     role_sql = (
         f"SELECT 'CREATE ROLE {ROLE}' WHERE NOT EXISTS "
         f"(SELECT FROM pg_roles WHERE rolname = '{ROLE}') \\gexec\n"
@@ -217,4 +220,4 @@ def ensure_database(password: str) -> None:
         f"(SELECT FROM pg_database WHERE datname = '{DATABASE}') \\gexec\n"
     )
     _psql("postgres", role_sql, f"role and database {ROLE}")
-    _psql(DATABASE, "CREATE EXTENSION IF NOT EXISTS timescaledb;\n", f"timescaledb in {DATABASE}")
+    _psql(DATABASE, extensions, f"timescaledb and postgis in {DATABASE}")

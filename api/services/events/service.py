@@ -183,6 +183,10 @@ def next_clock(
 
 
 async def _dispatch_target(conn: AsyncConnection, event: dict, department: str | None) -> str:
+    # the department whose responsibility area holds the event's point (migration 081)
+    # comes before the category's default: it is the one the map offers the dispatcher
+    if department is None:
+        department = event.get("area_department_id")
     if department is None:
         cur = await conn.execute("SELECT department_id FROM event_categories WHERE code = %s",
                                  (event["category_code"],))
