@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -9,7 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from api.auth import Principal, Role, issue_token, verify_password
-from api.deps import Conn, audit_detail, client_address, get_settings, throttle
+from api.deps import audit_detail, client_address, get_pool, get_settings, throttle
 from api.throttle import Subjects
 from cityops.errors import AuthError
 from cityops.settings import Settings
@@ -30,7 +31,6 @@ class Token(BaseModel):
                                              "from the address; see Retry-After"}})
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    conn: Conn,
     request: Request,
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> Token:
@@ -41,12 +41,17 @@ async def login(
     subjects = Subjects.of("account", form.username, client_address(request))
     gate = throttle(request)
     await gate.check(subjects)
-    cur = await conn.execute(
-        "SELECT password_hash, role, auth_version FROM users"
-        " WHERE username = %s AND NOT disabled", (form.username,),
-    )
-    row = await cur.fetchone()
-    if not verify_password(row[0] if row else None, form.password) or row is None:
+    # one pooled connection at a time (not the route's own for the whole call): a flood of
+    # logins must not hold the pool while waiting for a second connection
+    async with get_pool(request).connection() as conn:
+        cur = await conn.execute(
+            "SELECT password_hash, role, auth_version FROM users"
+            " WHERE username = %s AND NOT disabled", (form.username,),
+        )
+        row = await cur.fetchone()
+    # argon2 costs tens of ms of CPU: off the event loop, which serves every other caller
+    if not await asyncio.to_thread(verify_password, row[0] if row else None, form.password) \
+            or row is None:
         await gate.failed(subjects, "wrong username or password")
         raise AuthError("wrong username or password")
     await gate.succeeded(subjects)
