@@ -28,6 +28,7 @@ from api.routes import (
     gateways,
     health,
     live,
+    map,
     open311,
     readings,
     registry,
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (events, open311, catalogue, dashboards, economy):  # issue 7
         app.include_router(module.router)
     app.include_router(cloud.router)  # issue 6: cloud control
+    app.include_router(map.router)  # issue 16: the map
 
     install_console(app)  # issue 8: the console at / (built by `make web`)
 

@@ -184,7 +184,10 @@ LIST_CHECKS: dict[tuple[str, str], tuple[str, str, str]] = {
 }
 # lists checked by their own tests below or in test_events_open311.py
 OTHER_LIST_TESTS = {("GET", "/v1/live"), ("GET", "/v1/open311/requests.json"),
-                    ("GET", "/v1/open311/requests/{service_request_id}.json")}
+                    ("GET", "/v1/open311/requests/{service_request_id}.json"),
+                    # the map's: tests/integration/map/test_map_api.py
+                    ("GET", "/v1/map/tiles/{layer}/{z}/{x}/{y}.mvt"), ("GET", "/v1/map/nearest"),
+                    ("POST", "/v1/map/within"), ("GET", "/v1/map/areas/counts")}
 
 
 def test_lists_leave_out_other_departments(client: TestClient, world: dict) -> None:

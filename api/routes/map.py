@@ -1,0 +1,117 @@
+"""The map (一张图, issue 16): vector tiles of the layers, the nearest devices, what a drawn
+polygon holds, counts by area. The spatial logic lives in spatial/; these routes parse,
+check the caller and answer. Devices and alarms are limited to a department-scoped caller's
+departments; events are the county-wide case board, read by the event roles."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import Role
+from api.deps import AnyRole, Caller, Conn, check_department, require
+from api.routes.events import READERS as EVENT_READERS
+from cityops.errors import Forbidden, InvalidInput
+from spatial import queries, tiles
+
+router = APIRouter(tags=["map"])
+MVT = "application/vnd.mapbox-vector-tile"
+Layer = Annotated[str, Path(pattern=r"^[a-z][a-z-]{1,30}$")]
+# the range is checked by spatial.tiles.check_tile (422 naming the coordinate)
+Coord = Annotated[int, Path(ge=-(2**31), le=2**31)]
+
+
+class Nearby(BaseModel):
+    id: str
+    title: str
+    department: str | None
+    category: str
+    latitude: float
+    longitude: float
+    distance_m: float
+
+
+class WithinIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    geometry: dict = Field(description="a GeoJSON Polygon in CGCS2000/WGS84 lon/lat",
+                           examples=[{"type": "Polygon", "coordinates": [[
+                               [116.7, 33.9], [116.8, 33.9], [116.8, 34.0], [116.7, 33.9]]]}])
+
+
+class WithinOut(BaseModel):
+    devices: int
+    alarms_open: int
+    events_open: int
+    events: int
+    sites: int
+    area_km2: float
+
+
+class AreaCount(BaseModel):
+    code: str
+    name: str
+    alarms_open: int
+    events_open: int
+    events: int
+
+
+class AreaCounts(BaseModel):
+    kind: str
+    areas: list[AreaCount]
+    events_open_unassigned: int
+
+
+@router.get("/v1/map/tiles/{layer}/{z}/{x}/{y}.mvt", dependencies=[AnyRole],
+            response_class=Response,
+            responses={200: {"content": {MVT: {}}, "description": "a Mapbox Vector Tile"}})
+async def get_tile(layer: Layer, z: Coord, x: Coord, y: Coord, conn: Conn,
+                   caller: Caller) -> Response:
+    if layer == "events" and caller.role not in {Role.ADMIN, *EVENT_READERS}:
+        raise Forbidden(f"role {caller.role.value} may not read events")
+    body = await tiles.tile(conn, layer, z, x, y, caller.departments)
+    # tiles change as devices and events do: the browser may keep one for a few seconds
+    return Response(body, media_type=MVT, headers={"Cache-Control": "private, max-age=5"})
+
+
+@router.get("/v1/map/nearest", response_model=list[Nearby], dependencies=[AnyRole])
+async def nearest(
+    conn: Conn, caller: Caller,
+    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    event: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    alarm: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    category: Annotated[str | None, Query(pattern=r"^[a-z_]{1,30}$",
+                                          description="profile category, e.g. security")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> list[dict]:
+    """The devices nearest a point, an event or an alarm (its device), in metres."""
+    given = [name for name, v in (("lon/lat", lon if lat is not None else None),
+                                  ("event", event), ("alarm", alarm)) if v is not None]
+    if len(given) != 1 or (lon is None) != (lat is None):
+        raise InvalidInput("give exactly one of lon and lat together, event, or alarm")
+    if event is not None or alarm is not None:
+        lon, lat, department = await queries.point_of(conn, event=event, alarm=alarm)
+        if alarm is not None:
+            check_department(caller, department, f"alarm {alarm}")
+    return await queries.nearest(conn, lon, lat, limit=limit, category=category,
+                                 departments=caller.departments)
+
+
+@router.post("/v1/map/within", response_model=WithinOut, dependencies=[AnyRole])
+async def within(body: WithinIn, conn: Conn, caller: Caller) -> dict:
+    """What lies inside a drawn polygon: devices, open alarms, events, sites, its area."""
+    return await queries.within(conn, body.geometry, caller.departments)
+
+
+@router.get("/v1/map/areas/counts", response_model=AreaCounts,
+            dependencies=[Depends(require(*EVENT_READERS))])
+async def area_counts(
+    conn: Conn, caller: Caller,
+    kind: Annotated[str, Query(pattern=r"^[a-z]{1,20}$")] = "town",
+) -> dict:
+    """Open alarms and events counted per area of one kind; open events outside every grid
+    cell are counted apart (unassigned)."""
+    return await queries.counts_by_area(conn, kind, caller.departments)
