@@ -165,6 +165,7 @@ def main() -> None:
     app.add_typer(__import__("api.services.economy.cli", fromlist=["app"]).app, name="economy")
     app.add_typer(__import__("api.services.users_cli", fromlist=["app"]).app, name="users")
     app.add_typer(__import__("api.services.gateways_cli", fromlist=["app"]).app, name="gateways")
+    app.add_typer(__import__("spatial.cli", fromlist=["app"]).app, name="map")
     try:
         app()
     except PlatformError as err:

@@ -101,6 +101,7 @@ def run_demo() -> None:
     subprocess.run([*cityops, "users", "add", "admin", "--role", "admin"],
                    input=admin_password + "\n", text=True, check=True)
     _load_economy(cityops, demo_dir)
+    subprocess.run([*cityops, "map", "seed-demo"], check=True)  # 濉溪县 on the map
     block_stop_signals()
     stop_with_parent()
     procs: list[subprocess.Popen] = []
