@@ -5,8 +5,6 @@ recorded in map_layers with the coordinate system the file came in."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,6 +13,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from api.services.csv_files import read_csv
 from cityops.errors import InvalidInput
 from spatial.crs import converter
 
@@ -164,17 +163,20 @@ def _record(conn: psycopg.Connection, layer: str, kind: str, crs: str, report: R
 
 
 def read_point_rows(path: Path) -> list[dict]:
-    """CSV with columns id, lon, lat (a header row; UTF-8, with or without BOM)."""
+    """CSV with columns id, lon, lat (a header row; UTF-8 with or without BOM, GBK, UTF-16:
+    api/services/csv_files.py); each row carries its spreadsheet number as `_row`."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InvalidInput(f"{path}: not a readable UTF-8 CSV file ({err})") from err
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"id", "lon", "lat"} - set(reader.fieldnames or [])
+        data = path.read_bytes()
+    except OSError as err:
+        raise InvalidInput(f"{path}: not readable ({err})") from err
+    table = read_csv(data, str(path))
+    header = [c.strip() for c in table.rows[0][1]] if table.rows else []
+    missing = {"id", "lon", "lat"} - set(header)
     if missing:
         raise InvalidInput(f"{path}: columns {', '.join(sorted(missing))} are missing "
-                           "(id, lon, lat expected)")
-    return list(reader)
+                           f"(id, lon, lat expected; {table.encoding} read)")
+    return [{**dict(zip(header, cells, strict=False)), "_row": number}
+            for number, cells in table.rows[1:] if any(c.strip() for c in cells)]
 
 
 def import_points(conn: psycopg.Connection, rows: Iterable[dict], *, table: str,
@@ -191,6 +193,7 @@ def import_points(conn: psycopg.Connection, rows: Iterable[dict], *, table: str,
     with conn.transaction():
         county = _county_check(conn)
         for number, row in enumerate(rows, start=2):  # row 1 is the header
+            number = row.get("_row", number)  # as the spreadsheet shows it (blank lines)
             try:
                 lon, lat = to_stored(*check_pair(row.get("lon"), row.get("lat")))
             except InvalidInput as err:

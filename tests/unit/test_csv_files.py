@@ -45,3 +45,14 @@ def test_a_long_cell_is_read_and_a_broken_quote_names_its_row() -> None:
     assert read_csv(f"id,note\na,{long}\n".encode(), "f.csv").rows[1][1][1] == long
     with pytest.raises(InvalidInput, match=r"f\.csv: row 3: .*limit.*\(UTF-8 read\)"):
         read_csv(f"id,note\na,b\nc,{'x' * (1024 * 1024 + 1)}\n".encode(), "f.csv")
+
+
+def test_the_map_point_import_reads_gbk_and_keeps_spreadsheet_rows(tmp_path) -> None:
+    from spatial.importer import read_point_rows
+
+    path = tmp_path / "站点.csv"
+    path.write_bytes("id,lon,lat,名称\ns-1,116.77,33.92,指挥中心\n\ns-2,116.7,33.9,泵站\n"
+                     .encode("gbk"))
+    rows = read_point_rows(path)
+    assert [(r["_row"], r["id"], r["名称"]) for r in rows] == [
+        (2, "s-1", "指挥中心"), (4, "s-2", "泵站")]
