@@ -128,6 +128,10 @@ def _ensure_server(ctx: Context, spec: ServerSpec) -> Any:
     with ctx.locked(("server", spec.project, spec.name)):
         server = ctx.provider.ensure_server(spec)
     ctx.report(f"server {spec.name} is {server.status}", progress=40)
+    if server.attributes.get("flavor") not in (None, spec.flavor):
+        # an existing server is found, not remade: say where it differs from the request
+        ctx.report(f"server {spec.name} exists with flavor {server.attributes['flavor']}, "
+                   f"not {spec.flavor}: left as it is (resize it with server.action)")
     return server
 
 

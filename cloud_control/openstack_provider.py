@@ -137,7 +137,8 @@ class OpenStackProvider(CloudWatch, CloudCleanup):
             self._apply_quotas(project.id, spec)
             quotas = self._quotas(project.id)
         departments = _departments(project)
-        return Resource("project", project.id, project.name, project.name, "active",
+        return Resource("project", project.id, project.name, project.name,
+                        "active" if project.is_enabled else "disabled",
                         {"department": departments[0] if departments else None,
                          "description": project.description or "", "quotas": quotas})
 
@@ -215,21 +216,17 @@ class OpenStackProvider(CloudWatch, CloudCleanup):
         return _server(server, spec.project, duplicates=others, replaced_failed=replaced)
 
     def _server_attrs(self, pc, spec: ServerSpec) -> dict:
-        flavor = servers.find_named("flavor", spec.flavor,
-                                    lambda: pc.compute.find_flavor(spec.flavor),
-                                    lambda: [f.name for f in pc.compute.flavors()])
-        image = servers.find_named("image", spec.image, lambda: pc.image.find_image(spec.image),
-                                   lambda: [i.name for i in pc.image.images()])
+        flavor = servers.pick("flavor", spec.flavor, pc.compute.flavors())
+        image = servers.pick("image", spec.image, pc.image.images())
         # the platform's user is admin in the project, and Neutron shows an admin every
         # project's networks: look only in this project's (and the shared ones)
-        mine = {"project_id": pc.current_project_id}
-        network = servers.find_named(
+        mine = list(pc.network.networks(project_id=pc.current_project_id))
+        shared = [n for n in pc.network.networks(is_shared=True)
+                  if n.id not in {m.id for m in mine}]
+        network = servers.pick(
             "network", spec.network,
-            lambda: (pc.network.find_network(spec.network, **mine)
-                     or pc.network.find_network(spec.network, is_shared=True)),
-            lambda: [n.name for n in [*pc.network.networks(**mine),
-                                      *pc.network.networks(is_shared=True)]],
-            f"in project {spec.project} or shared")
+            next((c for c in (mine, shared) if any(spec.network in (n.id, n.name) for n in c)),
+                 mine + shared), f"in project {spec.project} or shared")
         attrs = {"name": spec.name, "flavor_id": flavor.id, "image_id": image.id,
                  "networks": [{"uuid": network.id}], "metadata": spec.metadata}
         if spec.key_name:

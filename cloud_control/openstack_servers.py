@@ -22,7 +22,8 @@ SETTLED = ("ACTIVE", "SHUTOFF", "VERIFY_RESIZE", "ERROR", "PAUSED", "SUSPENDED",
 def oldest_first(items) -> list:
     """Duplicates by name are ordered the same way on every call, so CityOps always manages
     the same one of them (the oldest) and reports the others."""
-    return sorted(items, key=lambda r: (r.created_at or "", r.id))
+    # flavors carry no created_at: they are then ordered by id alone
+    return sorted(items, key=lambda r: (getattr(r, "created_at", None) or "", r.id))
 
 
 def named(pc, name: str) -> list:
@@ -45,14 +46,20 @@ def flavor_name(server) -> str | None:
     return (server.flavor or {}).get("original_name")
 
 
-def find_named(kind: str, name: str, find: Callable[[], object | None],
-               choices: Callable[[], list[str]], where: str = "in the cloud"):
-    """A flavor, image or network by name; NotFound says which, and what there is."""
-    found = find()
-    if found is None:
-        known = ", ".join(sorted(set(choices()))) or "none"
-        raise NotFound(f"{kind} {name!r} not found {where} (there are: {known})")
-    return found
+def pick(kind: str, wanted: str, candidates, where: str = "in the cloud"):
+    """A flavor, image or network by id or name, out of `candidates`. NotFound says which,
+    and what there is; two of one name (Glance allows it) is a Conflict naming their ids,
+    never the SDK's "More than one ... exists"."""
+    candidates = list(candidates)
+    found = ([c for c in candidates if c.id == wanted]
+             or oldest_first(c for c in candidates if c.name == wanted))
+    if not found:
+        known = ", ".join(sorted({c.name for c in candidates if c.name})) or "none"
+        raise NotFound(f"{kind} {wanted!r} not found {where} (there are: {known})")
+    if len(found) > 1:
+        raise Conflict(f"{len(found)} {kind}s are named {wanted!r} {where} "
+                       f"({', '.join(c.id for c in found)}): give the id of the one meant")
+    return found[0]
 
 
 def settle(pc, server, timeout_s: float, what: str = "settle", leave: tuple[str, ...] = ()):
@@ -140,9 +147,7 @@ def finish_resize(pc, server, target_flavor: str | None, timeout_s: float):
 def resize(pc, server, target_flavor: str | None, timeout_s: float):
     if not target_flavor:
         raise Conflict("resize needs a flavor")
-    target = find_named("flavor", target_flavor,
-                        lambda: pc.compute.find_flavor(target_flavor),
-                        lambda: [f.name for f in pc.compute.flavors()])
+    target = pick("flavor", target_flavor, pc.compute.flavors())
     if flavor_name(server) == target.name:
         return server
     pc.compute.resize_server(server, target.id)

@@ -24,6 +24,8 @@ def test_volume_in_use_elsewhere_is_refused_and_results_are_the_clouds(lab: Lab)
     assert from_b["state"] == "failed" and "attached to server a, not b" in from_b["detail"]
     busy = lab.run("volume.delete", name="v1")
     assert busy["state"] == "failed" and "detach it first" in busy["detail"]
+    # an ensure of an attached volume finds it in use (it used to wait 300 s for available)
+    assert lab.ok("volume.ensure", name="v1", size_gb=1)["status"] == "in-use"
     grow = lab.run("volume.ensure", name="v1", size_gb=2)
     assert grow["state"] == "failed" and "only when detached" in grow["detail"]
 
@@ -90,7 +92,7 @@ def test_project_results_are_the_clouds_and_a_zero_quota_is_zero(lab: Lab) -> No
     provider = lab.provider
     try:
         made = lab.ok("project.ensure", name=name, quotas={"cores": 0, "instances": 3})
-        assert made["attributes"]["department"] is None
+        assert made["attributes"]["department"] is None and made["status"] == "active"
         assert (made["attributes"]["quotas"]["cores"],
                 made["attributes"]["quotas"]["instances"]) == (0, 3)
         claimed = lab.ok("project.ensure", name=name, department="roads")
@@ -100,3 +102,25 @@ def test_project_results_are_the_clouds_and_a_zero_quota_is_zero(lab: Lab) -> No
         assert limits["instances"] == 3
     finally:
         provider.conn.identity.delete_project(provider.conn.identity.find_project(name))
+
+
+def test_two_images_of_one_name_are_named_by_id(lab: Lab) -> None:
+    pc = lab.sdk()
+    name = f"t-twin-image-{uuid.uuid4().hex[:6]}"
+    # no data uploaded: records only, enough for the name look-up
+    made = [pc.image.create_image(name=name, disk_format="raw", container_format="bare")
+            for _ in range(2)]
+    try:
+        job = lab.run("server.ensure", name="never", flavor="m1.tiny", image=name,
+                      network="net")
+    finally:
+        for image in made:
+            pc.image.delete_image(image)
+    assert job["state"] == "failed" and f"2 images are named {name!r}" in job["detail"]
+    assert all(image.id in job["detail"] for image in made), job["detail"]
+
+
+def test_existing_server_is_reported_as_the_cloud_has_it(lab: Lab) -> None:
+    job = lab.run("server.ensure", name="b", flavor="m1.small", image="cirros", network="net")
+    assert job["state"] == "succeeded" and job["result"]["attributes"]["flavor"] == "m1.tiny"
+    assert any("exists with flavor m1.tiny, not m1.small" in e for e in job["events"])
