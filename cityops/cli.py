@@ -166,6 +166,7 @@ def main() -> None:
     app.add_typer(__import__("api.services.users_cli", fromlist=["app"]).app, name="users")
     app.add_typer(__import__("api.services.gateways_cli", fromlist=["app"]).app, name="gateways")
     app.add_typer(__import__("spatial.cli", fromlist=["app"]).app, name="map")
+    app.add_typer(__import__("datafoundation.cli", fromlist=["app"]).app, name="sync")
     try:
         app()
     except PlatformError as err:

@@ -159,3 +159,24 @@ class PlaybookFailed(CloudError):
     """An Ansible run did not succeed on every host."""
 
     code = "playbook_failed"
+
+
+class SourceError(PlatformError):
+    """A department system a sync reads from failed: unreachable, refused the credentials,
+    lacks the table, or sent what is not what it claims (datafoundation/)."""
+
+    code = "source_error"
+
+
+class SourceUnavailable(SourceError):
+    """The source did not answer; a later attempt may succeed."""
+
+    code = "source_unavailable"
+    retryable = True
+
+
+class SyncRejected(PlatformError):
+    """A sync stopped on purpose: schema drift under a frozen contract, a cursor with NULLs,
+    a key that is not unique. The message names the source, table and row."""
+
+    code = "sync_rejected"

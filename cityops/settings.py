@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # encoding), so a second process is what lets a second core answer (docs/api.md)
     api_workers: int = Field(1, ge=1, le=32)
     jwt_secret: SecretStr = SecretStr("")
+    # encrypts stored credentials of department systems (datafoundation/secrets.py)
+    secret_key: SecretStr = SecretStr("")
     jwt_ttl_s: int = Field(900, ge=60)
     # failed logins and API keys allowed per account (or key prefix) and per client address
     # within the window, counted in the database for every API process (api/throttle.py)
@@ -106,6 +108,9 @@ class Settings(BaseSettings):
     ansible_ssh_networks: list[str] = []
     # cached wheelhouse for playbooks that install the platform (default <state_dir>/wheelhouse)
     wheelhouse_dir: Path | None = None
+    # the map's basemap: a county's PMTiles file served with range requests (docs/map.md);
+    # unset, the default outline built from open data is served instead
+    map_pmtiles_path: Path | None = None
 
     @field_validator("log_level")
     @classmethod

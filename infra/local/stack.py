@@ -71,6 +71,7 @@ def _local_env(existing: dict[str, str]) -> dict[str, str]:
         ours[f"{prefix}_USERNAME"] = user
         ours[f"{prefix}_PASSWORD"] = accounts.new_password()
     ours["CITYOPS_JWT_SECRET"] = secrets.token_urlsafe(48)
+    ours["CITYOPS_SECRET_KEY"] = secrets.token_urlsafe(48)
     return {**ours, **existing}
 
 

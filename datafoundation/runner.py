@@ -1,0 +1,183 @@
+"""One run of a sync: read the source in keyset batches, merge each batch into the raw layer
+in the same transaction as the cursor and the run's progress (exactly-once effect: a run
+killed at any point resumes after the last committed batch)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from cityops.errors import PlatformError, SyncRejected
+from datafoundation import raw
+from datafoundation.secrets import decrypt
+from datafoundation.sources import Column, Page
+from datafoundation.sources.mariadb import MariaDBSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Spec:
+    sync_id: int
+    source_name: str
+    kind: str
+    settings: dict
+    secret: bytes | None
+    system: str
+    table: str
+    target: str
+    mode: str
+    cursor: str | None
+    key: str
+    deletes: str
+    soft_column: str | None
+    contract: str
+    batch_rows: int
+
+    @property
+    def where(self) -> str:
+        return f"source {self.source_name}, table {self.table}"
+
+
+def _spec(conn: psycopg.Connection, sync_id: int) -> Spec:
+    row = conn.execute(
+        "SELECT so.name, so.kind, so.settings, so.secret, sy.slug, s.object, s.target_table, "
+        "s.mode, s.cursor_column, s.primary_key, s.deletes, s.soft_delete_column, s.contract, "
+        "s.batch_rows FROM syncs s JOIN sources so ON so.id = s.source_id "
+        "JOIN systems sy ON sy.id = so.system_id WHERE s.id = %s", (sync_id,)).fetchone()
+    if row is None:
+        raise SyncRejected(f"sync {sync_id} does not exist")
+    if len(row[9]) != 1:
+        raise SyncRejected(f"sync {sync_id}: a composite primary key is not supported yet")
+    return Spec(sync_id, row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
+                row[9][0], row[10], row[11], row[12], row[13])
+
+
+def _open_source(spec: Spec, secret_key: str) -> MariaDBSource:
+    if spec.kind not in ("mariadb", "mysql"):
+        raise SyncRejected(f"source {spec.source_name}: kind {spec.kind} has no reader yet")
+    return MariaDBSource(spec.source_name, spec.settings, decrypt(secret_key, spec.secret))
+
+
+def _begin(conn: psycopg.Connection, spec: Spec) -> tuple[int, dict]:
+    """The run to work in: the interrupted one if any (a killed or failed run resumes), else a
+    new one. Returns it with the sync's state."""
+    with conn.transaction():
+        conn.execute("INSERT INTO sync_state (sync_id) VALUES (%s) ON CONFLICT DO NOTHING",
+                     (spec.sync_id,))
+        cursor, ckey, columns, run_id = conn.execute(
+            "SELECT cursor_value, cursor_key, columns, run_id FROM sync_state WHERE sync_id = %s "
+            "FOR UPDATE", (spec.sync_id,)).fetchone()
+        if run_id is not None:
+            conn.execute("UPDATE sync_runs SET state = 'running', attempt = attempt + 1, "
+                         "error = NULL, finished_at = NULL WHERE id = %s", (run_id,))
+        else:
+            run_id = conn.execute("INSERT INTO sync_runs (sync_id) VALUES (%s) RETURNING id",
+                                  (spec.sync_id,)).fetchone()[0]
+            conn.execute("UPDATE sync_state SET run_id = %s WHERE sync_id = %s",
+                         (run_id, spec.sync_id))
+    return run_id, {"cursor": cursor, "key": ckey, "columns": columns}
+
+
+def _prepare(conn: psycopg.Connection, spec: Spec, run_id: int, columns: list[Column],
+             previous: list[dict] | None) -> None:
+    names = [c.name for c in columns]
+    for role, name in (("key", spec.key), ("cursor", spec.cursor),
+                       ("soft-delete column", spec.soft_column)):
+        if name is not None and name not in names:
+            raise SyncRejected(f"{spec.where}: {role} {name} is not a column of the source")
+    changes = raw.drift(previous, columns)
+    schema = raw.schema_of(spec.system)
+    with conn.transaction():
+        if changes and spec.contract == "freeze":
+            conn.execute("UPDATE syncs SET flagged = %s WHERE id = %s",
+                         (f"schema drift: {changes}", spec.sync_id))
+            conn.execute("UPDATE sync_runs SET drift = %s WHERE id = %s",
+                         (Jsonb(changes), run_id))
+        else:
+            raw.ensure_table(conn, schema, spec.target, columns, spec.key)
+            raw.evolve(conn, schema, spec.target, columns, changes)
+            conn.execute("UPDATE sync_state SET columns = %s WHERE sync_id = %s",
+                         (Jsonb([c.__dict__ for c in columns]), spec.sync_id))
+            conn.execute("UPDATE sync_runs SET drift = %s WHERE id = %s",
+                         (Jsonb(changes) if changes else None, run_id))
+    if changes and spec.contract == "freeze":
+        raise SyncRejected(f"{spec.where}: schema drift under a frozen contract: {changes}; "
+                           "the sync is flagged and stopped until the contract is changed")
+    if changes:
+        log.warning("sync %s: schema drift evolved: %s", spec.sync_id, changes)
+
+
+def _load(conn: psycopg.Connection, spec: Spec, source: MariaDBSource, run_id: int,
+          columns: list[Column], state: dict) -> None:
+    schema = raw.schema_of(spec.system)
+    if spec.mode == "incremental":
+        nulls = source.null_cursor_keys(spec.table, spec.cursor, spec.key)
+        if nulls:
+            raise SyncRejected(f"{spec.where}: cursor column {spec.cursor} is NULL in rows "
+                               f"{spec.key}={nulls}; such rows would never be synced")
+        page = Page(state["cursor"], (state["key"] or {}).get("key"))
+    else:
+        page = Page(None, (state["key"] or {}).get("key"))
+    names = [c.name for c in columns]
+    ki, ci = names.index(spec.key), names.index(spec.cursor) if spec.cursor else None
+    for rows in source.read(spec.table, columns, spec.key, spec.cursor, page, spec.batch_rows):
+        last = rows[-1]
+        cursor = raw_text(last[ci]) if ci is not None else None
+        with conn.transaction():
+            written = raw.merge(conn, schema, spec.target, columns, spec.key, rows, run_id,
+                                spec.where)
+            deleted = (raw.mark_soft_deleted(conn, schema, spec.target, spec.soft_column, run_id)
+                       if spec.deletes == "soft" else 0)
+            conn.execute("UPDATE sync_state SET cursor_value = COALESCE(%s, cursor_value), "
+                         "cursor_key = %s, updated_at = now() WHERE sync_id = %s",
+                         (cursor, Jsonb({"key": last[ki]}), spec.sync_id))
+            conn.execute("UPDATE sync_runs SET rows_read = rows_read + %s, rows_written = "
+                         "rows_written + %s, rows_deleted = rows_deleted + %s WHERE id = %s",
+                         (len(rows), written, deleted, run_id))
+
+
+def _finish(conn: psycopg.Connection, spec: Spec, source: MariaDBSource, run_id: int) -> None:
+    schema = raw.schema_of(spec.system)
+    with conn.transaction():
+        deleted = 0
+        if spec.mode == "full":
+            deleted = raw.mark_not_in_run(conn, schema, spec.target, run_id)
+        elif spec.deletes == "compare":
+            deleted = raw.mark_missing(conn, schema, spec.target, spec.key,
+                                       source.keys(spec.table, spec.key))
+        conn.execute("UPDATE sync_state SET run_id = NULL, cursor_key = CASE WHEN %s = 'full' "
+                     "THEN NULL ELSE cursor_key END WHERE sync_id = %s",
+                     (spec.mode, spec.sync_id))
+        conn.execute("UPDATE sync_runs SET state = 'succeeded', finished_at = now(), "
+                     "rows_deleted = rows_deleted + %s WHERE id = %s", (deleted, run_id))
+
+
+def raw_text(value: object) -> str:
+    return value.isoformat(sep=" ") if hasattr(value, "isoformat") else str(value)
+
+
+def run_sync(database_url: str, secret_key: str, sync_id: int) -> int:
+    """Run (or resume) one sync; returns the run id. A failure is recorded on the run, with
+    what was committed before it kept, and raised."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        spec = _spec(conn, sync_id)
+        run_id, state = _begin(conn, spec)
+        source = _open_source(spec, secret_key)
+        try:
+            source.connect()
+            columns = source.columns(spec.table)
+            _prepare(conn, spec, run_id, columns, state["columns"])
+            _load(conn, spec, source, run_id, columns, state)
+            _finish(conn, spec, source, run_id)
+        except PlatformError as err:
+            conn.execute("UPDATE sync_runs SET state = 'failed', finished_at = now(), "
+                         "error = %s WHERE id = %s", (f"{err.code}: {err.detail}", run_id))
+            log.warning("sync %s run %s failed: %s", sync_id, run_id, err.detail)
+            raise
+        finally:
+            source.close()
+    return run_id

@@ -1,0 +1,122 @@
+"""MariaDB/MySQL sources (the only pymysql import of the data foundation)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pymysql
+
+from cityops.errors import SourceError, SourceUnavailable
+from datafoundation.sources import Column, Page
+
+_TYPES = {
+    "tinyint": "smallint", "smallint": "integer", "mediumint": "integer", "int": "bigint",
+    "bigint": "numeric(20)", "decimal": "numeric", "float": "real", "double": "double precision",
+    "char": "text", "varchar": "text", "text": "text", "mediumtext": "text", "longtext": "text",
+    "tinytext": "text", "enum": "text", "set": "text", "json": "text",
+    "date": "date", "datetime": "timestamp", "timestamp": "timestamp", "time": "interval",
+    "year": "smallint", "blob": "bytea", "binary": "bytea", "varbinary": "bytea",
+    "bit": "bigint",
+}
+# server errors that mean "not reachable now" rather than "refused"
+_UNREACHABLE = {2002, 2003, 2006, 2013}
+
+
+def _pg_type(data_type: str, column_type: str) -> str:
+    if data_type == "decimal":
+        return "numeric" + column_type[len("decimal"):].split(" ")[0]
+    if data_type == "bigint" and "unsigned" not in column_type:
+        return "bigint"
+    return _TYPES.get(data_type, "text")
+
+
+class MariaDBSource:
+    def __init__(self, name: str, settings: dict, credentials: dict[str, str]) -> None:
+        self.name = name
+        self.settings = settings
+        self._password = credentials.get("password", "")
+        self.conn: pymysql.Connection | None = None
+
+    def _error(self, err: Exception, what: str) -> SourceError:
+        code = err.args[0] if err.args else 0
+        text = str(err.args[1] if len(err.args) > 1 else err)
+        if self._password:
+            text = text.replace(self._password, "***")  # never let a secret into an error
+        kind = SourceUnavailable if code in _UNREACHABLE else SourceError
+        return kind(f"source {self.name}: {what}: {text} (MariaDB error {code})")
+
+    def connect(self) -> None:
+        s = self.settings
+        try:
+            self.conn = pymysql.connect(
+                host=s.get("host", "127.0.0.1"), port=int(s.get("port", 3306)),
+                user=s.get("user", ""), password=self._password, database=s["database"],
+                charset="utf8mb4", connect_timeout=int(s.get("connect_timeout_s", 10)),
+                read_timeout=int(s.get("read_timeout_s", 300)), autocommit=True)
+        except pymysql.err.MySQLError as err:
+            raise self._error(err, f"cannot connect to {s.get('host')}:{s.get('port')}") from err
+
+    def close(self) -> None:
+        if self.conn:
+            self.conn.close()
+            self.conn = None
+
+    def columns(self, table: str) -> list[Column]:
+        rows = self._query(
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+            (table,), f"table {table}")
+        if not rows:
+            raise SourceError(f"source {self.name}: table {table} does not exist")
+        return [Column(name.lower(), _pg_type(dt.lower(), ct.lower())) for name, dt, ct in rows]
+
+    def _query(self, sql: str, args: tuple, what: str) -> list[tuple]:
+        assert self.conn is not None
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql, args)
+                return list(cur.fetchall())
+        except pymysql.err.MySQLError as err:
+            raise self._error(err, what) from err
+
+    def null_cursor_keys(self, table: str, cursor: str, key: str, limit: int = 5) -> list:
+        rows = self._query(f"SELECT `{key}` FROM `{table}` WHERE `{cursor}` IS NULL "
+                           f"ORDER BY `{key}` LIMIT {int(limit)}", (), f"table {table}")
+        return [r[0] for r in rows]
+
+    def keys(self, table: str, key: str) -> list:
+        return [r[0] for r in self._query(f"SELECT `{key}` FROM `{table}`", (), f"table {table}")]
+
+    def read(self, table: str, columns: list[Column], key: str, cursor: str | None,
+             after: Page, batch_rows: int) -> Iterator[list[tuple]]:
+        """Batches in (cursor, key) order, each read by its own keyset query, so a resumed run
+        starts right after the last committed row."""
+        names = ", ".join(f"`{c.name}`" for c in columns)
+        ki = [c.name for c in columns].index(key)
+        ci = [c.name for c in columns].index(cursor) if cursor else None
+        page = after
+        while True:
+            where, args = self._after(key, cursor, page)
+            order = f"`{cursor}`, `{key}`" if cursor else f"`{key}`"
+            sql = f"SELECT {names} FROM `{table}` {where} ORDER BY {order} LIMIT {int(batch_rows)}"
+            rows = self._query(sql, args, f"table {table}")
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]
+            page = Page(_text(last[ci]) if ci is not None else None, last[ki])
+            if len(rows) < batch_rows:
+                return
+
+    @staticmethod
+    def _after(key: str, cursor: str | None, page: Page) -> tuple[str, tuple]:
+        if cursor is None:
+            return (f"WHERE `{key}` > %s", (page.key,)) if page.key is not None else ("", ())
+        if page.cursor is None:
+            return f"WHERE `{cursor}` IS NOT NULL", ()
+        return (f"WHERE `{cursor}` > %s OR (`{cursor}` = %s AND `{key}` > %s)",
+                (page.cursor, page.cursor, page.key))
+
+
+def _text(value: object) -> str:
+    return value.isoformat(sep=" ") if hasattr(value, "isoformat") else str(value)
