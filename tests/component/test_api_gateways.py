@@ -18,6 +18,8 @@ from api.main import create_app
 from api.services.broker_accounts import LocalMosquitto
 from api.services.gateways import provision
 from cityops.settings import Settings
+from cloud_control.configure import _gateway_password
+from cloud_control.handlers import Context
 from tests.api_kit import api_settings, bearer, ok, unique
 from tests.component.test_api_registry import Gateway, _login
 from tests.conftest import BrokerFixture
@@ -41,9 +43,9 @@ def _accounts(settings: Settings, broker: BrokerFixture) -> LocalMosquitto:
 def test_provisioning_makes_the_row_and_the_account_together(
         client: TestClient, tech: dict, settings: Settings, broker: BrokerFixture) -> None:
     gateway = unique("gw-cloud")
-    # what the provisioning job calls (cloud_control/configure.py)
-    password = asyncio.run(provision(settings.database_url.get_secret_value(),
-                                     _accounts(settings, broker), gateway))
+    # what the provisioning job calls for a server with `cityops_gateway` metadata
+    ctx = Context(settings=api_settings(settings, broker), report=lambda *_a, **_k: None)
+    password = _gateway_password(ctx, gateway)
     row = ok(client.get(f"/v1/gateways/{gateway}", headers=tech))
     assert row["revoked_at"] is None
     _login(broker, gateway, password).close()

@@ -58,6 +58,8 @@ def test_provision_and_configure_gives_a_running_agent(
         job = wait_for(lambda: (j := api.get(res.json()["url"]).json())["state"]
                        in ("succeeded", "failed") and j, timeout_s=300, what="the job")
         assert job["state"] == "succeeded", job["detail"]
+        # provisioning made the gateway's registry row with its broker account (#13, 13)
+        assert api.get(f"/v1/gateways/{gateway}").status_code == 200
         wait_for(lambda: seen.get("state") == "online", timeout_s=60,
                  what="the agent to report online")
         elapsed = time.monotonic() - started
