@@ -105,15 +105,26 @@ class CloudWatch:
             projects = [p for p in self.conn.identity.projects()
                         if p.name not in ("service", "admin")]
             with ThreadPoolExecutor(PARALLEL) as pool:
-                quotas = list(pool.map(
-                    lambda p: self.conn.compute.get_quota_set(p.id, usage=True), projects))
+                quotas = list(pool.map(self._quota_or_error, projects))
+            errors = [q for q in quotas if isinstance(q, Exception)]
+            if errors and len(errors) == len(quotas):
+                raise errors[0]
             for project, quota in zip(projects, quotas, strict=True):
+                if isinstance(quota, Exception):
+                    # deleted since it was listed (departments come and go): not a failure
+                    continue
                 used = quota.usage or {}
                 # a quota of 0 is a limit of nothing, not unlimited: only None means unset
                 usages += [Usage(project.name, m, used.get(m, 0),
                                  -1 if getattr(quota, m) is None else getattr(quota, m))
                            for m in ("cores", "ram", "instances")]
         return usages
+
+    def _quota_or_error(self, project) -> Any:
+        try:
+            return self.conn.compute.get_quota_set(project.id, usage=True)
+        except Exception as err:
+            return err
 
     def service_health(self) -> dict[str, str]:
         """"ok" or "down: why" per API, and per compute and volume agent as the cloud itself

@@ -94,37 +94,10 @@ async def test_a_keystone_outage_is_one_alarm(cloud_settings, tmp_path, database
     assert parts and not any(parts.values()), "nothing could be synced: every part says so"
 
 
-async def test_one_service_down_leaves_the_rest_synced(cloud_settings, tmp_path, project,
-                                                       database_url) -> None:
-    provider = Context(settings=cloud_settings, report=lambda *a, **k: None).provider
-    provider.ensure_project(ProjectSpec(name=project, quotas={"cores": 2}))
-    provider.ensure_network(NetworkSpec(project=project, name="net", external_access=False))
-    provider.ensure_server(ServerSpec(project=project, name="s1", flavor="m1.tiny",
-                                      image="cirros", network="net"))
-    provider.ensure_volume(VolumeSpec(project=project, name="v1", size_gb=1))
-    name, path = f"t-{uuid.uuid4().hex[:6]}", tmp_path / "clouds.yaml"
-    _clouds_file(path, name)
-    same = cloud_settings.model_copy(update={"clouds_yaml": path, "cloud_name": name})
-    await sync_cloud(same)  # everything once
-    # the same cloud, now with its block storage not answering
-    dead = f"http://127.0.0.1:{free_port()}/v3/%(project_id)s"
-    _clouds_file(path, name, block_storage_endpoint_override=dead)
-    snap = await sync_cloud(same)
-    assert snap.services["block-storage"].startswith("down")
-    assert set(snap.failed) == {"volume"}, snap.failed
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute("SELECT kind, name, stale FROM cloud_resources WHERE cloud = %s"
-                            " AND project = %s", (name, project)).fetchall()
-        capacity = conn.execute("SELECT count(*) FROM cloud_capacity WHERE cloud = %s AND"
-                                " scope = %s", (name, project)).fetchone()[0]
-    assert ("server", "s1", False) in rows, "servers were synced"
-    assert ("volume", "v1", True) in rows, "the volume is kept, marked stale"
-    assert capacity == 6, "capacity was recorded both times"
-    assert ("service_down", "block-storage") in _open_alarms(database_url, name)
-
-
-async def test_history_counts_zero_and_capacity_forgets_deleted_projects(
-        cloud_settings, database_url) -> None:
+async def test_partial_syncs_zero_counts_deleted_projects_and_volumes_in_error(
+        cloud_settings, tmp_path, database_url) -> None:
+    """One project's life, synced as two clouds: "part" (its block storage stops answering)
+    and the lab itself."""
     from api.queries.cloud import capacity_now, inventory_history
 
     provider = Context(settings=cloud_settings, report=lambda *a, **k: None).provider
@@ -134,32 +107,45 @@ async def test_history_counts_zero_and_capacity_forgets_deleted_projects(
         provider.ensure_network(NetworkSpec(project=project, name="net", external_access=False))
         provider.ensure_server(ServerSpec(project=project, name="s1", flavor="m1.tiny",
                                           image="cirros", network="net"))
-        await sync_cloud(cloud_settings)
-        provider.delete_server(project, "s1")
-        await sync_cloud(cloud_settings)
+        volume = provider.ensure_volume(VolumeSpec(project=project, name="v1", size_gb=1))
+        provider.conn.block_storage.reset_volume_status(
+            volume.id, status="error", attach_status=None, migration_status=None)
+        name, path = f"t-{uuid.uuid4().hex[:6]}", tmp_path / "clouds.yaml"
+        _clouds_file(path, name)
+        part = cloud_settings.model_copy(update={"clouds_yaml": path, "cloud_name": name})
+        await sync_cloud(part)  # everything once
+        provider.delete_server(project, "s1")  # the project's last server
+        # the same cloud, now with its block storage not answering
+        dead = f"http://127.0.0.1:{free_port()}/v3/%(project_id)s"
+        _clouds_file(path, name, block_storage_endpoint_override=dead)
+        snap = await sync_cloud(part)
+        assert snap.services["block-storage"].startswith("down")
+        assert set(snap.failed) == {"volume"}, snap.failed
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute("SELECT kind, name, stale FROM cloud_resources WHERE cloud = %s"
+                                " AND project = %s", (name, project)).fetchall()
+        assert "s1" not in [n for _, n, _ in rows], "servers were synced: s1 is gone"
+        assert ("volume", "v1", True) in rows, "the volume is kept, marked stale"
         async with await psycopg.AsyncConnection.connect(database_url) as conn:
-            counts = [r["count"] for r in
-                      await inventory_history(conn, project, "server", 1, "cityops-lab")]
-            assert counts == [1, 0], "the last server going away is a count of zero"
-            assert any(r["scope"] == project for r in await capacity_now(conn))
+            history = await inventory_history(conn, project, "server", 1, name)
+        assert [r["count"] for r in history] == [1, 0], "the last server going away is a 0"
+        assert [u.metric for u in snap.usages if u.scope == project] == \
+            ["cores", "ram", "instances"], "capacity was read without block storage"
+        alarms = _open_alarms(database_url, name)
+        assert ("service_down", "block-storage") in alarms
+        assert ("volume_error", f"{project}/v1") in alarms, "not cleared by a partial sync"
+
+        await sync_cloud(cloud_settings)
+        assert _open_alarms(database_url, "cityops-lab")[("volume_error", f"{project}/v1")] \
+            == f"volume v1 of project {project} is error"
     finally:
+        provider.delete_server(project, "s1")
+        provider.delete_volume(project, "v1")
         provider.delete_network(project, "net")
         provider.delete_project(project)
     await sync_cloud(cloud_settings)
+    assert ("volume_error", f"{project}/v1") not in _open_alarms(database_url, "cityops-lab")
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        assert not [r for r in await capacity_now(conn) if r["scope"] == project]
-
-
-async def test_a_volume_in_error_raises_an_alarm(cloud_settings, project, database_url) -> None:
-    provider = Context(settings=cloud_settings, report=lambda *a, **k: None).provider
-    provider.ensure_project(ProjectSpec(name=project))
-    made = provider.ensure_volume(VolumeSpec(project=project, name="v-err", size_gb=1))
-    provider.conn.block_storage.reset_volume_status(made.id, status="error",
-                                                    attach_status=None, migration_status=None)
-    await sync_cloud(cloud_settings)
-    alarms = _open_alarms(database_url, "cityops-lab")
-    assert alarms[("volume_error", f"{project}/v-err")] == \
-        f"volume v-err of project {project} is error"
-    provider.delete_volume(project, "v-err")
-    await sync_cloud(cloud_settings)
-    assert ("volume_error", f"{project}/v-err") not in _open_alarms(database_url, "cityops-lab")
+        assert not [r for r in await capacity_now(conn, "cityops-lab")
+                    if r["scope"] == project], \
+            "a deleted project leaves capacity at once"

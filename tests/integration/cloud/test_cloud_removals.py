@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from api.auth import Role
 from api.main import create_app
 from cloud_control.handlers import Context
+from cloud_control.provider import NetworkSpec, ProjectSpec, ServerSpec
 from tests.api_kit import bearer
 from tests.helpers import wait_for
 
@@ -36,11 +37,13 @@ def test_leftovers_are_removed_by_audited_jobs(cloud_settings, worker, project,
         assert api.post("/v1/cloud/project-deletions", json={"name": project},
                         headers=viewer).status_code == 403
         api.headers.update(bearer(cloud_settings, Role.OPS_ENGINEER, "ops-li"))
-        _ok(api, "/v1/cloud/projects", {"name": project, "quotas": {"floating_ips": 2}})
-        _ok(api, "/v1/cloud/networks", {"project": project, "name": "net"})
-        _ok(api, "/v1/cloud/servers", {"project": project, "name": "s1", "flavor": "m1.tiny",
-                                       "image": "cirros", "network": "net"})
-        address = _ok(api, "/v1/cloud/floating-ips", {"project": project, "name": "s1"})["name"]
+        # what a department leaves behind, made directly (the jobs that make it are tested in
+        # test_cloud_jobs.py)
+        provider.ensure_project(ProjectSpec(name=project, quotas={"floating_ips": 2}))
+        provider.ensure_network(NetworkSpec(project=project, name="net"))
+        provider.ensure_server(ServerSpec(project=project, name="s1", flavor="m1.tiny",
+                                          image="cirros", network="net"))
+        address = provider.ensure_floating_ip(project, "s1").name
 
         refused = _run(api, "/v1/cloud/project-deletions", {"name": project})
         assert refused["state"] == "failed"
