@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: demo test deps venv stack lab web pglite lint bench bench-agent bench-ingest bench-api bench-decode bench-agent-logs clean-stack
+.PHONY: demo test deps venv stack lab web pglite lint bench bench-agent bench-ingest bench-api bench-decode bench-agent-logs bench-map bench-sync clean-stack
 
 deps:
 	bash infra/local/install.sh
@@ -87,6 +87,12 @@ bench-decode: venv  # the ingest decoder's CPU per reading, no services needed
 
 bench-agent-logs: venv  # bytes an agent logs at INFO against a quiet OPC-UA device
 	$(BIN)/python -m bench.agent_logs
+
+bench-map: stack  # vector tiles of 100,000 points and 10,000 cells, API vs direct ST_AsMVT
+	$(BIN)/python -m bench.map $(MAP_ARGS)
+
+bench-sync: stack  # MariaDB → raw layer: 1,000,000 rows vs mariadb --batch | COPY, then 10,000 changed
+	$(BIN)/python -m bench.sync $(SYNC_ARGS)
 
 clean-stack: venv
 	$(BIN)/cityops stack down

@@ -15,6 +15,8 @@ from cityops.errors import InvalidInput, NotFound
 from spatial.importer import AREA_KINDS
 
 MAX_ZOOM = 22
+CLUSTER_BELOW = 13
+CLUSTER_CELLS = 64  # per tile side
 EXTENT, BUFFER = 4096, 64
 
 
@@ -24,6 +26,12 @@ class Layer:
     source: str         # FROM ... with the geometry as t.geom
     where: str = "TRUE"
     department: str | None = None  # the column a department-scoped caller is limited by
+    # below this zoom the tile is empty: a grid cell is a pixel or two there, and 10,000 of
+    # them made a 250 kB tile taking 200 ms (bench/map.py)
+    min_zoom: int = 0
+    # below this zoom, points are merged per cell of 1/64 of the tile (attribute `count`):
+    # 100,000 devices in one zoom-8 tile were 2.4 MB and 2.8 s as single points
+    cluster: str | None = None  # the clusters' extra attributes (aggregates)
 
 
 # an event's light here is the wall-clock share of its step (the detail panel shows the one
@@ -39,7 +47,9 @@ LAYERS: dict[str, Layer] = {
         "t.id, t.title, t.department_id AS department, p.category,"
         " coalesce(g.last_status->'devices'->>t.id, 'unknown') AS status",
         "devices t JOIN profiles p ON p.id = t.profile_id JOIN gateways g ON g.id = t.gateway_id",
-        department="t.department_id"),
+        department="t.department_id",
+        cluster="count(*) FILTER (WHERE g.last_status->'devices'->>t.id IS DISTINCT FROM"
+                " 'online') AS not_online"),
     "alarms": Layer(
         "a.id, a.severity, a.state, a.device_id AS device, left(a.message, 120) AS message",
         "alarms a JOIN devices t ON t.id = a.device_id", "a.state <> 'cleared'",
@@ -48,10 +58,12 @@ LAYERS: dict[str, Layer] = {
         "t.id, t.state, t.category_code AS category, t.urgency, t.area_assigned AS assigned,"
         " extract(epoch FROM t.reported_at)::bigint AS reported_s, "
         f"{_EVENT_LIGHT} AS light",
-        "events t", "t.state <> 'cancelled'"),
+        "events t", "t.state <> 'cancelled'",
+        cluster="count(*) FILTER (WHERE t.state <> 'closed') AS open"),
     "sites": Layer("t.id, t.name", "sites t"),
     **{f"areas-{kind}": Layer("t.code, t.name, t.kind, t.department_id AS department",
-                              "areas t", f"t.kind = '{kind}'") for kind in AREA_KINDS},
+                              "areas t", f"t.kind = '{kind}'",
+                              min_zoom=11 if kind == "grid" else 0) for kind in AREA_KINDS},
 }
 
 
@@ -64,7 +76,27 @@ def check_tile(z: int, x: int, y: int) -> None:
             raise InvalidInput(f"{name} {value} is outside 0..{side - 1} at zoom {z}")
 
 
-def tile_query(layer: str, scoped: bool) -> sql.Composed:
+_BOUNDS = (
+    "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,"
+    " ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), 4490)"
+    " AS env_4490)")
+
+
+def _cluster_sql(spec: Layer, where: str) -> str:
+    """Points merged per cell (degrees: a cell is 1/64 of the tile's width), each cluster
+    at its members' mean position; grouping reads the index-found rows once."""
+    return (
+        f"{_BOUNDS}, rows AS (SELECT count(*) AS count, {spec.cluster},"
+        " ST_AsMVTGeom(ST_Transform(ST_SetSRID(ST_MakePoint(avg(ST_X(t.geom)),"
+        " avg(ST_Y(t.geom))), 4490), 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s),"
+        f" {EXTENT}, {BUFFER}, true) AS geom"
+        f" FROM {spec.source}, b WHERE t.geom && b.env_4490 AND {where}"
+        " GROUP BY floor(ST_X(t.geom) / %(cell)s), floor(ST_Y(t.geom) / %(cell)s))"
+        f" SELECT ST_AsMVT(rows, %(layer)s, {EXTENT}, 'geom') FROM rows"
+    )
+
+
+def tile_query(layer: str, z: int, scoped: bool) -> sql.Composed:
     """The one statement cutting a tile of `layer`; parameters z, x, y (and departments)."""
     spec = LAYERS.get(layer)
     if spec is None:
@@ -72,12 +104,14 @@ def tile_query(layer: str, scoped: bool) -> sql.Composed:
     where = spec.where
     if scoped and spec.department:
         where += f" AND {spec.department} = ANY(%(departments)s)"
+    if z < spec.min_zoom:
+        where += " AND FALSE"
+    if spec.cluster and z < CLUSTER_BELOW:
+        return sql.SQL(_cluster_sql(spec, where))  # type: ignore[arg-type]
     text = (
-        "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,"
-        " ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), 4490)"
-        " AS env_4490),"
-        f" rows AS (SELECT {spec.columns}, ST_AsMVTGeom(ST_Transform(t.geom, 3857), b.env,"
-        f" {EXTENT}, {BUFFER}, true) AS geom FROM {spec.source}, b"
+        f"{_BOUNDS}, rows AS (SELECT {spec.columns},"
+        f" ST_AsMVTGeom(ST_Transform(t.geom, 3857), b.env, {EXTENT}, {BUFFER}, true) AS geom"
+        f" FROM {spec.source}, b"
         f" WHERE t.geom && b.env_4490 AND {where})"
         " SELECT ST_AsMVT(rows, %(layer)s, " + str(EXTENT) + ", 'geom') FROM rows"
     )
@@ -87,13 +121,14 @@ def tile_query(layer: str, scoped: bool) -> sql.Composed:
 def tile_params(layer: str, z: int, x: int, y: int,
                 departments: frozenset[str] | None) -> dict:
     return {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT, "layer": layer,
-            "departments": sorted(departments or ())}
+            "departments": sorted(departments or ()),
+            "cell": 360.0 / (1 << z) / CLUSTER_CELLS}
 
 
 async def tile(conn: AsyncConnection, layer: str, z: int, x: int, y: int,
                departments: frozenset[str] | None) -> bytes:
     check_tile(z, x, y)
-    query = tile_query(layer, departments is not None)
+    query = tile_query(layer, z, departments is not None)
     cur = await conn.execute(query, tile_params(layer, z, x, y, departments))
     row = await cur.fetchone()
     return bytes(row[0] or b"")

