@@ -7,7 +7,7 @@ set -euo pipefail
 PG_MAJOR=15
 # postgresql-15-postgis-3: the map's geometry (docs/map.md)
 PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 cmake gcc make libssl-dev mosquitto
-          mosquitto-clients openssh-server openssh-client mariadb-server mariadb-client
+          mosquitto-clients openssh-server openssh-client mariadb-server mariadb-client libmariadb-dev pkg-config
           # the console's browser tests; a CJK font so Chinese renders in the browser
           chromium fonts-noto-cjk)
 # The console is built with npm at set-up time: Debian's node 18 suffices (vite 6). A node

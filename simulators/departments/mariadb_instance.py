@@ -30,7 +30,7 @@ class MariaDB:
     """One mariadbd process; `url()` gives a pymysql-style address for the app user."""
 
     def __init__(self, state_dir: Path, port: int, user: str = "registry") -> None:
-        self.dir = state_dir
+        self.dir = state_dir.resolve()  # mariadbd reads relative paths from its basedir
         self.port = port
         self.user = user
         self.password_file = state_dir / "app.password"
