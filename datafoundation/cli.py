@@ -20,3 +20,33 @@ def run(sync_id: int) -> None:
     run_id = run_sync(settings.database_url.get_secret_value(),
                       settings.secret_key.get_secret_value(), sync_id)
     typer.echo(f"run {run_id} succeeded")
+
+
+@app.command("worker")
+def worker(concurrency: int = typer.Option(2, min=1, max=16)) -> None:
+    """Take sync runs from the queue `sync` (start several, on several machines, to share
+    them); also queues the syncs whose cron schedule is due, every minute."""
+    import asyncio
+
+    from datafoundation.jobs import run_worker
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_levels)
+    asyncio.run(run_worker(settings, concurrency))
+
+
+@app.command("defer")
+def defer(sync_id: int) -> None:
+    """Queue one run of a sync for the workers."""
+    import asyncio
+
+    from datafoundation.jobs import build_app
+    from datafoundation.jobs import defer as defer_run
+
+    async def main() -> int | None:
+        app = build_app(load_settings())
+        async with app.open_async():
+            return await defer_run(app, sync_id)
+
+    job = asyncio.run(main())
+    typer.echo(f"queued as job {job}" if job else f"sync {sync_id} is already queued")

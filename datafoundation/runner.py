@@ -10,13 +10,16 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.types.json import Jsonb
 
-from cityops.errors import PlatformError, SyncRejected
+from cityops.errors import Conflict, PlatformError, SyncRejected
 from datafoundation import raw
 from datafoundation.secrets import decrypt
 from datafoundation.sources import Column, Page
 from datafoundation.sources.mariadb import MariaDBSource
 
 log = logging.getLogger(__name__)
+# advisory-lock key space of sync runs: held on the run's connection, so a killed worker's
+# lock goes with its connection and another worker may resume at once
+LOCK_SPACE = 14
 
 
 @dataclass
@@ -164,6 +167,9 @@ def run_sync(database_url: str, secret_key: str, sync_id: int) -> int:
     """Run (or resume) one sync; returns the run id. A failure is recorded on the run, with
     what was committed before it kept, and raised."""
     with psycopg.connect(database_url, autocommit=True) as conn:
+        if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                            (LOCK_SPACE, sync_id)).fetchone()[0]:
+            raise Conflict(f"sync {sync_id} is running in another worker")
         spec = _spec(conn, sync_id)
         run_id, state = _begin(conn, spec)
         source = _open_source(spec, secret_key)

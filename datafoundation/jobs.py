@@ -1,0 +1,89 @@
+"""Syncs as jobs on the platform's queue (procrastinate on the platform's PostgreSQL), queue
+`sync`, served by `cityops sync worker` (its own process: cloud workers keep their
+`cloud.<name>` queues and need nothing of this). Start workers on several machines to share
+the syncs; one sync never runs twice at once (procrastinate lock + an advisory lock in the
+runner)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+import procrastinate
+import psycopg
+from croniter import croniter
+
+from cityops.errors import SourceUnavailable
+from cityops.settings import Settings
+
+log = logging.getLogger(__name__)
+QUEUE = "sync"
+TASK = "datafoundation:run_sync"
+# an unreachable source is tried again after 2, 4, 8, 16 s (procrastinate's exponential wait
+# is wait**attempt); a refusal (wrong password, drift under a frozen contract) is not
+RETRY = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2,
+                                    retry_exceptions=[SourceUnavailable])
+
+
+async def run_sync_job(context: procrastinate.JobContext, sync_id: int) -> None:
+    from datafoundation.runner import run_sync
+
+    settings: Settings = context.app.cityops_settings  # type: ignore[attr-defined]
+    await asyncio.to_thread(run_sync, settings.database_url.get_secret_value(),
+                            settings.secret_key.get_secret_value(), sync_id)
+
+
+def due_syncs(conn: psycopg.Connection, now: datetime) -> list[int]:
+    """Enabled, unflagged syncs whose cron schedule fired in the minute before `now`."""
+    rows = conn.execute("SELECT id, schedule FROM syncs WHERE enabled AND flagged IS NULL "
+                        "AND schedule IS NOT NULL").fetchall()
+    minute = now.replace(second=0, microsecond=0)
+    due = []
+    for sync_id, schedule in rows:
+        if not croniter.is_valid(schedule):
+            log.error("sync %s: schedule %r is not a cron expression: skipped", sync_id, schedule)
+            continue
+        fired = croniter(schedule, minute - timedelta(seconds=1)).get_next(datetime)
+        if fired == minute:
+            due.append(sync_id)
+    return due
+
+
+async def defer(app: procrastinate.App, sync_id: int) -> int | None:
+    """Queue one run; None when that sync already waits in the queue."""
+    try:
+        return await app.configure_task(
+            TASK, queue=QUEUE, lock=f"sync-{sync_id}", queueing_lock=f"sync-{sync_id}",
+        ).defer_async(sync_id=sync_id)
+    except procrastinate.exceptions.AlreadyEnqueued:
+        return None
+
+
+async def schedule(context: procrastinate.JobContext, timestamp: int) -> None:
+    settings: Settings = context.app.cityops_settings  # type: ignore[attr-defined]
+    now = datetime.fromtimestamp(timestamp)
+
+    def find() -> list[int]:
+        with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+            return due_syncs(conn, now)
+
+    for sync_id in await asyncio.to_thread(find):
+        await defer(context.app, sync_id)
+
+
+def build_app(settings: Settings) -> procrastinate.App:
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(
+        conninfo=settings.database_url.get_secret_value(), min_size=1, max_size=4))
+    app.task(name=TASK, pass_context=True, queue=QUEUE, retry=RETRY)(run_sync_job)
+    tick = app.task(name="datafoundation:schedule", pass_context=True, queue=QUEUE)(schedule)
+    app.periodic(cron="* * * * *", periodic_id="sync-schedule",
+                 queueing_lock="sync-schedule")(tick)
+    app.cityops_settings = settings  # type: ignore[attr-defined]
+    return app
+
+
+async def run_worker(settings: Settings, concurrency: int = 2) -> None:
+    app = build_app(settings)
+    async with app.open_async():
+        await app.run_worker_async(queues=[QUEUE], concurrency=concurrency, wait=True)
