@@ -182,11 +182,13 @@ def build_app(settings: Settings) -> procrastinate.App:
     app.task(name=TASK, pass_context=True)(run_job)
     sync_task = app.task(name="cloud:sync", pass_context=True)(sync)
     cloud = settings.cloud_name
-    # every minute, once per cloud (one worker of that cloud at a time): the periodic id and
-    # the lock carry the cloud's name, so the syncs of two clouds never stand in for each other
+    # every minute, once per cloud: the periodic id and the locks carry the cloud's name, so
+    # the syncs of two clouds never stand in for each other. `lock` runs one sync of a cloud
+    # at a time (a sync slower than a minute, on a loaded cloud, used to start the next on
+    # top of it and fill the worker's slots); `queueing_lock` keeps at most one waiting.
     app.periodic(cron="* * * * *", periodic_id=f"sync:{cloud}", queue=queue_of(cloud),
-                 queueing_lock=f"cloud-sync:{cloud}", task_kwargs={"cloud": cloud},
-                 )(sync_task)
+                 lock=f"cloud-sync:{cloud}", queueing_lock=f"cloud-sync:{cloud}",
+                 task_kwargs={"cloud": cloud})(sync_task)
     app.cityops_settings = settings  # type: ignore[attr-defined]
     return app
 

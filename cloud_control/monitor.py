@@ -64,7 +64,7 @@ def take_snapshot(ctx: Context) -> Snapshot:
     for part in set(INVENTORY_PARTS) - set(asked):
         snap.failed[part] = f"{SERVICE_OF_PART[part]} does not answer"
     # the parts are independent reads: at once, so that a sync takes the slowest one's time
-    with ThreadPoolExecutor(len(asked) + 1) as pool:
+    with ThreadPoolExecutor(4) as pool:
         capacity = pool.submit(_outcome, provider.capacity)
         listed = [(p, pool.submit(_outcome, provider.inventory_part, p, names)) for p in asked]
     for part, future in [*listed, ("capacity", capacity)]:

@@ -22,8 +22,11 @@ SERVICE_OF_PART = {"project": "identity", "server": "compute", "volume": "block-
                    "floating_ip": "network"}
 ENDPOINTS = ("compute", "network", "image", "block-storage", "placement")
 # requests at once: each answer is mostly the cloud's own latency, and a county cloud has
-# dozens of projects whose quotas are read one request each
-PARALLEL = 8
+# dozens of projects whose quotas are read one request each; few enough not to crowd an API
+# served by a couple of processes
+PARALLEL = 4
+# an API that takes longer than this to answer its version document is down for users too
+PROBE_TIMEOUT_S = 15
 
 
 @contextlib.contextmanager
@@ -146,8 +149,8 @@ class CloudWatch:
 
     def _probe(self, service: str) -> str:
         try:
-            answer = self.conn.session.get(self.conn.endpoint_for(service), timeout=5,
-                                           raise_exc=False)
+            answer = self.conn.session.get(self.conn.endpoint_for(service),
+                                           timeout=PROBE_TIMEOUT_S, raise_exc=False)
         except Exception as err:
             return _down(err)
         return "ok" if answer.status_code < 500 else f"down: HTTP {answer.status_code}"

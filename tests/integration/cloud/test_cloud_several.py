@@ -89,3 +89,4 @@ async def test_syncs_of_two_clouds_keep_to_their_own_rows(cloud_settings, tmp_pa
     periodic = build_app(b).periodic_registry.periodic_tasks[("cloud:sync", "sync:lab-b")]
     assert periodic.configure_kwargs["queue"] == "cloud.lab-b"
     assert periodic.configure_kwargs["queueing_lock"] == "cloud-sync:lab-b"
+    assert periodic.configure_kwargs["lock"] == "cloud-sync:lab-b", "one sync at a time"
