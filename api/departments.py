@@ -130,7 +130,7 @@ def decision(method: str, template: str) -> Decision | None:
         return COUNTY  # cloud control is the county's platform team's, every route of it
     if template.startswith(("/v1/catalogue/", "/v1/dashboards/", "/v1/economy/")):
         return SHARED
-    if template.startswith("/v1/map/basemap"):
+    if template.startswith(("/v1/map/basemap", "/v1/map/glyphs/")):
         return SHARED  # the backdrop: no department's data
     if template.startswith("/v1/map/"):
         return LISTED  # devices and alarms kept to the caller's (tests/integration/map)
