@@ -155,3 +155,16 @@ async def basemap_outline() -> Response:
     """The default outline of 淮北市's districts and 濉溪县, decoded from open data."""
     return Response(basemap.default_basemap(), media_type="application/geo+json",
                     headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/v1/map/glyphs/{fontstack}/{glyph_range}.pbf", dependencies=[AnyRole],
+            responses={200: {"content": {"application/x-protobuf": {}}}})
+async def glyphs(
+    fontstack: Annotated[str, Path(max_length=200)],
+    glyph_range: Annotated[str, Path(pattern=r"^\d{1,5}-\d{1,5}$")],
+) -> Response:
+    """No font ranges at all: the console's labels are Chinese, which MapLibre draws with
+    the browser's own CJK font (localIdeographFontFamily), so nothing is downloaded. An empty
+    range keeps a style's glyph URL answered on a machine with no internet."""
+    return Response(b"", media_type="application/x-protobuf",
+                    headers={"Cache-Control": "private, max-age=86400"})

@@ -14,6 +14,7 @@ const RULES = {
   "page.events": ["admin", "department_staff", "dispatcher", "operator", "viewer"],
   "page.cloud": ["admin", "ops_engineer"],
   "page.data": ALL,
+  "page.map": ALL,
   "dashboards.read": ["admin", "department_staff", "dispatcher", "operator", "ops_engineer",
                       "viewer"],
   "device.command": ["admin", "operator"],

@@ -12,6 +12,7 @@ const PATTERNS = [
   ["/events/:id", "event"],
   ["/cloud", "cloud"],
   ["/data", "data"],
+  ["/map", "map"],
 ];
 
 function match(pathname) {
