@@ -28,6 +28,7 @@ class Role(StrEnum):
     DISPATCHER = "dispatcher"
     DEPARTMENT_STAFF = "department_staff"
     VIEWER = "viewer"
+    DATA_ADMIN = "data_admin"  # the county data bureau: systems, sources, syncs (数据汇聚)
 
 
 ALL_ROLES = frozenset(Role)

@@ -125,6 +125,16 @@ for _method, _path in (("GET", "/v1/users"), ("POST", "/v1/users"),
     DECISIONS[(_method, _path)] = COUNTY
 
 
+# 数据汇聚 (issue 14, api/routes/systems.py): lists kept to the caller's departments; a write
+# or a test names a system, source or sync whose department the route checks
+for _path in ("/v1/systems", "/v1/sources", "/v1/syncs"):
+    DECISIONS[("GET", _path)] = LISTED
+    DECISIONS[("POST", _path)] = BODY
+DECISIONS[("GET", "/v1/sync-runs")] = LISTED
+DECISIONS[("POST", "/v1/sources/{source_id}/test")] = BODY
+DECISIONS[("POST", "/v1/syncs/{sync_id}/run")] = BODY
+
+
 def decision(method: str, template: str) -> Decision | None:
     if template.startswith("/v1/cloud/"):
         return COUNTY  # cloud control is the county's platform team's, every route of it

@@ -30,6 +30,10 @@ STATUS = {
     errors.QuotaExceeded: 409,
     errors.ProviderUnavailable: 503,
     errors.CloudError: 502,
+    # a department system a sync reads (数据汇聚): refused, or not answering; a sync stopped
+    errors.SourceUnavailable: 503,
+    errors.SourceError: 502,
+    errors.SyncRejected: 409,
 }
 _HTTP_CODES = {
     401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",

@@ -32,6 +32,7 @@ from api.routes import (
     open311,
     readings,
     registry,
+    systems,
 )
 from api.runtime import run_services
 from cityops.errors import ConfigError
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(cloud.router)  # issue 6: cloud control
     app.include_router(map.router)  # issue 16: the map
+    app.include_router(systems.router)  # issue 14: 数据汇聚
 
     install_console(app)  # issue 8: the console at / (built by `make web`)
 

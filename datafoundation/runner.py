@@ -59,10 +59,11 @@ def _spec(conn: psycopg.Connection, sync_id: int) -> Spec:
                 row[9][0], row[10], row[11], row[12], row[13])
 
 
-def _open_source(spec: Spec, secret_key: str) -> MariaDBSource:
-    if spec.kind not in ("mariadb", "mysql"):
-        raise SyncRejected(f"source {spec.source_name}: kind {spec.kind} has no reader yet")
-    return MariaDBSource(spec.source_name, spec.settings, decrypt(secret_key, spec.secret))
+def open_source(name: str, kind: str, settings: dict, secret: bytes | None,
+                secret_key: str) -> MariaDBSource:
+    if kind not in ("mariadb", "mysql"):
+        raise SyncRejected(f"source {name}: kind {kind} has no reader yet")
+    return MariaDBSource(name, settings, decrypt(secret_key, secret))
 
 
 def _begin(conn: psycopg.Connection, spec: Spec) -> tuple[int, dict]:
@@ -172,7 +173,8 @@ def run_sync(database_url: str, secret_key: str, sync_id: int) -> int:
             raise Conflict(f"sync {sync_id} is running in another worker")
         spec = _spec(conn, sync_id)
         run_id, state = _begin(conn, spec)
-        source = _open_source(spec, secret_key)
+        source = open_source(spec.source_name, spec.kind, spec.settings, spec.secret,
+                             secret_key)
         try:
             source.connect()
             columns = source.columns(spec.table)

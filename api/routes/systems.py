@@ -1,0 +1,113 @@
+"""数据汇聚 (issue #14): the system register, sources, syncs and their runs. The data bureau
+(`data_admin`) manages them county-wide; department staff see their own department's systems
+and may test their sources. Domain logic: datafoundation/."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from api.auth import Principal, Role
+from api.deps import Conn, audit_detail, check_department, get_settings, require
+from api.schemas.systems import (
+    RunQueued,
+    SourceIn,
+    SourceOut,
+    SourceTestIn,
+    SourceTestOut,
+    SyncIn,
+    SyncOut,
+    SyncRunOut,
+    SystemIn,
+    SystemOut,
+)
+from cityops.settings import Settings
+from datafoundation import service
+
+router = APIRouter(tags=["data foundation"])
+ADMINS = (Role.DATA_ADMIN,)
+READERS = (Role.DATA_ADMIN, Role.DEPARTMENT_STAFF, Role.VIEWER)
+TESTERS = (Role.DATA_ADMIN, Role.DEPARTMENT_STAFF)
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def _caller(*roles: Role):
+    return Annotated[Principal, Depends(require(*roles))]
+
+
+@router.get("/v1/systems", response_model=list[SystemOut])
+async def list_systems(conn: Conn, caller: _caller(*READERS)) -> list:
+    """The 信息系统"一本账": a department caller sees its own department's systems."""
+    return await service.list_systems(conn, caller.departments)
+
+
+@router.post("/v1/systems", status_code=201, response_model=SystemOut)
+async def add_system(body: SystemIn, conn: Conn, caller: _caller(*ADMINS),
+                     request: Request) -> dict:
+    check_department(caller, body.department, "to register a system")
+    audit_detail(request, system=body.slug, department=body.department)
+    return await service.add_system(conn, body.model_dump())
+
+
+@router.get("/v1/sources", response_model=list[SourceOut])
+async def list_sources(conn: Conn, caller: _caller(*READERS)) -> list:
+    return await service.list_sources(conn, caller.departments)
+
+
+@router.post("/v1/sources", status_code=201, response_model=SourceOut)
+async def add_source(body: SourceIn, conn: Conn, caller: _caller(*ADMINS), request: Request,
+                     settings: SettingsDep) -> dict:
+    department = await service.system_department(conn, "systems", body.system_id)
+    check_department(caller, department, "to add a source to this system")
+    audit_detail(request, system_id=body.system_id, source=body.name, kind=body.kind)
+    credentials = {"password": body.password.get_secret_value()} if body.password else None
+    return await service.add_source(
+        conn, settings.secret_key.get_secret_value(),
+        body.model_dump(exclude={"password"}), credentials)
+
+
+@router.post("/v1/sources/{source_id}/test", response_model=SourceTestOut)
+async def test_source(source_id: int, body: SourceTestIn, conn: Conn,
+                      caller: _caller(*TESTERS), settings: SettingsDep) -> dict:
+    """Connect as a sync would (and read a table's columns if named); a failure is the
+    answer's `error`, never showing the credentials."""
+    department = await service.system_department(conn, "sources", source_id)
+    check_department(caller, department, "to test this source")
+    return await service.test_source(conn, settings.secret_key.get_secret_value(), source_id,
+                                     body.table)
+
+
+@router.get("/v1/syncs", response_model=list[SyncOut])
+async def list_syncs(conn: Conn, caller: _caller(*READERS)) -> list:
+    return await service.list_syncs(conn, caller.departments)
+
+
+@router.post("/v1/syncs", status_code=201, response_model=SyncOut)
+async def add_sync(body: SyncIn, conn: Conn, caller: _caller(*ADMINS),
+                   request: Request) -> dict:
+    department = await service.system_department(conn, "sources", body.source_id)
+    check_department(caller, department, "to add a sync to this source")
+    audit_detail(request, source_id=body.source_id, object=body.object)
+    return await service.add_sync(conn, body.model_dump())
+
+
+@router.post("/v1/syncs/{sync_id}/run", status_code=202, response_model=RunQueued)
+async def run_sync(sync_id: int, conn: Conn, caller: _caller(*ADMINS),
+                   settings: SettingsDep) -> dict:
+    """Queue a run for the `cityops sync worker` processes (queue `sync`)."""
+    from datafoundation.jobs import build_app, defer
+
+    department = await service.system_department(conn, "syncs", sync_id)
+    check_department(caller, department, "to run this sync")
+    app = build_app(settings)
+    async with app.open_async():
+        return {"job": await defer(app, sync_id)}
+
+
+@router.get("/v1/sync-runs", response_model=list[SyncRunOut])
+async def list_runs(conn: Conn, caller: _caller(*READERS),
+                    sync_id: Annotated[int | None, Query()] = None,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list:
+    """Run history, newest first, with progress (rows read, written, deleted) and errors."""
+    return await service.list_runs(conn, caller.departments, sync_id, limit)
