@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from cityops.errors import NotFound, PlatformError
+from cityops.errors import InvalidInput, NotFound, PlatformError
 from datafoundation.secrets import encrypt
 
 SYSTEM_COLUMNS = ("slug, name, department_id AS department, purpose, vendor, deployment, "
@@ -45,8 +45,10 @@ async def add_system(conn: AsyncConnection, fields: dict[str, Any]) -> dict[str,
     return rows[0]
 
 
-async def system_department(conn: AsyncConnection, table: str, key: int) -> str:
-    """The owning department of a system, source or sync (NotFound naming it)."""
+async def system_department(conn: AsyncConnection, table: str, key: int,
+                            field: str | None = None) -> str:
+    """The owning department of a system, source or sync: NotFound naming it, or, when a body
+    `field` named it, InvalidInput naming the field (the request, not the path, is wrong)."""
     joins = {"systems": "systems sy",
              "sources": "sources so JOIN systems sy ON sy.id = so.system_id",
              "syncs": "syncs s JOIN sources so ON so.id = s.source_id "
@@ -55,6 +57,8 @@ async def system_department(conn: AsyncConnection, table: str, key: int) -> str:
     rows = await _rows(conn, f"SELECT sy.department_id FROM {joins[table]} "
                              f"WHERE {alias}.id = %s", (key,))
     if not rows:
+        if field:
+            raise InvalidInput(f"{field}: {table[:-1]} {key} does not exist")
         raise NotFound(f"{table[:-1]} {key} does not exist")
     return rows[0]["department_id"]
 

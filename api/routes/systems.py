@@ -58,7 +58,7 @@ async def list_sources(conn: Conn, caller: _caller(*READERS)) -> list:
 @router.post("/v1/sources", status_code=201, response_model=SourceOut)
 async def add_source(body: SourceIn, conn: Conn, caller: _caller(*ADMINS), request: Request,
                      settings: SettingsDep) -> dict:
-    department = await service.system_department(conn, "systems", body.system_id)
+    department = await service.system_department(conn, "systems", body.system_id, "system_id")
     check_department(caller, department, "to add a source to this system")
     audit_detail(request, system_id=body.system_id, source=body.name, kind=body.kind)
     credentials = {"password": body.password.get_secret_value()} if body.password else None
@@ -86,7 +86,7 @@ async def list_syncs(conn: Conn, caller: _caller(*READERS)) -> list:
 @router.post("/v1/syncs", status_code=201, response_model=SyncOut)
 async def add_sync(body: SyncIn, conn: Conn, caller: _caller(*ADMINS),
                    request: Request) -> dict:
-    department = await service.system_department(conn, "sources", body.source_id)
+    department = await service.system_department(conn, "sources", body.source_id, "source_id")
     check_department(caller, department, "to add a sync to this source")
     audit_detail(request, source_id=body.source_id, object=body.object)
     return await service.add_sync(conn, body.model_dump())
