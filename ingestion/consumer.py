@@ -122,7 +122,9 @@ class IngestWorker:
                 topic = wire.shared(group, wire.TELEMETRY_SUBSCRIPTION)
                 await conn.subscribe([(topic, 1)])
             except BrokerUnavailable as err:
-                log.warning("ingest: broker unavailable: %s", err)
+                # once per outage: with a 5 s cap, every attempt would be a line
+                (log.warning if backoff.attempt == 0 else log.debug)(
+                    "ingest: broker unavailable: %s", err)
                 await conn.close()
                 # back at once when the broker's port accepts again: agents keep their batches
                 # until this worker commits them, and a full queue drops the oldest meanwhile

@@ -5,7 +5,6 @@ workers that were down."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,17 +93,17 @@ def test_batches_stuck_with_a_dead_worker_are_resent_to_a_live_one(
         dead.send_signal(signal.SIGKILL)
         dead.wait(10)
         # the batches of the next 40 seqs: about half go to the dead worker's session
-        upto = _seqs(database_url, tmp_path, 2**62)[1] + 40
+        upto = _seqs(database_url, stack.gateway, 2**62)[1] + 40
 
         def no_holes() -> bool:
-            return _seqs(database_url, tmp_path, upto) == (upto, upto)
+            return _seqs(database_url, stack.gateway, upto) == (upto, upto)
 
         try:
             wait_for(no_holes, timeout_s=40, interval_s=0.3,
                      what="every batch stored while the first worker stays dead")
         except AssertionError as err:
             raise AssertionError(f"{err}: (stored batches, highest seq) "
-                                 f"{_seqs(database_url, tmp_path, upto)} of {upto}, agent "
+                                 f"{_seqs(database_url, stack.gateway, upto)} of {upto}, agent "
                                  f"{stack.metrics()}"
                                  ) from None
         assert stack.metrics()["cityops_agent_resent_batches_total"] > 0
@@ -114,10 +113,9 @@ def test_batches_stuck_with_a_dead_worker_are_resent_to_a_live_one(
         stack.close()
 
 
-def _seqs(database_url: str, tmp_path: Path, upto: int) -> tuple[int, int]:
-    """(batches stored, highest seq stored) of the agent's stream, up to seq `upto`."""
-    with sqlite3.connect(tmp_path / "queue.db") as db:
-        stream = db.execute("SELECT value FROM meta WHERE key = 'stream'").fetchone()[0]
+def _seqs(database_url: str, gateway: str, upto: int) -> tuple[int, int]:
+    """(batches stored, highest seq stored) of the gateway (one agent, one stream), up to
+    seq `upto`."""
     with psycopg.connect(database_url) as conn:
         return conn.execute("SELECT count(*), coalesce(max(seq), 0) FROM ingested_batches"
-                            " WHERE stream = %s AND seq <= %s", (stream, upto)).fetchone()
+                            " WHERE gateway_id = %s AND seq <= %s", (gateway, upto)).fetchone()
