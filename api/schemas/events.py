@@ -102,6 +102,12 @@ class EventOut(BaseModel):
     closed_on_time: bool | None
     rework_count: int
     clock: Clock
+    # derived from the point when reported (migration 081, docs/map.md): the dispatcher is
+    # offered area_department_id; area_assigned false = outside every grid cell
+    town_code: str | None = None
+    community_code: str | None = None
+    area_department_id: str | None = None
+    area_assigned: bool | None = None
 
 
 class TransitionOut(BaseModel):

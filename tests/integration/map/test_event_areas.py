@@ -40,6 +40,9 @@ def test_point_gives_cell_community_town_and_department(api: Api) -> None:
     # cells are 0.1 degree, numbered column by column from the south-west corner
     assert row(api, west) == ("340621001001001", "340621100001", "340621100", None, True)
     assert row(api, east) == ("340621001001012", None, "340621101", api.dept, True)
+    shown = api.ok("map-op", "GET", f"/v1/events/{east}")  # what the dispatcher is offered
+    assert (shown["grid"], shown["town_code"], shown["area_department_id"],
+            shown["area_assigned"]) == ("340621001001012", "340621101", api.dept, True)
 
 
 def test_point_outside_every_area_is_stored_and_flagged(api: Api) -> None:
