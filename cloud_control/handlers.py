@@ -4,6 +4,8 @@ ansible-runner are synchronous) and report progress through `Context.report`."""
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +29,7 @@ class Context:
     @property
     def provider(self) -> Provider:
         if self._provider is None:
-            from cloud_control.openstack_provider import OpenStackProvider
-
-            self._provider = OpenStackProvider(self.settings.cloud_name,
-                                               self.settings.clouds_yaml)
+            self._provider = _shared_provider(self.settings)
         return self._provider
 
     @contextlib.contextmanager
@@ -42,6 +41,28 @@ class Context:
         with resources_locked(self.settings.database_url.get_secret_value(), keys,
                               lambda key: self.report(f"waiting for another job on {key}")):
             yield
+
+
+# A new provider per job costs two Keystone tokens and a version discovery per service
+# (measured 8-10 s a job on the loaded 2-core lab, 0.1-0.6 s a request after): jobs of one
+# process share one per cloud (keystoneauth locks its re-authentication; a connection is
+# used by several threads as the monitor does). Renewed after PROVIDER_TTL_S, so a project
+# deleted and made again outside CityOps, or a changed clouds.yaml, is picked up.
+PROVIDER_TTL_S = 300
+_providers: dict[tuple[str, str], tuple[float, Provider]] = {}
+_providers_lock = threading.Lock()
+
+
+def _shared_provider(settings: Settings) -> Provider:
+    from cloud_control.openstack_provider import OpenStackProvider
+
+    key = (settings.cloud_name, str(settings.clouds_yaml))
+    with _providers_lock:
+        made, provider = _providers.get(key, (0.0, None))
+        if provider is None or time.monotonic() - made > PROVIDER_TTL_S:
+            provider = OpenStackProvider(settings.cloud_name, settings.clouds_yaml)
+            _providers[key] = (time.monotonic(), provider)
+        return provider
 
 
 class _Params(BaseModel):

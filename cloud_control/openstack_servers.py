@@ -27,8 +27,10 @@ def oldest_first(items) -> list:
 
 
 def named(pc, name: str) -> list:
-    # Nova's name filter is a regular expression (web-1 also finds web-10): compare exactly
-    return oldest_first(s for s in pc.compute.servers(name=name) if s.name == name)
+    # Nova's name filter is a regular expression (web-1 also finds web-10): compare exactly;
+    # a server just deleted is listed as DELETED for a moment: it no longer counts
+    return oldest_first(s for s in pc.compute.servers(name=name)
+                        if s.name == name and s.status != "DELETED")
 
 
 def the_server(pc, project: str, name: str):

@@ -58,10 +58,10 @@ def _pending_resize(lab: Lab, name: str, flavor: str) -> None:
     [server] = [s for s in pc.compute.servers(name=name) if s.name == name]
     pc.compute.resize_server(server, pc.compute.find_flavor(flavor).id)
     wait_for(lambda: pc.compute.get_server(server.id).status == "VERIFY_RESIZE",
-             timeout_s=90, interval_s=0.3, what=f"{name} to wait in VERIFY_RESIZE")
+             timeout_s=200, interval_s=0.3, what=f"{name} to wait in VERIFY_RESIZE")
 
 
-def test_interrupted_resize_converges_and_actions_are_idempotent(lab: Lab) -> None:
+def test_interrupted_resize_is_confirmed_or_reverted(lab: Lab) -> None:
     _pending_resize(lab, "a", "m1.small")
     done = lab.ok("server.action", name="a", action="resize", flavor="m1.small")
     assert (done["status"], done["attributes"]["flavor"]) == ("ACTIVE", "m1.small")
@@ -69,12 +69,14 @@ def test_interrupted_resize_converges_and_actions_are_idempotent(lab: Lab) -> No
     _pending_resize(lab, "a", "m1.tiny")
     back = lab.ok("server.action", name="a", action="resize", flavor="m1.small")
     assert (back["status"], back["attributes"]["flavor"]) == ("ACTIVE", "m1.small")
+
+
+def test_actions_finish_a_pending_resize_and_are_idempotent(lab: Lab) -> None:
     # any other action first finishes the pending resize the way CityOps would have
     _pending_resize(lab, "a", "m1.tiny")
     stopped = lab.ok("server.action", name="a", action="stop")
     assert (stopped["status"], stopped["attributes"]["flavor"]) == ("SHUTOFF", "m1.tiny")
     assert lab.ok("server.action", name="a", action="stop")["status"] == "SHUTOFF"
-    assert lab.ok("server.action", name="a", action="start")["status"] == "ACTIVE"
     assert lab.ok("server.action", name="a", action="start")["status"] == "ACTIVE"
     # reboot of a stopped server starts it; a running one reboots
     lab.ok("server.action", name="b", action="stop")
@@ -127,4 +129,5 @@ def test_identical_creates_at_once_make_one_server_and_duplicates_are_managed(la
     assert pc.compute.get_server(extra.id).status == "ACTIVE", "only the managed one stops"
     gone = lab.ok("server.delete", name="twin")
     assert sorted(gone["ids"]) == sorted([made[0], extra.id])
-    assert not [s for s in pc.compute.servers(name="twin") if s.name == "twin"]
+    assert not [s for s in pc.compute.servers(name="twin")
+                if s.name == "twin" and s.status != "DELETED"]
