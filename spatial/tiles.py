@@ -33,6 +33,8 @@ class Layer:
     # 100,000 devices in one zoom-8 tile were 2.4 MB and 2.8 s as single points
     cluster: str | None = None  # the clusters' extra attributes (aggregates)
     cluster_source: str | None = None  # FROM for clusters, when lighter than `source`
+    # clusters read from map_device_cells (precomputed per zoom) instead of grouped here
+    precomputed: bool = False
 
 
 # an event's light here is the wall-clock share of its step (the detail panel shows the one
@@ -52,7 +54,7 @@ LAYERS: dict[str, Layer] = {
         # a device's status is in its gateway's jsonb: read per row for 100,000 devices it
         # took seconds; clusters carry the count only, the points their status
         cluster="count(*) FILTER (WHERE t.department_id IS NULL) AS unowned",
-        cluster_source="devices t"),
+        cluster_source="devices t", precomputed=True),
     "alarms": Layer(
         "a.id, a.severity, a.state, a.device_id AS device, left(a.message, 120) AS message",
         "alarms a JOIN devices t ON t.id = a.device_id", "a.state <> 'cleared'",
@@ -85,6 +87,45 @@ _BOUNDS = (
     " AS env_4490)")
 
 
+CELLS_FROM = 8  # zooms CELLS_FROM..CLUSTER_BELOW-1 are precomputed (below: grouped per request)
+# a department-scoped caller's cells are summed over its departments only
+_CELLS_SQL = (
+    _BOUNDS + ", rows AS (SELECT sum(t.count)::int AS count, sum(t.unowned)::int AS unowned,"
+    " ST_AsMVTGeom(ST_Transform(ST_SetSRID(ST_MakePoint("
+    "sum(ST_X(t.geom) * t.count) / sum(t.count), sum(ST_Y(t.geom) * t.count) / sum(t.count)),"
+    f" 4490), 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {EXTENT}, {BUFFER}, true) AS geom"
+    " FROM map_device_cells t, b WHERE t.z = %(z)s AND t.geom && b.env_4490{scope}"
+    " GROUP BY t.cx, t.cy)"
+    f" SELECT ST_AsMVT(rows, %(layer)s, {EXTENT}, 'geom') FROM rows"
+)
+# recomputed in one transaction when devices changed; others read the previous cells meanwhile
+_REFRESH = [
+    "DELETE FROM map_device_cells",
+    "INSERT INTO map_device_cells (z, cx, cy, department_id, count, unowned, geom)"
+    " SELECT z, floor(longitude / (360.0 / (1 << z) / 64))::int,"
+    " floor(latitude / (360.0 / (1 << z) / 64))::int, department_id, count(*),"
+    " count(*) FILTER (WHERE department_id IS NULL),"
+    " ST_SetSRID(ST_MakePoint(avg(longitude), avg(latitude)), 4490)"
+    " FROM devices, generate_series(%(low)s::int, %(high)s::int) z WHERE geom IS NOT NULL"
+    " GROUP BY 1, 2, 3, 4",
+    "UPDATE map_cells_state SET dirty = false",
+]
+
+
+async def refresh_cells(conn: AsyncConnection) -> bool:
+    """Recompute the device cells if devices changed; one refresher at a time (the others
+    go on with the cells as they are). True when it refreshed."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "SELECT pg_try_advisory_xact_lock(hashtext('map_device_cells'))"
+            " AND (SELECT dirty FROM map_cells_state FOR UPDATE SKIP LOCKED)")
+        if not (await cur.fetchone())[0]:
+            return False
+        for statement in _REFRESH:
+            await conn.execute(statement, {"low": CELLS_FROM, "high": CLUSTER_BELOW - 1})
+    return True
+
+
 def _cluster_sql(spec: Layer, where: str) -> str:
     """Points merged per cell (degrees: a cell is 1/64 of the tile's width), each cluster
     at its members' mean position; grouping reads the index-found rows once."""
@@ -109,6 +150,9 @@ def tile_query(layer: str, z: int, scoped: bool) -> sql.Composed:
         where += f" AND {spec.department} = ANY(%(departments)s)"
     if z < spec.min_zoom:
         where += " AND FALSE"
+    if spec.precomputed and CELLS_FROM <= z < CLUSTER_BELOW:
+        scope = " AND t.department_id = ANY(%(departments)s)" if scoped else ""
+        return sql.SQL(_CELLS_SQL.format(scope=scope))  # type: ignore[arg-type]
     if spec.cluster and z < CLUSTER_BELOW:
         return sql.SQL(_cluster_sql(spec, where))  # type: ignore[arg-type]
     text = (
@@ -131,6 +175,9 @@ def tile_params(layer: str, z: int, x: int, y: int,
 async def tile(conn: AsyncConnection, layer: str, z: int, x: int, y: int,
                departments: frozenset[str] | None) -> bytes:
     check_tile(z, x, y)
+    spec = LAYERS.get(layer)
+    if spec is not None and spec.precomputed and CELLS_FROM <= z < CLUSTER_BELOW:
+        await refresh_cells(conn)
     query = tile_query(layer, z, departments is not None)
     cur = await conn.execute(query, tile_params(layer, z, x, y, departments))
     row = await cur.fetchone()

@@ -100,6 +100,24 @@ def test_device_tile_holds_devices_with_status(api: Api) -> None:
     assert sum(c["count"] for c in clusters) == placed
 
 
+def test_clusters_follow_devices_as_they_move(api: Api) -> None:
+    """Zooms 8-12 read precomputed cells (migration 082): a moved device shows at once."""
+    def total(who: str = "map-admin") -> int:
+        return sum(c["count"] for c in tile(api, who, "devices", z=10).get("devices", []))
+    before, before_b = total(), total("map-staff-b")
+    with psycopg.connect(api.url, autocommit=True) as conn:
+        conn.execute("UPDATE devices SET longitude = 116.7702, latitude = 33.9201"
+                     " WHERE id = %s", (api.ids["far-a"],))
+    try:
+        assert total() == before + 1
+        assert total("map-staff-b") == before_b  # far-a is department A's
+    finally:
+        with psycopg.connect(api.url, autocommit=True) as conn:
+            conn.execute("UPDATE devices SET longitude = 116.9, latitude = 34.05"
+                         " WHERE id = %s", (api.ids["far-a"],))
+    assert total() == before
+
+
 def test_department_caller_sees_only_its_devices_and_alarms(api: Api) -> None:
     ids = api.ids
     seen = {f["id"] for f in tile(api, "map-staff-b", "devices").get("devices", [])}
