@@ -140,7 +140,7 @@ def _cluster_sql(spec: Layer, where: str) -> str:
     )
 
 
-def tile_query(layer: str, z: int, scoped: bool) -> sql.Composed:
+def tile_query(layer: str, z: int, scoped: bool, recent: bool = False) -> sql.Composed:
     """The one statement cutting a tile of `layer`; parameters z, x, y (and departments)."""
     spec = LAYERS.get(layer)
     if spec is None:
@@ -150,6 +150,8 @@ def tile_query(layer: str, z: int, scoped: bool) -> sql.Composed:
         where += f" AND {spec.department} = ANY(%(departments)s)"
     if z < spec.min_zoom:
         where += " AND FALSE"
+    if recent and layer == "events":  # the heat map's period
+        where += " AND t.reported_at >= now() - make_interval(days => %(days)s)"
     if spec.precomputed and CELLS_FROM <= z < CLUSTER_BELOW:
         scope = " AND t.department_id = ANY(%(departments)s)" if scoped else ""
         return sql.SQL(_CELLS_SQL.format(scope=scope))  # type: ignore[arg-type]
@@ -166,19 +168,20 @@ def tile_query(layer: str, z: int, scoped: bool) -> sql.Composed:
 
 
 def tile_params(layer: str, z: int, x: int, y: int,
-                departments: frozenset[str] | None) -> dict:
+                departments: frozenset[str] | None, days: int | None = None) -> dict:
     return {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT, "layer": layer,
             "departments": sorted(departments or ()),
-            "cell": 360.0 / (1 << z) / CLUSTER_CELLS}
+            "cell": 360.0 / (1 << z) / CLUSTER_CELLS, "days": days}
 
 
 async def tile(conn: AsyncConnection, layer: str, z: int, x: int, y: int,
-               departments: frozenset[str] | None) -> bytes:
+               departments: frozenset[str] | None, days: int | None = None) -> bytes:
+    """`days`: only events reported in the last so many days (events layer)."""
     check_tile(z, x, y)
     spec = LAYERS.get(layer)
     if spec is not None and spec.precomputed and CELLS_FROM <= z < CLUSTER_BELOW:
         await refresh_cells(conn)
-    query = tile_query(layer, z, departments is not None)
-    cur = await conn.execute(query, tile_params(layer, z, x, y, departments))
+    query = tile_query(layer, z, departments is not None, days is not None)
+    cur = await conn.execute(query, tile_params(layer, z, x, y, departments, days))
     row = await cur.fetchone()
     return bytes(row[0] or b"")

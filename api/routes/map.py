@@ -68,11 +68,14 @@ class AreaCounts(BaseModel):
 @router.get("/v1/map/tiles/{layer}/{z}/{x}/{y}.mvt", dependencies=[AnyRole],
             response_class=Response,
             responses={200: {"content": {MVT: {}}, "description": "a Mapbox Vector Tile"}})
-async def get_tile(layer: Layer, z: Coord, x: Coord, y: Coord, conn: Conn,
-                   caller: Caller) -> Response:
+async def get_tile(
+    layer: Layer, z: Coord, x: Coord, y: Coord, conn: Conn, caller: Caller,
+    days: Annotated[int | None, Query(ge=1, le=366, description="events: reported in the "
+                                      "last so many days (the heat map's period)")] = None,
+) -> Response:
     if layer == "events" and caller.role not in {Role.ADMIN, *EVENT_READERS}:
         raise Forbidden(f"role {caller.role.value} may not read events")
-    body = await tiles.tile(conn, layer, z, x, y, caller.departments)
+    body = await tiles.tile(conn, layer, z, x, y, caller.departments, days)
     # tiles change as devices and events do: the browser may keep one for a few seconds
     return Response(body, media_type=MVT, headers={"Cache-Control": "private, max-age=5"})
 

@@ -145,6 +145,16 @@ def test_event_and_area_layers(api: Api) -> None:
     towns = tile(api, "map-admin", "areas-town", z=8)["areas-town"]
     assert {t["name"] for t in towns} == {"濉溪镇", "韩村镇"}
     assert api.get("map-tech", "/v1/map/tiles/events/14/0/0.mvt").status_code == 403
+    # the heat map's period: an event reported 40 days ago is left out of the last 30
+    with psycopg.connect(api.url, autocommit=True) as conn:
+        conn.execute("UPDATE events SET reported_at = now() - interval '40 days'"
+                     " WHERE id = %s", (api.event_in,))
+    x, y = tile_of(*CENTRE, 14)
+    recent = api.get("map-admin", f"/v1/map/tiles/events/14/{x}/{y}.mvt?days=30")
+    assert api.event_in not in {f["id"] for f in decode(recent.content).get("events", [])}
+    assert api.event_in in {f["id"] for f in tile(api, "map-admin", "events")["events"]}
+    assert api.get("map-admin", f"/v1/map/tiles/events/14/{x}/{y}.mvt?days=0").status_code \
+        == 422
 
 
 @pytest.mark.parametrize(("path", "named"), [
