@@ -38,10 +38,13 @@ async def port_accepts(host: str, port: int, timeout_s: float = 1.0) -> bool:
         _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
     except (OSError, TimeoutError):
         return False
+    # a port in the ephemeral range with no listener can "accept" a connection to itself
+    # (Linux picks that very port as the source): nobody is there
+    accepted = writer.get_extra_info("sockname") != writer.get_extra_info("peername")
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
-    return True
+    return accepted
 
 
 async def wait_for_port(host: str, port: int, delay_s: float) -> None:

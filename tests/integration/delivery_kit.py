@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from cityops.errors import StackError
 from infra.broker.accounts import add_gateway, ensure_service_account
 from infra.broker.process import Broker
 from tests.conftest import Processes
@@ -73,6 +74,19 @@ class DeliveryStack:
         elif kind == "api":
             wait_for(lambda: port_open(self.api_port), timeout_s=30, what="the API")
         return proc
+
+    def restart_broker(self) -> None:
+        """Start the broker again; its port (from the ephemeral range) may be held a moment
+        by a client's connection attempt that Linux connected to itself."""
+
+        def started() -> bool:
+            try:
+                self.broker.start()
+            except StackError:
+                return False
+            return True
+
+        wait_for(started, timeout_s=30, interval_s=0.2, what="the broker started again")
 
     def kill_broker(self) -> None:
         """SIGKILL: what the broker accepted but had not saved is gone."""

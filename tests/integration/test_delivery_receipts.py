@@ -54,7 +54,7 @@ def test_broker_crash_while_workers_are_down_loses_nothing(
     agent.send_signal(signal.SIGTERM)
     agent.wait(15)
     stack.kill_broker()
-    stack.broker.start()
+    stack.restart_broker()
     stack.start("agent", "agent-2")
     stack.start("ingest", "ingest-2")
 

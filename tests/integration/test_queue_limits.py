@@ -57,7 +57,7 @@ def test_full_queue_stays_in_its_limit_raises_an_alarm_and_recovers_fast(
     assert stack.metrics()["cityops_agent_queue_file_bytes"] <= LIMIT
     assert _alarm(database_url, stack.device) is None
 
-    stack.broker.start()
+    stack.restart_broker()
     back_at = time.monotonic()
     wait_for(lambda: stack.metrics()["cityops_agent_broker_connected"] == 1, timeout_s=40,
              interval_s=0.05, what="the agent reconnected")
