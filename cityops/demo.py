@@ -169,6 +169,9 @@ def _start_all(procs: list[subprocess.Popen], cityops: list[str], config: Path,
         "api": ["api", "--port", str(api_port)],
         "worker": ["worker"],
         "events": ["events", "watch"],  # alarms of mapped rules open city events
+        # 数据汇聚: a department's MariaDB changing over time, and the worker syncing it
+        "departments": ["sim", "departments"],
+        "sync-worker": ["sync", "worker"],
     }
     for name, args in commands.items():
         procs.append(start_child([*cityops, *args], env, demo_dir / f"{name}.log"))

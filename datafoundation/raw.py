@@ -63,10 +63,17 @@ def retyped_to_text(conn: psycopg.Connection, schema: str, table: str) -> set[st
     return {r[0] for r in rows}
 
 
+def is_empty(conn: psycopg.Connection, schema: str, table: str) -> bool:
+    return conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {}.{})").format(
+        sql.Identifier(schema), sql.Identifier(table))).fetchone()[0]
+
+
 def merge(conn: psycopg.Connection, schema: str, table: str, columns: list[Column], key: str,
-          rows: list[tuple], run_id: int, where: str) -> int:
-    """Upsert one batch: COPY into a staging table, then one INSERT .. ON CONFLICT. A key seen
-    twice in the batch stops the run naming it (merging would keep one silently)."""
+          rows: list[tuple], run_id: int, where: str, direct: bool = False) -> int:
+    """Upsert one batch: COPY into a staging table, then one INSERT .. ON CONFLICT; `direct`
+    (the run began on an empty table, and keyset batches never repeat a key) COPYs straight
+    into the table. A key seen twice in the batch stops the run naming it (merging would keep
+    one silently)."""
     ki = [c.name for c in columns].index(key)
     seen: set = set()
     for row in rows:
@@ -76,6 +83,12 @@ def merge(conn: psycopg.Connection, schema: str, table: str, columns: list[Colum
         seen.add(row[ki])
     names = [sql.Identifier(c.name) for c in columns]
     target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    if direct:
+        with conn.cursor().copy(sql.SQL("COPY {} ({}, _run_id) FROM STDIN").format(
+                target, sql.SQL(", ").join(names))) as copy:
+            for row in rows:
+                copy.write_row((*row, run_id))
+        return len(rows)
     # AS ... WITH NO DATA: the target's types without its NOT NULLs (bookkeeping comes later)
     conn.execute(sql.SQL("CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT * FROM {} "
                          "WITH NO DATA").format(target))

@@ -5,6 +5,10 @@ killed at any point resumes after the last committed batch)."""
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
@@ -20,6 +24,48 @@ log = logging.getLogger(__name__)
 # advisory-lock key space of sync runs: held on the run's connection, so a killed worker's
 # lock goes with its connection and another worker may resume at once
 LOCK_SPACE = 14
+
+
+@contextmanager
+def prefetch(batches: Iterator[list[tuple]]) -> Iterator[Iterator[list[tuple]]]:
+    """The next batch is read from the source while this one is written: both drivers wait
+    on sockets outside the GIL, so reading and writing overlap. Only the reading is ahead;
+    what commits (rows with their cursor) is unchanged. On leaving, the reader is stopped and
+    joined before the caller closes the source's connection."""
+    ahead: queue.Queue = queue.Queue(maxsize=1)
+    stop, done = threading.Event(), object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(done)
+        except BaseException as err:  # handed to the consumer, raised there
+            put(err)
+
+    def consume() -> Iterator[list[tuple]]:
+        while (item := ahead.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    reader = threading.Thread(target=pump, name="sync-read", daemon=True)
+    reader.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        reader.join()
 
 
 @dataclass
@@ -121,27 +167,38 @@ def _load(conn: psycopg.Connection, spec: Spec, source: MariaDBSource, run_id: i
     if spec.mode == "incremental":
         nulls = source.null_cursor_keys(spec.table, spec.cursor, spec.key)
         if nulls:
-            raise SyncRejected(f"{spec.where}: cursor column {spec.cursor} is NULL in rows "
-                               f"{spec.key}={nulls}; such rows would never be synced")
+            raise SyncRejected(
+                f"{spec.where}: cursor column {spec.cursor} is NULL in rows {spec.key} = "
+                f"{', '.join(map(str, nulls))}; such rows would never be synced")
         page = Page(state["cursor"], (state["key"] or {}).get("key"))
     else:
         page = Page(None, (state["key"] or {}).get("key"))
     names = [c.name for c in columns]
     ki, ci = names.index(spec.key), names.index(spec.cursor) if spec.cursor else None
-    for rows in source.read(spec.table, columns, spec.key, spec.cursor, page, spec.batch_rows):
-        last = rows[-1]
-        cursor = raw_text(last[ci]) if ci is not None else None
-        with conn.transaction():
-            written = raw.merge(conn, schema, spec.target, columns, spec.key, rows, run_id,
-                                spec.where)
-            deleted = (raw.mark_soft_deleted(conn, schema, spec.target, spec.soft_column, run_id)
-                       if spec.deletes == "soft" else 0)
-            conn.execute("UPDATE sync_state SET cursor_value = COALESCE(%s, cursor_value), "
-                         "cursor_key = %s, updated_at = now() WHERE sync_id = %s",
-                         (cursor, Jsonb({"key": last[ki]}), spec.sync_id))
-            conn.execute("UPDATE sync_runs SET rows_read = rows_read + %s, rows_written = "
-                         "rows_written + %s, rows_deleted = rows_deleted + %s WHERE id = %s",
-                         (len(rows), written, deleted, run_id))
+    # a first load into an empty table has nothing to merge with: rows go straight in
+    direct = raw.is_empty(conn, schema, spec.target)
+    reading = source.read(spec.table, columns, spec.key, spec.cursor, page, spec.batch_rows)
+    with prefetch(reading) as batches:
+        for rows in batches:
+            _commit_batch(conn, spec, schema, columns, rows, run_id, direct,
+                          rows[-1][ki], rows[-1][ci] if ci is not None else None)
+
+
+def _commit_batch(conn: psycopg.Connection, spec: Spec, schema: str, columns: list[Column],
+                  rows: list[tuple], run_id: int, direct: bool, key: object,
+                  cursor: object) -> None:
+    """One batch, its cursor and the run's progress: one transaction, all or nothing."""
+    with conn.transaction():
+        written = raw.merge(conn, schema, spec.target, columns, spec.key, rows, run_id,
+                            spec.where, direct)
+        deleted = (raw.mark_soft_deleted(conn, schema, spec.target, spec.soft_column, run_id)
+                   if spec.deletes == "soft" else 0)
+        conn.execute("UPDATE sync_state SET cursor_value = COALESCE(%s, cursor_value), "
+                     "cursor_key = %s, updated_at = now() WHERE sync_id = %s",
+                     (cursor, Jsonb({"key": key}), spec.sync_id))
+        conn.execute("UPDATE sync_runs SET rows_read = rows_read + %s, rows_written = "
+                     "rows_written + %s, rows_deleted = rows_deleted + %s WHERE id = %s",
+                     (len(rows), written, deleted, run_id))
 
 
 def _finish(conn: psycopg.Connection, spec: Spec, source: MariaDBSource, run_id: int) -> None:
@@ -158,10 +215,6 @@ def _finish(conn: psycopg.Connection, spec: Spec, source: MariaDBSource, run_id:
                      (spec.mode, spec.sync_id))
         conn.execute("UPDATE sync_runs SET state = 'succeeded', finished_at = now(), "
                      "rows_deleted = rows_deleted + %s WHERE id = %s", (deleted, run_id))
-
-
-def raw_text(value: object) -> str:
-    return value.isoformat(sep=" ") if hasattr(value, "isoformat") else str(value)
 
 
 def run_sync(database_url: str, secret_key: str, sync_id: int) -> int:

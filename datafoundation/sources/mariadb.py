@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import MySQLdb
+from MySQLdb.constants import FIELD_TYPE
 
 from cityops.errors import SourceError, SourceUnavailable
 from datafoundation.sources import Column, Page
@@ -22,6 +23,23 @@ _TYPES = {
 }
 # server errors that mean "not reachable now" rather than "refused"
 _UNREACHABLE = {2002, 2003, 2006, 2013}
+
+
+# Values come as the server's text, not Python objects: decoding DECIMAL/DATETIME into Decimal
+# and datetime cost 3.3x the read (200,000 firms: 6.0 s against 1.8 s), and PostgreSQL's COPY
+# parses the text anyway. Strings arrive decoded, BLOBs stay bytes (for bytea), BIT becomes an
+# integer, everything else (numbers, dates, times) is decoded ASCII.
+def _ascii(value: bytes | str) -> str:
+    # mysqlclient hands over str for columns it decoded with the connection's charset
+    return value if isinstance(value, str) else value.decode("ascii")
+
+
+_TEXT_CONV = {t: _ascii for t in (
+    FIELD_TYPE.DECIMAL, FIELD_TYPE.NEWDECIMAL, FIELD_TYPE.TINY, FIELD_TYPE.SHORT,
+    FIELD_TYPE.LONG, FIELD_TYPE.INT24, FIELD_TYPE.LONGLONG, FIELD_TYPE.FLOAT, FIELD_TYPE.DOUBLE,
+    FIELD_TYPE.TIMESTAMP, FIELD_TYPE.DATE, FIELD_TYPE.TIME,
+    FIELD_TYPE.DATETIME, FIELD_TYPE.YEAR)}
+_TEXT_CONV[FIELD_TYPE.BIT] = lambda value: int.from_bytes(value, "big")
 
 
 def _pg_type(data_type: str, column_type: str) -> str:
@@ -54,7 +72,8 @@ class MariaDBSource:
                 host=s.get("host", "127.0.0.1"), port=int(s.get("port", 3306)),
                 user=s.get("user", ""), password=self._password, database=s["database"],
                 charset="utf8mb4", connect_timeout=int(s.get("connect_timeout_s", 10)),
-                read_timeout=int(s.get("read_timeout_s", 300)), autocommit=True)
+                read_timeout=int(s.get("read_timeout_s", 300)), autocommit=True,
+                conv=_TEXT_CONV)
         except MySQLdb.MySQLError as err:
             raise self._error(err, f"cannot connect to {s.get('host')}:{s.get('port')}") from err
 
@@ -106,7 +125,7 @@ class MariaDBSource:
                 return
             yield rows
             last = rows[-1]
-            page = Page(_text(last[ci]) if ci is not None else None, last[ki])
+            page = Page(last[ci] if ci is not None else None, last[ki])
             if len(rows) < batch_rows:
                 return
 
@@ -118,7 +137,3 @@ class MariaDBSource:
             return f"WHERE `{cursor}` IS NOT NULL", ()
         return (f"WHERE `{cursor}` > %s OR (`{cursor}` = %s AND `{key}` > %s)",
                 (page.cursor, page.cursor, page.key))
-
-
-def _text(value: object) -> str:
-    return value.isoformat(sep=" ") if hasattr(value, "isoformat") else str(value)

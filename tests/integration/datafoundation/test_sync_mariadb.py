@@ -119,7 +119,7 @@ def test_bad_input_fails_with_clear_errors(mariadb, registry_source, database_ur
     conn.close()
     nulls = add_sync(database_url, registry_source, firms_table)
     with pytest.raises(SyncRejected, match=rf"table {firms_table}: cursor column updated_at is "
-                                           r"NULL in rows id=\[5, 9\]"):
+                                           r"NULL in rows id = 5, 9;"):
         _run(database_url, nulls)
 
     # a sync keyed on the USCC, which the registry holds twice for duplicated firms

@@ -1,0 +1,80 @@
+"""`cityops sim departments`: the department systems for the demo, registered in the platform
+and changing over time, so incremental syncs have something to do.
+
+Today: the 市场监管局 enterprise registry (MariaDB, 5,000 firms, dirty rows included). Its
+data folder is kept under the state dir; the system, source (password stored encrypted) and
+an incremental sync every minute are registered once."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import psycopg
+import typer
+
+from cityops.settings import load_settings
+from datafoundation import register
+from simulators.departments import enterprise_registry
+from simulators.departments.mariadb_instance import MariaDB
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _register(database_url: str, secret_key: str, maria: MariaDB) -> None:
+    """The registry's system, source and sync, once; the source follows the port."""
+    settings = {"host": "127.0.0.1", "port": maria.port, "database": "registry",
+                "user": maria.user}
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO departments (id, name) VALUES ('scjgj', '市场监管局') "
+                     "ON CONFLICT DO NOTHING")
+        row = conn.execute("SELECT so.id FROM sources so JOIN systems sy ON sy.id = "
+                           "so.system_id WHERE sy.slug = 'scjg_qydj'").fetchone()
+        if row:
+            conn.execute("UPDATE sources SET settings = settings || %s::jsonb WHERE id = %s",
+                         (f'{{"port": {maria.port}}}', row[0]))
+            register.set_credentials(conn, secret_key, row[0], {"password": maria.password})
+            return
+        system = register.add_system(conn, "scjg_qydj", "企业登记系统", "scjgj",
+                                     purpose="市场主体登记", vendor="demo", dengbao_level=2,
+                                     database_kind="mariadb")
+        source = register.add_source(conn, secret_key, system, "registry-db", "mariadb",
+                                     settings, {"password": maria.password})
+        register.add_sync(conn, source, "firms", "firms", "incremental", ["id"],
+                          cursor_column="updated_at", deletes="compare",
+                          schedule="* * * * *")
+
+
+def sim_departments(
+    mutate_every_s: float = typer.Option(20.0, min=1.0, help="seconds between changes"),
+    firms: int = typer.Option(5000, min=10),
+) -> None:
+    """Start the department systems, register them, and change them until stopped."""
+    settings = load_settings()
+    maria = MariaDB(Path(settings.state_dir).absolute() / "departments" / "mariadb",
+                    _free_port())
+    maria.start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        conn = maria.connect()
+        with conn.cursor() as cur:
+            cur.execute(enterprise_registry.TABLE.format(table="firms"))
+            cur.execute("SELECT COUNT(*) FROM firms")
+            if cur.fetchone()[0] == 0:
+                enterprise_registry.seed(conn, firms)
+        _register(settings.database_url.get_secret_value(),
+                  settings.secret_key.get_secret_value(), maria)
+        typer.echo(f"enterprise registry (MariaDB) on 127.0.0.1:{maria.port}", err=True)
+        while not stop.wait(mutate_every_s):
+            enterprise_registry.mutate(conn)
+    finally:
+        maria.stop()
