@@ -280,14 +280,15 @@ class MqttConnection:
                 props = Properties(PacketTypes.DISCONNECT)
                 props.SessionExpiryInterval = 0
             self._client.disconnect(properties=props)
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(self.closed), 2.0)  # type: ignore[arg-type]
+            # asyncio.wait neither cancels what it waits for nor swallows a cancellation of
+            # the caller: a task cancelled while it closes must still end (suppressing
+            # CancelledError here once left the API's reconnect loop running after shutdown)
+            await asyncio.wait({self.closed}, timeout=2.0)  # type: ignore[arg-type]
         if self.closed is not None and not self.closed.done():
             self.closed.set_result("closed")
         if self._misc_task:
             self._misc_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._misc_task
+            await asyncio.wait({self._misc_task})
 
 
 class _Lost:
