@@ -31,7 +31,7 @@ def api(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     port = free_port()
     proc = procs.start("api", "api", "--port", str(port))
     try:
-        wait_for(lambda: port_open(port), timeout_s=30, what="the API")
+        wait_for(lambda: port_open(port), timeout_s=60, what="the API")
         yield port, proc.pid
     finally:
         procs.stop_all()

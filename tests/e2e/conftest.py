@@ -137,7 +137,7 @@ def console(settings: Settings, broker: BrokerFixture, database_url: str,
         processes.start("ingest", "ingest")
         api_port = free_port()
         processes.start("api", "api", "--port", str(api_port))
-        wait_for(lambda: port_open(api_port), timeout_s=30, what="the API")
+        wait_for(lambda: port_open(api_port), timeout_s=60, what="the API")
         url = f"http://127.0.0.1:{api_port}"
         client = httpx.Client(base_url=url, timeout=10)
         token = client.post("/v1/auth/token", data={"username": admin[0], "password": admin[1]})

@@ -72,7 +72,7 @@ class DeliveryStack:
         if kind == "ingest":
             wait_for(lambda: "subscribed" in self.processes.log(name), what=f"{name} subscribed")
         elif kind == "api":
-            wait_for(lambda: port_open(self.api_port), timeout_s=30, what="the API")
+            wait_for(lambda: port_open(self.api_port), timeout_s=60, what="the API")
         return proc
 
     def restart_broker(self) -> None:

@@ -35,7 +35,7 @@ def site(processes: Processes, broker: BrokerFixture, tmp_path: Path) -> dict:
     api_port = free_port()
     processes.start("api", "api", "--port", str(api_port),
                     env=processes.env | {"CITYOPS_API_WORKERS": "2"})
-    wait_for(lambda: port_open(api_port), what="api")
+    wait_for(lambda: port_open(api_port), timeout_s=60, what="api")
     client = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10)
     token = client.post("/v1/auth/token", data={"username": "t-onboard",
                                                  "password": "correct-horse-9"}).json()

@@ -40,7 +40,7 @@ def server(settings: Settings, broker: BrokerFixture) -> Iterator[str]:
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
-    wait_for(lambda: port_open(port), what="api")
+    wait_for(lambda: port_open(port), timeout_s=60, what="api")
     yield f"http://127.0.0.1:{port}"
     instance.should_exit = True
     thread.join(10)

@@ -64,7 +64,7 @@ def path_setup(processes: Processes, broker: BrokerFixture, tmp_path: Path) -> d
     processes.start("ingest", "ingest")
     api_port = free_port()
     processes.start("api", "api", "--port", str(api_port))
-    wait_for(lambda: port_open(api_port), what="api")
+    wait_for(lambda: port_open(api_port), timeout_s=60, what="api")
     client = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10)
     token = client.post("/v1/auth/token", data={"username": "e2e-admin",
                                                  "password": "correct-horse-1"}).json()

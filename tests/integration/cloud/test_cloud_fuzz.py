@@ -19,7 +19,7 @@ def test_cloud_reads_never_answer_with_a_server_error(cloud_settings) -> None:
                                            port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    wait_for(lambda: port_open(port), what="api")
+    wait_for(lambda: port_open(port), timeout_s=60, what="api")
     base = f"http://127.0.0.1:{port}"
 
     def keep(op) -> bool:
