@@ -4,6 +4,7 @@ ansible-runner are synchronous) and report progress through `Context.report`."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,20 +48,30 @@ class Context:
 # (measured 8-10 s a job on the loaded 2-core lab, 0.1-0.6 s a request after): jobs of one
 # process share one per cloud (keystoneauth locks its re-authentication; a connection is
 # used by several threads as the monitor does). Renewed after PROVIDER_TTL_S, so a project
-# deleted and made again outside CityOps, or a changed clouds.yaml, is picked up.
+# deleted and made again outside CityOps is picked up; a changed clouds.yaml at once.
 PROVIDER_TTL_S = 300
-_providers: dict[tuple[str, str], tuple[float, Provider]] = {}
+_providers: dict[tuple[str, str, str], tuple[float, Provider]] = {}
 _providers_lock = threading.Lock()
+
+
+def _file_digest(path: Path | None) -> str:
+    """A rewritten clouds.yaml (a new endpoint, a new password) takes effect at the next job."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path else ""
+    except OSError:
+        return ""
 
 
 def _shared_provider(settings: Settings) -> Provider:
     from cloud_control.openstack_provider import OpenStackProvider
 
-    key = (settings.cloud_name, str(settings.clouds_yaml))
+    key = (settings.cloud_name, str(settings.clouds_yaml), _file_digest(settings.clouds_yaml))
     with _providers_lock:
         made, provider = _providers.get(key, (0.0, None))
         if provider is None or time.monotonic() - made > PROVIDER_TTL_S:
             provider = OpenStackProvider(settings.cloud_name, settings.clouds_yaml)
+            for older in [k for k in _providers if k[:2] == key[:2]]:
+                del _providers[older]  # the same cloud from a file since rewritten
             _providers[key] = (time.monotonic(), provider)
         return provider
 
