@@ -16,7 +16,7 @@ export default {
   "map.kind.cluster": "", "map.cluster": "{n} devices or events here: zoom in",
   "map.open": "Open", "map.hint": "Click a device, alarm or event for its detail",
   "map.town": "Town", "map.alarms": "Alarms", "map.events": "Events",
-  "map.unassigned": "Outside every grid cell",
+  "map.unassigned": "Outside every grid cell", "map.period": "Events of the last {n} days",
 
   "wall.title": "The county at a glance", "wall.updated": "Updated", "wall.devicesOnline": "Devices online",
   "wall.gatewaysOnline": "Gateways online", "wall.activeAlarms": "Open alarms",

@@ -20,8 +20,12 @@ const LIGHT = ["match", ["get", "light"], "red", "#ff3b30", "yellow", "#ffcc00",
 const CLUSTER = ["has", "count"];
 
 function tiles(origin, layer, minzoom = 0) {
-  return { type: "vector", minzoom, maxzoom: 16,
-    tiles: [`${origin}/v1/map/tiles/${layer}/{z}/{x}/{y}.mvt`] };
+  return { type: "vector", minzoom, maxzoom: 16, tiles: [tileUrl(origin, layer)] };
+}
+
+// events: only those reported in the last `days` (the heat map's period), on the server
+export function tileUrl(origin, layer, days = null) {
+  return `${origin}/v1/map/tiles/${layer}/{z}/{x}/{y}.mvt${days ? `?days=${days}` : ""}`;
 }
 
 function visible(shown, name) {
@@ -94,7 +98,7 @@ export function mapStyle(origin, base, shown) {
       resp: tiles(origin, "areas-responsibility"),
       devices: tiles(origin, "devices"),
       alarms: tiles(origin, "alarms"),
-      events: tiles(origin, "events"),
+      events: { ...tiles(origin, "events"), tiles: [tileUrl(origin, "events", shown.days)] },
     },
     layers: [
       { id: "background", type: "background", paint: { "background-color": "#07121f" } },
