@@ -185,6 +185,8 @@ class OwnPostgres:
         self.start()
         with psycopg.connect(self.url.replace("/cityops", "/postgres"), autocommit=True) as c:
             c.execute("CREATE DATABASE cityops")
+        with psycopg.connect(self.url, autocommit=True) as c:  # as `stack up` does (superuser)
+            c.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         migrate(self.url)
 
     def start(self) -> None:
