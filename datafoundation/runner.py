@@ -19,6 +19,9 @@ from datafoundation import raw
 from datafoundation.secrets import decrypt
 from datafoundation.sources import Column, Page
 from datafoundation.sources.mariadb import MariaDBSource
+from datafoundation.sources.postgresql import PostgreSQLSource
+
+Source = MariaDBSource | PostgreSQLSource
 
 log = logging.getLogger(__name__)
 # advisory-lock key space of sync runs: held on the run's connection, so a killed worker's
@@ -106,10 +109,12 @@ def _spec(conn: psycopg.Connection, sync_id: int) -> Spec:
 
 
 def open_source(name: str, kind: str, settings: dict, secret: bytes | None,
-                secret_key: str) -> MariaDBSource:
-    if kind not in ("mariadb", "mysql"):
+                secret_key: str) -> Source:
+    readers = {"mariadb": MariaDBSource, "mysql": MariaDBSource,
+               "postgresql": PostgreSQLSource}
+    if kind not in readers:
         raise SyncRejected(f"source {name}: kind {kind} has no reader yet")
-    return MariaDBSource(name, settings, decrypt(secret_key, secret))
+    return readers[kind](name, settings, decrypt(secret_key, secret))
 
 
 def _begin(conn: psycopg.Connection, spec: Spec) -> tuple[int, dict]:
@@ -161,7 +166,7 @@ def _prepare(conn: psycopg.Connection, spec: Spec, run_id: int, columns: list[Co
         log.warning("sync %s: schema drift evolved: %s", spec.sync_id, changes)
 
 
-def _load(conn: psycopg.Connection, spec: Spec, source: MariaDBSource, run_id: int,
+def _load(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int,
           columns: list[Column], state: dict) -> None:
     schema = raw.schema_of(spec.system)
     if spec.mode == "incremental":
@@ -201,7 +206,7 @@ def _commit_batch(conn: psycopg.Connection, spec: Spec, schema: str, columns: li
                      (len(rows), written, deleted, run_id))
 
 
-def _finish(conn: psycopg.Connection, spec: Spec, source: MariaDBSource, run_id: int) -> None:
+def _finish(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int) -> None:
     schema = raw.schema_of(spec.system)
     with conn.transaction():
         deleted = 0

@@ -1,0 +1,111 @@
+"""PostgreSQL sources (a department's own PostgreSQL, e.g. 城管局's 部件 inventory). Values are
+read as text (`::text` in the query): the raw layer's COPY parses them, no Python objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+from psycopg import sql
+
+from cityops.errors import SourceError, SourceUnavailable
+from datafoundation.sources import Column, Page
+
+_TYPES = {"character varying": "text", "character": "text", "USER-DEFINED": "text",
+          "ARRAY": "text", "timestamp without time zone": "timestamp",
+          "timestamp with time zone": "timestamptz", "time without time zone": "time"}
+# refusals a later attempt cannot fix; anything else on connect is taken as unreachable
+_REFUSED = ("password authentication failed", "does not exist", "no pg_hba.conf entry",
+            "permission denied")
+
+
+class PostgreSQLSource:
+    def __init__(self, name: str, settings: dict, credentials: dict[str, str]) -> None:
+        self.name = name
+        self.settings = settings
+        self.schema = settings.get("schema", "public")
+        self._password = credentials.get("password", "")
+        self.conn: psycopg.Connection | None = None
+
+    def _error(self, err: Exception, what: str, connecting: bool = False) -> SourceError:
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if self._password:
+            text = text.replace(self._password, "***")  # never let a secret into an error
+        unreachable = connecting and not any(r in text for r in _REFUSED)
+        kind = SourceUnavailable if unreachable else SourceError
+        return kind(f"source {self.name}: {what}: {text}")
+
+    def connect(self) -> None:
+        s = self.settings
+        try:
+            self.conn = psycopg.connect(
+                host=s.get("host", "127.0.0.1"), port=int(s.get("port", 5432)),
+                dbname=s["database"], user=s.get("user", ""), password=self._password,
+                connect_timeout=int(s.get("connect_timeout_s", 10)), autocommit=True)
+        except psycopg.Error as err:
+            raise self._error(err, f"cannot connect to {s.get('host')}:{s.get('port')}",
+                              connecting=True) from err
+
+    def close(self) -> None:
+        if self.conn:
+            self.conn.close()
+            self.conn = None
+
+    def _query(self, query: sql.Composable | str, args: tuple, what: str) -> list[tuple]:
+        assert self.conn is not None
+        try:
+            return self.conn.execute(query, args).fetchall()
+        except psycopg.Error as err:
+            raise self._error(err, what) from err
+
+    def columns(self, table: str) -> list[Column]:
+        rows = self._query(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE "
+            "table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            (self.schema, table), f"table {table}")
+        if not rows:
+            raise SourceError(f"source {self.name}: table {table} does not exist")
+        return [Column(name, _TYPES.get(dt, dt)) for name, dt in rows]
+
+    def _table(self, table: str) -> sql.Composable:
+        return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(table))
+
+    def null_cursor_keys(self, table: str, cursor: str, key: str, limit: int = 5) -> list:
+        q = sql.SQL("SELECT {k}::text FROM {t} WHERE {c} IS NULL ORDER BY {k} LIMIT {n}").format(
+            k=sql.Identifier(key), t=self._table(table), c=sql.Identifier(cursor),
+            n=sql.Literal(int(limit)))
+        return [r[0] for r in self._query(q, (), f"table {table}")]
+
+    def keys(self, table: str, key: str) -> list:
+        q = sql.SQL("SELECT {k}::text FROM {t}").format(k=sql.Identifier(key),
+                                                         t=self._table(table))
+        return [r[0] for r in self._query(q, (), f"table {table}")]
+
+    def read(self, table: str, columns: list[Column], key: str, cursor: str | None,
+             after: Page, batch_rows: int) -> Iterator[list[tuple]]:
+        """Keyset batches in (cursor, key) order, as MariaDBSource.read."""
+        names = [c.name for c in columns]
+        ki, ci = names.index(key), names.index(cursor) if cursor else None
+        select = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(n))
+                                    for n in names)
+        k, c = sql.Identifier(key), sql.Identifier(cursor) if cursor else None
+        page = after
+        while True:
+            if c is None:
+                where, args = (sql.SQL("WHERE {} > %s").format(k), (page.key,)) \
+                    if page.key is not None else (sql.SQL(""), ())
+                order = k
+            else:
+                where, args = (sql.SQL("WHERE ({c}, {k}::text) > (%s, %s)").format(c=c, k=k),
+                               (page.cursor, page.key)) if page.cursor is not None else \
+                    (sql.SQL("WHERE {} IS NOT NULL").format(c), ())
+                order = sql.SQL("{}, {}::text").format(c, k)
+            q = sql.SQL("SELECT {s} FROM {t} {w} ORDER BY {o} LIMIT {n}").format(
+                s=select, t=self._table(table), w=where, o=order, n=sql.Literal(int(batch_rows)))
+            rows = self._query(q, args, f"table {table}")
+            if not rows:
+                return
+            yield rows
+            page = Page(rows[-1][ci] if ci is not None else None, rows[-1][ki])
+            if len(rows) < batch_rows:
+                return
