@@ -50,5 +50,15 @@ def test_map_renders_offline_and_a_click_opens_the_device(page: Page, console: C
     shoot(page, console, "console-map")
     # every request went to the console's own origin (blob:/data: are in-page)
     assert hosts <= {"127.0.0.1", "blob", "data"}, hosts
+    # draw a square around the three devices and count what it holds
+    page.locator("[data-test=map-draw]").click()
+    corners = page.evaluate("""() => { const m = window.__cityopsMap;
+        return [[116.7685, 33.9190], [116.7718, 33.9190], [116.7718, 33.9215],
+                [116.7685, 33.9215]].map(ll => m.project(ll)).map(p => [p.x, p.y]); }""")
+    for cx, cy in corners:
+        page.locator("[data-test=map]").click(position={"x": cx, "y": cy})
+    page.locator("[data-test=map-count]").click()
+    expect(page.locator("[data-test=map-within] [data-count=devices]")).to_have_text("3")
+    expect(page.locator("[data-test=map-within] [data-count=events]")).to_have_text("1")
     page.locator("[data-test=map-link]").click()
     expect(page).to_have_url(f"{console.url}/devices/{ups}")

@@ -17,6 +17,8 @@ export default {
   "map.open": "Open", "map.hint": "Click a device, alarm or event for its detail",
   "map.town": "Town", "map.alarms": "Alarms", "map.events": "Events",
   "map.unassigned": "Outside every grid cell", "map.period": "Events of the last {n} days",
+  "map.draw": "Draw an area", "map.count": "Count", "map.drawHint": "{n} corners: click the map",
+  "map.openEvents": "Open events", "map.area": "Area",
 
   "wall.title": "The county at a glance", "wall.updated": "Updated", "wall.devicesOnline": "Devices online",
   "wall.gatewaysOnline": "Gateways online", "wall.activeAlarms": "Open alarms",

@@ -16,6 +16,8 @@ export default {
   "map.open": "打开", "map.hint": "点击设备、告警或事件查看详情",
   "map.town": "乡镇", "map.alarms": "告警", "map.events": "事件",
   "map.unassigned": "不在任何网格内", "map.period": "最近 {n} 天的事件",
+  "map.draw": "圈选区域", "map.count": "统计", "map.drawHint": "已点 {n} 个角点，请在地图上点击",
+  "map.openEvents": "未办结事件", "map.area": "面积",
 
   "wall.title": "城市运行 · 一张图", "wall.updated": "更新于", "wall.devicesOnline": "设备在线",
   "wall.gatewaysOnline": "网关在线", "wall.activeAlarms": "未消除告警", "wall.critical": "紧急 {n}",
