@@ -36,10 +36,11 @@ def import_areas_cmd(
     repair: Annotated[bool, typer.Option(help="repair invalid polygons with ST_MakeValid "
                                               "(reported) instead of refusing them")] = False,
 ) -> None:
-    """Areas from a GeoJSON FeatureCollection (properties: code, name, department)."""
-    from spatial.importer import import_areas, read_features
+    """Areas from a GeoJSON FeatureCollection or a Shapefile (.shp; fields code, name,
+    department)."""
+    from spatial.importer import import_areas, read_area_file
 
-    features = read_features(path)
+    features = read_area_file(path)
     with _connect() as conn:
         report = import_areas(conn, features, kind=kind, layer=layer or path.stem, crs=crs,
                               repair=repair)

@@ -53,11 +53,12 @@ def check_pair(lon: object, lat: object) -> tuple[float, float]:
 
 def _convert(coords: object, to_stored: Callable) -> object:
     """Every position of a GeoJSON coordinates array, checked and converted."""
-    if isinstance(coords, list) and coords and isinstance(coords[0], int | float):
+    # lists from JSON, tuples from pyshp's __geo_interface__
+    if isinstance(coords, list | tuple) and coords and isinstance(coords[0], int | float):
         if len(coords) < 2:
-            raise InvalidInput(f"position {coords!r} needs longitude and latitude")
+            raise InvalidInput(f"position {list(coords)!r} needs longitude and latitude")
         return list(to_stored(*check_pair(coords[0], coords[1])))
-    if not isinstance(coords, list):
+    if not isinstance(coords, list | tuple):
         raise InvalidInput("geometry coordinates must be arrays")
     return [_convert(c, to_stored) for c in coords]
 
@@ -70,6 +71,32 @@ def read_features(path: Path) -> list[dict]:
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise InvalidInput(f"{path}: a GeoJSON FeatureCollection is expected")
     return list(doc.get("features") or [])
+
+
+def read_shapefile(path: Path) -> list[dict]:
+    """A Shapefile's (path to .shp, with its .shx and .dbf) features as GeoJSON; DBF field
+    names are matched case-insensitively (CODE, NAME, DEPARTMENT). pyshp is imported here only.
+    """
+    import shapefile
+
+    try:
+        reader = shapefile.Reader(str(path))
+    except (shapefile.ShapefileException, OSError) as err:
+        raise InvalidInput(f"{path}: not a readable Shapefile ({err})") from err
+    features = []
+    with reader:
+        for item in reader.iterShapeRecords():
+            try:
+                geometry = item.shape.__geo_interface__
+            except Exception:  # a null or unreadable shape: refused row by row on import
+                geometry = {}
+            props = {str(k).lower(): v for k, v in item.record.as_dict().items()}
+            features.append({"type": "Feature", "properties": props, "geometry": geometry})
+    return features
+
+
+def read_area_file(path: Path) -> list[dict]:
+    return read_shapefile(path) if path.suffix.lower() == ".shp" else read_features(path)
 
 
 def _county_check(conn: psycopg.Connection) -> bool:

@@ -80,6 +80,34 @@ def test_area_import_refuses_repairs_and_converts(database_url: str) -> None:
         assert len(layer[2]["refused"]) == 4
 
 
+def test_shapefile_areas_import_with_their_fields(database_url: str, tmp_path) -> None:
+    import shapefile
+
+    from spatial.importer import read_area_file
+
+    seed_areas(database_url, "dept-map-a")
+    with shapefile.Writer(str(tmp_path / "towns"), shapeType=shapefile.POLYGON) as out:
+        out.field("CODE", "C", size=20)
+        out.field("NAME", "C", size=40)
+        out.poly([[[116.70, 33.90], [116.70, 33.95], [116.75, 33.95], [116.75, 33.90],
+                   [116.70, 33.90]]])
+        out.record("340621199", "百善镇")
+        out.poly([[[116.70, 33.90], [116.75, 33.95], [116.75, 33.90], [116.70, 33.95],
+                   [116.70, 33.90]]])
+        out.record("340621198", "自交")
+    features = read_area_file(tmp_path / "towns.shp")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        report = import_areas(conn, features, kind="town", layer="t-shp", crs="CGCS2000")
+        assert report.stored == 1, report.refused
+        assert report.refused[0]["row"] == 2
+        assert "Self-intersection" in report.refused[0]["reason"]
+        name, area = conn.execute("SELECT name, ST_Area(geom) FROM areas WHERE kind = 'town'"
+                                  " AND code = '340621199'").fetchone()
+    assert name == "百善镇" and area == pytest.approx(0.0025)
+    with pytest.raises(Exception, match="not a readable Shapefile"):
+        read_area_file(tmp_path / "missing.shp")
+
+
 def test_point_csv_import_flags_outside_and_refuses_bad_rows(database_url: str,
                                                               tmp_path) -> None:
     seed_areas(database_url, "dept-map-a")
