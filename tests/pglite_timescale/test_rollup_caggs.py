@@ -3,14 +3,14 @@ Timescale-licensed TimescaleDB) against the platform's tables (the local Apache 
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 
-from infra.db.migrate import MIGRATIONS_DIR, migrate
+from infra.db.migrate import migrate
 from ingestion import rollups
+from tests.pglite_timescale.conftest import without_postgis
 from tests.pglite_timescale.rollup_helpers import (
     assert_exact,
     insert,
@@ -145,12 +145,8 @@ async def _tamper(conn: psycopg.AsyncConnection, view: str, pid: int, bucket: da
 async def test_upgrade_keeps_rollups_that_readings_no_longer_hold(start_pglite, tmp_path: Path,
                                                                   ) -> None:
     url = start_pglite().url
-    before = tmp_path / "before"
-    before.mkdir()
-    for path in MIGRATIONS_DIR.glob("*.sql"):
-        if not path.name.startswith("017_"):
-            shutil.copy(path, before)
-    migrate(url, before)  # a database from before 017: the platform's tables, 018's index
+    # a database from before 017: the platform's tables, 018's index
+    migrate(url, without_postgis(tmp_path / "before", skip=(17,)))
     _, pid = new_point(url)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     old = now - timedelta(days=400)
@@ -160,7 +156,7 @@ async def test_upgrade_keeps_rollups_that_readings_no_longer_hold(start_pglite, 
         # a minute whose readings retention has dropped: only the rollups hold it
         conn.execute("INSERT INTO rollup_1m VALUES (%s, %s, 42, 1, 42, 42)", (old, pid))
     await refresh_tables(url, minutes_between(now - timedelta(minutes=30), now))
-    assert [m.version for m in migrate(url)] == [17]
+    assert [m.version for m in migrate(url, without_postgis(tmp_path / "all"))] == [17]
 
     with psycopg.connect(url) as conn:
         kept = conn.execute("SELECT bucket, sum FROM rollup_1m_before_caggs WHERE bucket < %s",
