@@ -18,11 +18,13 @@ from cityops.errors import Conflict, PlatformError, SyncRejected
 from datafoundation import raw
 from datafoundation.secrets import decrypt
 from datafoundation.sources import Column, Page
+from datafoundation.sources.files import FileDropSource
 from datafoundation.sources.http_json import HttpJsonSource
 from datafoundation.sources.mariadb import MariaDBSource
 from datafoundation.sources.postgresql import PostgreSQLSource
+from datafoundation.sources.sftp import SftpSource
 
-Source = MariaDBSource | PostgreSQLSource | HttpJsonSource
+Source = MariaDBSource | PostgreSQLSource | HttpJsonSource | FileDropSource
 
 log = logging.getLogger(__name__)
 # advisory-lock key space of sync runs: held on the run's connection, so a killed worker's
@@ -112,7 +114,8 @@ def _spec(conn: psycopg.Connection, sync_id: int) -> Spec:
 def open_source(name: str, kind: str, settings: dict, secret: bytes | None,
                 secret_key: str) -> Source:
     readers = {"mariadb": MariaDBSource, "mysql": MariaDBSource,
-               "postgresql": PostgreSQLSource, "http_json": HttpJsonSource}
+               "postgresql": PostgreSQLSource, "http_json": HttpJsonSource,
+               "file_drop": FileDropSource, "sftp": SftpSource}
     if kind not in readers:
         raise SyncRejected(f"source {name}: kind {kind} has no reader yet")
     return readers[kind](name, settings, decrypt(secret_key, secret))
