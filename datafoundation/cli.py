@@ -50,3 +50,22 @@ def defer(sync_id: int) -> None:
 
     job = asyncio.run(main())
     typer.echo(f"queued as job {job}" if job else f"sync {sync_id} is already queued")
+
+
+@app.command("export")
+def export(sync_id: int,
+           engine: str = typer.Option("seatunnel", help="seatunnel (HOCON) or datax (JSON)")
+           ) -> None:
+    """Print a sync as an Apache SeaTunnel job config or a DataX job (passwords left as
+    ${SOURCE_PASSWORD} / ${TARGET_PASSWORD} placeholders)."""
+    import psycopg
+
+    from cityops.errors import InvalidInput
+    from datafoundation.export import datax_job, seatunnel_config
+
+    makers = {"seatunnel": seatunnel_config, "datax": datax_job}
+    if engine not in makers:
+        raise InvalidInput(f"--engine: one of {', '.join(makers)}, not {engine!r}")
+    url = load_settings().database_url.get_secret_value()
+    with psycopg.connect(url) as conn:
+        typer.echo(makers[engine](conn, sync_id, url))
