@@ -69,3 +69,20 @@ def export(sync_id: int,
     url = load_settings().database_url.get_secret_value()
     with psycopg.connect(url) as conn:
         typer.echo(makers[engine](conn, sync_id, url))
+
+
+@app.command("cdc")
+def cdc(sync_id: int) -> None:
+    """Follow a MariaDB/MySQL source's binlog for a sync of mode cdc until stopped."""
+    import signal
+    import threading
+
+    from datafoundation.cdc import follow
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_levels)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    follow(settings.database_url.get_secret_value(), settings.secret_key.get_secret_value(),
+           sync_id, stop)

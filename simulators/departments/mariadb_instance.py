@@ -55,6 +55,8 @@ class MariaDB:
             "innodb_buffer_pool_size = 128M\ninnodb_log_file_size = 64M\n"
             "innodb_flush_log_at_trx_commit = 2\ncharacter-set-server = utf8mb4\n"
             f"log-bin = {self.dir / 'binlog'}\nserver-id = 1\nbinlog_format = ROW\n"
+            # column names in row events, for binlog capture (datafoundation/cdc.py)
+            "binlog_row_metadata = FULL\n"
         )
         return cnf
 
