@@ -65,10 +65,11 @@ def follow(database_url: str, secret_key: str, sync_id: int, stop: threading.Eve
                     "user": s.get("user", ""),
                     "password": decrypt(secret_key, spec.secret).get("password", "")}
         while not stop.is_set():
+            # plain file/position dump (is_mariadb would switch to GTIDs and ignore them)
             stream = BinLogStreamReader(
                 connection_settings=settings, server_id=100000 + sync_id, blocking=False,
                 resume_stream=True, log_file=position[0], log_pos=position[1],
-                only_schemas=[s["database"]], only_tables=[spec.table], is_mariadb=True,
+                only_schemas=[s["database"]], only_tables=[spec.table],
                 only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent])
             try:
                 for event in stream:
