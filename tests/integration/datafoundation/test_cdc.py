@@ -61,12 +61,15 @@ def test_binlog_changes_reach_the_raw_layer(mariadb, registry_source, database_u
     thread.join(15)
     assert not errors and latency < 5, (errors, latency)
 
-    # stopped, the source changes, a new follower resumes at the saved position
+    # stopped, the source changes, a new follower resumes at the saved position (not from
+    # the log's start: row 7's change is not applied a second time)
+    applied_7 = _synced_at(database_url, firms_table, 7)
     with conn.cursor() as cur:
         cur.execute(f"UPDATE `{firms_table}` SET status = 'LATER' WHERE id = 9")
     thread, stop, errors = _start(database_url, sync)
     wait_for(lambda: _raw(database_url, firms_table)[9][0] == "LATER", timeout_s=15,
              what="the change made while no follower ran")
+    assert _synced_at(database_url, firms_table, 7) == applied_7
     stop.set()
     thread.join(15)
     conn.close()
@@ -78,3 +81,9 @@ def _position(url: str, sync: int):
         row = conn.execute("SELECT cursor_key FROM sync_state WHERE sync_id = %s",
                            (sync,)).fetchone()
     return row and row[0] and row[0].get("binlog")
+
+
+def _synced_at(url: str, table: str, firm: int):
+    with psycopg.connect(url) as conn:
+        return conn.execute(f"SELECT _synced_at FROM raw_scjg_registry.{table} WHERE id = %s",
+                            (firm,)).fetchone()[0]
