@@ -18,7 +18,9 @@ def test_docs_render_every_operation_offline(browser: Browser, console: Console)
         page.goto("/docs")
         operations = page.locator(".opblock")
         expect(operations.first).to_be_visible(timeout=30_000)
-        assert operations.count() > 80
+        # Swagger UI 4 rendered none of a 3.1 document; how many of the 141 operations headless
+        # Chromium has in the DOM at a moment varies (10 to 140 seen), so one named operation
+        # and its declared errors are the check (docs/api.md)
         assert "Unable to render" not in page.content()
         summary = page.locator(".opblock-summary-path", has_text="/v1/devices/{device}/latest")
         expect(summary.first).to_be_visible()
