@@ -82,8 +82,13 @@ def _pages(console: Console, events: list[int]) -> list[tuple[str, str]]:
 
 
 def test_every_page_in_chinese_shows_words_not_keys(
-    page: Page, console: Console, city_events: list[int], extended_event: int, cloud_alarm: None
+    page: Page, console: Console, city_events: list[int], extended_event: int, cloud_alarm: None,
+    database_url: str,
 ) -> None:
+    # a point of a profile that has no title for it shows its own name (an identifier, like a
+    # device id), not a missing word; the rest of the suite registers such profiles
+    with psycopg.connect(database_url) as conn:
+        names = {r[0] for r in conn.execute("SELECT DISTINCT name FROM points")}
     login(page, console, "admin", "/")
     problems = []
     for path, ready in _pages(console, city_events):
@@ -91,7 +96,8 @@ def test_every_page_in_chinese_shows_words_not_keys(
         page.wait_for_selector("header.topbar")
         page.locator(ready).first.wait_for(state="visible")
         missing = page.evaluate("[...(window.__i18nMissing || [])]")
-        shown = sorted(set(m.group(0) for m in RAW_KEY.finditer(page.evaluate(VISIBLE_TEXT))))
+        shown = sorted(set(m.group(0) for m in RAW_KEY.finditer(page.evaluate(VISIBLE_TEXT)))
+                       - names)
         if missing or shown:
             problems.append(f"{path}: missing {missing}, shown raw {shown}")
     assert not problems, "\n".join(problems)
