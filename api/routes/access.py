@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from psycopg.rows import dict_row
 
 from api.auth import hash_password, new_api_key
-from api.deps import Caller, Conn, allow, audit_detail
+from api.deps import Caller, Conn, allow, audit_detail, identity
 from api.queries import registry as rq
 from api.schemas.access import (
     ApiKey,
@@ -64,6 +64,7 @@ async def change_user(username: Annotated[str, Path(pattern=ID_PATTERN)], body: 
     """Change a role or department, set a new password, or disable a login."""
     audit_detail(request, user=username, fields=sorted(body.model_fields_set))
     await rq.one(conn, USER_COLUMNS, "users", "username", username, "user")
+    identity(request).forget()  # as for a revoked key: this process at once, others by NOTIFY
     changes = body.model_dump(exclude_unset=True)
     if "password" in changes:
         changes["password_hash"] = hash_password(changes.pop("password").get_secret_value())
@@ -112,6 +113,8 @@ async def revoke_api_key(key_id: int, conn: Conn, request: Request) -> dict:
     if row["revoked_at"] is not None:
         raise Conflict(f"API key {row['name']!r} is already revoked")
     await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s", (key_id,))
+    # this process forgets at once; the others when the trigger's NOTIFY reaches them
+    identity(request).forget()
     return await rq.one(conn, KEY_COLUMNS, "api_keys", "id", key_id, "API key")  # type: ignore
 
 
