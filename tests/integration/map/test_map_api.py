@@ -124,7 +124,9 @@ def test_department_caller_sees_only_its_devices_and_alarms(api: Api) -> None:
     assert ids["cam-b"] in seen and ids["cam-a"] not in seen and ids["meter-a"] not in seen
     assert tile(api, "map-staff-b", "alarms") == {}
     alarms = tile(api, "map-admin", "alarms")["alarms"]
-    assert [(f["device"], f["severity"]) for f in alarms] == [(ids["meter-a"], "major")]
+    ours = set(ids.values())  # the session's database also holds other tests' devices
+    assert [(f["device"], f["severity"]) for f in alarms if f["device"] in ours] == [
+        (ids["meter-a"], "major")]
     near = api.ok("map-staff-b", "GET", "/v1/map/nearest", params={"lon": 116.77,
                                                                     "lat": 33.92})
     assert {n["department"] for n in near} == {api.b}
@@ -192,7 +194,15 @@ SQUARE = {"type": "Polygon", "coordinates": [[[116.76, 33.91], [116.78, 33.91],
 
 def test_within_counts_what_the_polygon_holds(api: Api) -> None:
     got = api.ok("map-admin", "POST", "/v1/map/within", json={"geometry": SQUARE})
-    assert got["devices"] == 3 and got["alarms_open"] == 1
+    # counted independently, without PostGIS: the square is a box in longitude and latitude,
+    # and other tests of the session may have placed devices in it too
+    with psycopg.connect(api.url) as conn:
+        devices, alarms = conn.execute(
+            "SELECT count(DISTINCT d.id), count(a.id) FILTER (WHERE a.state <> 'cleared')"
+            " FROM devices d LEFT JOIN alarms a ON a.device_id = d.id"
+            " WHERE d.longitude BETWEEN 116.76 AND 116.78 AND d.latitude BETWEEN 33.91 AND 33.93"
+        ).fetchone()
+    assert devices >= 3 and got["devices"] == devices and got["alarms_open"] == alarms >= 1
     assert got["events"] >= 1 and got["events_open"] >= 1
     assert 4 < got["area_km2"] < 6  # 0.02 degree square at 34 N: about 2.2 x 1.85 km
     bowtie = {"type": "Polygon", "coordinates": [[[116.76, 33.91], [116.78, 33.93],
@@ -207,7 +217,7 @@ def test_within_counts_what_the_polygon_holds(api: Api) -> None:
 def test_counts_by_town_and_unassigned(api: Api) -> None:
     got = api.ok("map-admin", "GET", "/v1/map/areas/counts", params={"kind": "town"})
     towns = {a["code"]: a for a in got["areas"]}
-    assert towns["340621100"]["alarms_open"] == 1
+    assert towns["340621100"]["alarms_open"] >= 1  # ours; other tests may add their own
     assert towns["340621100"]["events_open"] >= 1
     assert got["events_open_unassigned"] >= 1
     assert api.get("map-admin", "/v1/map/areas/counts",
