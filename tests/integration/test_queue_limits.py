@@ -69,7 +69,9 @@ def test_full_queue_stays_in_its_limit_raises_an_alarm_and_recovers_fast(
                      what="the dropped-readings alarm")
     state, severity, value, message = alarm
     assert (state, severity) == ("active", "major")
-    assert value >= 1000 and stack.gateway in message and "dropped" in message
+    # the value is the drop since the gateway's previous status: a later status while the
+    # backlog still overflows repeats the alarm with its own, smaller count
+    assert value >= 1 and stack.gateway in message and "dropped" in message
 
     # drained through commit receipts, and nothing more is dropped once it is
     wait_for(lambda: stack.metrics()["cityops_agent_queue_readings"] < 200, timeout_s=60,
