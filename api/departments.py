@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 from psycopg import AsyncConnection
 
-from api.auth import Principal
 from cityops.errors import Forbidden
+from cityops.principal import Principal
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,13 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from api import departments
-from api.auth import API_KEY_PREFIX, Principal, Role, read_token
+from api.auth import API_KEY_PREFIX, read_token
 from api.docs import route_template
 from api.identity import Identity
 from api.services.gateways import Onboarding
 from api.throttle import Throttle
 from cityops.errors import AuthError, Forbidden
+from cityops.principal import Principal, Role
 from cityops.settings import Settings
 
 oauth2 = OAuth2PasswordBearer(

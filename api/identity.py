@@ -17,9 +17,10 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from api.auth import Principal, Role, hash_api_key
+from api.auth import hash_api_key
 from api.throttle import Subjects, Throttle
 from cityops.errors import AuthError
+from cityops.principal import Principal, Role
 
 # a change made without NOTIFY reaching this process (its listening connection down) still
 # applies within this long

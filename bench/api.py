@@ -35,7 +35,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from api.auth import Principal, Role, issue_token
+from api.auth import issue_token
+from cityops.principal import Principal, Role
 from cityops.settings import load_settings
 from infra.db.migrate import migrate
 

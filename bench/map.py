@@ -30,8 +30,9 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from api.auth import Principal, Role, issue_token
+from api.auth import issue_token
 from bench.api import bench_user, drive, start_api
+from cityops.principal import Principal, Role
 from cityops.settings import load_settings
 from infra.db.migrate import migrate
 from spatial.tiles import tile_params, tile_query

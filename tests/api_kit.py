@@ -9,7 +9,8 @@ from typing import Any
 import psycopg
 from fastapi.testclient import TestClient
 
-from api.auth import Principal, Role, issue_token
+from api.auth import issue_token
+from cityops.principal import Principal, Role
 from cityops.settings import Settings
 from tests.conftest import BrokerFixture
 

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import Role
 from api.deps import Caller, Conn, allow, audit_detail, check_department
 from api.queries import readings as rq_readings
 from api.queries import registry as rq
 from api.routes.device_registry import scoped
 from api.schemas.registry import Page
+from cityops.principal import Role
 from cityops.wire import ID_PATTERN
 from ingestion import alarms
 

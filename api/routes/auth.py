@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from api.auth import Principal, Role, issue_token, verify_password
+from api.auth import issue_token, verify_password
 from api.deps import audit_detail, client_address, get_pool, get_settings, throttle
 from api.throttle import Subjects
 from cityops.errors import AuthError
+from cityops.principal import Principal, Role
 from cityops.settings import Settings
 
 router = APIRouter(tags=["auth"])

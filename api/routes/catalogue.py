@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
 from fastapi.responses import Response
 
-from api.auth import Principal, Role
 from api.deps import Conn, get_principal, get_settings, require
 from api.queries import catalogue as q
 from api.schemas.catalogue import (
@@ -32,6 +31,7 @@ from api.services.dashboards import usage
 from api.services.dashboards.export import CSV_RESPONSE, Format, csv_response
 from api.services.events.views import Calendar, Now
 from cityops.errors import Forbidden, InvalidInput
+from cityops.principal import Principal, Role
 from cityops.settings import Settings
 
 router = APIRouter(tags=["catalogue"])

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from api.auth import Role
 from api.deps import Caller, Conn, allow, audit_detail
 from api.queries import cloud as q
+from cityops.principal import Role
 from cityops.settings import Settings
 from cityops.wire import ID_PATTERN
 from cloud_control import jobs

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from psycopg.types.json import Jsonb
 
-from api.auth import Role
 from api.departments import check_departments
 from api.deps import Caller, Conn, allow, audit_detail, get_pool
 from api.queries import registry as rq
@@ -21,6 +20,7 @@ from api.services.commands import Commander
 from api.services.devices import profile_of
 from api.services.presets import PresetRunner
 from cityops.errors import InvalidInput
+from cityops.principal import Role
 from cityops.wire import ID_PATTERN
 
 router = APIRouter(tags=["commands"])

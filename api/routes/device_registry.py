@@ -9,7 +9,6 @@ import orjson
 from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import ValidationError
 
-from api.auth import Role
 from api.departments import check_departments
 from api.deps import AnyRole, Caller, Conn, allow, audit_detail, check_department, onboarding
 from api.queries import registry as rq
@@ -17,6 +16,7 @@ from api.schemas.registry import Device, DeviceIn, DevicePatch, ImportReport, Pa
 from api.services import devices as svc
 from api.services.gateways import bump_config
 from cityops.errors import InvalidInput
+from cityops.principal import Role
 from cityops.wire import ID_PATTERN
 
 router = APIRouter(tags=["devices"])

@@ -12,7 +12,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
 from fastapi.responses import Response
 
-from api.auth import Principal, Role
 from api.deps import Conn, get_principal, get_settings, require
 from api.queries import events as q
 from api.schemas.events import (
@@ -39,6 +38,7 @@ from api.services.events import service
 from api.services.events.views import Calendar, Now, evaluation_out, event_detail, event_out
 from api.services.events.workflow import ACTIONS, APPROVER_ROLES, REPORTER_ROLES, REQUESTS
 from cityops.errors import InvalidInput
+from cityops.principal import Principal, Role
 from cityops.settings import Settings
 
 router = APIRouter(tags=["events"])

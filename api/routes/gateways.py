@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from api.auth import Role
 from api.departments import check_departments
 from api.deps import AnyRole, Caller, Conn, allow, audit_detail, onboarding
 from api.queries import registry as rq
 from api.routes.device_registry import scoped
 from api.schemas.registry import Gateway, GatewayIn, GatewayRegistered, MqttCredentials, Page
+from cityops.principal import Role
 from cityops.wire import ID_PATTERN
 
 router = APIRouter(tags=["gateways"])

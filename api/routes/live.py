@@ -18,12 +18,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from psycopg_pool import AsyncConnectionPool
 
-from api.auth import Principal, Role
 from api.deps import AnyRole, Caller, check_department, get_pool
 from api.queries import readings as q
 from api.routes.devices import QUALITIES, typed_value
 from api.services.live import LiveHub
 from cityops.errors import Forbidden, InvalidInput, NotFound
+from cityops.principal import Principal, Role
 from cityops.wire import ID_PATTERN
 
 router = APIRouter(tags=["live"])

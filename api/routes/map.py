@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import Role
 from api.deps import AnyRole, Caller, Conn, check_department, get_settings, require
 from api.routes.events import READERS as EVENT_READERS
 from cityops.errors import Forbidden, InvalidInput, NotFound
+from cityops.principal import Role
 from cityops.settings import Settings
 from spatial import basemap, queries, tiles
 

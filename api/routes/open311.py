@@ -13,13 +13,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Path, Query
 
-from api.auth import Principal, Role
 from api.deps import Conn, get_principal, require
 from api.queries import events as q
 from api.schemas.open311 import RequestCreated, Service, ServiceDefinition, ServiceRequest
 from api.services.events import open311
 from api.services.events.views import Calendar, Now
 from cityops.errors import InvalidInput, NotFound
+from cityops.principal import Principal, Role
 
 router = APIRouter(tags=["open311"],
                    dependencies=[Depends(require(Role.OPERATOR, Role.DISPATCHER))])

@@ -8,7 +8,6 @@ import orjson
 import psycopg
 from fastapi import APIRouter, Body, Path, Query, Request
 
-from api.auth import Role
 from api.deps import AnyRole, Conn, allow, audit_detail, onboarding
 from api.queries import registry as rq
 from api.schemas.registry import (
@@ -23,6 +22,7 @@ from api.schemas.registry import (
 from api.services.devices import load_profile_body, sync_points
 from api.services.gateways import bump_config
 from cityops.errors import Conflict
+from cityops.principal import Role
 from cityops.wire import ID_PATTERN
 
 router = APIRouter(tags=["registry"])

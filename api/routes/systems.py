@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.auth import Principal, Role
 from api.deps import Conn, audit_detail, check_department, get_settings, require
 from api.schemas.systems import (
     RunQueued,
@@ -22,6 +21,7 @@ from api.schemas.systems import (
     SystemIn,
     SystemOut,
 )
+from cityops.principal import Principal, Role
 from cityops.settings import Settings
 from datafoundation import service
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from api.auth import Role
+from cityops.principal import Role
 from cityops.wire import Identifier
 
 RoutePattern = Annotated[str, Field(

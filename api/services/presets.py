@@ -19,11 +19,11 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from api.auth import Principal
 from api.middleware import write_audit
 from api.services import commands
 from api.services.commands import FINAL, Commander
 from cityops.errors import NotFound, PlatformError
+from cityops.principal import Principal
 
 log = logging.getLogger(__name__)
 POLL_S = 0.1

@@ -31,7 +31,7 @@ def check_username(name: str) -> str:
 
 
 def check_role(role: str) -> str:
-    from api.auth import Role
+    from cityops.principal import Role
 
     names = [r.value for r in Role]
     if role not in names:

@@ -21,8 +21,8 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from api import departments as dep
-from api.auth import Role
 from api.main import create_app
+from cityops.principal import Role
 from cityops.settings import Settings
 from tests.api_kit import api_settings, bearer, ensure_profile, ok, unique
 from tests.conftest import BrokerFixture

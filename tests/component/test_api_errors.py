@@ -6,10 +6,11 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from api.auth import Role, hash_password
+from api.auth import hash_password
 from api.main import create_app
 from api.services.registry import add_user
 from cityops.errors import ConfigError
+from cityops.principal import Role
 from cityops.settings import Settings
 from tests.api_kit import bearer
 from tests.helpers import free_port

@@ -8,8 +8,8 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from api.auth import Role
 from api.main import create_app
+from cityops.principal import Role
 from cityops.settings import Settings
 from tests.api_kit import api_settings, bearer
 from tests.conftest import BrokerFixture

@@ -13,10 +13,11 @@ import psycopg
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from api.auth import Role, hash_password
+from api.auth import hash_password
 from api.main import create_app
 from api.services.events.calendar import COUNTY_TZ, now_utc
 from api.services.registry import add_user
+from cityops.principal import Role
 from cityops.settings import Settings
 from tests.api_kit import user_bearer
 

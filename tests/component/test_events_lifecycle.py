@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from api.auth import Role
+from cityops.principal import Role
 from tests.component.test_events_kit import Api, api_client, cst, unique
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

@@ -3,7 +3,7 @@ status follows the workflow (open until closed)."""
 
 import pytest
 
-from api.auth import Role
+from cityops.principal import Role
 from tests.component.test_events_kit import Api, api_client, cst, unique
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.auth import Role
+from cityops.principal import Role
 from tests.component.test_events_kit import Api, api_client, cst, unique
 
 PDF = b"%PDF-1.4\n% a scanned register\n"

@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from api.auth import Role
 from cityops import wire
+from cityops.principal import Role
 from cityops.settings import Settings
 from infra.db.admin import drop_database
 from infra.db.migrate import migrate

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from pymodbus.client import ModbusTcpClient
 
-from api.auth import Role
+from cityops.principal import Role
 from tests.component.test_events_kit import api_client, cst
 from tests.conftest import BrokerFixture, Processes
 from tests.helpers import free_port, port_open, wait_for

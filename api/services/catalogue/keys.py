@@ -12,7 +12,8 @@ from datetime import datetime
 
 from psycopg import AsyncConnection
 
-from api.auth import Role, hash_api_key, new_api_key
+from api.auth import hash_api_key, new_api_key
+from cityops.principal import Role
 
 DATA_ROUTES = ["GET /v1/catalogue/resources/{code}/data"]
 KEY_ROLE = Role.VIEWER

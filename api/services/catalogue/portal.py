@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from api.auth import Principal, Role
 from api.services.catalogue import keys, resources
 from api.services.events.calendar import WorkCalendar
 from cityops.errors import Conflict, Forbidden, InvalidInput, NotFound
+from cityops.principal import Principal, Role
 
 CHECK_DAYS, PROVIDER_DAYS = 2, 5
 MIN_PURPOSE_CHARS = 10

@@ -9,8 +9,8 @@ import orjson
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from api.auth import Principal, Role
 from cityops.errors import Forbidden, InvalidInput, NotFound
+from cityops.principal import Principal, Role
 
 PLATFORM_PROVIDER = "data-resources"  # 县数据资源管理局 runs the platform (migration 043)
 # local classification codes of the platform's datasets (类 5: 城市运行; 项; 目)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from psycopg import AsyncConnection
 
-from api.auth import Principal
+from cityops.principal import Principal
 
 
 async def record_call(

@@ -9,12 +9,12 @@ from datetime import datetime
 
 from psycopg import AsyncConnection
 
-from api.auth import Principal
 from api.schemas.open311 import Service, ServiceRequest
 from api.services.events import service
 from api.services.events.calendar import WorkCalendar
 from api.services.events.workflow import open311_status
 from cityops.errors import InvalidInput
+from cityops.principal import Principal
 
 STATE_NOTES = {
     "reported": "received", "verifying": "being verified on site", "registered": "accepted",

@@ -12,7 +12,6 @@ from datetime import datetime
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from api.auth import Principal, Role
 from api.services.events import clock
 from api.services.events.calendar import UNITS, WorkCalendar
 from api.services.events.service import (
@@ -26,6 +25,7 @@ from api.services.events.service import (
 )
 from api.services.events.workflow import APPROVER_ROLES, REQUESTS, State
 from cityops.errors import Conflict, Forbidden, InvalidInput, NotFound
+from cityops.principal import Principal, Role
 
 
 @dataclass

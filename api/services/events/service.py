@@ -14,7 +14,6 @@ import orjson
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from api.auth import Principal, Role
 from api.services.catalogue import objects
 from api.services.events import clock
 from api.services.events.calendar import WorkCalendar
@@ -27,6 +26,7 @@ from api.services.events.workflow import (
     State,
 )
 from cityops.errors import Conflict, Forbidden, InvalidInput, NotFound
+from cityops.principal import Principal, Role
 
 SYSTEM = Principal("system", Role.ADMIN, kind="system")
 

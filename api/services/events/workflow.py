@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from api.auth import Role
+from cityops.principal import Role
 
 
 class State(StrEnum):

@@ -6,8 +6,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.auth import Role
 from api.main import create_app
+from cityops.principal import Role
 from cloud_control.monitor import sync_cloud
 from tests.api_kit import bearer
 from tests.helpers import wait_for

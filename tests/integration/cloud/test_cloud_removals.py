@@ -7,8 +7,8 @@ from __future__ import annotations
 import psycopg
 from fastapi.testclient import TestClient
 
-from api.auth import Role
 from api.main import create_app
+from cityops.principal import Role
 from cloud_control.handlers import Context
 from cloud_control.provider import NetworkSpec, ProjectSpec, ServerSpec
 from tests.api_kit import bearer

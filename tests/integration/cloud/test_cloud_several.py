@@ -10,8 +10,8 @@ import psycopg
 import yaml
 from fastapi.testclient import TestClient
 
-from api.auth import Role
 from api.main import create_app
+from cityops.principal import Role
 from cloud_control.handlers import Context
 from cloud_control.jobs import build_app
 from cloud_control.monitor import sync_cloud

@@ -12,9 +12,9 @@ import uuid
 import paho.mqtt.client as paho
 from fastapi.testclient import TestClient
 
-from api.auth import Role
 from api.main import create_app
 from cityops import wire
+from cityops.principal import Role
 from tests.api_kit import bearer
 from tests.conftest import BrokerFixture
 from tests.helpers import wait_for

@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from api.auth import Role
 from api.main import create_app
+from cityops.principal import Role
 from datafoundation.runner import run_sync
 from tests.api_kit import api_settings, bearer, ok, unique
 from tests.integration.datafoundation.conftest import SECRET_KEY

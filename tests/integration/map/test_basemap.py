@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from api.auth import Role
+from cityops.principal import Role
 from spatial.basemap import SOURCE, decode_echarts_map, decode_ring
 from tests.component.test_events_kit import api_client, cst
 

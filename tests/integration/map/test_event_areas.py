@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from api.auth import Role
+from cityops.principal import Role
 from tests.component.test_events_kit import Api, api_client, cst, unique
 from tests.integration.map.map_kit import seed_areas
 

@@ -9,7 +9,7 @@ import math
 import psycopg
 import pytest
 
-from api.auth import Role
+from cityops.principal import Role
 from tests.api_kit import bearer
 from tests.component.test_events_kit import Api, api_client, cst, unique
 from tests.integration.map.map_kit import seed_areas
