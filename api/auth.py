@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import time
 
 import jwt
@@ -16,20 +14,6 @@ from cityops.principal import Principal, Role
 _HASHER = PasswordHasher()
 # verifying against a real hash even for unknown users keeps response times alike
 _DUMMY_HASH = _HASHER.hash("not-a-password")
-
-
-API_KEY_PREFIX = "cok_"
-
-
-def new_api_key() -> tuple[str, str, str]:
-    """(the key as shown once, its prefix for recognising it later, the hash kept)."""
-    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    return key, key[:12], hash_api_key(key)
-
-
-def hash_api_key(key: str) -> str:
-    # 32 random bytes cannot be guessed: a fast hash suffices and keeps each call cheap
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def hash_password(password: str) -> str:

@@ -19,11 +19,12 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from api import departments
-from api.auth import API_KEY_PREFIX, read_token
+from api.auth import read_token
 from api.docs import route_template
 from api.identity import Identity
 from api.services.gateways import Onboarding
 from api.throttle import Throttle
+from cityops.api_keys import API_KEY_PREFIX
 from cityops.errors import AuthError, Forbidden
 from cityops.principal import Principal, Role
 from cityops.settings import Settings

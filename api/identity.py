@@ -17,8 +17,8 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from api.auth import hash_api_key
 from api.throttle import Subjects, Throttle
+from cityops.api_keys import hash_api_key
 from cityops.errors import AuthError
 from cityops.principal import Principal, Role
 

@@ -161,8 +161,8 @@ def demo() -> None:
 def main() -> None:
     app.add_typer(_stack_app(), name="stack")
     app.add_typer(__import__("ingestion.cli", fromlist=["app"]).app, name="rules")
-    app.add_typer(__import__("api.services.events.cli", fromlist=["app"]).app, name="events")
-    app.add_typer(__import__("api.services.economy.cli", fromlist=["app"]).app, name="economy")
+    app.add_typer(__import__("cityevents.cli", fromlist=["app"]).app, name="events")
+    app.add_typer(__import__("datafoundation.economy.cli", fromlist=["app"]).app, name="economy")
     app.add_typer(__import__("api.services.users_cli", fromlist=["app"]).app, name="users")
     app.add_typer(__import__("api.services.gateways_cli", fromlist=["app"]).app, name="gateways")
     app.add_typer(__import__("spatial.cli", fromlist=["app"]).app, name="map")

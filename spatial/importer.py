@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from api.services.csv_files import read_csv
+from cityops.csv_files import read_csv
 from cityops.errors import InvalidInput
 from spatial.crs import converter
 
@@ -191,7 +191,7 @@ def _record(conn: psycopg.Connection, layer: str, kind: str, crs: str, report: R
 
 def read_point_rows(path: Path) -> list[dict]:
     """CSV with columns id, lon, lat (a header row; UTF-8 with or without BOM, GBK, UTF-16:
-    api/services/csv_files.py); each row carries its spreadsheet number as `_row`."""
+    cityops/csv_files.py); each row carries its spreadsheet number as `_row`."""
     try:
         data = path.read_bytes()
     except OSError as err:

@@ -9,7 +9,7 @@ import psycopg
 from fastapi import APIRouter, Path, Query, Request
 from psycopg.rows import dict_row
 
-from api.auth import hash_password, new_api_key
+from api.auth import hash_password
 from api.deps import Caller, Conn, allow, audit_detail, identity
 from api.queries import registry as rq
 from api.schemas.access import (
@@ -23,6 +23,7 @@ from api.schemas.access import (
     UserPatch,
 )
 from api.schemas.registry import Page
+from cityops.api_keys import new_api_key
 from cityops.errors import Conflict, InvalidInput
 from cityops.wire import ID_PATTERN
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
 from fastapi.responses import Response
 
 from api.deps import Conn, get_principal, get_settings, require
-from api.queries import catalogue as q
+from api.routes.event_views import Calendar, Now
 from api.schemas.catalogue import (
     ApplicationIn,
     Applied,
@@ -26,13 +26,13 @@ from api.schemas.catalogue import (
     RevokeIn,
 )
 from api.schemas.events import AttachmentOut
-from api.services.catalogue import data, objects, portal, resources
-from api.services.dashboards import usage
-from api.services.dashboards.export import CSV_RESPONSE, Format, csv_response
-from api.services.events.views import Calendar, Now
 from cityops.errors import Forbidden, InvalidInput
 from cityops.principal import Principal, Role
 from cityops.settings import Settings
+from datafoundation.catalogue import data, objects, portal, resources
+from datafoundation.catalogue import queries as q
+from datafoundation.dashboards import usage
+from datafoundation.dashboards.export import CSV_RESPONSE, Format, csv_response
 
 router = APIRouter(tags=["catalogue"])
 Caller = Annotated[Principal, Depends(get_principal)]

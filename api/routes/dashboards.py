@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api.deps import Conn, require
+from api.routes.event_views import Now
 from api.schemas.dashboards import IngestionDashboard, ServicesDashboard
-from api.services.dashboards import figures
-from api.services.dashboards.export import CSV_RESPONSE, Format, csv_response
-from api.services.events.views import Now
 from cityops.principal import Role
+from datafoundation.dashboards import figures
+from datafoundation.dashboards.export import CSV_RESPONSE, Format, csv_response
 
 WATCHERS = (Role.VIEWER, Role.DISPATCHER, Role.DEPARTMENT_STAFF, Role.OPERATOR,
             Role.OPS_ENGINEER)

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
 from fastapi.responses import Response
 
 from api.deps import Conn, get_principal, get_settings, require
-from api.queries import economy as q
 from api.schemas.economy import Batch, ImportOut, MeterIn, Overview
-from api.services.dashboards.export import CSV_RESPONSE, Format, csv_response
-from api.services.economy import analysis, store
 from cityops.errors import InvalidInput
 from cityops.principal import Principal, Role
 from cityops.settings import Settings
+from datafoundation.dashboards.export import CSV_RESPONSE, Format, csv_response
+from datafoundation.economy import analysis, store
+from datafoundation.economy import queries as q
 
 router = APIRouter(tags=["economy"])
 Caller = Annotated[Principal, Depends(get_principal)]

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
 from fastapi.responses import Response
 
 from api.deps import Conn, get_principal, get_settings, require
-from api.queries import events as q
+from api.routes.event_views import Calendar, Now, evaluation_out, event_detail, event_out
 from api.schemas.events import (
     AlarmRuleIn,
     AlarmRuleOut,
@@ -30,16 +30,16 @@ from api.schemas.events import (
     SuperviseIn,
     Swept,
 )
-from api.services.catalogue import objects
-from api.services.dashboards.export import CSV_RESPONSE, Format, csv_response
-from api.services.events import alarms as alarm_events
-from api.services.events import requests as asks
-from api.services.events import service
-from api.services.events.views import Calendar, Now, evaluation_out, event_detail, event_out
-from api.services.events.workflow import ACTIONS, APPROVER_ROLES, REPORTER_ROLES, REQUESTS
+from cityevents import alarms as alarm_events
+from cityevents import queries as q
+from cityevents import requests as asks
+from cityevents import service
+from cityevents.workflow import ACTIONS, APPROVER_ROLES, REPORTER_ROLES, REQUESTS
 from cityops.errors import InvalidInput
 from cityops.principal import Principal, Role
 from cityops.settings import Settings
+from datafoundation.catalogue import objects
+from datafoundation.dashboards.export import CSV_RESPONSE, Format, csv_response
 
 router = APIRouter(tags=["events"])
 Caller = Annotated[Principal, Depends(get_principal)]

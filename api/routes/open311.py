@@ -14,10 +14,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, Path, Query
 
 from api.deps import Conn, get_principal, require
-from api.queries import events as q
+from api.routes import open311_views
+from api.routes.event_views import Calendar, Now
 from api.schemas.open311 import RequestCreated, Service, ServiceDefinition, ServiceRequest
-from api.services.events import open311
-from api.services.events.views import Calendar, Now
+from cityevents import open311
+from cityevents import queries as q
 from cityops.errors import InvalidInput, NotFound
 from cityops.principal import Principal, Role
 
@@ -29,7 +30,7 @@ Caller = Annotated[Principal, Depends(get_principal)]
 @router.get("/v1/open311/services.json", response_model=list[Service])
 async def services(conn: Conn) -> list[Service]:
     categories, _limits = await q.categories(conn)
-    return [open311.as_service(c) for c in categories]
+    return [open311_views.as_service(c) for c in categories]
 
 
 @router.get("/v1/open311/services/{service_code}.json", response_model=ServiceDefinition)
@@ -81,7 +82,7 @@ async def get_requests(
     rows = await q.open311_requests(conn, ids, service_code, start_date, end_date,
                                     None if status is None else status == "closed", 1000,
                                     open311.listing_scope(caller))
-    return [open311.as_request(r) for r in rows]
+    return [open311_views.as_request(r) for r in rows]
 
 
 @router.get("/v1/open311/requests/{service_request_id}.json",
@@ -94,4 +95,4 @@ async def get_request(
                                     open311.listing_scope(caller))
     if not rows:
         raise NotFound(f"service request {service_request_id} does not exist")
-    return [open311.as_request(rows[0])]
+    return [open311_views.as_request(rows[0])]

@@ -15,8 +15,8 @@ from psycopg import AsyncConnection
 from pydantic import ValidationError
 
 from api.schemas.registry import DeviceIn
-from api.services.csv_files import read_csv
 from api.services.gateways import bump_config, check_refs
+from cityops.csv_files import read_csv
 from cityops.errors import ConfigError, Conflict, InvalidInput
 from edge_agents.config import DeviceConfig
 from edge_agents.points import Profile

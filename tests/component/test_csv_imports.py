@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.services.economy.parse import CHINESE_HEADERS, uscc_check_char
 from cityops.principal import Role
 from cityops.settings import Settings
+from datafoundation.economy.parse import CHINESE_HEADERS, uscc_check_char
 from tests.api_kit import api_settings, bearer, ensure_profile, ok, register_gateway, unique
 from tests.component.test_events_kit import Api, api_client, cst
 from tests.conftest import BrokerFixture

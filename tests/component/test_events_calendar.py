@@ -3,8 +3,8 @@
 import logging
 from datetime import date, datetime
 
-from api.services.events import clock
-from api.services.events.calendar import COUNTY_TZ, WorkCalendar, traffic_light
+from cityevents import clock
+from cityevents.calendar import COUNTY_TZ, WorkCalendar, traffic_light
 
 CAL = WorkCalendar()
 HOUR = 3600

@@ -15,8 +15,8 @@ from httpx import Response
 
 from api.auth import hash_password
 from api.main import create_app
-from api.services.events.calendar import COUNTY_TZ, now_utc
 from api.services.registry import add_user
+from cityevents.calendar import COUNTY_TZ, now_utc
 from cityops.principal import Role
 from cityops.settings import Settings
 from tests.api_kit import user_bearer

@@ -11,7 +11,7 @@ import orjson
 import psycopg
 import pytest
 
-from api.services.events.calendar import COUNTY_TZ
+from cityevents.calendar import COUNTY_TZ
 from cityops.principal import Role
 from tests.component.test_events_kit import Api, api_client, unique
 from tests.helpers import wait_for

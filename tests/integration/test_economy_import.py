@@ -16,9 +16,9 @@ import orjson
 import psycopg
 import pytest
 
-from api.services.economy.generate import generate
-from api.services.economy.parse import CHINESE_HEADERS, uscc_check_char
 from cityops.principal import Role
+from datafoundation.economy.generate import generate
+from datafoundation.economy.parse import CHINESE_HEADERS, uscc_check_char
 from tests.component.test_events_kit import Api, api_client, cst, unique
 from tests.conftest import Processes
 

@@ -7,7 +7,7 @@ import codecs
 
 import pytest
 
-from api.services.csv_files import decode, read_csv
+from cityops.csv_files import decode, read_csv
 from cityops.errors import InvalidInput
 
 TEXT = "名称,乡镇\n濉溪县测试厂,韩村镇\n"

@@ -39,7 +39,7 @@ export function rolesFor(action) {
   return RULES[action] || [];
 }
 
-// The event workflow (api/services/events/workflow.py): from which states each step goes,
+// The event workflow (cityevents/workflow.py): from which states each step goes,
 // and which roles take it. department_staff act on their own department's events only; the
 // console cannot tell a department apart, so the API's refusal is shown when it applies.
 export const EVENT_ACTIONS = [

@@ -1,0 +1,1 @@
+"""City events (城市事件): the report-to-closure workflow, its clocks and its evaluation."""
