@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from cityops.errors import Conflict, PlatformError, SyncRejected
 from datafoundation import raw
+from datafoundation.governance import register_raw
 from datafoundation.secrets import decrypt
 from datafoundation.sources import Column, Page
 from datafoundation.sources.files import FileDropSource
@@ -224,6 +225,7 @@ def _finish(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int) -
                      (spec.mode, spec.sync_id))
         conn.execute("UPDATE sync_runs SET state = 'succeeded', finished_at = now(), "
                      "rows_deleted = rows_deleted + %s WHERE id = %s", (deleted, run_id))
+        register_raw(conn, spec.sync_id)  # the raw table as a governed dataset
 
 
 def run_sync(database_url: str, secret_key: str, sync_id: int) -> int:
