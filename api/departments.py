@@ -133,6 +133,8 @@ for _path in ("/v1/systems", "/v1/sources", "/v1/syncs"):
 DECISIONS[("GET", "/v1/sync-runs")] = LISTED
 DECISIONS[("POST", "/v1/sources/{source_id}/test")] = BODY
 DECISIONS[("POST", "/v1/syncs/{sync_id}/run")] = BODY
+# 数据服务 (issue 15): the grant on the dataset's resource decides fields and rows
+DECISIONS[("GET", "/v1/datasets/{dataset_id}/rows")] = SHARED
 
 
 def decision(method: str, template: str) -> Decision | None:

@@ -21,6 +21,7 @@ from api.routes import (
     cloud,
     commands,
     dashboards,
+    data_services,
     device_registry,
     devices,
     economy,
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cloud.router)  # issue 6: cloud control
     app.include_router(map.router)  # issue 16: the map
     app.include_router(systems.router)  # issue 14: 数据汇聚
+    app.include_router(data_services.router)  # issue 15: 数据服务, the service hub
 
     install_console(app)  # issue 8: the console at / (built by `make web`)
 

@@ -15,7 +15,8 @@ from psycopg import AsyncConnection
 from cityops.api_keys import hash_api_key, new_api_key
 from cityops.principal import Role
 
-DATA_ROUTES = ["GET /v1/catalogue/resources/{code}/data"]
+DATA_ROUTES = ["GET /v1/catalogue/resources/{code}/data",
+               "GET /v1/datasets/{dataset_id}/rows"]  # the data service (issue 15)
 KEY_ROLE = Role.VIEWER
 
 

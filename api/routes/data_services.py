@@ -1,0 +1,78 @@
+"""数据服务: a granted consumer reads a governed dataset (fields, filters, keyset pages, JSON or
+CSV), masked by sensitivity and grant; the provider scopes a grant; every call counted, and a
+refusal audited naming what was not granted."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+
+from api.deps import Conn, client_address, get_principal, require
+from api.middleware import write_audit_conn
+from api.routes.event_views import Now
+from api.schemas.data_services import RowsOut, ScopeIn, ScopeOut
+from cityops.errors import Forbidden
+from cityops.principal import Principal, Role
+from datafoundation.dashboards.export import CSV_RESPONSE, Format, csv_response
+from datafoundation.services import grants, rows
+
+router = APIRouter(tags=["data services"])
+Caller = Annotated[Principal, Depends(get_principal)]
+DatasetId = Annotated[str, Path(max_length=130, examples=["raw_scjg_registry.firms"])]
+READERS = (Role.DISPATCHER, Role.DEPARTMENT_STAFF, Role.OPERATOR, Role.OPS_ENGINEER,
+           Role.FIELD_TECHNICIAN, Role.VIEWER, Role.DATA_ADMIN)
+ROWS_403 = {403: {"description": "no live grant, or a field or rows not granted (named)"}}
+
+
+async def _refused(conn: Conn, request: Request, caller: Principal, dataset_id: str,
+                   err: Forbidden, now) -> None:
+    """Count and audit the refused attempt; committed at once, because the error that follows
+    rolls the request's transaction back. The message names fields, never values."""
+    await rows.record_call(conn, dataset_id, caller, False, 0, now, refused=str(err))
+    await write_audit_conn(
+        conn, actor=caller.name, actor_kind=caller.kind, role=caller.role.value,
+        action="GET /v1/datasets/{dataset_id}/rows", target=dataset_id,
+        source=client_address(request), outcome="denied", status=403,
+        detail={"refused": str(err)})
+    await conn.commit()
+
+
+@router.get("/v1/datasets/{dataset_id}/rows", response_model=RowsOut,
+            responses={**CSV_RESPONSE, **ROWS_403}, dependencies=[Depends(require(*READERS))])
+async def dataset_rows(
+    dataset_id: DatasetId, request: Request, conn: Conn, caller: Caller, now: Now,
+    fields: Annotated[str | None, Query(max_length=4000, examples=["uscc,name,phone"])] = None,
+    filter_: Annotated[list[str], Query(
+        alias="filter", max_length=20,
+        description="field:eq:value, field:in:a,b or field:range:low,high")] = [],  # noqa: B006
+    after: Annotated[str | None, Query(max_length=2000)] = None,
+    limit: Annotated[int, Query(ge=1, le=rows.MAX_LIMIT)] = 1000, format: Format = "json",
+) -> RowsOut | Response:
+    """One page of a dataset for a consumer with a live grant on its catalogue resource (or
+    its provider's staff, the data bureau, admins), sensitive fields masked."""
+    query = rows.RowsQuery(fields=fields, filters=filter_, after=after, limit=limit)
+    try:
+        page = await rows.read(conn, caller, dataset_id, query, now)
+    except Forbidden as err:
+        await _refused(conn, request, caller, dataset_id, err, now)
+        raise
+    await rows.record_call(conn, dataset_id, caller, True, len(page.rows), now)
+    if format == "csv":
+        res = csv_response(page.rows, f"{dataset_id}.csv", columns=page.fields)
+        if page.next:
+            res.headers["X-Next-Cursor"] = page.next
+        return res
+    return RowsOut(dataset=page.dataset, fields=page.fields, masked=page.masked,
+                   rows=page.rows, next=page.next)
+
+
+@router.put("/v1/catalogue/grants/{grant_id}/scope", response_model=ScopeOut,
+            dependencies=[Depends(require(Role.DEPARTMENT_STAFF))])
+async def grant_scope(grant_id: Annotated[int, Path(ge=1, lt=2**62)], body: ScopeIn,
+                      conn: Conn, caller: Caller) -> dict:
+    """The provider narrows a grant to fields and rows and names the fields it serves in the
+    clear (all others sensitive are masked)."""
+    return await grants.set_scope(conn, caller, grant_id, body.fields, body.unmasked_fields,
+                                  body.row_scope)
