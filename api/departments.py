@@ -131,6 +131,16 @@ for _path in ("/v1/systems", "/v1/sources", "/v1/syncs"):
     DECISIONS[("GET", _path)] = LISTED
     DECISIONS[("POST", _path)] = BODY
 DECISIONS[("GET", "/v1/sync-runs")] = LISTED
+
+# event analysis (issue 17, api/routes/analysis.py): county-wide figures for the county-wide
+# roles; merge suggestions are the (county-wide) dispatcher's
+for _path in ("/v1/analysis/hotspots", "/v1/analysis/recurring", "/v1/analysis/forecast",
+              "/v1/analysis/forecast/accuracy", "/v1/analysis/departments"):
+    DECISIONS[("GET", _path)] = SHARED
+DECISIONS[("POST", "/v1/analysis/forecast")] = COUNTY
+DECISIONS[("GET", "/v1/merge-suggestions")] = COUNTY
+DECISIONS[("POST", "/v1/merge-suggestions/{suggestion_id}/accept")] = COUNTY
+DECISIONS[("POST", "/v1/merge-suggestions/{suggestion_id}/refuse")] = COUNTY
 DECISIONS[("POST", "/v1/sources/{source_id}/test")] = BODY
 DECISIONS[("POST", "/v1/syncs/{sync_id}/run")] = BODY
 # 数据服务 (issue 15): the grant on the dataset's resource decides fields and rows

@@ -16,6 +16,7 @@ from api.pool import DatabasePool
 from api.routes import (
     access,
     alarms,
+    analysis,
     auth,
     catalogue,
     cloud,
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (events, open311, catalogue, dashboards, economy):  # issue 7
         app.include_router(module.router)
+    app.include_router(analysis.router)  # issue 17: event analysis
     app.include_router(cloud.router)  # issue 6: cloud control
     app.include_router(map.router)  # issue 16: the map
     app.include_router(systems.router)  # issue 14: 数据汇聚

@@ -15,6 +15,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from cityevents import clock
+from cityevents.analysis import intake
 from cityevents.calendar import WorkCalendar
 from cityevents.workflow import (
     ACTIONS,
@@ -164,6 +165,7 @@ async def create(
         await log_transition(conn, row[0], "report", None, State.REPORTED, principal, now,
                              note=new.description,
                              detail={"channel": new.channel, "media_url": new.media_url})
+        await intake.suggest(conn, row[0], now)  # a duplicate report: offered for merging
     return row[0]
 
 
