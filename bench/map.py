@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import random
 import secrets
 import statistics
@@ -157,6 +158,9 @@ def main() -> None:
     parser.add_argument("--per-zoom", type=int, default=20, help="tiles per zoom and layer")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="API processes (one per core)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="send Cache-Control: no-cache: every tile cut anew (the API's "
+                        "cost without its tile cache, spatial/tile_cache.py)")
     args = parser.parse_args()
     settings = load_settings()
     url = f"{settings.database_url.get_secret_value().rpartition('/')[0]}/{DATABASE}"
@@ -168,6 +172,8 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     token = issue_token(Principal("bench", Role.VIEWER, version=bench_user(url)), secret, 3600)
     headers = {"Authorization": f"Bearer {token}"}
+    if args.no_cache:
+        headers["Cache-Control"] = "no-cache"
     try:
         # every pooled connection's first ST_Transform loads PROJ (70 ms to 1 s): warm them,
         # and let the low-zoom device cells be computed, before measuring
@@ -186,6 +192,7 @@ def main() -> None:
     results = {
         "points": POINTS, "grid_cells": CELLS_SIDE ** 2, "zooms": "8-16",
         "tiles_sampled": len(chosen), "rate_rps": args.rate, "duration_s": args.duration,
+        "tile_cache": not args.no_cache, "load_average": [round(v, 2) for v in os.getloadavg()],
         "tile_p50_ms": open_loop["p50_ms"], "tile_p99_ms": open_loop["p99_ms"],
         "open_loop": open_loop, "concurrency": args.concurrency, "api_workers": args.workers,
         "api_tiles_per_s": round(api_tps, 1), "direct_tiles_per_s": round(direct_tps, 1),

@@ -140,11 +140,16 @@ def _cluster_sql(spec: Layer, where: str) -> str:
     )
 
 
-def tile_query(layer: str, z: int, scoped: bool, recent: bool = False) -> sql.Composed:
-    """The one statement cutting a tile of `layer`; parameters z, x, y (and departments)."""
+def check_layer(layer: str) -> Layer:
     spec = LAYERS.get(layer)
     if spec is None:
         raise NotFound(f"map layer {layer!r} does not exist (layers: {', '.join(LAYERS)})")
+    return spec
+
+
+def tile_query(layer: str, z: int, scoped: bool, recent: bool = False) -> sql.Composed:
+    """The one statement cutting a tile of `layer`; parameters z, x, y (and departments)."""
+    spec = check_layer(layer)
     where = spec.where
     if scoped and spec.department:
         where += f" AND {spec.department} = ANY(%(departments)s)"

@@ -5,9 +5,10 @@ departments; events are the county-wide case board, read by the event roles."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +18,7 @@ from cityops.errors import Forbidden, InvalidInput, NotFound
 from cityops.principal import Role
 from cityops.settings import Settings
 from spatial import basemap, queries, tiles
+from spatial.tile_cache import TileCache, follow, gunzip
 
 router = APIRouter(tags=["map"])
 MVT = "application/vnd.mapbox-vector-tile"
@@ -65,19 +67,49 @@ class AreaCounts(BaseModel):
     events_open_unassigned: int
 
 
+def tile_cache(request: Request) -> TileCache:
+    """This process's cache of encoded tiles, made on first use and then emptied layer by
+    layer as the live hub relays changes (spatial/tile_cache.py)."""
+    state = request.app.state
+    cache = getattr(state, "tile_cache", None)
+    if cache is None:
+        cache = state.tile_cache = TileCache()
+        hub = getattr(state, "hub", None)
+        if hub is not None:  # the task lives as long as the process's event loop
+            state.tile_cache_follower = asyncio.get_running_loop().create_task(
+                follow(hub, cache))
+    return cache
+
+
 @router.get("/v1/map/tiles/{layer}/{z}/{x}/{y}.mvt", dependencies=[AnyRole],
             response_class=Response,
-            responses={200: {"content": {MVT: {}}, "description": "a Mapbox Vector Tile"}})
+            responses={200: {"content": {MVT: {}}, "description": "a Mapbox Vector Tile, "
+                             "gzip-compressed for a client that accepts it"}})
 async def get_tile(
-    layer: Layer, z: Coord, x: Coord, y: Coord, conn: Conn, caller: Caller,
+    request: Request, layer: Layer, z: Coord, x: Coord, y: Coord, caller: Caller,
     days: Annotated[int | None, Query(ge=1, le=366, description="events: reported in the "
                                       "last so many days (the heat map's period)")] = None,
 ) -> Response:
     if layer == "events" and caller.role not in {Role.ADMIN, *EVENT_READERS}:
         raise Forbidden(f"role {caller.role.value} may not read events")
-    body = await tiles.tile(conn, layer, z, x, y, caller.departments, days)
-    # tiles change as devices and events do: the browser may keep one for a few seconds
-    return Response(body, media_type=MVT, headers={"Cache-Control": "private, max-age=5"})
+    tiles.check_tile(z, x, y)
+    tiles.check_layer(layer)
+
+    async def cut() -> bytes:
+        # a pooled connection only on a miss: a cached tile costs the database nothing
+        async with request.app.state.pool.connection() as conn:
+            return await tiles.tile(conn, layer, z, x, y, caller.departments, days)
+
+    # the key holds the caller's departments: a department's tile is never another's
+    entry = await tile_cache(request).get(
+        (layer, z, x, y, caller.departments, days), cut,
+        fresh="no-cache" in request.headers.get("cache-control", ""))
+    # the browser may keep a tile for a second; the server's copy is at most TTL_S old
+    headers = {"Cache-Control": "private, max-age=1", "Vary": "Accept-Encoding"}
+    if entry.body and "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(entry.body, media_type=MVT,
+                        headers={**headers, "Content-Encoding": "gzip"})
+    return Response(gunzip(entry), media_type=MVT, headers=headers)
 
 
 @router.get("/v1/map/nearest", response_model=list[Nearby], dependencies=[AnyRole])
