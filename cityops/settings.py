@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     ingest_max_inflight_messages: int = Field(20000, ge=10)
     # batches stored at once, each on its own connection (ingestion/pipeline.py)
     ingest_store_connections: int = Field(2, ge=1, le=8)
+    # keep readings_latest in each store's transaction (off only to measure its cost)
+    ingest_keep_latest: bool = True
     ingest_metrics_port: int = Field(0, ge=0, le=65535)  # 0: no metrics endpoint
     ingest_metrics_host: str = "127.0.0.1"
     ingest_rules_reload_s: float = Field(5.0, gt=0)
@@ -71,6 +73,8 @@ class Settings(BaseSettings):
     # API processes sharing the port: one request is mostly Python (routing, validation,
     # encoding), so a second process is what lets a second core answer (docs/api.md)
     api_workers: int = Field(1, ge=1, le=32)
+    # per API process: encoded answers of closed periods of buckets (api/bucket_cache.py); 0 off
+    api_bucket_cache_mb: int = Field(256, ge=0, le=65536)
     jwt_secret: SecretStr = SecretStr("")
     # encrypts stored credentials of department systems (datafoundation/secrets.py)
     secret_key: SecretStr = SecretStr("")

@@ -42,7 +42,8 @@ class IngestWorker:
         self.settings = settings
         self.client_id = client_id
         url = settings.database_url.get_secret_value()
-        self.stores = StorePipeline(url, settings.ingest_store_connections)
+        self.stores = StorePipeline(url, settings.ingest_store_connections,
+                                    settings.ingest_keep_latest)
         self.decoder = Decoder({}, max_past_s=settings.ingest_max_past_s,
                                max_future_s=settings.ingest_max_future_s,
                                on_foreign=lambda: self.metrics.foreign_messages.inc())

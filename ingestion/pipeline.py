@@ -25,8 +25,8 @@ Store = Callable[[Sink, asyncio.Task[None] | None], Awaitable[None]]
 
 
 class StorePipeline:
-    def __init__(self, database_url: str, depth: int) -> None:
-        self.sinks = [Sink(database_url) for _ in range(depth)]
+    def __init__(self, database_url: str, depth: int, keep_latest: bool = True) -> None:
+        self.sinks = [Sink(database_url, keep_latest) for _ in range(depth)]
         self._inflight: deque[asyncio.Task[None]] = deque()
         self._started = 0
 

@@ -25,6 +25,7 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from psycopg import AsyncConnection, AsyncCursor
 
 MINUTE_S, HOUR_S = 60, 3600
@@ -40,6 +41,8 @@ _ADD_SLICE = """INSERT INTO rollup_1m AS r (bucket, point_id, sum, count, min, m
     ON CONFLICT (point_id, bucket) DO UPDATE SET sum = r.sum + excluded.sum,
         count = r.count + excluded.count, min = least(r.min, excluded.min),
         max = greatest(r.max, excluded.max)"""
+# the refresh tells the API processes which minutes it recomputed (api/bucket_cache.py)
+NOTIFY_CHANNEL = "cityops_rollups"
 # how far back the refresh policies of migration 017 reach (their start_offset)
 CAGG_REFRESH_WINDOW_DAYS = 7
 _RAW = """SELECT time_bucket(make_interval(secs => %(b)s), time) AS bucket,
@@ -111,7 +114,8 @@ async def uses_caggs(conn: AsyncConnection) -> bool:
     return bool(row and row[0])
 
 
-async def _caggs_of(conn: AsyncConnection) -> bool:
+async def caggs_of(conn: AsyncConnection) -> bool:
+    """uses_caggs, asked once per database and process."""
     key = (conn.info.host, conn.info.port, conn.info.dbname)
     if key not in _CAGGS:
         _CAGGS[key] = await uses_caggs(conn)
@@ -152,7 +156,20 @@ async def refresh(conn: AsyncConnection, settle_s: float = 0, duty: float = 1.0)
         hours = sorted({m.replace(minute=0, second=0, microsecond=0) for m in minutes})
         for start, end in _ranges(hours, timedelta(hours=1)):
             await _recompute(cur, "rollup_1h", "rollup_1m", "bucket", HOUR_S, start, end)
+        # delivered at the commit, so a listener that hears it reads the new rollup
+        await cur.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, notify_payload(
+            _ranges(minutes, timedelta(minutes=1)))))
     return len(minutes)
+
+
+def notify_payload(ranges: list[tuple[datetime, datetime]]) -> str:
+    """[[from, to], ...] in epoch seconds; one range spanning them all when the list would
+    not fit NOTIFY's 8,000 bytes."""
+    out = [[lo.timestamp(), hi.timestamp()] for lo, hi in ranges]
+    text = orjson.dumps(out).decode()
+    if len(text) > 7000:
+        text = orjson.dumps([[out[0][0], out[-1][1]]]).decode()
+    return text
 
 
 async def _recompute_minutes(
@@ -202,7 +219,7 @@ async def _stale_from(
     conn: AsyncConnection, step: int, point_id: int, start: datetime, end: datetime,
 ) -> datetime | None:
     """From when the rollup of `step` may be behind within [start, end); None if it is not."""
-    if not await _caggs_of(conn):
+    if not await caggs_of(conn):
         cur = await conn.execute("SELECT min(bucket) FROM rollup_dirty")
         row = await cur.fetchone()
         return row[0] if row else None

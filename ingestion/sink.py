@@ -6,6 +6,8 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 
 import psycopg
 
@@ -71,6 +73,42 @@ def text_copy_data(rows: list[tuple[int, int, str | None, int]]) -> bytes:
     return bytes(out)
 
 
+# One row per point of a store, newest first wins; `WHERE excluded.time > l.time`: a late or
+# out-of-order batch (another worker's, a resend) never moves a point back in time. Rows go in
+# point order, so two stores (or workers) updating the same points wait for each other rather
+# than deadlock.
+_KEEP_LATEST = """INSERT INTO readings_latest AS l (point_id, time, value, text, quality)
+    SELECT p, timestamptz 'epoch' + ms * interval '1 millisecond', v, t, q
+    FROM unnest(%s::int[], %s::bigint[], %s::float8[], %s::text[], %s::int2[]) AS u(p, ms, v, t, q)
+    ON CONFLICT (point_id) DO UPDATE SET time = excluded.time, value = excluded.value,
+        text = excluded.text, quality = excluded.quality
+    WHERE excluded.time > l.time"""
+_BY_TIME = itemgetter(0)
+
+
+def latest_rows(batches: list[DecodedBatch]) -> list[list]:
+    """The newest reading of each point in these batches, as the columns of _KEEP_LATEST.
+
+    A stable sort by time, then a dict keyed by point keeps each point's newest (the last of
+    equal times): about 0.05 us per reading (rows mostly arrive in time order, which the sort
+    finds in one pass); a loop comparing times took 0.08.
+    """
+    numeric = {row[1]: row for row in sorted(
+        chain.from_iterable(b.numeric for b in batches), key=_BY_TIME)}
+    text = {row[1]: row for row in sorted(
+        chain.from_iterable(b.text for b in batches), key=_BY_TIME)}
+    cols: list[list] = [[], [], [], [], []]
+    for point in sorted(numeric.keys() | text.keys()):
+        row = numeric.get(point)
+        ts, _, value, quality = row if row is not None else text[point]
+        cols[0].append(point)
+        cols[1].append(ts)
+        cols[2].append(value if row is not None else None)
+        cols[3].append(None if row is not None else value)
+        cols[4].append(quality)
+    return cols
+
+
 @dataclass
 class StoreResult:
     readings: int = 0
@@ -89,8 +127,10 @@ def late_count(batch: DecodedBatch, cutoff_ms: int) -> int:
 
 
 class Sink:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, keep_latest: bool = True) -> None:
         self.database_url = database_url
+        # maintain readings_latest (off only to measure what it costs: bench-ingest)
+        self.keep_latest = keep_latest
         self.conn: psycopg.AsyncConnection | None = None
         # whether the rollups are the platform's tables (mark the minutes written) or
         # continuous aggregates; decided at the first connection, as migration 017 fixed it
@@ -140,9 +180,13 @@ class Sink:
         if self.conn is None:
             await self.connect()
         assert self.conn is not None
+        # worked out before the transaction (usually every batch is new), again if not
+        latest = latest_rows(batches) if self.keep_latest and batches else None
         try:
             async with self.conn.transaction():
                 fresh = await self._claim(batches) if batches else []
+                if latest and len(fresh) < len(batches):
+                    latest = latest_rows(fresh)
                 prepare(fresh, self.marks_minutes)
                 numeric = sum(len(b.numeric) for b in fresh)
                 text = [row for b in fresh for row in b.text]
@@ -161,6 +205,9 @@ class Sink:
                             " VALUES (%s, %s, %s, %s)",
                             [(d.topic, d.payload, d.reason, d.detail) for d in dead],
                         )
+                    if latest and latest[0] and fresh:
+                        # last before the commit: the rows stay locked the least time
+                        await cur.execute(_KEEP_LATEST, latest)
         except _TRANSIENT as err:
             await self.close()
             raise SinkUnavailable(f"database write failed: {err}") from err

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from api.deps import AnyRole, Caller, Conn, check_department
@@ -70,17 +70,19 @@ async def device_latest(device: DeviceId, conn: Conn, caller: Caller) -> DeviceL
     return DeviceLatest(device=device, points=latest_points(await q.latest(conn, device)))
 
 
-def _buckets_json(head: Readings, bucket_s: int, rows: list[tuple]) -> Response:
-    """The `Readings` shape, encoded straight from the rows: a day of 1-minute buckets is
+def _buckets_json(head: Readings, bucket_s: int, buckets: bytes) -> Response:
+    """The `Readings` shape around the buckets' JSON array (api/queries/readings.py
+    buckets_json: closed periods come encoded from the cache): a day of 1-minute buckets is
     1,440 of them, and building and re-validating that many models cost more CPU than the
     query (`make bench-api`)."""
-    body = head.model_dump(mode="json") | {"bucket_s": bucket_s, "buckets": [
-        {"time": t, "avg": a, "min": lo, "max": hi, "count": n} for t, a, lo, hi, n in rows]}
-    return Response(orjson.dumps(body), media_type="application/json")
+    body = orjson.dumps(head.model_dump(mode="json", exclude={"buckets"})
+                        | {"bucket_s": bucket_s})
+    return Response(body[:-1] + b',"buckets":' + buckets + b"}", media_type="application/json")
 
 
 @router.get("/v1/devices/{device}/readings", response_model=Readings, responses=CSV_RESPONSE)
 async def device_readings(
+    request: Request,
     device: DeviceId,
     conn: Conn,
     caller: Caller,
@@ -112,9 +114,11 @@ async def device_readings(
             raise InvalidInput(f"point {point!r} holds text: buckets need numbers")
         if (end - start).total_seconds() / bucket_s > MAX_BUCKETS:
             raise InvalidInput(f"more than {MAX_BUCKETS} buckets: use a larger bucket")
-        rows = await q.bucketed(conn, point_id, bucket_s, start, end)
         if format == "json":
-            return _buckets_json(result, bucket_s, rows)
+            cache = getattr(request.app.state, "bucket_cache", None)
+            return _buckets_json(result, bucket_s, await q.buckets_json(
+                conn, cache, point_id, bucket_s, start, end))
+        rows = await q.bucketed(conn, point_id, bucket_s, start, end)
         result.bucket_s = bucket_s
         result.buckets = [Bucket(time=t, avg=a, min=lo, max=hi, count=n)
                           for t, a, lo, hi, n in rows]

@@ -22,6 +22,14 @@ class DeviceLatest(BaseModel):
     points: list[LatestPoint]
 
 
+class LatestPage(BaseModel):
+    items: list[DeviceLatest]
+    total: int = Field(description="how many devices match the filters, over all pages")
+    limit: int
+    next_after: str | None = Field(
+        description="pass as `after` for the next page; null on the last page")
+
+
 class RawReading(BaseModel):
     time: datetime
     value: bool | int | float | str | None

@@ -45,6 +45,8 @@ def world(client: TestClient, settings: Settings, database_url: str) -> dict:
         # what the ingest transaction does: mark the minutes for the rollups (1 min, 1 h)
         conn.execute("INSERT INTO rollup_dirty SELECT generate_series(%s::timestamptz,"
                      " %s, interval '1 minute')", (start, start + timedelta(minutes=59)))
+        # ... and keep the latest values (readings_latest, migration 090)
+        conn.execute("SELECT readings_latest_refresh()")
     asyncio.run(_refresh_rollups(database_url))
     return {"admin": admin, "depts": depts, "devices": devices, "start": start}
 

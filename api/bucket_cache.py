@@ -1,0 +1,130 @@
+"""Encoded answers of closed periods of time buckets, kept in each API process.
+
+A day of 1-minute buckets is 1,440 rows read from rollup_1m and encoded on every request,
+though a closed hour never changes again unless late readings arrive, and those the rollup
+refresh recomputes (ingestion/rollups.py). So the JSON of each closed period (an hour for
+buckets that divide an hour, a day for those that divide a day) is kept here, keyed by
+(point, bucket, period start), least recently used first out, within a byte budget per
+process.
+
+Invalidation: the refresh NOTIFYs `cityops_rollups` with the minutes it recomputed, in its
+own transaction, so every API process hears of it once the new rollup is committed and drops
+the periods it touched. Three rules keep an answer from going stale:
+- only a period that ends before the oldest dirty minute (not yet refreshed) and before now
+  is cached: a late reading marks its minute dirty in the transaction that stores it, so from
+  its commit on, its period is computed again, not read here, until the refresh is done;
+- a period computed while a notification arrived (the generation moved) is not stored: its
+  query may have read the rollup before that refresh committed;
+- while the listening connection is down nothing is read or stored, and on every (re)connect
+  the cache is emptied (notifications sent meanwhile are lost).
+Continuous aggregates (the licensed build) are refreshed by TimescaleDB, which notifies
+nobody: there the cache is off (api/queries/readings.py asks `rollups.uses_caggs`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+
+import orjson
+import psycopg
+
+from edge_agents.backoff import Backoff
+from ingestion.rollups import NOTIFY_CHANNEL
+
+log = logging.getLogger(__name__)
+Key = tuple[int, int, int]  # point id, bucket seconds, period start (epoch seconds)
+
+
+class BucketCache:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.entries: OrderedDict[Key, bytes] = OrderedDict()
+        self.bytes = 0
+        self.generation = 0  # moves on every invalidation
+        self.listening = asyncio.Event()
+        self.hits = self.misses = 0
+
+    @property
+    def usable(self) -> bool:
+        return self.max_bytes > 0 and self.listening.is_set()
+
+    def get(self, key: Key) -> bytes | None:
+        found = self.entries.get(key) if self.usable else None
+        if found is None:
+            self.misses += 1
+            return None
+        self.entries.move_to_end(key)
+        self.hits += 1
+        return found
+
+    def put(self, key: Key, body: bytes, generation: int) -> None:
+        """Keep `body` unless the cache was invalidated since `generation` was read."""
+        if not self.usable or generation != self.generation or len(body) > self.max_bytes:
+            return
+        old = self.entries.pop(key, None)
+        self.bytes += len(body) - (len(old) if old is not None else 0)
+        self.entries[key] = body
+        while self.bytes > self.max_bytes:
+            _, dropped = self.entries.popitem(last=False)
+            self.bytes -= len(dropped)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self.entries.clear()
+        self.bytes = 0
+
+    def invalidate(self, ranges: list[tuple[float, float]]) -> None:
+        """Drop every period overlapping one of these [from, to) ranges (epoch seconds)."""
+        self.generation += 1
+        for key in [k for k in self.entries if _overlaps(k, ranges)]:
+            self.bytes -= len(self.entries.pop(key))
+
+    def on_notify(self, payload: str) -> None:
+        try:
+            ranges = [(float(lo), float(hi)) for lo, hi in orjson.loads(payload)]
+        except (ValueError, TypeError):
+            log.warning("bucket cache: unreadable notification %r; emptied", payload[:100])
+            self.clear()
+            return
+        self.invalidate(ranges)
+
+    async def run(self, database_url: str) -> None:
+        """LISTEN for the refresh's notifications, reconnecting with backoff (the cache is off
+        and empty meanwhile)."""
+        backoff = Backoff()
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    database_url, autocommit=True
+                ) as conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self.clear()  # what was said while nobody listened is lost
+                    self.listening.set()
+                    backoff.reset()
+                    async for note in conn.notifies():
+                        self.on_notify(note.payload)
+            except psycopg.Error as err:
+                log.warning("bucket cache: listening connection lost: %s", err)
+            finally:
+                self.listening.clear()
+                self.clear()
+            await asyncio.sleep(backoff.next_delay())
+
+
+def _overlaps(key: Key, ranges: list[tuple[float, float]]) -> bool:
+    _, bucket_s, start = key
+    end = start + period_of(bucket_s)
+    return any(lo < end and hi > start for lo, hi in ranges)
+
+
+def period_of(bucket_s: int) -> int:
+    """The period whose answers are cached for this bucket: an hour for buckets shorter than
+    an hour that divide it, a day for the others that divide a day; 0: not cached. Buckets
+    start at multiples of their size from midnight UTC (time_bucket's default origin), so
+    they never straddle a period."""
+    if bucket_s < 3600 and 3600 % bucket_s == 0:
+        return 3600
+    return 86400 if 86400 % bucket_s == 0 else 0
+
