@@ -20,7 +20,7 @@ from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
 from cityops.errors import SyncRejected
-from datafoundation import raw
+from datafoundation import quarantine, raw
 from datafoundation.runner import Spec, _spec, open_source
 from datafoundation.secrets import decrypt
 from datafoundation.sources import Column
@@ -59,7 +59,7 @@ def follow(database_url: str, secret_key: str, sync_id: int, stop: threading.Eve
             _save(conn, sync_id, *position)
         source.close()
         schema = raw.schema_of(spec.system)
-        raw.ensure_table(conn, schema, spec.target, columns, spec.key)
+        raw.ensure_table(conn, schema, spec.target, columns, spec.keys)
         s = spec.settings
         settings = {"host": s.get("host", "127.0.0.1"), "port": int(s.get("port", 3306)),
                     "user": s.get("user", ""),
@@ -88,13 +88,18 @@ def _apply(conn: psycopg.Connection, spec: Spec, schema: str, columns: list[Colu
     """One row event and the position after it: one transaction."""
     with conn.transaction():
         if isinstance(event, DeleteRowsEvent):
-            keys = [str(r["values"][spec.key]) for r in event.rows]
-            conn.execute(sql.SQL("UPDATE {}.{} SET _deleted_at = now() WHERE {}::text = "
+            keys = [raw.key_text([r["values"][k] for k in spec.keys]) for r in event.rows]
+            conn.execute(sql.SQL("UPDATE {}.{} SET _deleted_at = now() WHERE {} = "
                                  "ANY(%s)").format(sql.Identifier(schema),
                                                    sql.Identifier(spec.target),
-                                                   sql.Identifier(spec.key)), (keys,))
+                                                   raw.joined(spec.keys)), (keys,))
         else:
             after = "after_values" if isinstance(event, UpdateRowsEvent) else "values"
             rows = [tuple(r[after].get(c.name) for c in columns) for r in event.rows]
-            raw.merge(conn, schema, spec.target, columns, spec.key, rows, 0, spec.where)
+            # every event is the newest state of its row: a key met again is an update
+            _written, aside = raw.merge(conn, schema, spec.target, columns, spec.keys, rows, 0,
+                                        repeats=lambda found: set())
+            if aside:  # a bad value: set aside, the follower goes on
+                quarantine.set_aside(conn, spec.sync_id, None, spec.source_name, spec.table,
+                                     columns, aside)
         _save(conn, spec.sync_id, *position)

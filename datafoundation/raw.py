@@ -3,10 +3,12 @@ merged on the key; bookkeeping columns say when a row was synced and when it van
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import psycopg
 from psycopg import sql
 
-from cityops.errors import SyncRejected
+from datafoundation.quarantine import Aside, bad_keys, copy_sparing, describe
 from datafoundation.sources import Column
 
 BOOKKEEPING = ("_synced_at", "_run_id", "_deleted_at")
@@ -16,13 +18,17 @@ def schema_of(system_slug: str) -> str:
     return f"raw_{system_slug}"
 
 
+def _key_list(keys: list[str]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(k) for k in keys)
+
+
 def ensure_table(conn: psycopg.Connection, schema: str, table: str, columns: list[Column],
-                 key: str) -> None:
+                 keys: list[str]) -> None:
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type)) for c in columns]
     cols += [sql.SQL("_synced_at timestamptz NOT NULL DEFAULT now()"),
              sql.SQL("_run_id bigint"), sql.SQL("_deleted_at timestamptz"),
-             sql.SQL("PRIMARY KEY ({})").format(sql.Identifier(key))]
+             sql.SQL("PRIMARY KEY ({})").format(_key_list(keys))]
     conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.{} ({})").format(
         sql.Identifier(schema), sql.Identifier(table), sql.SQL(", ").join(cols)))
 
@@ -68,52 +74,106 @@ def is_empty(conn: psycopg.Connection, schema: str, table: str) -> bool:
         sql.Identifier(schema), sql.Identifier(table))).fetchone()[0]
 
 
-def merge(conn: psycopg.Connection, schema: str, table: str, columns: list[Column], key: str,
-          rows: list[tuple], run_id: int, where: str, direct: bool = False) -> int:
+def merge(conn: psycopg.Connection, schema: str, table: str, columns: list[Column],
+          keys: list[str], rows: list[tuple], run_id: int, direct: bool = False,
+          repeats: Callable[[list[tuple]], set[tuple]] | None = None) -> tuple[int, Aside]:
     """Upsert one batch: COPY into a staging table, then one INSERT .. ON CONFLICT; `direct`
     (the run began on an empty table, and keyset batches never repeat a key) COPYs straight
-    into the table. A key seen twice in the batch stops the run naming it (merging would keep
-    one silently)."""
-    ki = [c.name for c in columns].index(key)
-    seen: set = set()
-    for row in rows:
-        if row[ki] in seen:
-            raise SyncRejected(f"{where}: key {key}={row[ki]!r} appears twice in one batch; "
-                               "the sync's primary key is not unique in the source")
-        seen.add(row[ki])
-    names = [sql.Identifier(c.name) for c in columns]
+    into the table. Rows that cannot load (NULL or repeated key, a value the column's type
+    refuses) are returned set aside with the reason; the rest is written. A key an earlier
+    batch of this run wrote is a duplicate unless `repeats` (given the repeated keys) says
+    which of them are (an incremental run may meet a row again that changed meanwhile)."""
+    rows, aside = bad_keys(columns, keys, rows)
+    names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
     if direct:
-        with conn.cursor().copy(sql.SQL("COPY {} ({}, _run_id) FROM STDIN").format(
-                target, sql.SQL(", ").join(names))) as copy:
-            for row in rows:
-                copy.write_row((*row, run_id))
-        return len(rows)
+        copy_sql = sql.SQL("COPY {} ({}, _run_id) FROM STDIN").format(target, names)
+
+        def write(chunk: Sequence[tuple]) -> None:
+            with conn.cursor().copy(copy_sql) as copy:
+                for row in chunk:
+                    copy.write_row((*row, run_id))
+
+        repeated: list[tuple] = []
+        refused = copy_sparing(conn, write, rows, repeated)
+        written = len(rows) - len(refused) - len(repeated)
+        if repeated:  # a key an earlier batch wrote: merged, or set aside as a duplicate
+            more, refused_more = merge(conn, schema, table, columns, keys, repeated, run_id,
+                                       False, repeats)
+            written, refused = written + more, refused + refused_more
+        return written, aside + refused
     # AS ... WITH NO DATA: the target's types without its NOT NULLs (bookkeeping comes later)
     conn.execute(sql.SQL("CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT * FROM {} "
                          "WITH NO DATA").format(target))
-    with conn.cursor().copy(sql.SQL("COPY _stage ({}) FROM STDIN").format(
-            sql.SQL(", ").join(names))) as copy:
-        for row in rows:
-            copy.write_row(row)
+    stage_sql = sql.SQL("COPY _stage ({}) FROM STDIN").format(names)
+
+    def stage(chunk: Sequence[tuple]) -> None:
+        with conn.cursor().copy(stage_sql) as copy:
+            for row in chunk:
+                copy.write_row(row)
+
+    aside += copy_sparing(conn, stage, rows)
+    aside += _drop_repeats(conn, target, columns, keys, run_id, repeats)
+    key_names = {sql.Identifier(k).as_string(conn) for k in keys}
     updates = sql.SQL(", ").join(
-        sql.SQL("{} = EXCLUDED.{}").format(n, n) for n in names if n.as_string(conn) != key)
+        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c.name), sql.Identifier(c.name))
+        for c in columns if sql.Identifier(c.name).as_string(conn) not in key_names)
     cur = conn.execute(sql.SQL(
         "INSERT INTO {t} ({cols}, _synced_at, _run_id, _deleted_at) "
         "SELECT {cols}, now(), %s, NULL FROM _stage "
         "ON CONFLICT ({k}) DO UPDATE SET {u}, _synced_at = now(), _run_id = EXCLUDED._run_id, "
-        "_deleted_at = NULL").format(t=target, cols=sql.SQL(", ").join(names),
-                                     k=sql.Identifier(key), u=updates), (run_id,))
-    return cur.rowcount
+        "_deleted_at = NULL").format(t=target, cols=names, k=_key_list(keys), u=updates),
+        (run_id,))
+    return cur.rowcount, aside
 
 
-def mark_missing(conn: psycopg.Connection, schema: str, table: str, key: str,
-                 source_keys: list) -> int:
-    """Key comparison: rows the source no longer has are marked deleted, never removed."""
+def joined(keys: list[str], alias: str = "") -> sql.Composable:
+    """The key as one text value (parts joined by chr(31)): compares keys of any arity and
+    any type against values from the source."""
+    prefix = sql.SQL(f"{alias}." if alias else "")
+    return sql.SQL(" || chr(31) || ").join(
+        sql.SQL("{}{}::text").format(prefix, sql.Identifier(k)) for k in keys)
+
+
+def key_text(values: Sequence) -> str:
+    return "\x1f".join(str(v) for v in values)
+
+
+def _drop_repeats(conn: psycopg.Connection, target: sql.Composable, columns: list[Column],
+                  keys: list[str], run_id: int,
+                  repeats: Callable[[list[tuple]], set[tuple]] | None) -> Aside:
+    """Staged rows whose key an earlier batch of this run already wrote: duplicates in the
+    source (all of them in a full run; those `repeats` confirms in an incremental one) are
+    taken out of the stage and set aside."""
+    match = sql.SQL(" AND ").join(sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k))
+                                  for k in keys)
+    found = conn.execute(sql.SQL("SELECT {ks} FROM _stage s JOIN {t} t ON {m} "
+                                 "WHERE t._run_id = %s").format(
+        ks=sql.SQL(", ").join(sql.SQL("s.{}::text").format(sql.Identifier(k)) for k in keys),
+        t=target, m=match), (run_id,)).fetchall()
+    if not found:
+        return []
+    dupes = set(found) if repeats is None else repeats(found)
+    if not dupes:
+        return []
+    dropped = conn.execute(sql.SQL("DELETE FROM _stage WHERE {ks} = ANY(%s) RETURNING "
+                                   "{cols}").format(
+        ks=joined(keys), cols=sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)),
+        ([key_text(k) for k in dupes],)).fetchall()
+    index = [[c.name for c in columns].index(k) for k in keys]
+    return [(row, f"key {describe(keys, [row[i] for i in index])} was already loaded from an "
+                  "earlier batch of this run: the primary key is not unique in the source")
+            for row in dropped]
+
+
+def mark_missing(conn: psycopg.Connection, schema: str, table: str, keys: list[str],
+                 source_keys: list[tuple]) -> int:
+    """Key comparison: rows the source no longer has are marked deleted, never removed. Keys
+    are compared as text (the source's and the raw layer's types may differ)."""
     target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
     cur = conn.execute(sql.SQL(
-        "UPDATE {t} SET _deleted_at = now() WHERE _deleted_at IS NULL AND NOT ({k}::text = "
-        "ANY(%s))").format(t=target, k=sql.Identifier(key)), ([str(k) for k in source_keys],))
+        "UPDATE {t} SET _deleted_at = now() WHERE _deleted_at IS NULL AND NOT ({k} = "
+        "ANY(%s))").format(t=target, k=joined(keys)), ([key_text(k) for k in source_keys],))
     return cur.rowcount
 
 
@@ -127,9 +187,16 @@ def mark_soft_deleted(conn: psycopg.Connection, schema: str, table: str, column:
     return cur.rowcount
 
 
-def mark_not_in_run(conn: psycopg.Connection, schema: str, table: str, run_id: int) -> int:
-    """After a full load: rows the run did not see are gone from the source."""
+def mark_not_in_run(conn: psycopg.Connection, schema: str, table: str, keys: list[str],
+                    run_id: int) -> int:
+    """After a full load: rows the run did not see are gone from the source. A row the run
+    set aside (a bad value) is still in the source: it stays as last loaded."""
     target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-    cur = conn.execute(sql.SQL("UPDATE {t} SET _deleted_at = now() WHERE _deleted_at IS NULL "
-                               "AND _run_id IS DISTINCT FROM %s").format(t=target), (run_id,))
+    held = sql.SQL(" || chr(31) || ").join(sql.SQL("(q.row->>{})").format(sql.Literal(k))
+                                           for k in keys)
+    cur = conn.execute(sql.SQL(
+        "UPDATE {t} SET _deleted_at = now() WHERE _deleted_at IS NULL "
+        "AND _run_id IS DISTINCT FROM %s AND {k} NOT IN (SELECT {h} FROM sync_quarantine q "
+        "WHERE q.run_id = %s AND {h} IS NOT NULL)").format(
+            t=target, k=joined(keys), h=held), (run_id, run_id))
     return cur.rowcount

@@ -15,7 +15,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from cityops.errors import Conflict, PlatformError, SyncRejected
-from datafoundation import raw
+from datafoundation import quarantine, raw
 from datafoundation.governance import register_raw
 from datafoundation.secrets import decrypt
 from datafoundation.sources import Column, Page
@@ -87,7 +87,7 @@ class Spec:
     target: str
     mode: str
     cursor: str | None
-    key: str
+    keys: list[str]
     deletes: str
     soft_column: str | None
     contract: str
@@ -106,10 +106,7 @@ def _spec(conn: psycopg.Connection, sync_id: int) -> Spec:
         "JOIN systems sy ON sy.id = so.system_id WHERE s.id = %s", (sync_id,)).fetchone()
     if row is None:
         raise SyncRejected(f"sync {sync_id} does not exist")
-    if len(row[9]) != 1:
-        raise SyncRejected(f"sync {sync_id}: a composite primary key is not supported yet")
-    return Spec(sync_id, row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
-                row[9][0], row[10], row[11], row[12], row[13])
+    return Spec(sync_id, *row)
 
 
 def open_source(name: str, kind: str, settings: dict, secret: bytes | None,
@@ -145,7 +142,7 @@ def _begin(conn: psycopg.Connection, spec: Spec) -> tuple[int, dict]:
 def _prepare(conn: psycopg.Connection, spec: Spec, run_id: int, columns: list[Column],
              previous: list[dict] | None) -> None:
     names = [c.name for c in columns]
-    for role, name in (("key", spec.key), ("cursor", spec.cursor),
+    for role, name in (*(("key", k) for k in spec.keys), ("cursor", spec.cursor),
                        ("soft-delete column", spec.soft_column)):
         if name is not None and name not in names:
             raise SyncRejected(f"{spec.where}: {role} {name} is not a column of the source")
@@ -158,7 +155,7 @@ def _prepare(conn: psycopg.Connection, spec: Spec, run_id: int, columns: list[Co
             conn.execute("UPDATE sync_runs SET drift = %s WHERE id = %s",
                          (Jsonb(changes), run_id))
         else:
-            raw.ensure_table(conn, schema, spec.target, columns, spec.key)
+            raw.ensure_table(conn, schema, spec.target, columns, spec.keys)
             raw.evolve(conn, schema, spec.target, columns, changes)
             conn.execute("UPDATE sync_state SET columns = %s WHERE sync_id = %s",
                          (Jsonb([c.__dict__ for c in columns]), spec.sync_id))
@@ -171,44 +168,96 @@ def _prepare(conn: psycopg.Connection, spec: Spec, run_id: int, columns: list[Co
         log.warning("sync %s: schema drift evolved: %s", spec.sync_id, changes)
 
 
+def _resume_key(state: dict) -> tuple | None:
+    key = (state["key"] or {}).get("key")
+    if key is None:
+        return None
+    return tuple(key) if isinstance(key, list) else (key,)  # a scalar from before composites
+
+
 def _load(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int,
           columns: list[Column], state: dict) -> None:
     schema = raw.schema_of(spec.system)
-    if spec.mode == "incremental":
-        nulls = source.null_cursor_keys(spec.table, spec.cursor, spec.key)
-        if nulls:
-            raise SyncRejected(
-                f"{spec.where}: cursor column {spec.cursor} is NULL in rows {spec.key} = "
-                f"{', '.join(map(str, nulls))}; such rows would never be synced")
-        page = Page(state["cursor"], (state["key"] or {}).get("key"))
-    else:
-        page = Page(None, (state["key"] or {}).get("key"))
+    _set_aside_nulls(conn, spec, source, run_id, columns)
+    page = Page(state["cursor"] if spec.mode == "incremental" else None, _resume_key(state))
     names = [c.name for c in columns]
-    ki, ci = names.index(spec.key), names.index(spec.cursor) if spec.cursor else None
+    index = [names.index(k) for k in spec.keys]
+    ci = names.index(spec.cursor) if spec.cursor else None
     # a first load into an empty table has nothing to merge with: rows go straight in
     direct = raw.is_empty(conn, schema, spec.target)
-    reading = source.read(spec.table, columns, spec.key, spec.cursor, page, spec.batch_rows)
+    repeats = _repeats(spec, source)
+    reading = source.read(spec.table, columns, spec.keys, spec.cursor, page, spec.batch_rows)
     with prefetch(reading) as batches:
         for rows in batches:
-            _commit_batch(conn, spec, schema, columns, rows, run_id, direct,
-                          rows[-1][ki], rows[-1][ci] if ci is not None else None)
+            aside: quarantine.Aside = []
+            if ci is not None:
+                dated = [r for r in rows if r[ci] is not None]
+                aside = [(r, f"cursor column {spec.cursor} is NULL") for r in rows
+                         if r[ci] is None]
+            else:
+                dated = rows
+            last = dated[-1] if dated else rows[-1]
+            _commit_batch(conn, spec, schema, columns, rows, dated, aside, run_id, direct,
+                          repeats, [last[i] for i in index],
+                          last[ci] if ci is not None else None)
+
+
+def _set_aside_nulls(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int,
+                     columns: list[Column]) -> None:
+    """Rows with a NULL key part or cursor: a keyset read never reaches them, so they are set
+    aside (again on every run until the source is fixed: the data bureau sees them)."""
+    checks = [(k, f"primary key column {k} is NULL") for k in spec.keys]
+    if spec.mode == "incremental":
+        checks.append((spec.cursor, f"cursor column {spec.cursor} is NULL: an incremental "
+                                    "sync would never read this row"))
+    aside: quarantine.Aside = []
+    for column, reason in checks:
+        aside += [(row, reason) for row in source.null_rows(spec.table, columns, column,
+                                                            spec.keys)]
+    if aside:
+        with conn.transaction():
+            _progress(conn, spec, run_id, columns, len(aside), 0, 0, aside)
+
+
+def _repeats(spec: Spec, source: Source):
+    """How a key met again in this run is judged: in a full run it is a duplicate (each key
+    is read once); in an incremental run it may be a row changed meanwhile, so the source is
+    asked which of them more than one row holds (sources that cannot say: the later wins)."""
+    if spec.mode == "full":
+        return None
+    counts = getattr(source, "key_counts", None)
+    if counts is None:
+        return lambda found: set()
+    return lambda found: counts(spec.table, spec.keys, found)
+
+
+def _progress(conn: psycopg.Connection, spec: Spec, run_id: int, columns: list[Column],
+              read: int, written: int, deleted: int, aside: quarantine.Aside) -> None:
+    held = quarantine.set_aside(conn, spec.sync_id, run_id, spec.source_name, spec.table,
+                                columns, aside)
+    conn.execute("UPDATE sync_runs SET rows_read = rows_read + %s, rows_written = "
+                 "rows_written + %s, rows_deleted = rows_deleted + %s, rows_quarantined = "
+                 "rows_quarantined + %s WHERE id = %s",
+                 (read, written, deleted, held, run_id))
 
 
 def _commit_batch(conn: psycopg.Connection, spec: Spec, schema: str, columns: list[Column],
-                  rows: list[tuple], run_id: int, direct: bool, key: object,
-                  cursor: object) -> None:
-    """One batch, its cursor and the run's progress: one transaction, all or nothing."""
+                  rows: list[tuple], good: list[tuple], aside: quarantine.Aside, run_id: int,
+                  direct: bool, repeats, key: list, cursor: object) -> None:
+    """One batch, its cursor, its set-aside rows and the run's progress: one transaction,
+    all or nothing."""
     with conn.transaction():
-        written = raw.merge(conn, schema, spec.target, columns, spec.key, rows, run_id,
-                            spec.where, direct)
+        written, refused = raw.merge(conn, schema, spec.target, columns, spec.keys, good,
+                                     run_id, direct, repeats)
         deleted = (raw.mark_soft_deleted(conn, schema, spec.target, spec.soft_column, run_id)
                    if spec.deletes == "soft" else 0)
         conn.execute("UPDATE sync_state SET cursor_value = COALESCE(%s, cursor_value), "
                      "cursor_key = %s, updated_at = now() WHERE sync_id = %s",
                      (cursor, Jsonb({"key": key}), spec.sync_id))
-        conn.execute("UPDATE sync_runs SET rows_read = rows_read + %s, rows_written = "
-                     "rows_written + %s, rows_deleted = rows_deleted + %s WHERE id = %s",
-                     (len(rows), written, deleted, run_id))
+        _progress(conn, spec, run_id, columns, len(rows), written, deleted, aside + refused)
+        if aside or refused:
+            log.warning("sync %s run %s: %d rows set aside (%s)", spec.sync_id, run_id,
+                        len(aside) + len(refused), (aside + refused)[0][1])
 
 
 def _finish(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int) -> None:
@@ -216,10 +265,10 @@ def _finish(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int) -
     with conn.transaction():
         deleted = 0
         if spec.mode == "full":
-            deleted = raw.mark_not_in_run(conn, schema, spec.target, run_id)
+            deleted = raw.mark_not_in_run(conn, schema, spec.target, spec.keys, run_id)
         elif spec.deletes == "compare":
-            deleted = raw.mark_missing(conn, schema, spec.target, spec.key,
-                                       source.keys(spec.table, spec.key))
+            deleted = raw.mark_missing(conn, schema, spec.target, spec.keys,
+                                       source.keys(spec.table, spec.keys))
         conn.execute("UPDATE sync_state SET run_id = NULL, cursor_key = CASE WHEN %s = 'full' "
                      "THEN NULL ELSE cursor_key END WHERE sync_id = %s",
                      (spec.mode, spec.sync_id))

@@ -90,14 +90,15 @@ class FileDropSource:
                                                                           strict=False)),
                 Column(FILE_COLUMN, "text")]
 
-    def null_cursor_keys(self, table: str, cursor: str, key: str, limit: int = 5) -> list:
+    def null_rows(self, table: str, columns: list[Column], column: str, keys: list[str],
+                  limit: int = 10000) -> list[tuple]:
         return []  # the cursor is the file's name: never NULL
 
-    def keys(self, table: str, key: str) -> list:
+    def keys(self, table: str, keys: list[str]) -> list[tuple]:
         raise SyncRejected(f"source {self.name}: deletes by key comparison need a table "
                            "source; files are only added")
 
-    def read(self, table: str, columns: list[Column], key: str, cursor: str | None,
+    def read(self, table: str, columns: list[Column], keys: list[str], cursor: str | None,
              after: Page, batch_rows: int) -> Iterator[list[tuple]]:
         names = [c.name for c in columns]
         for path in self._files(table):

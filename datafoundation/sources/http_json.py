@@ -76,15 +76,20 @@ class HttpJsonSource:
                               "fields from")
         return [Column(k, _TYPES.get(type(v), "text")) for k, v in items[0].items()]
 
-    def null_cursor_keys(self, table: str, cursor: str, key: str, limit: int = 5) -> list:
+    def null_rows(self, table: str, columns: list[Column], column: str, keys: list[str],
+                  limit: int = 10000) -> list[tuple]:
         return []  # seen per record while reading (read() refuses a record without one)
 
-    def keys(self, table: str, key: str) -> list:
+    def keys(self, table: str, keys: list[str]) -> list[tuple]:
         raise SyncRejected(f"source {self.name}, endpoint {table}: deletes by key comparison "
                            "need a table source; use a soft-delete field")
 
-    def read(self, table: str, columns: list[Column], key: str, cursor: str | None,
+    def read(self, table: str, columns: list[Column], keys: list[str], cursor: str | None,
              after: Page, batch_rows: int) -> Iterator[list[tuple]]:
+        if len(keys) != 1:
+            raise SyncRejected(f"source {self.name}, endpoint {table}: an HTTP source pages "
+                               f"after one key field, not {len(keys)}")
+        key = keys[0]
         if cursor is None:
             raise SyncRejected(f"source {self.name}, endpoint {table}: an HTTP source needs "
                                "an incremental sync with a cursor field")
@@ -94,21 +99,25 @@ class HttpJsonSource:
         while True:
             items = self._get(table, {
                 s.get("since_param", "updated_since"): page.cursor or "",
-                s.get("after_param", "after_id"): page.key if page.key is not None else "",
+                s.get("after_param", "after_id"): page.key[0] if page.key else "",
                 s.get("limit_param", "limit"): batch_rows})
             if not items:
                 return
             known = set(names)
             for item in items:
-                if item.get(cursor) is None:
-                    raise SyncRejected(f"source {self.name}, endpoint {table}: record "
-                                       f"{key}={item.get(key)!r} has no {cursor}")
                 if not known.issuperset(item):
                     # fields are learnt from the first record; dropping others would lose data
                     raise SyncRejected(
                         f"source {self.name}, endpoint {table}: record {key}={item.get(key)!r}"
                         f" has fields {sorted(set(item) - known)} the first record lacks")
+            # a record without a cursor is set aside by the runner; paging goes on after the
+            # last record that has one
             yield [tuple(_text(item.get(n)) for n in names) for item in items]
-            page = Page(str(items[-1][cursor]), items[-1][key])
+            dated = [item for item in items if item.get(cursor) is not None]
+            if not dated and len(items) == batch_rows:
+                raise SyncRejected(f"source {self.name}, endpoint {table}: a whole page of "
+                                   f"records without {cursor}: cannot page past them")
+            if dated:
+                page = Page(str(dated[-1][cursor]), (dated[-1][key],))
             if len(items) < batch_rows:
                 return

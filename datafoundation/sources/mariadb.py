@@ -10,7 +10,7 @@ import MySQLdb
 from MySQLdb.constants import FIELD_TYPE
 
 from cityops.errors import SourceError, SourceUnavailable
-from datafoundation.sources import Column, Page
+from datafoundation.sources import Column, Page, keyset, keyset_args
 
 _TYPES = {
     "tinyint": "smallint", "smallint": "integer", "mediumint": "integer", "int": "bigint",
@@ -100,40 +100,78 @@ class MariaDBSource:
         except MySQLdb.MySQLError as err:
             raise self._error(err, what) from err
 
-    def null_cursor_keys(self, table: str, cursor: str, key: str, limit: int = 5) -> list:
-        rows = self._query(f"SELECT `{key}` FROM `{table}` WHERE `{cursor}` IS NULL "
-                           f"ORDER BY `{key}` LIMIT {int(limit)}", (), f"table {table}")
-        return [r[0] for r in rows]
+    def null_rows(self, table: str, columns: list[Column], column: str, keys: list[str],
+                  limit: int = 10000) -> list[tuple]:
+        """Rows a keyset read never reaches (`column`, the cursor or a key part, is NULL),
+        for quarantine."""
+        names = ", ".join(f"`{c.name}`" for c in columns)
+        order = ", ".join(f"`{k}`" for k in keys)
+        return self._query(f"SELECT {names} FROM `{table}` WHERE `{column}` IS NULL "
+                           f"ORDER BY {order} LIMIT {int(limit)}", (), f"table {table}")
 
-    def keys(self, table: str, key: str) -> list:
-        return [r[0] for r in self._query(f"SELECT `{key}` FROM `{table}`", (), f"table {table}")]
+    def keys(self, table: str, keys: list[str]) -> list[tuple]:
+        names = ", ".join(f"`{k}`" for k in keys)
+        return self._query(f"SELECT {names} FROM `{table}`", (), f"table {table}")
 
-    def read(self, table: str, columns: list[Column], key: str, cursor: str | None,
+    def key_counts(self, table: str, keys: list[str], values: list[tuple]) -> set[tuple]:
+        """Which of these keys more than one source row holds (a duplicate, not an update)."""
+        names = ", ".join(f"`{k}`" for k in keys)
+        match = " OR ".join(["(" + " AND ".join(f"`{k}` = %s" for k in keys) + ")"] * len(values))
+        rows = self._query(f"SELECT {names} FROM `{table}` WHERE {match} GROUP BY {names} "
+                           "HAVING COUNT(*) > 1", tuple(v for key in values for v in key),
+                           f"table {table}")
+        return {tuple(str(v) for v in r) for r in rows}
+
+    def read(self, table: str, columns: list[Column], keys: list[str], cursor: str | None,
              after: Page, batch_rows: int) -> Iterator[list[tuple]]:
         """Batches in (cursor, key) order, each read by its own keyset query, so a resumed run
         starts right after the last committed row."""
         names = ", ".join(f"`{c.name}`" for c in columns)
-        ki = [c.name for c in columns].index(key)
+        index = [[c.name for c in columns].index(k) for k in keys]
         ci = [c.name for c in columns].index(cursor) if cursor else None
+        order = ", ".join(f"`{n}`" for n in ([cursor] if cursor else []) + keys)
         page = after
         while True:
-            where, args = self._after(key, cursor, page)
-            order = f"`{cursor}`, `{key}`" if cursor else f"`{key}`"
+            where, args = self._after(keys, cursor, page)
             sql = f"SELECT {names} FROM `{table}` {where} ORDER BY {order} LIMIT {int(batch_rows)}"
             rows = self._query(sql, args, f"table {table}")
             if not rows:
                 return
+            if len(rows) == batch_rows:
+                rows = self._whole_last(table, names, keys, cursor, rows, index, ci)
             yield rows
             last = rows[-1]
-            page = Page(last[ci] if ci is not None else None, last[ki])
+            page = Page(last[ci] if ci is not None else None, tuple(last[i] for i in index))
             if len(rows) < batch_rows:
                 return
 
+    def _whole_last(self, table: str, names: str, keys: list[str], cursor: str | None,
+                    rows: list[tuple], index: list[int], ci: int | None) -> list[tuple]:
+        """All the rows at the batch's last position, not just those LIMIT let in: where the
+        key is not unique, the next keyset read (strictly after it) would skip the others
+        silently. Here they join this batch, which sets the repeats aside by name."""
+        last = rows[-1]
+        position = ([last[ci]] if ci is not None else []) + [last[i] for i in index]
+        match = " AND ".join(f"`{n}` = %s" for n in ([cursor] if cursor else []) + keys)
+        same = self._query(f"SELECT {names} FROM `{table}` WHERE {match}", tuple(position),
+                           f"table {table}")
+        if len(same) <= 1:
+            return rows
+        at = [r for r in rows if ([r[ci]] if ci is not None else []) + [r[i] for i in index]
+              == position]
+        return rows[:len(rows) - len(at)] + list(same)
+
     @staticmethod
-    def _after(key: str, cursor: str | None, page: Page) -> tuple[str, tuple]:
-        if cursor is None:
-            return (f"WHERE `{key}` > %s", (page.key,)) if page.key is not None else ("", ())
-        if page.cursor is None:
-            return f"WHERE `{cursor}` IS NOT NULL", ()
-        return (f"WHERE `{cursor}` > %s OR (`{cursor}` = %s AND `{key}` > %s)",
-                (page.cursor, page.cursor, page.key))
+    def _after(keys: list[str], cursor: str | None, page: Page) -> tuple[str, tuple]:
+        # rows with a NULL key part (or cursor) are set aside by the runner, never paged over
+        found = [f"`{k}` IS NOT NULL" for k in keys]
+        args: tuple = ()
+        if cursor is not None:
+            found.append(f"`{cursor}` IS NOT NULL")
+            if page.cursor is not None:
+                found.append(f"({keyset([cursor, *keys])})")
+                args = keyset_args((page.cursor, *page.key))
+        elif page.key is not None:
+            found.append(f"({keyset(keys)})")
+            args = keyset_args(page.key)
+        return "WHERE " + " AND ".join(found), args

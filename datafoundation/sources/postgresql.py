@@ -70,42 +70,65 @@ class PostgreSQLSource:
     def _table(self, table: str) -> sql.Composable:
         return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(table))
 
-    def null_cursor_keys(self, table: str, cursor: str, key: str, limit: int = 5) -> list:
-        q = sql.SQL("SELECT {k}::text FROM {t} WHERE {c} IS NULL ORDER BY {k} LIMIT {n}").format(
-            k=sql.Identifier(key), t=self._table(table), c=sql.Identifier(cursor),
-            n=sql.Literal(int(limit)))
-        return [r[0] for r in self._query(q, (), f"table {table}")]
+    def null_rows(self, table: str, columns: list[Column], column: str, keys: list[str],
+                  limit: int = 10000) -> list[tuple]:
+        """Rows a keyset read never reaches (`column`, the cursor or a key part, is NULL),
+        for quarantine."""
+        q = sql.SQL("SELECT {s} FROM {t} WHERE {c} IS NULL LIMIT {n}").format(
+            s=_text_select([c.name for c in columns]), t=self._table(table),
+            c=sql.Identifier(column), n=sql.Literal(int(limit)))
+        return self._query(q, (), f"table {table}")
 
-    def keys(self, table: str, key: str) -> list:
-        q = sql.SQL("SELECT {k}::text FROM {t}").format(k=sql.Identifier(key),
-                                                         t=self._table(table))
-        return [r[0] for r in self._query(q, (), f"table {table}")]
+    def keys(self, table: str, keys: list[str]) -> list[tuple]:
+        q = sql.SQL("SELECT {k} FROM {t}").format(k=_text_select(keys), t=self._table(table))
+        return self._query(q, (), f"table {table}")
 
-    def read(self, table: str, columns: list[Column], key: str, cursor: str | None,
+    def key_counts(self, table: str, keys: list[str], values: list[tuple]) -> set[tuple]:
+        """Which of these keys more than one source row holds (a duplicate, not an update)."""
+        q = sql.SQL("SELECT {s} FROM {t} WHERE ROW({k}) IN ({v}) GROUP BY {k} "
+                    "HAVING count(*) > 1").format(
+            s=_text_select(keys), t=self._table(table), k=_names(keys),
+            v=sql.SQL(", ").join(sql.SQL("ROW({})").format(
+                sql.SQL(", ").join(sql.Placeholder() * len(keys))) for _ in values))
+        return {tuple(r) for r in self._query(q, tuple(v for k in values for v in k),
+                                               f"table {table}")}
+
+    def read(self, table: str, columns: list[Column], keys: list[str], cursor: str | None,
              after: Page, batch_rows: int) -> Iterator[list[tuple]]:
-        """Keyset batches in (cursor, key) order, as MariaDBSource.read."""
+        """Keyset batches in (cursor, key) order, as MariaDBSource.read (a row comparison:
+        PostgreSQL walks an index for it)."""
         names = [c.name for c in columns]
-        ki, ci = names.index(key), names.index(cursor) if cursor else None
-        select = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(n))
-                                    for n in names)
-        k, c = sql.Identifier(key), sql.Identifier(cursor) if cursor else None
+        index, ci = [names.index(k) for k in keys], names.index(cursor) if cursor else None
+        # qualified: a bare name in ORDER BY would mean the output column, the ::text copy
+        order = sql.SQL(", ").join(sql.SQL("src.{}").format(sql.Identifier(n))
+                                   for n in ([cursor] if cursor else []) + keys)
         page = after
         while True:
-            if c is None:
-                where, args = (sql.SQL("WHERE {} > %s").format(k), (page.key,)) \
-                    if page.key is not None else (sql.SQL(""), ())
-                order = k
-            else:
-                where, args = (sql.SQL("WHERE ({c}, {k}::text) > (%s, %s)").format(c=c, k=k),
-                               (page.cursor, page.key)) if page.cursor is not None else \
-                    (sql.SQL("WHERE {} IS NOT NULL").format(c), ())
-                order = sql.SQL("{}, {}::text").format(c, k)
-            q = sql.SQL("SELECT {s} FROM {t} {w} ORDER BY {o} LIMIT {n}").format(
-                s=select, t=self._table(table), w=where, o=order, n=sql.Literal(int(batch_rows)))
+            # rows with a NULL key part (or cursor) are set aside by the runner
+            where = sql.SQL("WHERE ") + sql.SQL(" AND ").join(
+                sql.SQL("src.{} IS NOT NULL").format(sql.Identifier(n))
+                for n in ([cursor] if cursor else []) + keys)
+            args: tuple = ()
+            if page.key is not None or page.cursor is not None:
+                args = ((page.cursor,) if cursor else ()) + tuple(page.key or ())
+                where += sql.SQL(" AND ROW({o}) > ROW({v})").format(
+                    o=order, v=sql.SQL(", ").join(sql.Placeholder() * len(args)))
+            q = sql.SQL("SELECT {s} FROM {t} AS src {w} ORDER BY {o} LIMIT {n}").format(
+                s=_text_select(names), t=self._table(table), w=where, o=order,
+                n=sql.Literal(int(batch_rows)))
             rows = self._query(q, args, f"table {table}")
             if not rows:
                 return
             yield rows
-            page = Page(rows[-1][ci] if ci is not None else None, rows[-1][ki])
+            page = Page(rows[-1][ci] if ci is not None else None,
+                        tuple(rows[-1][i] for i in index))
             if len(rows) < batch_rows:
                 return
+
+
+def _names(names: list[str]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(n) for n in names)
+
+
+def _text_select(names: list[str]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(n)) for n in names)

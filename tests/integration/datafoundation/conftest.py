@@ -59,7 +59,8 @@ def add_sync(database_url: str, source_id: int, table: str, **fields: object) ->
     with psycopg.connect(database_url, autocommit=True) as conn:
         mode, target = fields.pop("mode"), fields.pop("target", table)
         key = fields.pop("key", "id")
-        return register.add_sync(conn, source_id, table, target, mode, [key], **fields)
+        keys = key if isinstance(key, list) else [key]
+        return register.add_sync(conn, source_id, table, target, mode, keys, **fields)
 
 
 def raw_rows(database_url: str, table: str, where: str = "true") -> dict[int, tuple]:

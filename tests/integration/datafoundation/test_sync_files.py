@@ -4,12 +4,13 @@ the run by name with the months before it kept, a key that is not unique refused
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import psycopg
 import pytest
 
-from cityops.errors import SourceError, SyncRejected
+from cityops.errors import SourceError
 from datafoundation import register
 from datafoundation.runner import run_sync
 from simulators.departments.statistics import SftpServer, write_month
@@ -63,10 +64,14 @@ def test_file_drop_months_bad_file_and_duplicate_keys(tmp_path, database_url):
     book = load_workbook(duplicated)
     book.active.append(list(next(book.active.iter_rows(min_row=2, values_only=True))))
     book.save(duplicated)
-    with pytest.raises(SyncRejected, match=r"key record_id='2026-05/[0-9A-Z]{18}' appears "
-                                           r"twice"):
-        run_sync(database_url, SECRET_KEY, sync)
-    assert "2026-05.xlsx" not in _months(database_url, "raw_tj_files")  # nothing half-written
+    # the repeated record is set aside by name, the rest of the file loads
+    run = run_sync(database_url, SECRET_KEY, sync)
+    assert _months(database_url, "raw_tj_files")["2026-05.xlsx"] == 30
+    with psycopg.connect(database_url) as conn:
+        reasons = conn.execute("SELECT reason FROM sync_quarantine WHERE run_id = %s",
+                               (run,)).fetchall()
+    assert len(reasons) == 1 and re.match(r"key record_id='2026-05/[0-9A-Z]{18}' appears "
+                                          r"twice", reasons[0][0])
 
 
 def test_sftp_drop(tmp_path, database_url):
