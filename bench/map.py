@@ -32,7 +32,7 @@ import httpx
 import psycopg
 
 from api.auth import issue_token
-from bench.api import bench_user, drive, start_api
+from bench.api import bench_user, start_api
 from cityops.principal import Principal, Role
 from cityops.settings import load_settings
 from infra.db.migrate import migrate
@@ -96,6 +96,37 @@ def tiles(per_zoom: int, zooms: range) -> list[tuple[str, int, int, int]]:
                 chosen.append((layer, z, x, y))
     rng.shuffle(chosen)
     return chosen
+
+
+async def drive(base: str, headers: dict, paths: list[str], rate: float, duration_s: float
+                ) -> dict:
+    """Open loop: request i starts at t0 + i / rate and its latency counts from then, so
+    queueing shows; a failed request counts as the slowest."""
+    total, latencies, errors = int(rate * duration_s), [], 0
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
+                                 timeout=30) as client:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time() + 0.1
+
+        async def one(i: int) -> None:
+            nonlocal errors
+            at = t0 + i / rate
+            await asyncio.sleep(max(0.0, at - loop.time()))
+            try:
+                res = await client.get(paths[i % len(paths)])
+                res.raise_for_status()
+            except httpx.HTTPError:
+                errors += 1
+                return
+            latencies.append((loop.time() - at) * 1000)
+
+        await asyncio.gather(*(one(i) for i in range(total)))
+        elapsed = loop.time() - t0
+    latencies = sorted(latencies) + [math.inf] * (total - len(latencies))
+    return {"requests": total, "errors": errors, "achieved_rps": round(total / elapsed, 1),
+            "p50_ms": round(latencies[total // 2], 2),
+            "p99_ms": round(latencies[min(total - 1, int(total * 0.99))], 2)}
 
 
 async def closed_loop_api(base: str, headers: dict, paths: list[str], clients: int,
