@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 from cityops.errors import Conflict, PlatformError, SyncRejected
 from datafoundation import quarantine, raw
 from datafoundation.governance import register_raw
+from datafoundation.quality import after_load
 from datafoundation.secrets import decrypt
 from datafoundation.sources import Column, Page
 from datafoundation.sources.files import FileDropSource
@@ -301,4 +302,6 @@ def run_sync(database_url: str, secret_key: str, sync_id: int) -> int:
             raise
         finally:
             source.close()
+    # the raw table's quality rules, now the load is committed (a quality failure is logged)
+    after_load(database_url, f"{raw.schema_of(spec.system)}.{spec.target}", "sync")
     return run_id

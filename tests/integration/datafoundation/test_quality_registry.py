@@ -123,9 +123,12 @@ def test_fixed_rows_close_the_task_on_the_next_run(mariadb, database_url, regist
                     "WHERE address = ''")
     conn.commit()
     conn.close()
-    run_sync(database_url, SECRET_KEY, sync)
-    second = run_dataset(database_url, dataset)
+    run_sync(database_url, SECRET_KEY, sync)  # the sync's end runs the rules (after_load)
     with psycopg.connect(database_url) as conn:
+        second, trigger = conn.execute(
+            "SELECT id, trigger FROM quality.runs WHERE dataset_id = %s AND state = "
+            "'succeeded' ORDER BY id DESC LIMIT 1", (dataset,)).fetchone()
+        assert trigger == "sync"
         state = dict(conn.execute("SELECT rule, state FROM quality.tasks WHERE dataset_id = %s",
                                   (dataset,)).fetchall())
         assert state == {"uscc_check": "open", "address_present": "closed", "uscc_once": "open"}
