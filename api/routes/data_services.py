@@ -4,7 +4,7 @@ refusal audited naming what was not granted."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -12,11 +12,11 @@ from fastapi.responses import Response
 from api.deps import Conn, client_address, get_principal, require
 from api.middleware import write_audit_conn
 from api.routes.event_views import Now
-from api.schemas.data_services import RowsOut, ScopeIn, ScopeOut
+from api.schemas.data_services import RowsOut, ScopeIn, ScopeOut, ServiceOut
 from cityops.errors import Forbidden
 from cityops.principal import Principal, Role
 from datafoundation.dashboards.export import CSV_RESPONSE, Format, csv_response
-from datafoundation.services import grants, rows
+from datafoundation.services import grants, hub, rows
 
 router = APIRouter(tags=["data services"])
 Caller = Annotated[Principal, Depends(get_principal)]
@@ -76,3 +76,18 @@ async def grant_scope(grant_id: Annotated[int, Path(ge=1, lt=2**62)], body: Scop
     clear (all others sensitive are masked)."""
     return await grants.set_scope(conn, caller, grant_id, body.fields, body.unmasked_fields,
                                   body.row_scope)
+
+
+@router.get("/v1/services", response_model=list[ServiceOut], responses=CSV_RESPONSE,
+            dependencies=[Depends(require(*READERS))])
+async def services(
+    conn: Conn, now: Now, kind: Literal["dataset", "resource", "api"] | None = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
+    format: Format = "json",
+) -> list[ServiceOut] | Response:
+    """The service registry (中枢): every data API with its calls (last day, last 7 days),
+    refusals, consumers (30 days), live grants and last call; busiest first."""
+    rows_ = [ServiceOut.model_validate(r)
+             for r in await hub.services(conn, now, kind, q, limit, offset)]
+    return csv_response(rows_, "services.csv") if format == "csv" else rows_

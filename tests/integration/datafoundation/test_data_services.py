@@ -11,6 +11,7 @@ import pytest
 
 from cityops.principal import Role
 from tests.component.test_events_kit import api_client, unique
+from tests.helpers import wait_for
 from tests.integration.datafoundation.services_kit import raw, synced_dataset
 
 ROWS = "/v1/datasets/{}/rows"
@@ -144,3 +145,28 @@ def test_keyset_pages_with_filters_cover_every_row_once(svc, database_url) -> No
     assert stranger.status_code == 403 and "no live grant" in stranger.json()["detail"]
     grantee = svc.get("svc-app", ROWS.format(svc.dataset), params={"limit": 1})
     assert grantee.status_code == 200, "the grantee in person reads as its key does"
+
+
+def test_the_service_registry_counts_every_call(svc, database_url) -> None:
+    _scope(svc)
+    assert _read(svc, limit=3).status_code == 200
+    with psycopg.connect(database_url) as db:
+        ok, refused, consumers = db.execute(
+            "SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE NOT ok),"
+            " count(DISTINCT caller) FILTER (WHERE ok) FROM dataset_calls"
+            " WHERE dataset_id = %s", (svc.dataset,)).fetchone()
+    entries = svc.ok("svc-app", "GET", "/v1/services", params={"kind": "dataset",
+                                                               "q": svc.dataset})
+    entry = next(e for e in entries if e["id"] == svc.dataset)
+    assert (entry["calls_7d"], entry["refused_7d"], entry["consumers_30d"]) == (
+        ok, refused, consumers)
+    assert entry["calls_1d"] == ok and entry["grants"] == 1 and entry["last_call_at"]
+    assert entry["path"] == f"/v1/datasets/{svc.dataset}/rows"
+    # the key's calls reach the metering too: the route appears as an api entry
+    route = "GET /v1/datasets/{dataset_id}/rows"
+    found = wait_for(lambda: [e for e in svc.ok("svc-app", "GET", "/v1/services",
+                                                params={"kind": "api"}) if e["id"] == route],
+                     what="the metered route in the registry")
+    assert found[0]["calls_7d"] >= 1 and found[0]["refused_7d"] >= 1
+    csv = svc.get("svc-app", "/v1/services", params={"format": "csv", "kind": "resource"})
+    assert csv.status_code == 200 and "calls_7d" in csv.text.splitlines()[0]
