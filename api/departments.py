@@ -146,8 +146,6 @@ DECISIONS[("POST", "/v1/syncs/{sync_id}/run")] = BODY
 # 数据服务 (issue 15): the grant on the dataset's resource decides fields and rows
 DECISIONS[("GET", "/v1/datasets/{dataset_id}/rows")] = SHARED
 DECISIONS[("GET", "/v1/services")] = SHARED  # county-wide use figures of the data APIs
-# 数据服务 (issue 15): the grant on the dataset's resource decides fields and rows
-DECISIONS[("GET", "/v1/datasets/{dataset_id}/rows")] = SHARED
 
 
 def decision(method: str, template: str) -> Decision | None:
