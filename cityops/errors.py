@@ -180,3 +180,11 @@ class SyncRejected(PlatformError):
     a key that is not unique. The message names the source, table and row."""
 
     code = "sync_rejected"
+
+
+class ModelFailed(PlatformError):
+    """A layer model (数据治理) did not build: its declaration is wrong, its SQL failed, or an
+    upstream dataset failed. The message names the model and the dataset; the target keeps
+    its previous contents."""
+
+    code = "model_failed"

@@ -16,6 +16,7 @@ from croniter import croniter
 
 from cityops.errors import SourceUnavailable
 from cityops.settings import Settings
+from datafoundation.governance import jobs as model_jobs
 
 log = logging.getLogger(__name__)
 QUEUE = "sync"
@@ -32,6 +33,7 @@ async def run_sync_job(context: procrastinate.JobContext, sync_id: int) -> None:
     settings: Settings = context.app.cityops_settings  # type: ignore[attr-defined]
     await asyncio.to_thread(run_sync, settings.database_url.get_secret_value(),
                             settings.secret_key.get_secret_value(), sync_id)
+    await model_jobs.after_sync(context.app, settings, sync_id)  # the models reading it
 
 
 def due_syncs(conn: psycopg.Connection, now: datetime) -> list[int]:
@@ -76,6 +78,7 @@ def build_app(settings: Settings) -> procrastinate.App:
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(
         conninfo=settings.database_url.get_secret_value(), min_size=1, max_size=4))
     app.task(name=TASK, pass_context=True, queue=QUEUE, retry=RETRY)(run_sync_job)
+    model_jobs.register(app)
     tick = app.task(name="datafoundation:schedule", pass_context=True, queue=QUEUE)(schedule)
     app.periodic(cron="* * * * *", periodic_id="sync-schedule",
                  queueing_lock="sync-schedule")(tick)

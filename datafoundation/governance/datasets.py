@@ -117,4 +117,7 @@ def register_raw(conn: psycopg.Connection, sync_id: int) -> str:
         sync_id=sync_id, primary_key=keys,
         update_cycle=None if schedule else "irregular",
         fields=[Field(name, data_type) for name, data_type in columns])
+    from datafoundation.governance.lineage import record_sync  # it imports the models' parser
+
+    record_sync(conn, sync_id, slug, obj, dataset, [name for name, _t in columns])
     return dataset
