@@ -39,7 +39,7 @@ class Layer:
 
 # an event's light here is the wall-clock share of its step (the detail panel shows the one
 # computed on the working calendar); the map needs it for thousands of events per tile
-_EVENT_LIGHT = """CASE WHEN t.state IN ('closed', 'cancelled') THEN NULL
+EVENT_LIGHT = """CASE WHEN t.state IN ('closed', 'cancelled') THEN NULL
     WHEN now() > least(t.step_deadline_at, t.total_deadline_at) THEN 'red'
     WHEN t.step_deadline_at IS NOT NULL AND extract(epoch FROM now() - t.step_started_at)
          >= 0.8 * extract(epoch FROM t.step_deadline_at - t.step_started_at) THEN 'yellow'
@@ -62,7 +62,7 @@ LAYERS: dict[str, Layer] = {
     "events": Layer(
         "t.id, t.state, t.category_code AS category, t.urgency, t.area_assigned AS assigned,"
         " extract(epoch FROM t.reported_at)::bigint AS reported_s, "
-        f"{_EVENT_LIGHT} AS light",
+        f"{EVENT_LIGHT} AS light",
         "events t", "t.state <> 'cancelled'",
         cluster="count(*) FILTER (WHERE t.state <> 'closed') AS open"),
     "sites": Layer("t.id, t.name", "sites t"),

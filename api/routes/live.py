@@ -1,7 +1,8 @@
 """GET /v1/live: Server-Sent Events of readings of chosen devices, alarms and command results.
 
 Events: `reading` (a point's latest value changed: device, point, time, value, quality),
-`alarm` (an alarm step, as ingestion publishes it), `command` (a command changed state).
+`alarm` (an alarm step, as ingestion publishes it), `command` (a command changed state),
+`event` (a city event reported or changed: its state, light and point; migration 083).
 A comment line every `heartbeat_s` keeps proxies from closing a quiet stream.
 """
 
@@ -21,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.deps import AnyRole, Caller, check_department, get_pool
 from api.queries import readings as q
 from api.routes.devices import QUALITIES, typed_value
+from api.routes.events import READERS as EVENT_READERS
 from api.services.live import LiveHub
 from cityops.errors import Forbidden, InvalidInput, NotFound
 from cityops.principal import Principal, Role
@@ -31,6 +33,7 @@ HEARTBEAT_S = 15.0
 _ID = re.compile(ID_PATTERN)
 FOLLOWERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.FIELD_TECHNICIAN})
 ALARM_READERS = FOLLOWERS | {Role.DISPATCHER, Role.VIEWER, Role.DEPARTMENT_STAFF}
+EVENT_FOLLOWERS = frozenset({Role.ADMIN, *EVENT_READERS})
 
 
 def _sse(event: str, body: dict[str, Any]) -> bytes:
@@ -65,8 +68,8 @@ class _DepartmentFilter:
         self.known: dict[str, str | None] = {}
 
     async def admits(self, event: dict[str, Any]) -> bool:
-        if self.caller.departments is None:
-            return True
+        if self.caller.departments is None or event.get("kind") == "event":
+            return True  # city events: the county-wide case board of the event roles
         device = str(event.get("device", ""))
         if device not in self.known:
             self.known[device] = None  # a device removed since: no department, not shown
@@ -101,8 +104,13 @@ async def _stream(request: Request, hub: LiveHub, kinds: frozenset[str], devices
                     yield _sse(event["kind"], event)
 
 
-def _check_kinds(caller: Principal, commands: bool, alarms: bool) -> frozenset[str]:
+def _check_kinds(caller: Principal, commands: bool, alarms: bool,
+                 events: bool = False) -> frozenset[str]:
     kinds = set()
+    if events:
+        if caller.role not in EVENT_FOLLOWERS:
+            raise Forbidden(f"role {caller.role.value} may not follow city events")
+        kinds.add("event")
     if commands:
         if caller.role not in FOLLOWERS:
             raise Forbidden(f"role {caller.role.value} may not follow commands")
@@ -117,7 +125,7 @@ def _check_kinds(caller: Principal, commands: bool, alarms: bool) -> frozenset[s
 @router.get(
     "/v1/live", dependencies=[AnyRole], response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}},
-                     "description": "events: reading, alarm, command"}},
+                     "description": "events: reading, alarm, command, event"}},
 )
 async def live(
     request: Request, caller: Caller,
@@ -125,9 +133,10 @@ async def live(
                                        "follow (repeat the parameter)")] = [],  # noqa: B006
     commands: Annotated[bool, Query(description="command state changes")] = False,
     alarms: Annotated[bool, Query(description="alarm steps")] = False,
+    events: Annotated[bool, Query(description="city events reported or changed")] = False,
     interval_s: Annotated[float, Query(ge=0.2, le=60)] = 1.0,
 ) -> StreamingResponse:
-    kinds = _check_kinds(caller, commands, alarms)
+    kinds = _check_kinds(caller, commands, alarms, events)
     # a pooled connection only for the checks: the stream may last for hours
     async with get_pool(request).connection() as conn:
         for name in device:

@@ -17,7 +17,7 @@ from api.routes.events import READERS as EVENT_READERS
 from cityops.errors import Forbidden, InvalidInput, NotFound
 from cityops.principal import Role
 from cityops.settings import Settings
-from spatial import basemap, queries, tiles
+from spatial import basemap, live, queries, tiles
 from spatial.tile_cache import TileCache, follow, gunzip
 
 router = APIRouter(tags=["map"])
@@ -110,6 +110,25 @@ async def get_tile(
         return Response(entry.body, media_type=MVT,
                         headers={**headers, "Content-Encoding": "gzip"})
     return Response(gunzip(entry), media_type=MVT, headers=headers)
+
+
+class LiveLayers(BaseModel):
+    alarms: dict = Field(description="GeoJSON FeatureCollection: open alarms at their devices")
+    events: dict = Field(description="GeoJSON FeatureCollection: open events with their light"
+                         " (empty for a role that does not read events)")
+
+
+@router.get("/v1/map/live", response_model=LiveLayers, dependencies=[AnyRole])
+async def live_layers(
+    conn: Conn, caller: Caller,
+    alarm: Annotated[int | None, Query(ge=1, le=2**62, description="only this alarm")] = None,
+) -> dict:
+    """The open alarms and events the big screen draws over its tiles; it then follows
+    /v1/live (alarm and event messages) and asks here only for an alarm it has not placed."""
+    events = caller.role in {Role.ADMIN, *EVENT_READERS} and alarm is None
+    return {"alarms": await live.open_alarms(conn, caller.departments, alarm),
+            "events": await live.open_events(conn) if events
+            else {"type": "FeatureCollection", "features": []}}
 
 
 @router.get("/v1/map/nearest", response_model=list[Nearby], dependencies=[AnyRole])
