@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 
+from cityops.api_keys import hash_api_key
 from cityops.errors import AuthError
 from cityops.principal import Principal, Role
 
 _HASHER = PasswordHasher()
 # verifying against a real hash even for unknown users keeps response times alike
 _DUMMY_HASH = _HASHER.hash("not-a-password")
+
+
+DISPLAY_PREFIX = "cod_"  # a wall's read-only token (api/sessions.py)
+REFRESH_PREFIX = "cor_"  # a person's refresh token
+
+
+def new_secret_token(prefix: str) -> tuple[str, str, str]:
+    """A display or refresh token: (the token, its prefix, the hash kept), as for API keys."""
+    token = prefix + secrets.token_urlsafe(32)
+    return token, token[:12], hash_api_key(token)
 
 
 def hash_password(password: str) -> str:
@@ -30,15 +42,23 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 def issue_token(principal: Principal, secret: str, ttl_s: int) -> str:
     now = int(time.time())
     # the role is informative (the console shows it); each request reads the user's own
-    claims = {"sub": principal.name, "role": principal.role.value, "ver": principal.version,
-              "iat": now, "exp": now + ttl_s}
+    claims: dict = {"sub": principal.name, "role": principal.role.value,
+                    "ver": principal.version, "iat": now, "exp": now + ttl_s}
+    if principal.session is not None:
+        claims["sid"] = principal.session  # logout and refresh reuse end it (api/sessions.py)
+    if principal.enrol_only:
+        claims["enrol"] = True
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def read_token(token: str, secret: str) -> Principal:
     try:
+        # one algorithm only: a token saying `alg: none` (or any other) is refused here
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp"]})
-        return Principal(claims["sub"], Role(claims["role"]), version=int(claims.get("ver", 0)))
+        sid = claims.get("sid")
+        return Principal(claims["sub"], Role(claims["role"]), version=int(claims.get("ver", 0)),
+                         session=str(sid) if sid is not None else None,
+                         enrol_only=claims.get("enrol") is True)
     except jwt.ExpiredSignatureError as err:
         raise AuthError("token expired") from err
     except (jwt.InvalidTokenError, KeyError, ValueError) as err:

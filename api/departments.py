@@ -124,6 +124,13 @@ for _method, _path in (("GET", "/v1/users"), ("POST", "/v1/users"),
                        ("GET", "/v1/audit"), ("GET", "/v1/api-usage")):
     DECISIONS[(_method, _path)] = COUNTY
 
+# sessions and 等保 (issues 18, 19; docs/security.md): a person's own session, or county-wide
+# security administration
+DECISIONS[("POST", "/v1/auth/logout")] = SHARED
+for _method, _path in (("GET", "/v1/displays"), ("POST", "/v1/displays"),
+                       ("POST", "/v1/displays/{display}/revoke")):
+    DECISIONS[(_method, _path)] = COUNTY
+
 
 # 数据汇聚 (issue 14, api/routes/systems.py): lists kept to the caller's departments; a write
 # or a test names a system, source or sync whose department the route checks

@@ -19,14 +19,14 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from api import departments
-from api.auth import read_token
+from api.auth import DISPLAY_PREFIX, read_token
 from api.docs import route_template
 from api.identity import Identity
 from api.services.gateways import Onboarding
 from api.throttle import Throttle
 from cityops.api_keys import API_KEY_PREFIX
 from cityops.errors import AuthError, Forbidden
-from cityops.principal import Principal, Role
+from cityops.principal import WORK_ROLES, Principal, Role
 from cityops.settings import Settings
 
 oauth2 = OAuth2PasswordBearer(
@@ -88,6 +88,8 @@ async def get_principal(
     if api_key or (token and token.startswith(API_KEY_PREFIX)):
         principal = await identity(request).api_key(api_key or token or "",
                                                     client_address(request))
+    elif token and token.startswith(DISPLAY_PREFIX):
+        principal = await identity(request).display(token, client_address(request))
     elif token:
         principal = await identity(request).user(
             read_token(token, settings.jwt_secret.get_secret_value()))
@@ -97,10 +99,11 @@ async def get_principal(
     return principal
 
 
-def require(*roles: Role) -> Callable[..., object]:
-    """A dependency admitting the given roles; admin is always admitted. The route lists
-    them in the OpenAPI document as `x-roles` (see api/docs.py)."""
-    allowed = frozenset({Role.ADMIN, *roles})
+def require(*roles: Role, admin: bool = True) -> Callable[..., object]:
+    """A dependency admitting the given roles; admin (the system administrator) too unless
+    `admin=False`: the security and audit administrators' own routes (三员分立,
+    docs/security.md). The route lists them in the OpenAPI document as `x-roles`."""
+    allowed = frozenset({Role.ADMIN, *roles} if admin else roles)
 
     async def check(
         request: Request, principal: Annotated[Principal, Depends(get_principal)]
@@ -127,6 +130,11 @@ def allow(*roles: Role) -> object:
     return Depends(require(*roles))
 
 
+def allow_only(*roles: Role) -> object:
+    """A route of the separated duties only: the system administrator is not admitted."""
+    return Depends(require(*roles, admin=False))
+
+
 def check_department(principal: Principal, department: str | None, what: str) -> None:
     """A caller limited to departments sees nothing of the others."""
     if not principal.sees_department(department):
@@ -138,7 +146,7 @@ def check_department(principal: Principal, department: str | None, what: str) ->
 # ("request") it committed after the response was sent, so a client's next call could
 # miss its own write (an event just reported answered 404 to its first step).
 Conn = Annotated[AsyncConnection, Depends(get_conn, scope="function")]
-AnyRole = Depends(require(*Role))
+AnyRole = Depends(require(*WORK_ROLES))  # not the security or audit administrator
 Caller = Annotated[Principal, Depends(get_principal)]
 
 

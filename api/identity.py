@@ -17,6 +17,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from api.sessions import display_principal, session_revoked
 from api.throttle import Subjects, Throttle
 from cityops.api_keys import hash_api_key
 from cityops.errors import AuthError
@@ -71,9 +72,35 @@ class Identity:
         if row["auth_version"] != token.version:
             raise AuthError("token no longer valid (password changed or login disabled):"
                             " log in again")
+        if token.session is not None:  # logged out, reused refresh token, idle: refused
+            ended = await self._cached(("session", token.session),
+                                       lambda: self._load_session(token.session))
+            if ended is not None:
+                raise AuthError(f"{ended}: log in again")
         role = Role(row["role"])
         return replace(token, role=role,
                        departments=user_departments(role, row["department_id"]))
+
+    async def _load_session(self, session: str) -> str | None:
+        async with self.pool.connection() as conn:
+            return await session_revoked(conn, session)
+
+    async def display(self, token: str, source: str) -> Principal:
+        """A wall's read-only token (api/sessions.py), refused once revoked or expired."""
+        async def load() -> Principal | AuthError:
+            async with self.pool.connection() as conn:
+                try:
+                    return await display_principal(conn, token, source)
+                except AuthError as err:
+                    return err
+
+        found = await self._cached(("display", hash_api_key(token) + source), load)
+        if isinstance(found, AuthError):
+            subjects = Subjects.of("key", token[:12], source)
+            await self.throttle.check(subjects)
+            await self.throttle.failed(subjects, found.detail)
+            raise found
+        return found
 
     async def _load_user(self, name: str) -> dict | None:
         async with self.pool.connection() as conn:

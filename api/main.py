@@ -25,6 +25,7 @@ from api.routes import (
     data_services,
     device_registry,
     devices,
+    displays,
     economy,
     events,
     gateways,
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cloud.router)  # issue 6: cloud control
     app.include_router(map.router)  # issue 16: the map
     app.include_router(systems.router)  # issue 14: 数据汇聚
+    app.include_router(displays.router)  # issues 18/19: walls, sessions, 等保
     app.include_router(data_services.router)  # issue 15: 数据服务, the service hub
 
     install_console(app)  # issue 8: the console at / (built by `make web`)

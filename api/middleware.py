@@ -39,12 +39,22 @@ async def write_audit(
     source: str, outcome: str, status: int | None, detail: dict[str, Any],
 ) -> None:
     async with pool.connection() as conn:
-        await conn.execute(
-            "INSERT INTO audit_log (actor, actor_kind, role, action, target, source, outcome,"
-            " status, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
-            (actor, actor_kind, role, action, target, source, outcome, status,
-             orjson.dumps(detail, default=str).decode()),
-        )
+        await write_audit_conn(conn, actor=actor, actor_kind=actor_kind, role=role,
+                               action=action, target=target, source=source, outcome=outcome,
+                               status=status, detail=detail)
+
+
+async def write_audit_conn(
+    conn: Any, *, actor: str, actor_kind: str, role: str | None, action: str, target: str,
+    source: str, outcome: str, status: int | None, detail: dict[str, Any],
+) -> None:
+    """An audit row in the caller's own transaction: it commits (or not) with the change."""
+    await conn.execute(
+        "INSERT INTO audit_log (actor, actor_kind, role, action, target, source, outcome,"
+        " status, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
+        (actor, actor_kind, role, action, target, source, outcome, status,
+         orjson.dumps(detail, default=str).decode()),
+    )
 
 
 class AuditAndMetering:

@@ -20,9 +20,17 @@ class Role(StrEnum):
     DEPARTMENT_STAFF = "department_staff"
     VIEWER = "viewer"
     DATA_ADMIN = "data_admin"  # the county data bureau: systems, sources, syncs (数据汇聚)
+    # 三员分立 (等保 level 3, docs/security.md): `admin` is the system administrator (users,
+    # configuration, every operational route); these two are admitted only where named
+    SECURITY_ADMIN = "security_admin"  # roles, keys, displays, lockouts, second factors
+    AUDIT_ADMIN = "audit_admin"  # reads and exports the audit log, nothing else
 
 
 ALL_ROLES = frozenset(Role)
+# the roles of people doing the county's work: what "any role" admits (never the security or
+# audit administrator, who do only their own duties)
+SEPARATED_ROLES = frozenset({Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
+WORK_ROLES = frozenset(Role) - SEPARATED_ROLES
 
 
 
@@ -31,7 +39,7 @@ ALL_ROLES = frozenset(Role)
 class Principal:
     name: str
     role: Role
-    kind: str = "user"  # or "api_key"
+    kind: str = "user"  # or "api_key", or "display" (a wall's read-only token)
     key_id: int | None = None
     # an API key's scope: route patterns ("GET /v1/readings/*") and departments (None: all)
     routes: tuple[str, ...] = ()
@@ -40,8 +48,16 @@ class Principal:
     departments: frozenset[str] | None = None
     # a user's auth_version the token was issued under (migration 062)
     version: int = 0
+    # the login session a person's access token belongs to (api/sessions.py); None for keys
+    session: str | None = None
+    # True only for a token that may do nothing but enrol a second factor (api/totp.py)
+    enrol_only: bool = False
 
     def may_call(self, method: str, route: str) -> bool:
+        if self.enrol_only:
+            return route.startswith("/v1/auth/")
+        if self.kind == "display":
+            return method == "GET"  # a wall reads; it never acts
         if self.kind != "api_key":
             return True
         target = f"{method} {route}"

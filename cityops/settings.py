@@ -78,7 +78,24 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = SecretStr("")
     # encrypts stored credentials of department systems (datafoundation/secrets.py)
     secret_key: SecretStr = SecretStr("")
-    jwt_ttl_s: int = Field(900, ge=60)
+    # the access token's life; a person's session continues with its refresh token (api/sessions.py)
+    jwt_ttl_s: int = Field(900, ge=2)
+    # sessions (docs/security.md): idle people are logged out; a login lasts at most this long
+    session_idle_timeout_s: int = Field(1800, ge=10)
+    session_max_s: int = Field(12 * 3600, ge=60)
+    display_token_days: int = Field(365, ge=1, le=3650)
+    # identification (等保 身份鉴别): password rules, expiry, lockout, second factor
+    password_min_length: int = Field(12, ge=8, le=128)
+    password_min_classes: int = Field(3, ge=1, le=4)
+    password_history: int = Field(5, ge=0, le=24)
+    password_max_age_days: int = Field(90, ge=0)  # 0: passwords never expire
+    password_warn_days: int = Field(14, ge=0)
+    auth_lockout_s: int = Field(1800, ge=1)
+    totp_required_roles: list[str] = ["admin", "security_admin", "audit_admin"]
+    # the audit log is kept at least this long (等保: 180 days); only the retention job removes
+    audit_retention_days: int = Field(365, ge=180)
+    # the API is reached over HTTPS (a TLS proxy or uvicorn's own): HSTS is sent
+    api_https: bool = False
     # failed logins and API keys allowed per account (or key prefix) and per client address
     # within the window, counted in the database for every API process (api/throttle.py)
     auth_failures_per_account: int = Field(10, ge=1)

@@ -3,6 +3,7 @@ port, and settings pointing at both, so parallel runs and the demo never collide
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -89,6 +90,8 @@ def settings(database_url: str, broker: BrokerFixture, tmp_path_factory) -> Sett
         # every test calls from 127.0.0.1 into one database: the per-address throttle would
         # add up the whole session's deliberate failures (tests of the throttle set their own)
         auth_failures_per_address=1_000_000,
+        # people log in with a password only (the second factor's own tests require it)
+        totp_required_roles=[],
     )
 
 
@@ -100,6 +103,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         if value is None:
             continue  # unset: str(None) would read back as the text "None"
         raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        if isinstance(raw, list | dict):  # pydantic-settings reads these as JSON
+            raw = json.dumps(raw, default=str)
         env[f"CITYOPS_{field.upper()}"] = str(raw)
     return env
 

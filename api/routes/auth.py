@@ -1,35 +1,64 @@
-"""POST /v1/auth/token: the OAuth2 password flow, answering a short-lived JWT."""
+"""Logging in and staying in: the OAuth2 password flow, refresh, logout (api/sessions.py)."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from api import sessions
 from api.auth import issue_token, verify_password
-from api.deps import audit_detail, client_address, get_pool, get_settings, throttle
+from api.deps import (
+    Caller,
+    allow,
+    audit_detail,
+    client_address,
+    get_pool,
+    get_settings,
+    identity,
+    throttle,
+)
+from api.sessions import Opened
 from api.throttle import Subjects
 from cityops.errors import AuthError
 from cityops.principal import Principal, Role
 from cityops.settings import Settings
 
 router = APIRouter(tags=["auth"])
+_LOGIN_ERRORS = {401: {"description": "bad login"},
+                 429: {"description": "too many failed attempts for the account or from the"
+                                      " address; see Retry-After"}}
 
 
 class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
-    expires_in: int
+    expires_in: int = Field(description="seconds the access token lives")
     role: Role
+    refresh_token: str = Field(description="exchange at POST /v1/auth/refresh for a new pair;"
+                                           " each is good for one exchange")
+    session_expires_at: datetime
+    idle_timeout_s: int = Field(description="a session not refreshed for this long ends")
 
 
-@router.post("/v1/auth/token", response_model=Token,
-             responses={401: {"description": "bad login"},
-                        429: {"description": "too many failed attempts for the account or "
-                                             "from the address; see Retry-After"}})
+class RefreshIn(BaseModel):
+    refresh_token: str = Field(min_length=10, max_length=200)
+
+
+def _answer(opened: Opened, settings: Settings) -> Token:
+    access = issue_token(opened.principal, settings.jwt_secret.get_secret_value(),
+                         settings.jwt_ttl_s)
+    return Token(access_token=access, expires_in=settings.jwt_ttl_s,
+                 role=opened.principal.role, refresh_token=opened.refresh_token,
+                 session_expires_at=opened.expires_at,
+                 idle_timeout_s=settings.session_idle_timeout_s)
+
+
+@router.post("/v1/auth/token", response_model=Token, responses=_LOGIN_ERRORS)
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     request: Request,
@@ -57,5 +86,41 @@ async def login(
         raise AuthError("wrong username or password")
     await gate.succeeded(subjects)
     principal = Principal(form.username, Role(row[1]), version=row[2])
-    token = issue_token(principal, settings.jwt_secret.get_secret_value(), settings.jwt_ttl_s)
-    return Token(access_token=token, expires_in=settings.jwt_ttl_s, role=principal.role)
+    async with get_pool(request).connection() as conn:
+        opened = await sessions.open_session(conn, principal, client_address(request),
+                                             settings)
+    return _answer(opened, settings)
+
+
+@router.post("/v1/auth/refresh", response_model=Token, responses=_LOGIN_ERRORS)
+async def refresh(body: RefreshIn, request: Request,
+                  settings: Annotated[Settings, Depends(get_settings)]) -> Token:
+    """A new access token and a new refresh token for a refresh token not used before. A
+    refresh token used a second time ends its whole session (it was copied), as do an idle
+    session, a new password and a disabled login."""
+    source = client_address(request)
+    subjects = Subjects.of("key", body.refresh_token[:12], source)
+    gate = throttle(request)
+    await gate.check(subjects)
+    async with get_pool(request).connection() as conn:
+        try:
+            opened = await sessions.refresh(conn, body.refresh_token, source, settings)
+        except AuthError as err:
+            await gate.failed(subjects, err.detail)
+            raise
+    audit_detail(request, session=opened.principal.session)
+    request.state.audit_actor = opened.principal.name
+    return _answer(opened, settings)
+
+
+@router.post("/v1/auth/logout", status_code=204, response_class=Response,
+             dependencies=[allow(*Role)])
+async def logout(caller: Caller, request: Request) -> Response:
+    """Ends the caller's session: its access token and every refresh token of it stop
+    working at once."""
+    if caller.session is not None:
+        audit_detail(request, session=caller.session)
+        async with get_pool(request).connection() as conn:
+            await sessions.end_session(conn, caller.session, "logged out")
+        identity(request).forget()  # this process at once, the others by NOTIFY
+    return Response(status_code=204)

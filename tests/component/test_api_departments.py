@@ -28,7 +28,7 @@ from tests.api_kit import api_settings, bearer, ensure_profile, ok, unique
 from tests.conftest import BrokerFixture
 from tests.helpers import free_port, wait_for
 
-PUBLIC = {("GET", "/v1/health"), ("POST", "/v1/auth/token")}
+PUBLIC = {("GET", "/v1/health"), ("POST", "/v1/auth/token"), ("POST", "/v1/auth/refresh")}
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +190,10 @@ OTHER_LIST_TESTS = {("GET", "/v1/live"), ("GET", "/v1/open311/requests.json"),
                     ("POST", "/v1/map/within"), ("GET", "/v1/map/areas/counts"),
                     # 数据汇聚's: tests/integration/datafoundation/test_api_systems.py
                     ("GET", "/v1/systems"), ("GET", "/v1/sources"), ("GET", "/v1/syncs"),
-                    ("GET", "/v1/sync-runs")}
+                    ("GET", "/v1/sync-runs"),
+                    # 数据质量's: tests/integration/datafoundation/test_quality_api.py
+                    *(("GET", f"/v1/quality/{p}") for p in (
+                        "rules", "runs", "results", "scores", "tasks", "quarantine"))}
 
 
 def test_lists_leave_out_other_departments(client: TestClient, world: dict) -> None:
@@ -218,7 +221,8 @@ BODY_CHECKS: dict[tuple[str, str], Callable[[TestClient, dict, dict], object]] =
 
 # writes checked by their own tests (数据汇聚's: tests/integration/datafoundation/)
 OTHER_BODY_TESTS = {("POST", "/v1/systems"), ("POST", "/v1/sources"), ("POST", "/v1/syncs"),
-                    ("POST", "/v1/sources/{source_id}/test"), ("POST", "/v1/syncs/{sync_id}/run")}
+                    ("POST", "/v1/sources/{source_id}/test"), ("POST", "/v1/syncs/{sync_id}/run"),
+                    ("PUT", "/v1/quality/rules/{dataset_id}"), ("POST", "/v1/quality/runs")}
 
 
 def test_writes_naming_another_department_are_refused(client: TestClient, world: dict) -> None:

@@ -1,6 +1,6 @@
 // Every call to the API goes through here: the bearer token, JSON in and out, and errors as
 // ApiError with the API's {code, detail} so views can say why something was refused.
-import { session, signOut } from "./session.js";
+import { idleFor, session, signIn, signOut } from "./session.js";
 import { has, t } from "../i18n/index.js";
 
 // What the person reads: the API's code (or, lacking one, the status) in their language,
@@ -37,7 +37,33 @@ export function query(params) {
   return text ? `?${text}` : "";
 }
 
+// One refresh at a time for every call waiting on it; a refresh the API refuses (reused,
+// idle, ended) ends the tab's session.
+let renewing = null;
+export function renew() {
+  if (!renewing) {
+    renewing = fetch("/v1/auth/refresh", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refresh_token: session.refreshToken }),
+    }).then(async (res) => {
+      if (!res.ok) throw new ApiError(res.status, "unauthenticated", "");
+      signIn(await res.json());
+    }).catch((err) => { signOut(); throw err; })
+      .finally(() => { renewing = null; });
+  }
+  return renewing;
+}
+
+// before a call: an access token near its end is renewed if the person was active lately
+export async function fresh(path) {
+  if (!session.refreshToken || session.display || path.startsWith("/v1/auth/")) return;
+  if (session.expiresAt - Date.now() > 20000) return;
+  if (session.idleTimeoutS && idleFor() > session.idleTimeoutS * 1000) { signOut(); return; }
+  await renew().catch(() => {});
+}
+
 export async function api(path, { method = "GET", body, params, form } = {}) {
+  await fresh(path);
   const headers = {};
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   let payload;

@@ -2,7 +2,7 @@
 // in the URL would land in access logs. Reconnects with backoff until closed.
 import { ref } from "vue";
 import { session } from "./session.js";
-import { query } from "./api.js";
+import { fresh, query } from "./api.js";
 
 function parseBlock(block) {
   let event = "message";
@@ -47,6 +47,7 @@ export function subscribe(path, params, onEvent, { onEnd } = {}) {
   async function run() {
     while (!closed) {
       try {
+        await fresh(path); // a reconnect after the access token's end renews it first
         const res = await fetch(path + query(params), {
           headers: { Authorization: `Bearer ${session.token}`, Accept: "text/event-stream" },
           signal: controller.signal,
