@@ -152,6 +152,13 @@ DECISIONS[("POST", "/v1/sources/{source_id}/test")] = BODY
 DECISIONS[("POST", "/v1/syncs/{sync_id}/run")] = BODY
 # 数据服务 (issue 15): the grant on the dataset's resource decides fields and rows
 DECISIONS[("GET", "/v1/datasets/{dataset_id}/rows")] = SHARED
+# 数据质量 (issue 15, api/routes/quality.py): lists kept to the providing department; a write,
+# or a read naming one dataset or run, checks that dataset's department in the route
+for _path in ("/v1/quality/rules", "/v1/quality/runs", "/v1/quality/results",
+              "/v1/quality/scores", "/v1/quality/tasks", "/v1/quality/quarantine"):
+    DECISIONS[("GET", _path)] = LISTED
+DECISIONS[("PUT", "/v1/quality/rules/{dataset_id}")] = BODY
+DECISIONS[("POST", "/v1/quality/runs")] = BODY
 DECISIONS[("GET", "/v1/services")] = SHARED  # county-wide use figures of the data APIs
 
 

@@ -33,6 +33,7 @@ from api.routes import (
     live,
     map,
     open311,
+    quality,
     readings,
     registry,
     systems,
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(systems.router)  # issue 14: 数据汇聚
     app.include_router(displays.router)  # issues 18/19: walls, sessions, 等保
     app.include_router(data_services.router)  # issue 15: 数据服务, the service hub
+    app.include_router(quality.router)  # issue 15: 数据质量
 
     install_console(app)  # issue 8: the console at / (built by `make web`)
 

@@ -169,6 +169,7 @@ def main() -> None:
     app.add_typer(__import__("datafoundation.cli", fromlist=["app"]).app, name="sync")
     app.add_typer(__import__("datafoundation.governance.cli", fromlist=["app"]).app,
                   name="governance")
+    app.add_typer(__import__("datafoundation.quality.cli", fromlist=["app"]).app, name="quality")
     try:
         app()
     except PlatformError as err:

@@ -11,58 +11,11 @@ import pytest
 from cityops.errors import InvalidInput
 from datafoundation.quality import load_rules, run_dataset
 from datafoundation.runner import run_sync
-from simulators.departments.enterprise_registry import STATUSES, uscc_check
-from tests.integration.datafoundation.conftest import SECRET_KEY, add_sync
+from tests.integration.datafoundation import quality_kit
+from tests.integration.datafoundation.conftest import SECRET_KEY
+from tests.integration.datafoundation.quality_kit import expected_failures, source_firms
 
-RULES = """
-correction_days: 3
-rules:
-  - {name: uscc_check, kind: check_digit, column: uscc, standard: uscc, hard: true}
-  - {name: address_present, kind: not_null, columns: [address], hard: true}
-  - {name: uscc_once, kind: unique, columns: [uscc], hard: true}
-  - {name: status_known, kind: domain, column: status, values: [STATUSES]}
-  - {name: capital_positive, kind: range, column: registered_capital, min: 0}
-  - {name: industry_form, kind: format, column: industry_code, regex: '^[A-T][0-9]{4}$'}
-  - {name: fresh, kind: freshness, max_age: 2d}
-  - {name: volume, kind: row_count, tolerance: 0.5}
-  - {name: columns_stable, kind: schema}
-  - {name: reachable, kind: available}
-""".replace("STATUSES", ", ".join(STATUSES))
-
-
-def _source(mariadb, table: str) -> list[tuple]:
-    conn = mariadb.connect()
-    with conn.cursor() as cur:
-        cur.execute(f"SELECT id, uscc, address, phone FROM `{table}` ORDER BY id")
-        rows = cur.fetchall()
-    conn.close()
-    return rows
-
-
-def _expected(rows: list[tuple]) -> dict[str, set[int]]:
-    """The failing ids of each hard rule, computed from the source rows in Python."""
-    bad = {r[0] for r in rows if uscc_check(r[1][:17]) != r[1][17]}
-    blank = {r[0] for r in rows if not r[2].strip()}
-    seen: set[str] = set()
-    repeats = set()
-    for fid, uscc, *_ in rows:  # ids ascending: the first of a repeated USCC is the original
-        if uscc in seen:
-            repeats.add(fid)
-        seen.add(uscc)
-    return {"uscc_check": bad, "address_present": blank, "uscc_once": repeats}
-
-
-@pytest.fixture
-def registry_dataset(registry_source, database_url, firms_table) -> tuple[str, int]:
-    sync = add_sync(database_url, registry_source, firms_table)
-    run_sync(database_url, SECRET_KEY, sync)
-    dataset = f"raw_scjg_registry.{firms_table}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("UPDATE dataset_fields SET mask_kind = 'phone', sensitivity = 2 "
-                     "WHERE dataset_id = %s AND name = 'phone'", (dataset,))
-        load_rules(conn, RULES, "test", dataset)
-    return dataset, sync
-
+registry_dataset = quality_kit.registry_dataset  # the fixture
 
 def _results(conn: psycopg.Connection, run_id: int) -> dict[str, tuple]:
     return {r[0]: r[1:] for r in conn.execute(
@@ -72,8 +25,8 @@ def _results(conn: psycopg.Connection, run_id: int) -> dict[str, tuple]:
 
 def test_dirty_rows_quarantined_counted_and_scored(mariadb, database_url, registry_dataset):
     dataset, _sync = registry_dataset
-    source = _source(mariadb, dataset.split(".")[1])
-    expected = _expected(source)
+    source = source_firms(mariadb, dataset.split(".")[1])
+    expected = expected_failures(source)
     assert all(expected.values()), "the simulator seeds every kind of dirt"
     run_id = run_dataset(database_url, dataset)
     with psycopg.connect(database_url) as conn:
