@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import psycopg
+import psycopg.errors
 from psycopg import sql
 
 from datafoundation.quarantine import Aside, bad_keys, copy_sparing, describe
@@ -23,12 +24,15 @@ def _key_list(keys: list[str]) -> sql.Composable:
 
 
 def ensure_table(conn: psycopg.Connection, schema: str, table: str, columns: list[Column],
-                 keys: list[str]) -> None:
+                 keys: list[str], keyed: bool = True) -> None:
+    """The raw table if missing. `keyed=False` (a first load) leaves the primary key out: rows
+    are COPY'd without maintaining an index, and build_key adds it once loaded."""
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type)) for c in columns]
     cols += [sql.SQL("_synced_at timestamptz NOT NULL DEFAULT now()"),
-             sql.SQL("_run_id bigint"), sql.SQL("_deleted_at timestamptz"),
-             sql.SQL("PRIMARY KEY ({})").format(_key_list(keys))]
+             sql.SQL("_run_id bigint"), sql.SQL("_deleted_at timestamptz")]
+    if keyed:
+        cols.append(sql.SQL("PRIMARY KEY ({})").format(_key_list(keys)))
     conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.{} ({})").format(
         sql.Identifier(schema), sql.Identifier(table), sql.SQL(", ").join(cols)))
 
@@ -69,9 +73,47 @@ def retyped_to_text(conn: psycopg.Connection, schema: str, table: str) -> set[st
     return {r[0] for r in rows}
 
 
-def is_empty(conn: psycopg.Connection, schema: str, table: str) -> bool:
-    return conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {}.{})").format(
-        sql.Identifier(schema), sql.Identifier(table))).fetchone()[0]
+def has_key(conn: psycopg.Connection, schema: str, table: str) -> bool:
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM pg_index WHERE indisprimary AND "
+                        "indrelid = to_regclass(%s))",
+                        (sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+                         .as_string(conn),)).fetchone()[0]
+
+
+def build_key(conn: psycopg.Connection, schema: str, table: str, columns: list[Column],
+              keys: list[str], repeats: Callable[[list[tuple]], set[tuple]] | None) -> Aside:
+    """After a first load without an index: add the primary key. Keys held more than once are
+    sorted out first, only when adding it fails (a clean load pays one index build): for a
+    duplicate in the source (all of them in a full load; those `repeats` confirms in an
+    incremental one) the later copies are set aside; otherwise the key is one row read again
+    after it changed, and its newest copy stays."""
+    target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    add = sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(target, _key_list(keys))
+    try:
+        with conn.transaction():
+            conn.execute(add)
+        return []
+    except psycopg.errors.UniqueViolation:
+        pass
+    found = conn.execute(sql.SQL("SELECT {ks} FROM {t} GROUP BY {k} HAVING count(*) > 1").format(
+        ks=sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(k)) for k in keys),
+        t=target, k=_key_list(keys))).fetchall()
+    dupes = set(found) if repeats is None else repeats(found)
+    later = sql.SQL(
+        "DELETE FROM {t} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, {j} AS key, "
+        "row_number() OVER (PARTITION BY {k} ORDER BY {o}) AS n FROM {t}) c WHERE n > 1 AND "
+        "key = ANY(%s)) RETURNING {cols}")
+    cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
+    set_aside = conn.execute(later.format(t=target, j=joined(keys), k=_key_list(keys),
+                                          o=sql.SQL("_synced_at, ctid"), cols=cols),
+                             ([key_text(k) for k in dupes],)).fetchall()
+    newest = [key_text(k) for k in found if k not in dupes]
+    conn.execute(later.format(t=target, j=joined(keys), k=_key_list(keys),
+                              o=sql.SQL("_synced_at DESC, ctid DESC"), cols=cols), (newest,))
+    conn.execute(add)
+    index = [[c.name for c in columns].index(k) for k in keys]
+    return [(row, f"key {describe(keys, [row[i] for i in index])} is held by more than one "
+                  "row in the source: the later copy is set aside") for row in set_aside]
 
 
 def merge(conn: psycopg.Connection, schema: str, table: str, columns: list[Column],

@@ -156,7 +156,8 @@ def _prepare(conn: psycopg.Connection, spec: Spec, run_id: int, columns: list[Co
             conn.execute("UPDATE sync_runs SET drift = %s WHERE id = %s",
                          (Jsonb(changes), run_id))
         else:
-            raw.ensure_table(conn, schema, spec.target, columns, spec.keys)
+            # a new table is a first load: no index until it is loaded (build_key)
+            raw.ensure_table(conn, schema, spec.target, columns, spec.keys, keyed=False)
             raw.evolve(conn, schema, spec.target, columns, changes)
             conn.execute("UPDATE sync_state SET columns = %s WHERE sync_id = %s",
                          (Jsonb([c.__dict__ for c in columns]), spec.sync_id))
@@ -184,8 +185,8 @@ def _load(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int,
     names = [c.name for c in columns]
     index = [names.index(k) for k in spec.keys]
     ci = names.index(spec.cursor) if spec.cursor else None
-    # a first load into an empty table has nothing to merge with: rows go straight in
-    direct = raw.is_empty(conn, schema, spec.target)
+    # a first load (the table has no key yet) has nothing to merge with: rows go straight in
+    direct = not raw.has_key(conn, schema, spec.target)
     repeats = _repeats(spec, source)
     reading = source.read(spec.table, columns, spec.keys, spec.cursor, page, spec.batch_rows)
     with prefetch(reading) as batches:
@@ -261,9 +262,14 @@ def _commit_batch(conn: psycopg.Connection, spec: Spec, schema: str, columns: li
                         len(aside) + len(refused), (aside + refused)[0][1])
 
 
-def _finish(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int) -> None:
+def _finish(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int,
+            columns: list[Column]) -> None:
     schema = raw.schema_of(spec.system)
     with conn.transaction():
+        if not raw.has_key(conn, schema, spec.target):
+            aside = raw.build_key(conn, schema, spec.target, columns, spec.keys,
+                                  _repeats(spec, source))
+            _progress(conn, spec, run_id, columns, 0, -len(aside), 0, aside)
         deleted = 0
         if spec.mode == "full":
             deleted = raw.mark_not_in_run(conn, schema, spec.target, spec.keys, run_id)
@@ -294,7 +300,7 @@ def run_sync(database_url: str, secret_key: str, sync_id: int) -> int:
             columns = source.columns(spec.table)
             _prepare(conn, spec, run_id, columns, state["columns"])
             _load(conn, spec, source, run_id, columns, state)
-            _finish(conn, spec, source, run_id)
+            _finish(conn, spec, source, run_id, columns)
         except PlatformError as err:
             conn.execute("UPDATE sync_runs SET state = 'failed', finished_at = now(), "
                          "error = %s WHERE id = %s", (f"{err.code}: {err.detail}", run_id))

@@ -34,9 +34,10 @@ def permits(mariadb) -> str:
     conn = mariadb.connect()
     with conn.cursor() as cur:
         cur.execute("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
-        cur.execute("CREATE TABLE permits (region INT NULL, no INT NOT NULL, issued DATE NULL, "
-                    "holder VARCHAR(20), updated_at DATETIME NULL, KEY (region, no))")
-        cur.executemany("INSERT INTO permits VALUES (%s, %s, %s, %s, %s)", ROWS)
+        for name in ("permits", "permits_b"):  # the second for the full-mode test
+            cur.execute(f"CREATE TABLE {name} (region INT NULL, no INT NOT NULL, issued DATE "
+                        "NULL, holder VARCHAR(20), updated_at DATETIME NULL, KEY (region, no))")
+            cur.executemany(f"INSERT INTO {name} VALUES (%s, %s, %s, %s, %s)", ROWS)
     conn.commit()
     conn.close()
     return "permits"
@@ -61,7 +62,8 @@ def _counts(database_url: str, run: int) -> tuple:
                             "FROM sync_runs WHERE id = %s", (run,)).fetchone()
 
 
-def test_bad_rows_are_set_aside_and_the_rest_loads(permits, registry_source, database_url):
+def test_bad_rows_are_set_aside_and_the_rest_loads(permits, mariadb, registry_source,
+                                                   database_url):
     table = permits
     sync = add_sync(database_url, registry_source, table, key=["region", "no"], batch_rows=2)
     run = run_sync(database_url, SECRET_KEY, sync)
@@ -77,8 +79,9 @@ def test_bad_rows_are_set_aside_and_the_rest_loads(permits, registry_source, dat
     assert reasons[("1", "5")].startswith("key region='1', no='5' appears twice in one "
                                           "batch")
     assert "NUL character" in reasons[("1", "6")]
-    assert reasons[("1", "7")].startswith("key region=1, no=7 was already loaded from an "
-                                          "earlier batch of this run")
+    # a first load goes in without an index; the key, built after, finds the later copy
+    assert reasons[("1", "7")] == ("key region=1, no=7 is held by more than one row in the "
+                                   "source: the later copy is set aside")
     assert reasons[("2", "1")].startswith("cursor column updated_at is NULL")
     assert _counts(database_url, run) == ("succeeded", len(ROWS), len(GOOD), 7)
 
@@ -88,9 +91,28 @@ def test_bad_rows_are_set_aside_and_the_rest_loads(permits, registry_source, dat
     assert [r[2:4] for r in _quarantined(database_url, again)] == [(None, "4"), ("2", "1")]
     assert _counts(database_url, again) == ("succeeded", 2, 0, 2)
 
+    # once keyed, a key met again later in the same run is asked about at the source
+    conn = permits_conn(mariadb)
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO permits VALUES (%s, %s, %s, %s, %s)", [
+            (1, 8, "2024-02-01", "子", "2025-01-01 00:00:05"),
+            (3, 1, "2024-02-02", "丑", "2025-01-01 00:00:05"),
+            (1, 8, "2024-02-03", "子二", "2025-01-01 00:00:06")])
+    conn.commit()
+    conn.close()
+    third = run_sync(database_url, SECRET_KEY, sync)
+    reasons = {(r[2], r[3]): r[4] for r in _quarantined(database_url, third)}
+    assert reasons[("1", "8")].startswith("key region=1, no=8 was already loaded from an "
+                                          "earlier batch of this run")
+    assert _loaded(database_url, table)[(1, 8)] == "子"
+
+
+def permits_conn(mariadb):
+    return mariadb.connect()
+
 
 def test_full_mode_duplicates_across_batches(permits, registry_source, database_url):
-    sync = add_sync(database_url, registry_source, permits, mode="full", key=["region", "no"],
+    sync = add_sync(database_url, registry_source, "permits_b", mode="full", key=["region", "no"],
                     batch_rows=2, target="permits_full")
     run = run_sync(database_url, SECRET_KEY, sync)
     loaded = _loaded(database_url, "permits_full")
