@@ -16,6 +16,10 @@ class DataItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100, description="信息项名称")
     type: str = Field(min_length=1, max_length=40, description="数据类型")
+    # a governed dataset's fields carry these too (datafoundation/catalogue/governed.py)
+    title: str | None = Field(None, max_length=100, description="中文名称")
+    element_id: str | None = Field(None, max_length=64, description="数据元标识符")
+    sensitivity: int | None = Field(None, ge=0, le=3, description="敏感级别 0-3")
 
 
 class ResourceIn(BaseModel):
@@ -58,6 +62,9 @@ class ResourceOut(BaseModel):
     published_on: date
     related: list[str]
     source_kind: str
+    system_id: int | None = None  # 数据来源, for a governed dataset's entry
+    row_count: int | None = None
+    quality_score: float | None = None
     source_ref: str | None
     live_grants: int | None = None
     requests: int | None = None

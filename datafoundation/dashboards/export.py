@@ -40,3 +40,24 @@ def csv_response(
         out.getvalue(), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def xlsx_response(rows: Sequence[dict], filename: str, sheet: str = "Sheet1") -> Response:
+    """An XLSX workbook of one sheet (openpyxl), header row first, for forms filed by hand."""
+    import openpyxl  # only the export needs it
+
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.title = sheet
+    if rows:
+        header = list(rows[0])
+        ws.append(header)
+        for row in rows:
+            ws.append([row.get(h) for h in header])
+    out = io.BytesIO()
+    book.save(out)
+    return Response(
+        out.getvalue(),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

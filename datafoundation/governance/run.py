@@ -11,6 +11,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from cityops.errors import ModelFailed, PlatformError
+from datafoundation.catalogue.governed import after_build as catalogue_after_build
 from datafoundation.governance import lineage, models
 from datafoundation.governance.build import build_mapping, build_sql
 from datafoundation.governance.datasets import Field, register_dataset
@@ -101,6 +102,7 @@ def run_model(conn: psycopg.Connection, model: Model, digest: str, path: Path) -
                 raise ModelFailed(detail)
         built = _build(conn, model, run_id)
         log.info("%s built: %s", where, built)
+        catalogue_after_build(conn, model.target)  # 一本账: its catalogue entry kept current
         return run_id
     except psycopg.Error as err:
         detail = f"{where}: {str(err).splitlines()[0]}"
