@@ -66,11 +66,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timeout=5,
         )
         await pool.open(wait=False)
-        app.state.pool = pool
+        app.state.pool = app.state.read_pool = pool
+        read_url = settings.database_read_url
+        if read_url is not None:  # reads may go to a standby (docs/operations.md)
+            app.state.read_pool = DatabasePool(read_url.get_secret_value(), min_size=1,
+                                               max_size=10, open=False, timeout=5)
+            await app.state.read_pool.open(wait=False)
         try:
             async with run_services(app, settings, pool):  # MQTT link, live hub, metering
                 yield
         finally:
+            if app.state.read_pool is not pool:
+                await app.state.read_pool.close()
             await pool.close()
 
     app = FastAPI(

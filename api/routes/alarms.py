@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import Caller, Conn, allow, audit_detail, check_department
 from api.queries import readings as rq_readings
 from api.queries import registry as rq
+from api.read_pool import ReadConn
 from api.routes.device_registry import scoped
 from api.schemas.registry import Page
 from cityops.principal import Role
@@ -62,7 +63,7 @@ class Note(BaseModel):
 
 @router.get("/v1/alarms", response_model=Page[Alarm], dependencies=[READERS])
 async def list_alarms(
-    conn: Conn, caller: Caller,
+    conn: ReadConn, caller: Caller,  # a list may lag a standby's replay (api/read_pool.py)
     state: Annotated[str | None, Query(pattern="^(active|acknowledged|cleared)$")] = None,
     severity: Annotated[str | None, Query(pattern="^(critical|major|minor|warning)$")] = None,
     device: Filter = None, site: Filter = None, department: Filter = None,

@@ -33,10 +33,15 @@ def _show(parts: list[stack.Part]) -> bool:
 
 
 @app.command()
-def up() -> None:
+def up(ha: bool = typer.Option(False, "--ha", help="a database that fails over instead of "
+                               "the single cluster: etcd + two Patroni members on 5441/5442 "
+                               "(docs/operations.md)")) -> None:
     """Install what is missing, then start the cluster and the broker; safe to repeat."""
+    from infra.ha import stack as ha_stack
+
     with _errors_exit():
-        parts = stack.up(stack.state_dir_from_env())
+        state_dir = stack.state_dir_from_env()
+        parts = ha_stack.up_ha(state_dir) if ha else stack.up(state_dir)
     if not _show(parts):
         raise typer.Exit(1)
 
@@ -44,15 +49,23 @@ def up() -> None:
 @app.command()
 def down() -> None:
     """Stop the `cityops` cluster and the broker this stack started (nothing else)."""
+    from infra.ha import stack as ha_stack
+
     with _errors_exit():
+        ha_stack.down_ha(stack.state_dir_from_env())
         stack.down(stack.state_dir_from_env())
 
 
 @app.command()
 def status() -> None:
     """Show each part's state; exit status 1 when any part is down."""
+    from infra.ha import stack as ha_stack
+
     with _errors_exit():
         parts = stack.status(stack.state_dir_from_env())
+        ha_parts = ha_stack.status_ha(stack.state_dir_from_env())
+        if ha_parts:  # the HA members replace the single cluster
+            parts = [p for p in parts if p.name != "postgres"] + ha_parts
     if not _show(parts):
         raise typer.Exit(1)
 

@@ -9,7 +9,10 @@ PG_MAJOR=15
 PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 cmake gcc make libssl-dev mosquitto
           mosquitto-clients openssh-server openssh-client mariadb-server mariadb-client libmariadb-dev pkg-config
           # the console's browser tests; a CJK font so Chinese renders in the browser
-          chromium fonts-noto-cjk)
+          chromium fonts-noto-cjk
+          # a database that fails over (docs/operations.md): Patroni with etcd as its store;
+          # python3-etcd is Patroni's etcd client (its Depends is satisfied by pysyncobj alone)
+          patroni python3-etcd etcd-server)
 # The console is built with npm at set-up time: Debian's node 18 suffices (vite 6). A node
 # installed another way (e.g. NodeSource, which bundles npm) is used as it is.
 if ! command -v npm >/dev/null 2>&1; then

@@ -1,0 +1,1 @@
+"""A PostgreSQL that fails over: Patroni members coordinated through etcd (docs/operations.md)."""
