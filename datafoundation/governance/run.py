@@ -17,6 +17,7 @@ from datafoundation.governance.build import build_mapping, build_sql
 from datafoundation.governance.datasets import Field, register_dataset
 from datafoundation.governance.models import Model
 from datafoundation.governance.standards import DEFAULT_DIR
+from datafoundation.quality import after_load
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ def run_model(conn: psycopg.Connection, model: Model, digest: str, path: Path) -
                 raise ModelFailed(detail)
         built = _build(conn, model, run_id)
         log.info("%s built: %s", where, built)
+        after_load(conn, model.target, "layer")  # 数据质量: the target's rules, if any
         catalogue_after_build(conn, model.target)  # 一本账: its catalogue entry kept current
         return run_id
     except psycopg.Error as err:

@@ -4,6 +4,6 @@ the GB/T 36344 dimensions trended daily, and 校核纠错 tasks to the providing
 
 from datafoundation.quality.load import load_file, load_rules
 from datafoundation.quality.rules import DIMENSIONS, parse
-from datafoundation.quality.run import after_load, run_dataset
+from datafoundation.quality.run import after_load, run_dataset, run_on
 
-__all__ = ["DIMENSIONS", "after_load", "load_file", "load_rules", "parse", "run_dataset"]
+__all__ = ["DIMENSIONS", "after_load", "load_file", "load_rules", "parse", "run_dataset", "run_on"]

@@ -105,41 +105,51 @@ def evaluate(conn: psycopg.Connection, ruleset: RuleSet, table: Table) -> tuple[
     return count, outcomes
 
 
-def run_dataset(database_url: str, dataset: str, trigger: str = "manual",
-                calendar: WorkCalendar | None = None) -> int:
-    """Run every rule of `dataset` now; returns the run id. A failure is recorded on the run
-    and raised; nothing of a failed run is kept but the run's row and its error."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        ruleset, days = stored(conn, dataset)
-        table = table_info(conn, dataset)
-        run_id = conn.execute("INSERT INTO quality.runs (dataset_id, trigger) VALUES (%s, %s) "
-                              "RETURNING id", (dataset, trigger)).fetchone()[0]
-        try:
-            conn.isolation_level = IsolationLevel.REPEATABLE_READ
-            with conn.transaction():
-                count, outcomes = evaluate(conn, ruleset, table)
-                store.record(conn, table, run_id, count, outcomes, days,
-                             calendar or WorkCalendar())
-        except (psycopg.Error, PlatformError) as err:
-            message = getattr(err, "detail", None) or str(err)
-            conn.execute("UPDATE quality.runs SET state = 'failed', finished_at = now(), "
-                         "error = %s WHERE id = %s", (message[:2000], run_id))
-            log.warning("quality run %s of %s failed: %s", run_id, dataset, message)
-            raise
+def run_on(conn: psycopg.Connection, dataset: str, trigger: str = "manual",
+           calendar: WorkCalendar | None = None) -> int:
+    """Run every rule of `dataset` now on `conn` (autocommit, outside a transaction);
+    returns the run id. A failure is recorded on the run and raised; nothing of a failed run
+    is kept but the run's row and its error."""
+    ruleset, days = stored(conn, dataset)
+    table = table_info(conn, dataset)
+    run_id = conn.execute("INSERT INTO quality.runs (dataset_id, trigger) VALUES (%s, %s) "
+                          "RETURNING id", (dataset, trigger)).fetchone()[0]
+    level = conn.isolation_level
+    try:
+        conn.isolation_level = IsolationLevel.REPEATABLE_READ
+        with conn.transaction():
+            count, outcomes = evaluate(conn, ruleset, table)
+            store.record(conn, table, run_id, count, outcomes, days, calendar or WorkCalendar())
+    except (psycopg.Error, PlatformError) as err:
+        message = getattr(err, "detail", None) or str(err)
+        conn.execute("UPDATE quality.runs SET state = 'failed', finished_at = now(), "
+                     "error = %s WHERE id = %s", (message[:2000], run_id))
+        log.warning("quality run %s of %s failed: %s", run_id, dataset, message)
+        raise
+    finally:
+        conn.isolation_level = level
     return run_id
 
 
-def after_load(database_url: str, dataset: str, trigger: str) -> int | None:
-    """The hook a load calls when it has committed (the sync's run end, a layer model's
-    build): runs the dataset's rules if it has any. A failing quality run is logged, never
-    raised: the load itself succeeded."""
+def run_dataset(database_url: str, dataset: str, trigger: str = "manual",
+                calendar: WorkCalendar | None = None) -> int:
+    """`run_on` a connection of its own."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM quality.rule_sets WHERE dataset_id = %s",
-                        (dataset,)).fetchone() is None:
-            return None
+        return run_on(conn, dataset, trigger, calendar)
+
+
+def after_load(target: str | psycopg.Connection, dataset: str, trigger: str) -> int | None:
+    """The hook a load calls when it has committed (the sync's run end with its database
+    URL, a layer model's build with its autocommit connection): runs the dataset's rules if
+    it has any. A failing quality run is logged, never raised: the load itself succeeded."""
+    if isinstance(target, str):
+        with psycopg.connect(target, autocommit=True) as conn:
+            return after_load(conn, dataset, trigger)
     try:
-        return run_dataset(database_url, dataset, trigger)
+        if target.execute("SELECT 1 FROM quality.rule_sets WHERE dataset_id = %s",
+                          (dataset,)).fetchone() is None:
+            return None
+        return run_on(target, dataset, trigger)
     except (psycopg.Error, PlatformError) as err:
         log.warning("quality after loading %s: %s", dataset, err)
         return None
-
