@@ -160,6 +160,8 @@ for _path in ("/v1/quality/rules", "/v1/quality/runs", "/v1/quality/results",
 DECISIONS[("PUT", "/v1/quality/rules/{dataset_id}")] = BODY
 DECISIONS[("POST", "/v1/quality/runs")] = BODY
 DECISIONS[("GET", "/v1/services")] = SHARED  # county-wide use figures of the data APIs
+# 数据血缘 (issue 15, api/routes/lineage.py): metadata browsed across departments, as the catalogue
+DECISIONS[("GET", "/v1/lineage")] = SHARED
 
 
 def decision(method: str, template: str) -> Decision | None:

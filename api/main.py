@@ -31,6 +31,7 @@ from api.routes import (
     events,
     gateways,
     health,
+    lineage,
     live,
     map,
     open311,
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(systems.router)  # issue 14: 数据汇聚
     app.include_router(displays.router)  # issues 18/19: walls, sessions, 等保
     app.include_router(data_services.router)  # issue 15: 数据服务, the service hub
+    app.include_router(lineage.router)  # issue 15: 数据血缘
     app.include_router(catalogue_registry.router)  # issue 15: 一本账, 公共数据资源登记
     app.include_router(quality.router)  # issue 15: 数据质量
 
