@@ -33,6 +33,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import psycopg
 
+from bench.ingest_cost import ceiling_by_index, latest_cost
 from bench.ingest_live import live_max, paced_latency, payload
 from cityops import wire
 from cityops.settings import load_settings
@@ -92,7 +93,7 @@ class Rig:
                 names)
         return names
 
-    def start_worker(self) -> None:
+    def start_worker(self, extra: dict[str, str] | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
         env |= {"CITYOPS_ENV_FILE": "/nonexistent", "CITYOPS_DATABASE_URL": self.url,
                 "CITYOPS_MQTT_URL": f"mqtt://127.0.0.1:{self.broker.port}",
@@ -102,6 +103,7 @@ class Rig:
         # worker settings to try, e.g. CITYOPS_BENCH_INGEST_BATCH_MAX_READINGS=20000
         env |= {k.replace("CITYOPS_BENCH_", "CITYOPS_"): v for k, v in os.environ.items()
                 if k.startswith("CITYOPS_BENCH_")}
+        env |= extra or {}
         log = (self.tmp / "worker.log").open("ab")
         self.worker = subprocess.Popen([sys.executable, "-m", "cityops", "ingest"], cwd=REPO,
                                        env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -110,6 +112,13 @@ class Rig:
             if time.monotonic() > deadline or self.worker.poll() is not None:
                 raise RuntimeError(f"worker did not start; see {self.tmp / 'worker.log'}")
             time.sleep(0.05)
+
+    def stop_worker(self) -> None:
+        """A clean stop (SIGTERM): the next worker takes the same slot and session."""
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.terminate()
+            self.worker.wait(60)
+        self.worker = None
 
     def stored(self) -> float:
         body = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
@@ -231,13 +240,20 @@ def main() -> None:
                         help="seconds of each step of the search for the live maximum")
     parser.add_argument("--trace", type=Path,
                         help="write each paced message's send time and latency to this file")
+    parser.add_argument("--costs-only", action="store_true",
+                        help="only the side-by-side costs (bench/ingest_cost.py): the time"
+                        " index's on the ceiling, readings_latest's on the 50-reading drain;"
+                        " merged into the results file")
     args = parser.parse_args()
+    if args.costs_only:
+        return costs_only(args)
     load = os.getloadavg()
     writeback = int(Path("/proc/sys/vm/dirty_background_bytes").read_text())
     rig = Rig()
     try:
         ceiling = copy_ceiling(rig, args.ceiling_s)
         print(f"copy ceiling          {ceiling:12,.0f} readings/s")
+        by_index = ceiling_by_index(rig, args.ceiling_s, rounds=1)
         rig.start_worker()
         batched, batched_cpu = drain_rate(rig, 50, args.batched_readings)
         print(f"50-reading messages   {batched:12,.0f} readings/s  ({batched / ceiling:.0%}"
@@ -277,8 +293,32 @@ def main() -> None:
         "paced_rps": round(paced_rps), "duration_s": args.duration,
         "rss_paced_first_mb": paced["rss_first_mb"], "rss_paced_last_mb": paced["rss_last_mb"],
         "load_average_before": load, "dirty_background_bytes": writeback,
-    }, indent=2) + "\n")
+    } | by_index, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(REPO)}")
+
+
+def costs_only(args: argparse.Namespace) -> None:
+    load = os.getloadavg()
+    rig = Rig()
+    try:
+        results = ceiling_by_index(rig, args.ceiling_s)
+        print(f"copy ceiling: old B-tree {results['copy_ceiling_old_index_rps']:,} rows/s,"
+              f" BRIN {results['copy_ceiling_new_index_rps']:,} rows/s"
+              f" ({results['copy_ceiling_index_gain']:+.1%}; target +20%)")
+        rig.start_worker()
+        results |= latest_cost(rig, args.batched_readings)
+        print(f"50-reading drain: with readings_latest {results['batched_with_latest_rps']:,}"
+              f" readings/s, without {results['batched_without_latest_rps']:,}"
+              f" (cost {results['latest_cost']:.1%}; target <= 5%)")
+    finally:
+        rig.close()
+    print(f"load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+          f" on {os.cpu_count()} cores (the machine is shared)")
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(old | results | {"costs_load_average_before": load},
+                                  indent=2) + "\n")
+    print(f"merged into {RESULTS.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -132,11 +132,18 @@ def api(host: str | None = None, port: int | None = None) -> None:
     settings = _settings()
     options = {"host": host or settings.api_host, "port": port or settings.api_port,
                "log_level": settings.log_level.lower(), "access_log": False}
-    if settings.api_workers == 1:
+    workers = settings.api_workers or default_api_workers()
+    if workers == 1:
         uvicorn.run(create_app(settings), **options)
     else:  # each worker process builds its app from the same environment
-        uvicorn.run("api.main:create_app_from_env", factory=True,
-                    workers=settings.api_workers, **options)
+        uvicorn.run("api.main:create_app_from_env", factory=True, workers=workers, **options)
+
+
+def default_api_workers() -> int:
+    """One API process per core, at most 4 (docs/api.md, "Running several API processes")."""
+    import os
+
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 @registry_app.command("load")
@@ -167,11 +174,8 @@ def main() -> None:
     app.add_typer(__import__("api.services.gateways_cli", fromlist=["app"]).app, name="gateways")
     app.add_typer(__import__("spatial.cli", fromlist=["app"]).app, name="map")
     app.add_typer(__import__("datafoundation.cli", fromlist=["app"]).app, name="sync")
-    app.add_typer(__import__("datafoundation.catalogue.cli", fromlist=["app"]).app,
-                  name="catalogue")
     app.add_typer(__import__("datafoundation.governance.cli", fromlist=["app"]).app,
                   name="governance")
-    app.add_typer(__import__("datafoundation.quality.cli", fromlist=["app"]).app, name="quality")
     try:
         app()
     except PlatformError as err:

@@ -25,9 +25,6 @@ class Settings(BaseSettings):
 
     state_dir: Path = DEFAULT_STATE_DIR
     database_url: SecretStr = SecretStr("postgresql://cityops@127.0.0.1:5433/cityops")
-    # the API's read-only routes: e.g. the HA cluster's URL with
-    # target_session_attrs=prefer-standby (docs/operations.md); unset: database_url
-    database_read_url: SecretStr | None = None
     # a role allowed to CREATE DATABASE: tests and `cityops db create` use it
     database_admin_url: SecretStr = SecretStr("postgresql://cityops@127.0.0.1:5433/postgres")
     mqtt_url: str = "mqtt://127.0.0.1:1884"
@@ -75,7 +72,7 @@ class Settings(BaseSettings):
     api_port: int = Field(8080, ge=0, le=65535)
     # API processes sharing the port: one request is mostly Python (routing, validation,
     # encoding), so a second process is what lets a second core answer (docs/api.md)
-    api_workers: int = Field(1, ge=1, le=32)
+    api_workers: int = Field(0, ge=0, le=32)  # 0: one per core, at most 4
     # per API process: encoded answers of closed periods of buckets (api/bucket_cache.py); 0 off
     api_bucket_cache_mb: int = Field(256, ge=0, le=65536)
     jwt_secret: SecretStr = SecretStr("")

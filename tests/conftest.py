@@ -87,6 +87,9 @@ def settings(database_url: str, broker: BrokerFixture, tmp_path_factory) -> Sett
         ingest_mqtt_password=broker.passwords["svc-ingest"],
         api_mqtt_password=broker.passwords["svc-api"],
         jwt_secret=secrets.token_urlsafe(48),
+        # one API process per `cityops api` (the default is one per core): each extra one
+        # costs its start-up on the suite's shared cores; tests of several processes set it
+        api_workers=1,
         # every test calls from 127.0.0.1 into one database: the per-address throttle would
         # add up the whole session's deliberate failures (tests of the throttle set their own)
         auth_failures_per_address=1_000_000,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from api.deps import AnyRole, Caller, Conn
 from api.queries import readings as q
 from api.routes.device_registry import scoped
-from api.routes.devices import latest_points
-from api.schemas.readings import DeviceLatest, LatestPage
+from api.routes.devices import QUALITIES, typed_value
+from api.schemas.readings import LatestPage
 from cityops.wire import ID_PATTERN
 
 router = APIRouter(tags=["readings"], dependencies=[AnyRole])
@@ -25,7 +27,7 @@ async def latest_of_many(
     limit: Annotated[int, Query(ge=1, le=1000, description="devices per page")] = 1000,
     after: Annotated[str | None, Query(
         pattern=ID_PATTERN, description="the previous page's `next_after`")] = None,
-) -> dict:
+) -> Response:
     """The latest value of every point of every device matching the filters, a page of
     devices at a time, ordered by device id: pages follow by keyset (`after`), so a deep
     page costs what the first does. Values come from the latest-value table that ingestion
@@ -34,9 +36,14 @@ async def latest_of_many(
                        "d.profile_id": profile, "d.gateway_id": gateway}, caller.departments)
     ids, total = await q.device_page(conn, filters, after, limit)
     more, ids = len(ids) > limit, ids[:limit]
+    # encoded straight from the rows: 4,000 points as models cost more CPU than the query
     by_device: dict[str, list[dict]] = {device: [] for device in ids}
-    for row in await q.latest_many(conn, ids):
-        by_device[row["device"]].append(row)
-    items = [DeviceLatest(device=d, points=latest_points(rows)) for d, rows in by_device.items()]
-    return {"items": items, "total": total, "limit": limit,
-            "next_after": ids[-1] if more else None}
+    for r in await q.latest_many(conn, ids):
+        by_device[r["device"]].append({
+            "point": r["point"], "unit": r["unit"], "time": r["time"],
+            "value": typed_value(r["data_type"], r["value"]),
+            "quality": None if r["quality"] is None else QUALITIES[r["quality"]]})
+    return Response(orjson.dumps({
+        "items": [{"device": d, "points": points} for d, points in by_device.items()],
+        "total": total, "limit": limit, "next_after": ids[-1] if more else None}),
+        media_type="application/json")

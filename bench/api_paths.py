@@ -1,0 +1,108 @@
+"""The two paths `make bench-api` drives each scenario through (bench/api.py): the API over
+HTTP, and the same SQL the route issues, sent directly with psycopg (the limit: what the
+database answers with no HTTP, auth, validation or encoding), at the same rate or flat out."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import httpx
+from psycopg_pool import AsyncConnectionPool
+
+from api.queries import readings as q
+from ingestion import rollups
+
+Call = Callable[[int], Awaitable[bool]]  # request i; True when it succeeded
+
+
+def figures(latencies: list[float], total: int, errors: int, elapsed: float) -> dict:
+    # a failed request counts as the slowest: p99 must not improve by failing
+    latencies = sorted(latencies) + [float("inf")] * (total - len(latencies))
+    return {"requests": total, "errors": errors, "achieved_rps": round(total / elapsed, 1),
+            "p50_ms": round(statistics.median(latencies), 2),
+            "p99_ms": round(latencies[min(total - 1, int(total * 0.99))], 2)}
+
+
+async def open_loop(call: Call, rate: float, duration_s: float) -> dict:
+    """Request i starts at t0 + i / rate whether or not earlier ones finished (so queueing
+    shows in the latency); latency counts from that moment."""
+    total = int(rate * duration_s)
+    latencies: list[float] = []
+    errors = 0
+    await call(0)  # warm the connections once
+    loop = asyncio.get_running_loop()
+    t0 = loop.time() + 0.1
+
+    async def one(i: int) -> None:
+        nonlocal errors
+        at = t0 + i / rate
+        await asyncio.sleep(max(0.0, at - loop.time()))
+        if not await call(i):
+            errors += 1
+            return
+        latencies.append((loop.time() - at) * 1000)
+
+    await asyncio.gather(*(one(i) for i in range(total)))
+    return figures(latencies, total, errors, loop.time() - t0)
+
+
+async def flat_out(call: Call, concurrency: int, duration_s: float) -> dict:
+    """Closed loop: `concurrency` callers back to back for `duration_s`: the most requests/s
+    the path answers, with the p99 it answers them at."""
+    latencies: list[float] = []
+    errors, started = 0, 0
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+
+    async def caller() -> None:
+        nonlocal errors, started
+        while loop.time() - t0 < duration_s:
+            started += 1
+            at = loop.time()
+            if await call(started):
+                latencies.append((loop.time() - at) * 1000)
+            else:
+                errors += 1
+
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return figures(latencies, started, errors, loop.time() - t0)
+
+
+def api_call(client: httpx.AsyncClient, paths: list[str]) -> Call:
+    async def call(i: int) -> bool:
+        try:
+            res = await client.get(paths[i % len(paths)])
+        except httpx.HTTPError:
+            return False  # e.g. a keep-alive connection the server had just closed
+        return res.status_code == 200
+    return call
+
+
+def direct_call(pool: AsyncConnectionPool, scenario: str, devices: list[str], department: str,
+                window: tuple[datetime, datetime]) -> Call:
+    """The route's SQL for request i, as api/queries issues it (the department check
+    included), rows fetched and dropped."""
+    async def latest(conn, i: int) -> None:
+        device = devices[i % len(devices)]
+        await q.device_exists(conn, device)
+        await q.latest(conn, device)
+
+    async def buckets(conn, i: int) -> None:
+        _, point_id, _ = await q.department_and_point(conn, devices[i % len(devices)], "p1")
+        assert point_id is not None
+        await rollups.bucketed(conn, point_id, 60, *window)
+
+    async def page(conn, i: int) -> None:
+        ids, _ = await q.device_page(conn, {"d.department_id": department}, None, 1000)
+        await q.latest_many(conn, ids[:1000])
+
+    work = {"latest": latest, "buckets": buckets, "page": page}[scenario]
+
+    async def call(i: int) -> bool:
+        async with pool.connection() as conn:
+            await work(conn, i)
+        return True
+    return call
