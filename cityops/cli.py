@@ -174,8 +174,11 @@ def main() -> None:
     app.add_typer(__import__("api.services.gateways_cli", fromlist=["app"]).app, name="gateways")
     app.add_typer(__import__("spatial.cli", fromlist=["app"]).app, name="map")
     app.add_typer(__import__("datafoundation.cli", fromlist=["app"]).app, name="sync")
+    app.add_typer(__import__("datafoundation.catalogue.cli", fromlist=["app"]).app,
+                  name="catalogue")
     app.add_typer(__import__("datafoundation.governance.cli", fromlist=["app"]).app,
                   name="governance")
+    app.add_typer(__import__("datafoundation.quality.cli", fromlist=["app"]).app, name="quality")
     try:
         app()
     except PlatformError as err:

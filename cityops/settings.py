@@ -25,6 +25,9 @@ class Settings(BaseSettings):
 
     state_dir: Path = DEFAULT_STATE_DIR
     database_url: SecretStr = SecretStr("postgresql://cityops@127.0.0.1:5433/cityops")
+    # the API's read-only routes: e.g. the HA cluster's URL with
+    # target_session_attrs=prefer-standby (docs/operations.md); unset: database_url
+    database_read_url: SecretStr | None = None
     # a role allowed to CREATE DATABASE: tests and `cityops db create` use it
     database_admin_url: SecretStr = SecretStr("postgresql://cityops@127.0.0.1:5433/postgres")
     mqtt_url: str = "mqtt://127.0.0.1:1884"
