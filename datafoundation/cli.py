@@ -22,6 +22,18 @@ def run(sync_id: int) -> None:
     typer.echo(f"run {run_id} succeeded")
 
 
+@app.command("range")
+def range_(sync_id: int, run_id: int, range_no: int) -> None:
+    """Load (or resume) one key range of a split first load (what a range job does)."""
+    from datafoundation.split import run_range
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_levels)
+    last = run_range(settings.database_url.get_secret_value(),
+                     settings.secret_key.get_secret_value(), sync_id, run_id, range_no)
+    typer.echo(f"range {range_no} done" + ("; the run succeeded" if last else ""))
+
+
 @app.command("worker")
 def worker(concurrency: int = typer.Option(2, min=1, max=16)) -> None:
     """Take sync runs from the queue `sync` (start several, on several machines, to share

@@ -21,6 +21,7 @@ from datafoundation.governance import jobs as model_jobs
 log = logging.getLogger(__name__)
 QUEUE = "sync"
 TASK = "datafoundation:run_sync"
+RANGE_TASK = "datafoundation:run_range"
 # an unreachable source is tried again after 2, 4, 8, 16 s (procrastinate's exponential wait
 # is wait**attempt); a refusal (wrong password, drift under a frozen contract) is not
 RETRY = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2,
@@ -28,12 +29,42 @@ RETRY = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2,
 
 
 async def run_sync_job(context: procrastinate.JobContext, sync_id: int) -> None:
+    from datafoundation import split
     from datafoundation.runner import run_sync
 
     settings: Settings = context.app.cityops_settings  # type: ignore[attr-defined]
-    await asyncio.to_thread(run_sync, settings.database_url.get_secret_value(),
-                            settings.secret_key.get_secret_value(), sync_id)
-    await model_jobs.after_sync(context.app, settings, sync_id)  # the models reading it
+    url = settings.database_url.get_secret_value()
+    run_id = await asyncio.to_thread(run_sync, url, settings.secret_key.get_secret_value(),
+                                     sync_id, False)
+    # a first load split by key ranges: one job per unfinished range, for any worker
+    ranges = await asyncio.to_thread(split.pending, url, run_id)
+    for number in ranges:
+        await defer_range(context.app, sync_id, run_id, number)
+    if not ranges:
+        await model_jobs.after_sync(context.app, settings, sync_id)  # the models reading it
+
+
+async def run_range_job(context: procrastinate.JobContext, sync_id: int, run_id: int,
+                        range_no: int) -> None:
+    from datafoundation.split import run_range
+
+    settings: Settings = context.app.cityops_settings  # type: ignore[attr-defined]
+    last = await asyncio.to_thread(run_range, settings.database_url.get_secret_value(),
+                                   settings.secret_key.get_secret_value(), sync_id, run_id,
+                                   range_no)
+    if last:  # this range completed the run
+        await model_jobs.after_sync(context.app, settings, sync_id)
+
+
+async def defer_range(app: procrastinate.App, sync_id: int, run_id: int,
+                      range_no: int) -> int | None:
+    lock = f"sync-{sync_id}-run-{run_id}-range-{range_no}"
+    try:
+        return await app.configure_task(RANGE_TASK, queue=QUEUE, lock=lock, queueing_lock=lock
+                                        ).defer_async(sync_id=sync_id, run_id=run_id,
+                                                      range_no=range_no)
+    except procrastinate.exceptions.AlreadyEnqueued:
+        return None
 
 
 def due_syncs(conn: psycopg.Connection, now: datetime) -> list[int]:
@@ -78,6 +109,7 @@ def build_app(settings: Settings) -> procrastinate.App:
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(
         conninfo=settings.database_url.get_secret_value(), min_size=1, max_size=4))
     app.task(name=TASK, pass_context=True, queue=QUEUE, retry=RETRY)(run_sync_job)
+    app.task(name=RANGE_TASK, pass_context=True, queue=QUEUE, retry=RETRY)(run_range_job)
     model_jobs.register(app)
     tick = app.task(name="datafoundation:schedule", pass_context=True, queue=QUEUE)(schedule)
     app.periodic(cron="* * * * *", periodic_id="sync-schedule",

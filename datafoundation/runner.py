@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -93,6 +93,7 @@ class Spec:
     soft_column: str | None
     contract: str
     batch_rows: int
+    split_ranges: int = 1
 
     @property
     def where(self) -> str:
@@ -103,7 +104,7 @@ def _spec(conn: psycopg.Connection, sync_id: int) -> Spec:
     row = conn.execute(
         "SELECT so.name, so.kind, so.settings, so.secret, sy.slug, s.object, s.target_table, "
         "s.mode, s.cursor_column, s.primary_key, s.deletes, s.soft_delete_column, s.contract, "
-        "s.batch_rows FROM syncs s JOIN sources so ON so.id = s.source_id "
+        "s.batch_rows, s.split_ranges FROM syncs s JOIN sources so ON so.id = s.source_id "
         "JOIN systems sy ON sy.id = so.system_id WHERE s.id = %s", (sync_id,)).fetchone()
     if row is None:
         raise SyncRejected(f"sync {sync_id} does not exist")
@@ -182,13 +183,28 @@ def _load(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int,
     schema = raw.schema_of(spec.system)
     _set_aside_nulls(conn, spec, source, run_id, columns)
     page = Page(state["cursor"] if spec.mode == "incremental" else None, _resume_key(state))
-    names = [c.name for c in columns]
-    index = [names.index(k) for k in spec.keys]
-    ci = names.index(spec.cursor) if spec.cursor else None
     # a first load (the table has no key yet) has nothing to merge with: rows go straight in
     direct = not raw.has_key(conn, schema, spec.target)
-    repeats = _repeats(spec, source)
     reading = source.read(spec.table, columns, spec.keys, spec.cursor, page, spec.batch_rows)
+
+    def save(key: list, cursor: object) -> None:
+        conn.execute("UPDATE sync_state SET cursor_value = COALESCE(%s, cursor_value), "
+                     "cursor_key = %s, updated_at = now() WHERE sync_id = %s",
+                     (cursor, Jsonb({"key": key}), spec.sync_id))
+
+    stream(conn, spec, source, run_id, columns, reading, direct, save)
+
+
+def stream(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int,
+           columns: list[Column], reading: Iterator[list[tuple]], direct: bool,
+           save: Callable[[list, object], None]) -> None:
+    """Commit each batch read with its resume point (`save`, called inside the batch's
+    transaction): the sync's cursor, or a key range's own (datafoundation/split.py)."""
+    schema = raw.schema_of(spec.system)
+    names = [c.name for c in columns]
+    index = [names.index(k) for k in spec.keys]
+    ci = names.index(spec.cursor) if spec.cursor and spec.cursor in names else None
+    repeats = _repeats(spec, source)
     with prefetch(reading) as batches:
         for rows in batches:
             aside: quarantine.Aside = []
@@ -200,16 +216,16 @@ def _load(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int,
                 dated = rows
             last = dated[-1] if dated else rows[-1]
             _commit_batch(conn, spec, schema, columns, rows, dated, aside, run_id, direct,
-                          repeats, [last[i] for i in index],
-                          last[ci] if ci is not None else None)
+                          repeats, lambda last=last: save(
+                              [last[i] for i in index], last[ci] if ci is not None else None))
 
 
 def _set_aside_nulls(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int,
-                     columns: list[Column]) -> None:
+                     columns: list[Column], cursor: bool = True) -> None:
     """Rows with a NULL key part or cursor: a keyset read never reaches them, so they are set
     aside (again on every run until the source is fixed: the data bureau sees them)."""
     checks = [(k, f"primary key column {k} is NULL") for k in spec.keys]
-    if spec.mode == "incremental":
+    if spec.mode == "incremental" and cursor:  # (a key range reads and sets them aside)
         checks.append((spec.cursor, f"cursor column {spec.cursor} is NULL: an incremental "
                                     "sync would never read this row"))
     aside: quarantine.Aside = []
@@ -245,7 +261,7 @@ def _progress(conn: psycopg.Connection, spec: Spec, run_id: int, columns: list[C
 
 def _commit_batch(conn: psycopg.Connection, spec: Spec, schema: str, columns: list[Column],
                   rows: list[tuple], good: list[tuple], aside: quarantine.Aside, run_id: int,
-                  direct: bool, repeats, key: list, cursor: object) -> None:
+                  direct: bool, repeats, save: Callable[[], None]) -> None:
     """One batch, its cursor, its set-aside rows and the run's progress: one transaction,
     all or nothing."""
     with conn.transaction():
@@ -253,9 +269,7 @@ def _commit_batch(conn: psycopg.Connection, spec: Spec, schema: str, columns: li
                                      run_id, direct, repeats)
         deleted = (raw.mark_soft_deleted(conn, schema, spec.target, spec.soft_column, run_id)
                    if spec.deletes == "soft" else 0)
-        conn.execute("UPDATE sync_state SET cursor_value = COALESCE(%s, cursor_value), "
-                     "cursor_key = %s, updated_at = now() WHERE sync_id = %s",
-                     (cursor, Jsonb({"key": key}), spec.sync_id))
+        save()
         _progress(conn, spec, run_id, columns, len(rows), written, deleted, aside + refused)
         if aside or refused:
             log.warning("sync %s run %s: %d rows set aside (%s)", spec.sync_id, run_id,
@@ -284,9 +298,11 @@ def _finish(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int,
         register_raw(conn, spec.sync_id)  # the raw table as a governed dataset
 
 
-def run_sync(database_url: str, secret_key: str, sync_id: int) -> int:
+def run_sync(database_url: str, secret_key: str, sync_id: int, here: bool = True) -> int:
     """Run (or resume) one sync; returns the run id. A failure is recorded on the run, with
-    what was committed before it kept, and raised."""
+    what was committed before it kept, and raised. A first load split by key ranges
+    (`syncs.split_ranges`) runs its ranges here one after the other, or, `here=False`, only
+    plans them for the caller to queue (split.pending lists them)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
                             (LOCK_SPACE, sync_id)).fetchone()[0]:
@@ -299,6 +315,16 @@ def run_sync(database_url: str, secret_key: str, sync_id: int) -> int:
             source.connect()
             columns = source.columns(spec.table)
             _prepare(conn, spec, run_id, columns, state["columns"])
+            from datafoundation import split  # (split builds on this module)
+
+            ranges = split.plan(conn, spec, source, run_id)
+            if ranges is not None:
+                _set_aside_nulls(conn, spec, source, run_id, columns, cursor=False)
+                if not here:
+                    return run_id  # the caller queues one job per range
+                for number in ranges:
+                    split.run_range(database_url, secret_key, sync_id, run_id, number)
+                return run_id
             _load(conn, spec, source, run_id, columns, state)
             _finish(conn, spec, source, run_id, columns)
         except PlatformError as err:

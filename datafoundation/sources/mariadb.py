@@ -122,10 +122,17 @@ class MariaDBSource:
                            f"table {table}")
         return {tuple(str(v) for v in r) for r in rows}
 
+    def bounds(self, table: str, key: str, cursor: str | None) -> tuple:
+        """(min key, max key, max cursor): how a first load is split by key ranges, and the
+        cursor it leaves for the next incremental run."""
+        top = f"MAX(`{cursor}`)" if cursor else "NULL"
+        return self._query(f"SELECT MIN(`{key}`), MAX(`{key}`), {top} FROM `{table}`", (),
+                           f"table {table}")[0]
+
     def read(self, table: str, columns: list[Column], keys: list[str], cursor: str | None,
-             after: Page, batch_rows: int) -> Iterator[list[tuple]]:
+             after: Page, batch_rows: int, until: object = None) -> Iterator[list[tuple]]:
         """Batches in (cursor, key) order, each read by its own keyset query, so a resumed run
-        starts right after the last committed row."""
+        starts right after the last committed row. `until`: the last key of a key range."""
         names = ", ".join(f"`{c.name}`" for c in columns)
         index = [[c.name for c in columns].index(k) for k in keys]
         ci = [c.name for c in columns].index(cursor) if cursor else None
@@ -133,6 +140,8 @@ class MariaDBSource:
         page = after
         while True:
             where, args = self._after(keys, cursor, page)
+            if until is not None:
+                where, args = f"{where} AND `{keys[0]}` <= %s", (*args, until)
             sql = f"SELECT {names} FROM `{table}` {where} ORDER BY {order} LIMIT {int(batch_rows)}"
             rows = self._query(sql, args, f"table {table}")
             if not rows:
@@ -168,7 +177,11 @@ class MariaDBSource:
         args: tuple = ()
         if cursor is not None:
             found.append(f"`{cursor}` IS NOT NULL")
-            if page.cursor is not None:
+            if page.cursor is not None and page.key is None:
+                # after a split first load: from its high-water mark on (merging is idempotent)
+                found.append(f"`{cursor}` >= %s")
+                args = (page.cursor,)
+            elif page.cursor is not None:
                 found.append(f"({keyset([cursor, *keys])})")
                 args = keyset_args((page.cursor, *page.key))
         elif page.key is not None:

@@ -93,8 +93,16 @@ class PostgreSQLSource:
         return {tuple(r) for r in self._query(q, tuple(v for k in values for v in k),
                                                f"table {table}")}
 
+    def bounds(self, table: str, key: str, cursor: str | None) -> tuple:
+        """(min key, max key, max cursor), as MariaDBSource.bounds."""
+        q = sql.SQL("SELECT min({k})::text, max({k})::text, {c} FROM {t}").format(
+            k=sql.Identifier(key), t=self._table(table),
+            c=sql.SQL("max({})::text").format(sql.Identifier(cursor)) if cursor
+            else sql.SQL("NULL"))
+        return self._query(q, (), f"table {table}")[0]
+
     def read(self, table: str, columns: list[Column], keys: list[str], cursor: str | None,
-             after: Page, batch_rows: int) -> Iterator[list[tuple]]:
+             after: Page, batch_rows: int, until: object = None) -> Iterator[list[tuple]]:
         """Keyset batches in (cursor, key) order, as MariaDBSource.read (a row comparison:
         PostgreSQL walks an index for it)."""
         names = [c.name for c in columns]
@@ -109,10 +117,17 @@ class PostgreSQLSource:
                 sql.SQL("src.{} IS NOT NULL").format(sql.Identifier(n))
                 for n in ([cursor] if cursor else []) + keys)
             args: tuple = ()
-            if page.key is not None or page.cursor is not None:
-                args = ((page.cursor,) if cursor else ()) + tuple(page.key or ())
+            if until is not None:
+                where += sql.SQL(" AND src.{} <= %s").format(sql.Identifier(keys[0]))
+                args = (until,)
+            if page.key is None and page.cursor is not None and cursor:
+                where += sql.SQL(" AND src.{} >= %s").format(sql.Identifier(cursor))
+                args = (*args, page.cursor)
+            elif page.key is not None or page.cursor is not None:
+                after_args = ((page.cursor,) if cursor else ()) + tuple(page.key or ())
+                args = (*args, *after_args)
                 where += sql.SQL(" AND ROW({o}) > ROW({v})").format(
-                    o=order, v=sql.SQL(", ").join(sql.Placeholder() * len(args)))
+                    o=order, v=sql.SQL(", ").join(sql.Placeholder() * len(after_args)))
             q = sql.SQL("SELECT {s} FROM {t} AS src {w} ORDER BY {o} LIMIT {n}").format(
                 s=_text_select(names), t=self._table(table), w=where, o=order,
                 n=sql.Literal(int(batch_rows)))

@@ -37,7 +37,9 @@ def test_two_workers_share_syncs_and_a_source_down_is_retried(
     for table in tables:
         enterprise_registry.seed(conn, 120, table=table, dirty_share=0.0)
     conn.close()
-    syncs = [add_sync(database_url, registry_source, t) for t in tables]
+    # the first is a first load split into two key ranges: a job per range, both workers
+    syncs = [add_sync(database_url, registry_source, t, split_ranges=2 if t == tables[0] else 1)
+             for t in tables]
     # the third sync's source is a copy of the registry pointing at a closed port for now
     with psycopg.connect(database_url, autocommit=True) as pg:
         down = pg.execute(
@@ -53,6 +55,14 @@ def test_two_workers_share_syncs_and_a_source_down_is_retried(
         wait_for(lambda s=sync: _runs(database_url, s) and _runs(database_url, s)[-1][0]
                  == "succeeded", timeout_s=30, what=f"sync {sync} done by a worker")
         assert _runs(database_url, sync)[-1][2] == len(source_rows(mariadb, table))
+    with psycopg.connect(database_url) as pg:
+        ranges = pg.execute("SELECT r.range_no, r.finished FROM sync_ranges r JOIN sync_runs u "
+                            "ON u.id = r.run_id WHERE u.sync_id = %s ORDER BY 1",
+                            (syncs[0],)).fetchall()
+        ids = pg.execute(f"SELECT count(*), count(DISTINCT id) FROM raw_scjg_registry."
+                         f"{tables[0]}").fetchone()
+    assert ranges == [(0, True), (1, True)]
+    assert ids == (len(source_rows(mariadb, tables[0])),) * 2
     wait_for(lambda: _runs(database_url, syncs[2]) and _runs(database_url, syncs[2])[-1][1] >= 2,
              timeout_s=30, what="the unreachable source retried")
     assert "source_unavailable: source registry-db-2: cannot connect" in \
