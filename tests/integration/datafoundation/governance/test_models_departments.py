@@ -1,5 +1,6 @@
 """The shipped 城市部件 models over the 城管局's own PostgreSQL (a real database in the
-cluster), and every shipped model parses and orders upstream first."""
+cluster), the 12345 工单 models over the hotline's HTTP API, and every shipped model parses
+and orders upstream first."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from datafoundation.governance import run as runner
 from datafoundation.runner import run_sync
 from infra.db.admin import drop_database
 from simulators.departments import components
+from simulators.departments.hotline import Hotline, serve
+from tests.helpers import free_port
 from tests.integration.datafoundation.conftest import SECRET_KEY
 
 
@@ -73,3 +76,43 @@ def test_components_to_topic(stack_settings, database_url, tmp_path):
                 (f"std_components_{suffix}",)).fetchall() == [("坐标不在濉溪县范围内",)]
     finally:
         drop_database(admin, name)
+
+
+def test_workorders_to_topic(database_url, tmp_path):
+    line = Hotline(secrets.token_urlsafe(12), orders=60)
+    line.mutate(inserts=0, updates=10)
+    server = serve(line, free_port())
+    slug, suffix = f"rx_{secrets.token_hex(3)}", secrets.token_hex(2)
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("INSERT INTO departments (id, name) VALUES ('xfj', '信访局') "
+                         "ON CONFLICT DO NOTHING")
+            standards.load(conn)
+            system = register.add_system(conn, slug, "12345热线工单系统", "xfj")
+            source = register.add_source(
+                conn, SECRET_KEY, system, f"{slug}-api", "http_json",
+                {"base_url": f"http://127.0.0.1:{server.server_address[1]}"},
+                {"password": line.token})
+            sync = register.add_sync(conn, source, "/api/workorders", "workorders",
+                                     "incremental", ["id"], cursor_column="updated_at")
+        run_sync(database_url, SECRET_KEY, sync)
+    finally:
+        server.shutdown()
+        server.server_close()
+    folder = tmp_path / "governance"
+    (folder / "models").mkdir(parents=True)
+    for name in ("std_workorders.yaml", "topic_workorders.yaml"):
+        text = (standards.DEFAULT_DIR / "models" / name).read_text(encoding="utf-8")
+        (folder / "models" / name).write_text(
+            text.replace("raw_rx12345.", f"raw_{slug}.")
+            .replace("std.workorders", f"std.workorders_{suffix}")
+            .replace("topic.workorders", f"topic.workorders_{suffix}")
+            .replace("_workorders\n", f"_workorders_{suffix}\n"), encoding="utf-8")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        runner.run(conn, None, folder)
+        got = dict(conn.execute(f"SELECT id, closed FROM topic.workorders_{suffix}").fetchall())
+        assert got == {o["id"]: o["state"] == "办结" for o in line.orders.values()}
+        assert sum(got.values()) == 10
+        kind, = conn.execute(f"SELECT pg_typeof(updated_at)::text FROM std.workorders_{suffix} "
+                             "LIMIT 1").fetchone()
+        assert kind == "timestamp with time zone"  # the JSON's text, normalised
