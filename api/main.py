@@ -35,6 +35,7 @@ from api.routes import (
     live,
     map,
     open311,
+    panorama,
     quality,
     readings,
     registry,
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(data_services.router)  # issue 15: 数据服务, the service hub
     app.include_router(lineage.router)  # issue 15: 数据血缘
     app.include_router(catalogue_registry.router)  # issue 15: 一本账, 公共数据资源登记
+    app.include_router(panorama.router)  # issue 15: 数据全景
     app.include_router(quality.router)  # issue 15: 数据质量
 
     install_console(app)  # issue 8: the console at / (built by `make web`)
