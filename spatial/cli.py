@@ -61,6 +61,23 @@ def import_points_cmd(
     _show(report.as_dict())
 
 
+@app.command("import-facilities")
+def import_facilities_cmd(
+    path: Path, kind: Annotated[str, typer.Option(help="camera, hydrant, shelter... (a row's "
+                                                      "own `kind` column wins)")],
+    crs: Crs = "CGCS2000", layer: str = "",
+) -> None:
+    """Cameras or facilities from a CSV with columns id, lon, lat [, name, code, department,
+    kind], upserted by id."""
+    from spatial.facilities import import_facilities
+    from spatial.importer import read_point_rows
+
+    rows = read_point_rows(path)
+    with _connect() as conn:
+        report = import_facilities(conn, rows, kind=kind, layer=layer or path.stem, crs=crs)
+    _show(report.as_dict())
+
+
 @app.command("seed-demo")
 def seed_demo_cmd(events: Annotated[int, typer.Option(min=0, max=100_000)] = 300) -> None:
     """濉溪县, its towns and grid cells, the devices placed, a month of events (the demo)."""

@@ -1,6 +1,7 @@
 """The demo's map (`cityops map seed-demo`): 濉溪县 as a county area, synthetic town areas
 and 单元网格 over it, the demo's sites and devices placed around the county seat, and a month
-of closed events for the heat map. The town and cell shapes are generated rectangles, not
+of closed events for the heat map, and cameras and facilities (hydrants, shelters, pumping
+stations) around the seat. The town and cell shapes are generated rectangles, not
 surveyed boundaries (a county imports its own: docs/map.md). Idempotent: areas are upserted,
 only unplaced devices are placed, history events are added once."""
 
@@ -86,6 +87,29 @@ def _history(conn: psycopg.Connection, count: int, now: datetime) -> int:
     return count
 
 
+# facilities the demo places (kind, name, how many): cameras at the seat's crossings
+FACILITIES = [("camera", "雪亮工程 监控点", 36), ("hydrant", "消火栓", 20),
+              ("shelter", "应急避难场所", 4), ("pumping_station", "排涝泵站", 3)]
+
+
+def _facilities(conn: psycopg.Connection) -> int:
+    """Cameras and facilities around the seat, on a 0.01° lattice (about a kilometre); ids
+    fixed so that a second run updates them in place."""
+    rng = random.Random(84)  # noqa: S311  (demo data, the same every time)
+    rows = []
+    for kind, name, count in FACILITIES:
+        for n in range(1, count + 1):
+            lon = SEAT[0] + round(rng.uniform(-0.06, 0.06), 2) + rng.uniform(-4e-4, 4e-4)
+            lat = SEAT[1] + round(rng.uniform(-0.05, 0.05), 2) + rng.uniform(-4e-4, 4e-4)
+            code = f"34062100001320{n:06d}" if kind == "camera" else ""
+            rows.append((f"demo-{kind}-{n}", kind, f"{name} {n}", code, lon, lat))
+    conn.cursor().executemany(
+        "INSERT INTO facilities (id, kind, name, code, longitude, latitude)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
+        " longitude = excluded.longitude, latitude = excluded.latitude", rows)
+    return len(rows)
+
+
 def seed_demo(conn: psycopg.Connection, events: int = 300,
               now: datetime | None = None) -> dict:
     county = _square(WEST, SOUTH, EAST, NORTH, COUNTY_CODE, "濉溪县")
@@ -94,6 +118,7 @@ def seed_demo(conn: psycopg.Connection, events: int = 300,
     cells = import_areas(conn, _cells(), kind="grid", layer="demo-grid", crs="CGCS2000")
     with conn.transaction():
         placed = _place_devices(conn)
+        facilities = _facilities(conn)
         added = _history(conn, events, now or datetime.now(UTC))
     return {"towns": len(TOWNS), "cells": cells.stored, "devices_placed": placed,
-            "events_added": added}
+            "facilities": facilities, "events_added": added}

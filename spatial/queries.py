@@ -32,6 +32,22 @@ SELECT id, title, department_id AS department, category, latitude, longitude,
            AS distance_m
 FROM cand, p ORDER BY distance_m, id LIMIT %(limit)s"""
 
+# the same for cameras (facilities of kind 'camera', migration 084): what the detail panel
+# of an event or an alarm lists, nearest first
+_NEAREST_CAMERAS = """
+WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4490) AS pt),
+cand AS (
+    SELECT f.id, f.name AS title, f.department_id, 'camera' AS category, f.latitude,
+           f.longitude, f.geom
+    FROM facilities f, p
+    WHERE f.kind = 'camera'
+      AND (%(scoped)s = false OR f.department_id = ANY(%(departments)s))
+    ORDER BY f.geom <-> p.pt LIMIT %(candidates)s)
+SELECT id, title, department_id AS department, category, latitude, longitude,
+       round(ST_Distance(cand.geom::geography, p.pt::geography)::numeric, 1)::float
+           AS distance_m
+FROM cand, p ORDER BY distance_m, id LIMIT %(limit)s"""
+
 _EVENT_POINT = "SELECT longitude, latitude, NULL FROM events WHERE id = %s"
 _ALARM_POINT = ("SELECT d.longitude, d.latitude, d.department_id FROM alarms a"
                 " JOIN devices d ON d.id = a.device_id WHERE a.id = %s")
@@ -52,14 +68,16 @@ async def point_of(conn: AsyncConnection, *, event: int | None = None,
 
 
 async def nearest(conn: AsyncConnection, lon: float, lat: float, *, limit: int = 10,
-                  category: str | None = None,
-                  departments: frozenset[str] | None = None) -> list[dict]:
+                  category: str | None = None, departments: frozenset[str] | None = None,
+                  cameras: bool = False) -> list[dict]:
+    """The nearest devices (of a profile `category`), or with `cameras` the nearest
+    cameras, in metres on the spheroid."""
     lon, lat = check_pair(lon, lat)
     params = {"lon": lon, "lat": lat, "category": category, "limit": limit,
               "candidates": max(limit * 4, 50), "scoped": departments is not None,
               "departments": sorted(departments or ())}
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_NEAREST, params)
+        await cur.execute(_NEAREST_CAMERAS if cameras else _NEAREST, params)
         return await cur.fetchall()
 
 

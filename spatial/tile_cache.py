@@ -31,7 +31,7 @@ GZIP_LEVEL = 5  # about 1 ms for a 50 kB tile, once per TTL_S; level 9 saves lit
 # which cached layers a change announced for a table makes stale
 AFFECTED: dict[str, tuple[str, ...]] = {
     "devices": ("devices", "alarms"), "alarms": ("alarms",), "events": ("events",),
-    "sites": ("sites",), "areas": ("areas-",),
+    "sites": ("sites",), "areas": ("areas-",), "facilities": ("cameras", "facilities"),
 }
 
 Key = tuple  # (layer, z, x, y, departments or None, days or None)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from psycopg import AsyncConnection, sql
 
 from cityops.errors import InvalidInput, NotFound
+from spatial.components import COMPONENTS, components_tile
 from spatial.importer import AREA_KINDS
 
 MAX_ZOOM = 22
@@ -66,6 +67,11 @@ LAYERS: dict[str, Layer] = {
         "events t", "t.state <> 'cancelled'",
         cluster="count(*) FILTER (WHERE t.state <> 'closed') AS open"),
     "sites": Layer("t.id, t.name", "sites t"),
+    # cameras are kept to a department-scoped caller's departments, as devices are
+    "cameras": Layer("t.id, t.name, t.code, t.department_id AS department", "facilities t",
+                     "t.kind = 'camera'", department="t.department_id"),
+    "facilities": Layer("t.id, t.name, t.kind, t.department_id AS department",
+                        "facilities t", "t.kind <> 'camera'"),
     **{f"areas-{kind}": Layer("t.code, t.name, t.kind, t.department_id AS department",
                               "areas t", f"t.kind = '{kind}'",
                               min_zoom=11 if kind == "grid" else 0) for kind in AREA_KINDS},
@@ -140,16 +146,21 @@ def _cluster_sql(spec: Layer, where: str) -> str:
     )
 
 
-def check_layer(layer: str) -> Layer:
+def check_layer(layer: str) -> Layer | None:
+    if layer == COMPONENTS:
+        return None
     spec = LAYERS.get(layer)
     if spec is None:
-        raise NotFound(f"map layer {layer!r} does not exist (layers: {', '.join(LAYERS)})")
+        raise NotFound(f"map layer {layer!r} does not exist "
+                       f"(layers: {', '.join([*LAYERS, COMPONENTS])})")
     return spec
 
 
 def tile_query(layer: str, z: int, scoped: bool, recent: bool = False) -> sql.Composed:
     """The one statement cutting a tile of `layer`; parameters z, x, y (and departments)."""
     spec = check_layer(layer)
+    if spec is None:
+        raise InvalidInput(f"layer {layer!r} has no single statement (see components_tile)")
     where = spec.where
     if scoped and spec.department:
         where += f" AND {spec.department} = ANY(%(departments)s)"
@@ -183,6 +194,8 @@ async def tile(conn: AsyncConnection, layer: str, z: int, x: int, y: int,
                departments: frozenset[str] | None, days: int | None = None) -> bytes:
     """`days`: only events reported in the last so many days (events layer)."""
     check_tile(z, x, y)
+    if layer == COMPONENTS:
+        return await components_tile(conn, z, x, y)
     spec = LAYERS.get(layer)
     if spec is not None and spec.precomputed and CELLS_FROM <= z < CLUSTER_BELOW:
         await refresh_cells(conn)

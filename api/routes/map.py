@@ -6,7 +6,7 @@ departments; events are the county-wide case board, read by the event roles."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
@@ -104,8 +104,9 @@ async def get_tile(
     entry = await tile_cache(request).get(
         (layer, z, x, y, caller.departments, days), cut,
         fresh="no-cache" in request.headers.get("cache-control", ""))
-    # the browser may keep a tile for a second; the server's copy is at most TTL_S old
-    headers = {"Cache-Control": "private, max-age=1", "Vary": "Accept-Encoding"}
+    # the server's copy is at most TTL_S old; MapLibre reloads a tile when its max-age
+    # passes, so this is also how often a still map refreshes its tiles
+    headers = {"Cache-Control": "private, max-age=5", "Vary": "Accept-Encoding"}
     if entry.body and "gzip" in request.headers.get("accept-encoding", ""):
         return Response(entry.body, media_type=MVT,
                         headers={**headers, "Content-Encoding": "gzip"})
@@ -141,8 +142,14 @@ async def nearest(
     category: Annotated[str | None, Query(pattern=r"^[a-z_]{1,30}$",
                                           description="profile category, e.g. security")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    of: Annotated[Literal["devices", "cameras"], Query(
+        description="devices (optionally of a category) or cameras (facilities of kind "
+                    "camera)")] = "devices",
 ) -> list[dict]:
-    """The devices nearest a point, an event or an alarm (its device), in metres."""
+    """The devices or cameras nearest a point, an event or an alarm (its device), in
+    metres."""
+    if of == "cameras" and category is not None:
+        raise InvalidInput("category applies to devices, not to cameras")
     given = [name for name, v in (("lon/lat", lon if lat is not None else None),
                                   ("event", event), ("alarm", alarm)) if v is not None]
     if len(given) != 1 or (lon is None) != (lat is None):
@@ -152,7 +159,7 @@ async def nearest(
         if alarm is not None:
             check_department(caller, department, f"alarm {alarm}")
     return await queries.nearest(conn, lon, lat, limit=limit, category=category,
-                                 departments=caller.departments)
+                                 departments=caller.departments, cameras=of == "cameras")
 
 
 @router.post("/v1/map/within", response_model=WithinOut, dependencies=[AnyRole])
