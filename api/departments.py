@@ -126,9 +126,12 @@ for _method, _path in (("GET", "/v1/users"), ("POST", "/v1/users"),
 
 # sessions and 等保 (issues 18, 19; docs/security.md): a person's own session, or county-wide
 # security administration
-DECISIONS[("POST", "/v1/auth/logout")] = SHARED
+for _path in ("/v1/auth/logout", "/v1/auth/totp", "/v1/auth/totp/confirm"):
+    DECISIONS[("POST", _path)] = SHARED
 for _method, _path in (("GET", "/v1/displays"), ("POST", "/v1/displays"),
-                       ("POST", "/v1/displays/{display}/revoke")):
+                       ("POST", "/v1/displays/{display}/revoke"), ("GET", "/v1/lockouts"),
+                       ("POST", "/v1/lockouts/unlock"), ("PUT", "/v1/users/{username}/role"),
+                       ("POST", "/v1/users/{username}/totp/reset")):
     DECISIONS[(_method, _path)] = COUNTY
 
 

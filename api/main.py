@@ -39,6 +39,7 @@ from api.routes import (
     quality,
     readings,
     registry,
+    security,
     systems,
 )
 from api.runtime import run_services
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cloud.router)  # issue 6: cloud control
     app.include_router(map.router)  # issue 16: the map
     app.include_router(systems.router)  # issue 14: 数据汇聚
+    app.include_router(security.router)  # issue 19: second factor, roles, lockouts
     app.include_router(displays.router)  # issues 18/19: walls, sessions, 等保
     app.include_router(data_services.router)  # issue 15: 数据服务, the service hub
     app.include_router(lineage.router)  # issue 15: 数据血缘

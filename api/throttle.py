@@ -4,9 +4,11 @@ Counting in PostgreSQL (table `auth_failures`) keeps the limit one limit however
 processes answer (CITYOPS_API_WORKERS): a per-process counter would multiply by their number.
 A subject is `account:<username>` (known or not: an unknown name is counted exactly like a
 known one, so the answers do not tell which names exist), `key:<prefix>` for API keys, and
-`address:<client ip>`. Each subject has a fixed window of `auth_failure_window_s`; once its
-failures reach the limit, every attempt on it is answered 429 with Retry-After until the window
-ends, before any password is verified (an attacker also stops costing argon2 CPU).
+`address:<client ip>`. Failures are counted in a fixed window of `auth_failure_window_s`.
+Reaching the limit within it locks the subject for `auth_lockout_s` (等保 level 3: login failure
+handling): every attempt on it is answered 429 with Retry-After, before any password is
+verified (an attacker also stops costing argon2 CPU), until the time ends or a security
+administrator unlocks it (POST /v1/lockouts/unlock). The lock is audited as `auth.throttled`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Throttle:
     def __init__(self, pool: AsyncConnectionPool, settings: Settings) -> None:
         self.pool = pool
         self.window_s = settings.auth_failure_window_s
+        self.lockout_s = settings.auth_lockout_s
         self.limits = {"account": settings.auth_failures_per_account,
                        "key": settings.auth_failures_per_account,
                        "address": settings.auth_failures_per_address}
@@ -43,22 +46,20 @@ class Throttle:
         return self.limits[subject.partition(":")[0]]
 
     async def check(self, subjects: Subjects) -> None:
-        """TooManyAttempts when the account or the address is over its limit."""
+        """TooManyAttempts while the account or the address is locked."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                "SELECT subject, failures, extract(epoch FROM window_start"
-                " + make_interval(secs => %s) - now()) FROM auth_failures"
-                " WHERE subject = ANY(%s) AND window_start > now() - make_interval(secs => %s)",
-                (self.window_s, [subjects.account, subjects.address], self.window_s),
+                "SELECT subject, extract(epoch FROM locked_until - now()) FROM auth_failures"
+                " WHERE subject = ANY(%s) AND locked_until > now()",
+                ([subjects.account, subjects.address],),
             )
             rows = await cur.fetchall()
-        for subject, failures, left_s in rows:
-            if failures >= self._limit(subject):
-                what = "this address" if subject.startswith("address:") else "this account"
-                retry = max(1, math.ceil(left_s))
-                raise TooManyAttempts(
-                    f"too many failed attempts for {what}: try again in {retry} s",
-                    retry_after_s=retry)
+        for subject, left_s in rows:
+            what = "this address" if subject.startswith("address:") else "this account"
+            retry = max(1, math.ceil(left_s))
+            raise TooManyAttempts(
+                f"too many failed attempts for {what}: try again in {retry} s",
+                retry_after_s=retry)
 
     async def failed(self, subjects: Subjects, reason: str) -> None:
         """Count a failure on both subjects and audit it (never the password or key)."""
@@ -77,9 +78,20 @@ class Throttle:
                 )
                 if (await cur.fetchone())[0] == self._limit(subject):  # type: ignore[index]
                     crossed.append(subject)
+                    # locked until a security administrator unlocks it or the time ends
+                    await conn.execute(
+                        "UPDATE auth_failures SET locked_until = now()"
+                        " + make_interval(secs => %s) WHERE subject = %s",
+                        (self.lockout_s, subject))
             await _audit(conn, "auth.failed", subjects, {"reason": reason})
             if crossed:
                 await _audit(conn, "auth.throttled", subjects, {"subjects": crossed})
+
+    async def unlock(self, subject: str) -> bool:
+        """Lift a lockout and forget the failures (the security administrator's route)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("DELETE FROM auth_failures WHERE subject = %s", (subject,))
+            return cur.rowcount > 0
 
     async def succeeded(self, subjects: Subjects) -> None:
         """A right password clears its account's count; the address keeps its count, or one

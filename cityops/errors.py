@@ -116,6 +116,18 @@ class AuthError(PlatformError):
     code = "unauthenticated"
 
 
+class SecondFactorRequired(AuthError):
+    """The password was right; the login needs the user's TOTP code (or a recovery code)."""
+
+    code = "second_factor_required"
+
+
+class PasswordExpired(AuthError):
+    """The password was right but is older than the policy allows: set a new one."""
+
+    code = "password_expired"
+
+
 class Forbidden(PlatformError):
     """The caller is authenticated but its role does not allow this."""
 

@@ -95,6 +95,9 @@ def settings(database_url: str, broker: BrokerFixture, tmp_path_factory) -> Sett
         auth_failures_per_address=1_000_000,
         # people log in with a password only (the second factor's own tests require it)
         totp_required_roles=[],
+        # the suite's people have simple passwords (the password rules' own tests use the
+        # defaults)
+        password_min_length=8, password_min_classes=1,
     )
 
 

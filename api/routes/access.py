@@ -1,4 +1,7 @@
-"""People, API keys, the audit log and API usage: admins only."""
+"""People, API keys, the audit log and API usage, split by duty (三员分立, docs/security.md):
+the system administrator (`admin`) manages people and reads API usage; the security
+administrator assigns roles (api/routes/security.py) and manages API keys; the audit
+administrator alone reads the audit log."""
 
 from __future__ import annotations
 
@@ -6,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import psycopg
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from psycopg.rows import dict_row
 
 from api.auth import hash_password
-from api.deps import Caller, Conn, allow, audit_detail, identity
+from api.deps import Caller, Conn, allow, allow_only, audit_detail, get_settings, identity
+from api.passwords import check_complexity, set_password
 from api.queries import registry as rq
 from api.schemas.access import (
     ApiKey,
@@ -24,10 +28,13 @@ from api.schemas.access import (
 )
 from api.schemas.registry import Page
 from cityops.api_keys import new_api_key
-from cityops.errors import Conflict, InvalidInput
+from cityops.errors import Conflict, Forbidden, InvalidInput
+from cityops.principal import SEPARATED_ROLES, Role
+from cityops.settings import Settings
 from cityops.wire import ID_PATTERN
 
-router = APIRouter(tags=["access"], dependencies=[allow()])
+router = APIRouter(tags=["access"])
+SYSTEM, SECURITY, AUDIT = allow(), allow_only(Role.SECURITY_ADMIN), allow_only(Role.AUDIT_ADMIN)
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 USER_COLUMNS = "username, role, department_id AS department, disabled, created_at"
@@ -35,15 +42,19 @@ KEY_COLUMNS = ("id, name, prefix, role, routes, departments, expires_at, revoked
                " created_by, created_at, last_used_at")
 
 
-@router.get("/v1/users", response_model=Page[User])
+@router.get("/v1/users", response_model=Page[User],
+            dependencies=[allow(Role.SECURITY_ADMIN)])
 async def list_users(conn: Conn, limit: Limit = 100, offset: Offset = 0) -> dict:
     items, total = await rq.page(conn, USER_COLUMNS, "users", {}, "username", limit, offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.post("/v1/users", response_model=User, status_code=201)
-async def create_user(body: UserIn, conn: Conn, request: Request) -> dict:
+@router.post("/v1/users", response_model=User, status_code=201, dependencies=[SYSTEM])
+async def create_user(body: UserIn, conn: Conn, request: Request,
+                      settings: Annotated[Settings, Depends(get_settings)]) -> dict:
+    """Create a person's login; the password must follow the rules (docs/security.md)."""
     audit_detail(request, user=body.username, role=body.role.value)
+    check_complexity(body.password.get_secret_value(), body.username, settings)
     if body.department is not None and not await rq.exists(conn, "departments", body.department):
         # a field of the body, not the path: 422 like any other unknown reference
         raise InvalidInput(f"department: {body.department!r} is not registered")
@@ -59,16 +70,22 @@ async def create_user(body: UserIn, conn: Conn, request: Request) -> dict:
     return await rq.one(conn, USER_COLUMNS, "users", "username", body.username, "user")
 
 
-@router.patch("/v1/users/{username}", response_model=User)
+@router.patch("/v1/users/{username}", response_model=User, dependencies=[SYSTEM])
 async def change_user(username: Annotated[str, Path(pattern=ID_PATTERN)], body: UserPatch,
-                      conn: Conn, request: Request) -> dict:
-    """Change a role or department, set a new password, or disable a login."""
+                      conn: Conn, request: Request,
+                      settings: Annotated[Settings, Depends(get_settings)]) -> dict:
+    """Change a department, set a new password, or disable a login. A role is the security
+    administrator's to assign (PUT /v1/users/{username}/role)."""
     audit_detail(request, user=username, fields=sorted(body.model_fields_set))
+    if body.role is not None:
+        raise Forbidden("roles are assigned by the security administrator:"
+                        f" PUT /v1/users/{username}/role")
     await rq.one(conn, USER_COLUMNS, "users", "username", username, "user")
     identity(request).forget()  # as for a revoked key: this process at once, others by NOTIFY
     changes = body.model_dump(exclude_unset=True)
-    if "password" in changes:
-        changes["password_hash"] = hash_password(changes.pop("password").get_secret_value())
+    if "password" in changes:  # the rules and the history; ends the user's sessions
+        await set_password(conn, username, changes.pop("password").get_secret_value(),
+                           settings)
     if "department" in changes:
         changes["department_id"] = changes.pop("department")
     if "role" in changes and changes["role"] is not None:
@@ -80,17 +97,20 @@ async def change_user(username: Annotated[str, Path(pattern=ID_PATTERN)], body: 
     return await rq.one(conn, USER_COLUMNS, "users", "username", username, "user")
 
 
-@router.get("/v1/api-keys", response_model=Page[ApiKey])
+@router.get("/v1/api-keys", response_model=Page[ApiKey], dependencies=[SECURITY])
 async def list_api_keys(conn: Conn, limit: Limit = 100, offset: Offset = 0) -> dict:
     items, total = await rq.page(conn, KEY_COLUMNS, "api_keys", {}, "id", limit, offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.post("/v1/api-keys", response_model=ApiKeyCreated, status_code=201)
+@router.post("/v1/api-keys", response_model=ApiKeyCreated, status_code=201,
+             dependencies=[SECURITY])
 async def create_api_key(body: ApiKeyIn, conn: Conn, caller: Caller, request: Request) -> dict:
     """Create a key for a platform service. The key is in this answer only; only its hash
     is stored."""
     audit_detail(request, api_key=body.name, role=body.role.value, routes=body.routes)
+    if body.role in SEPARATED_ROLES:
+        raise InvalidInput(f"role: {body.role.value} is a person's duty, never an API key's")
     key, prefix, key_hash = new_api_key()
     expires_at = datetime.now(UTC) + timedelta(days=body.expires_in_days)
     try:
@@ -106,7 +126,7 @@ async def create_api_key(body: ApiKeyIn, conn: Conn, caller: Caller, request: Re
     return {**await rq.one(conn, KEY_COLUMNS, "api_keys", "id", key_id, "API key"), "key": key}
 
 
-@router.post("/v1/api-keys/{key_id}/revoke", response_model=ApiKey)
+@router.post("/v1/api-keys/{key_id}/revoke", response_model=ApiKey, dependencies=[SECURITY])
 async def revoke_api_key(key_id: int, conn: Conn, request: Request) -> dict:
     """The key stops working at once."""
     audit_detail(request, api_key_id=key_id)
@@ -119,7 +139,7 @@ async def revoke_api_key(key_id: int, conn: Conn, request: Request) -> dict:
     return await rq.one(conn, KEY_COLUMNS, "api_keys", "id", key_id, "API key")  # type: ignore
 
 
-@router.get("/v1/audit", response_model=Page[AuditEntry])
+@router.get("/v1/audit", response_model=Page[AuditEntry], dependencies=[AUDIT])
 async def query_audit(
     conn: Conn,
     actor: Annotated[str | None, Query(max_length=100)] = None,
@@ -134,7 +154,7 @@ async def query_audit(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/v1/api-usage", response_model=list[UsageRow])
+@router.get("/v1/api-usage", response_model=list[UsageRow], dependencies=[SYSTEM])
 async def api_usage(
     conn: Conn,
     since: Annotated[datetime | None, Query(description="default: the last 24 hours")] = None,

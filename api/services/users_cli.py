@@ -68,7 +68,8 @@ def save_user(database_url: str, name: str, password_hash: str, role: str,
                 "INSERT INTO users (username, password_hash, role, department_id)"
                 " VALUES (%s, %s, %s, %s) ON CONFLICT (username) DO UPDATE SET"
                 " password_hash = excluded.password_hash, role = excluded.role,"
-                " department_id = excluded.department_id, disabled = false",
+                " department_id = excluded.department_id, disabled = false,"
+                " password_changed_at = now()",
                 (name, password_hash, role, department))
     except psycopg.IntegrityError as err:  # its message quotes the row, hash included
         raise InvalidInput(integrity_error(err)[1]["detail"]) from None
@@ -77,12 +78,14 @@ def save_user(database_url: str, name: str, password_hash: str, role: str,
 @app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="login name: lowercase letters, digits, . _ -")],
-    role: Annotated[str, typer.Option(help="admin, operator, viewer, ...")],
+    role: Annotated[str, typer.Option(help="admin (the system administrator: the first one"
+                                           " is made here), operator, viewer, ...")],
     department: Annotated[str | None, typer.Option(
         help="the department the person belongs to (a registered department id)")] = None,
 ) -> None:
     """Create or update a user; the password is asked for (or read from a pipe)."""
     from api.auth import hash_password
+    from api.passwords import check_complexity
     from cityops.logging import configure_logging
     from cityops.settings import load_settings
 
@@ -91,6 +94,7 @@ def add(
     check_username(name)
     check_role(role)
     password = read_password(name)
+    check_complexity(password, name, settings)  # the API's password rules (docs/security.md)
     save_user(settings.database_url.get_secret_value(), name, hash_password(password), role,
               department)
     where = f", department {department}" if department else ""

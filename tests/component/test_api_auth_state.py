@@ -29,7 +29,7 @@ def apps(settings: Settings, broker: BrokerFixture):
     """Two API processes with a small throttle; each call comes from its own address."""
     small = api_settings(settings, broker).model_copy(update={
         "auth_failures_per_account": 3, "auth_failures_per_address": 5,
-        "auth_failure_window_s": 600})
+        "auth_failure_window_s": 600, "auth_lockout_s": 600})
     with TestClient(create_app(small)) as one, TestClient(create_app(small)) as two:
         yield one, two
 
@@ -78,7 +78,8 @@ def test_a_disabled_or_demoted_user_loses_its_token_at_once(apps, settings: Sett
     token = _token(one, name)
     assert two.get("/v1/commands", headers=token).status_code == 200
     # demoted on one process: the other refuses the operator's routes within its cache time
-    ok(one.patch(f"/v1/users/{name}", headers=admin, json={"role": "viewer"}))
+    ok(one.put(f"/v1/users/{name}/role", headers=bearer(settings, "security_admin"),
+               json={"role": "viewer"}))  # roles are the security administrator's
     assert one.get("/v1/commands", headers=token).status_code == 403
     wait_for(lambda: two.get("/v1/commands", headers=token).status_code == 403, timeout_s=5,
              what="the other process to see the demotion")
@@ -122,12 +123,12 @@ def test_a_department_change_applies_to_a_token_already_out(apps, settings: Sett
 
 def test_a_revoked_key_stops_on_every_process(apps, settings: Settings) -> None:
     one, two = apps
-    admin = bearer(settings, "admin", "t-state-admin")
-    created = ok(one.post("/v1/api-keys", headers=admin, json={
+    security = bearer(settings, "security_admin")  # keys are the security admin's
+    created = ok(one.post("/v1/api-keys", headers=security, json={
         "name": unique("k"), "role": "viewer", "routes": ["GET /v1/*"]}), 201)
     key = {"X-API-Key": created["key"]}
     assert two.get("/v1/devices", headers=key).status_code == 200
-    ok(one.post(f"/v1/api-keys/{created['id']}/revoke", headers=admin))
+    ok(one.post(f"/v1/api-keys/{created['id']}/revoke", headers=security))
     assert one.get("/v1/devices", headers=key).status_code == 401
     wait_for(lambda: two.get("/v1/devices", headers=key).status_code == 401, timeout_s=5,
              what="the other process to see the revocation")

@@ -77,8 +77,8 @@ def test_a_request_needs_a_location_and_a_known_service(api: Api) -> None:
 
 
 def test_the_citizen_app_uses_a_scoped_api_key_and_is_audited(api: Api) -> None:
-    api.person("o311-admin", Role.ADMIN)
-    created = api.ok("o311-admin", "POST", "/v1/api-keys", 201, json={
+    api.person("o311-security", Role.SECURITY_ADMIN)  # keys are the security admin's
+    created = api.ok("o311-security", "POST", "/v1/api-keys", 201, json={
         "name": unique("citizen-app"), "role": "operator", "routes": ["* /v1/open311/*"],
         "expires_in_days": 30})
     key = {"X-API-Key": created["key"]}
@@ -90,14 +90,15 @@ def test_the_citizen_app_uses_a_scoped_api_key_and_is_audited(api: Api) -> None:
     assert event["reporter"] == f"citizen via {created['name']}"
     # the key reaches nothing but Open311, even though its role could
     assert api.client.get("/v1/events", headers=key).status_code == 403
-    audit = api.ok("o311-admin", "GET", "/v1/audit", params={"actor": created["name"]})
+    api.person("o311-auditor", Role.AUDIT_ADMIN)  # the audit log is the auditor's alone
+    audit = api.ok("o311-auditor", "GET", "/v1/audit", params={"actor": created["name"]})
     assert [a["action"] for a in audit["items"]] == ["POST /v1/open311/requests.json"]
     assert audit["items"][0]["outcome"] == "ok"
 
 
 def _app_key(api: Api, name: str) -> dict[str, str]:
-    api.person("o311-admin", Role.ADMIN)
-    created = api.ok("o311-admin", "POST", "/v1/api-keys", 201, json={
+    api.person("o311-security", Role.SECURITY_ADMIN)  # keys are the security admin's
+    created = api.ok("o311-security", "POST", "/v1/api-keys", 201, json={
         "name": unique(name), "role": "operator", "routes": ["* /v1/open311/*"],
         "expires_in_days": 30})
     return {"X-API-Key": created["key"]}

@@ -77,7 +77,8 @@ def test_register_source_sync_and_runs_with_roles(api, settings, mariadb, firms_
     run_sync(url, SECRET_KEY, sync["id"])  # what a worker does with it
 
     # a key of department B, even of the admin role, touches none of A's
-    key_b = {"X-API-Key": ok(api.post("/v1/api-keys", headers=admin, json={
+    security = bearer(settings, "security_admin")  # keys are the security admin's
+    key_b = {"X-API-Key": ok(api.post("/v1/api-keys", headers=security, json={
         "name": unique("kb"), "role": "admin", "routes": ["* /v1/*"], "departments": [b]}),
         201)["key"]}
     for path, body in (
