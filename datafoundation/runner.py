@@ -25,8 +25,10 @@ from datafoundation.sources.http_json import HttpJsonSource
 from datafoundation.sources.mariadb import MariaDBSource
 from datafoundation.sources.postgresql import PostgreSQLSource
 from datafoundation.sources.sftp import SftpSource
+from datafoundation.sources.sqlalchemy_url import SqlAlchemySource
 
-Source = MariaDBSource | PostgreSQLSource | HttpJsonSource | FileDropSource
+Source = (MariaDBSource | PostgreSQLSource | HttpJsonSource | FileDropSource
+          | SqlAlchemySource)
 
 log = logging.getLogger(__name__)
 # advisory-lock key space of sync runs: held on the run's connection, so a killed worker's
@@ -115,7 +117,7 @@ def open_source(name: str, kind: str, settings: dict, secret: bytes | None,
                 secret_key: str) -> Source:
     readers = {"mariadb": MariaDBSource, "mysql": MariaDBSource,
                "postgresql": PostgreSQLSource, "http_json": HttpJsonSource,
-               "file_drop": FileDropSource, "sftp": SftpSource}
+               "file_drop": FileDropSource, "sftp": SftpSource, "sqlalchemy": SqlAlchemySource}
     if kind not in readers:
         raise SyncRejected(f"source {name}: kind {kind} has no reader yet")
     return readers[kind](name, settings, decrypt(secret_key, secret))
@@ -190,9 +192,15 @@ def _load(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int,
     def save(key: list, cursor: object) -> None:
         conn.execute("UPDATE sync_state SET cursor_value = COALESCE(%s, cursor_value), "
                      "cursor_key = %s, updated_at = now() WHERE sync_id = %s",
-                     (cursor, Jsonb({"key": key}), spec.sync_id))
+                     (None if cursor is None else str(cursor), Jsonb({"key": json_safe(key)}),
+                      spec.sync_id))
 
     stream(conn, spec, source, run_id, columns, reading, direct, save)
+
+
+def json_safe(values: list) -> list:
+    """Key values as JSON keeps them: drivers' dates and decimals as their text."""
+    return [v if v is None or isinstance(v, str | int | float) else str(v) for v in values]
 
 
 def stream(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int,

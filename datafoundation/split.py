@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 
 from cityops.errors import Conflict, PlatformError
 from datafoundation import raw
-from datafoundation.runner import Source, Spec, _finish, _spec, open_source, stream
+from datafoundation.runner import Source, Spec, _finish, _spec, json_safe, open_source, stream
 from datafoundation.sources import Page
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def run_range(database_url: str, secret_key: str, sync_id: int, run_id: int,
 
                 def save(key: list, _cursor: object) -> None:
                     conn.execute("UPDATE sync_ranges SET done_key = %s WHERE run_id = %s AND "
-                                 "range_no = %s", (Jsonb(key), run_id, number))
+                                 "range_no = %s", (Jsonb(json_safe(key)), run_id, number))
 
                 direct = not raw.has_key(conn, raw.schema_of(spec.system), spec.target)
                 stream(conn, spec, source, run_id, columns, reading, direct, save)
