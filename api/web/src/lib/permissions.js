@@ -29,6 +29,7 @@ const RULES = {
   "event.supervise": ["admin", "dispatcher"],
   "event.approve": ["admin", "dispatcher"],
   "cloud.job": ["admin", "ops_engineer"],
+  "lineage.read": ["admin", "data_admin", "department_staff", "viewer"],
 };
 
 export function can(action, role = session.role) {
