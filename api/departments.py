@@ -131,7 +131,8 @@ for _path in ("/v1/auth/logout", "/v1/auth/totp", "/v1/auth/totp/confirm"):
 for _method, _path in (("GET", "/v1/displays"), ("POST", "/v1/displays"),
                        ("POST", "/v1/displays/{display}/revoke"), ("GET", "/v1/lockouts"),
                        ("POST", "/v1/lockouts/unlock"), ("PUT", "/v1/users/{username}/role"),
-                       ("POST", "/v1/users/{username}/totp/reset")):
+                       ("POST", "/v1/users/{username}/totp/reset"),
+                       ("GET", "/v1/audit/export")):
     DECISIONS[(_method, _path)] = COUNTY
 
 

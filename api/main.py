@@ -17,6 +17,7 @@ from api.routes import (
     access,
     alarms,
     analysis,
+    audit,
     auth,
     catalogue,
     catalogue_registry,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cloud.router)  # issue 6: cloud control
     app.include_router(map.router)  # issue 16: the map
     app.include_router(systems.router)  # issue 14: 数据汇聚
+    app.include_router(audit.router)  # issue 19: the audit log's export
     app.include_router(security.router)  # issue 19: second factor, roles, lockouts
     app.include_router(displays.router)  # issues 18/19: walls, sessions, 等保
     app.include_router(data_services.router)  # issue 15: 数据服务, the service hub
