@@ -31,6 +31,7 @@ import orjson
 import yaml
 from asyncua import ua
 
+from bench.agent_bare import bare_modbus
 from edge_agents.agent import Agent, encode_readings
 from edge_agents.config import AgentConfig, LoadedAgentConfig
 from edge_agents.drivers.opcua.config import OpcUaEndpoint
@@ -152,8 +153,17 @@ async def bench_modbus(env: Env, args: argparse.Namespace) -> dict:
     print(f"modbus: {args.devices} devices x 120 points ({online} online) over {args.sims} "
           f"simulators: {rps:,.0f} readings/s, agent CPU {cores:.2f} cores "
           f"({rps / max(cores, 1e-9):,.0f} readings per CPU second); queue backlog {backlog}")
+    # the limit, in the same run against the same simulators: a bare client (bench/agent_bare.py)
+    bare = await bare_modbus(ports, args.devices, args.poll_s, args.warmup_s, args.duration_s)
+    ratio = rps / max(cores, 1e-9) / max(bare["bare_modbus_readings_per_cpu_s"], 1)
+    print(f"modbus, bare pymodbus client on the same registers: {bare['bare_modbus_rps']:,}"
+          f" readings/s, CPU {bare['bare_modbus_cpu_cores']:.2f} cores"
+          f" ({bare['bare_modbus_readings_per_cpu_s']:,} readings per CPU second);"
+          f" agent / bare = {ratio:.2f} (target >= 0.70)")
     return {"modbus_rps": round(rps), "modbus_cpu_cores": round(cores, 3),
-            "modbus_devices_online": online, "modbus_queue_backlog": backlog}
+            "modbus_readings_per_cpu_s": round(rps / max(cores, 1e-9)),
+            "modbus_vs_bare_ratio": round(ratio, 3),
+            "modbus_devices_online": online, "modbus_queue_backlog": backlog} | bare
 
 
 async def bench_opcua(env: Env, args: argparse.Namespace) -> dict:

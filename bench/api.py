@@ -154,7 +154,7 @@ def start_api(url: str, secret: str, workers: int | None) -> tuple[subprocess.Po
         env["CITYOPS_API_WORKERS"] = str(workers)
     proc = subprocess.Popen([sys.executable, "-m", "cityops", "api", "--port", str(port)],
                             cwd=REPO, env=env, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 180  # a loaded machine starts several processes slowly
     while time.monotonic() < deadline:
         try:
             httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1)

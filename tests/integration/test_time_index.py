@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from datafoundation.catalogue.data import rows as catalogue_rows
 from ingestion import rollups
 from tests.api_kit import unique
 from tests.integration.ingest_helpers import register
@@ -24,8 +25,8 @@ def _plan(conn: psycopg.Connection, query: str, params: tuple) -> str:
 
 
 def test_the_time_index_is_a_brin_the_refresh_summarizes(database_url: str) -> None:
-    gateway = unique("gw")
-    ids = register(database_url, gateway, {f"{gateway}-d": ["a", "b"]})
+    gateway, profile = unique("gw"), unique("profile")
+    ids = register(database_url, gateway, {f"{gateway}-d": ["a", "b"]}, profile=profile)
     start = (datetime.now(UTC) - timedelta(days=1)).replace(second=0, microsecond=0)
     with psycopg.connect(database_url) as conn:
         indexes = {r[0] for r in conn.execute(
@@ -63,3 +64,24 @@ def test_the_time_index_is_a_brin_the_refresh_summarizes(database_url: str) -> N
                           " AND time >= %s AND time < %s ORDER BY time",
                           (ids[(f"{gateway}-d", "a")], *at))
         assert "readings_point_time_idx" in one_point, one_point
+
+    # the catalogue's newest rows of a profile (a LIMIT by time, which the BRIN cannot walk in
+    # order): the same rows as an exact sort, whether found in the first window or not
+    async def newest(until: datetime, limit: int) -> list[tuple]:
+        async with await psycopg.AsyncConnection.connect(database_url) as aconn:
+            found = await catalogue_rows(aconn, {"source_ref": profile, "code": "-",
+                                                 "source_kind": "readings"},
+                                         start, until, limit)
+        return [(r["time"], r["point"], r["value"]) for r in found]
+
+    with psycopg.connect(database_url) as conn:
+        for until, limit in ((start + timedelta(hours=4), 30), (start + timedelta(hours=6), 500),
+                             (start + timedelta(hours=6), 100_000)):
+            exact = conn.execute(
+                "SELECT r.time, p.name, r.value FROM readings r JOIN points p ON p.id ="
+                " r.point_id WHERE p.id = ANY(%s) AND r.time >= %s AND r.time <= %s"
+                " ORDER BY r.time DESC, p.name LIMIT %s",
+                (list(ids.values()), start, until, limit)).fetchall()
+            got = asyncio.run(newest(until, limit))
+            assert sorted(got, key=lambda r: (-r[0].timestamp(), r[1])) == exact
+            assert len(got) == min(limit, 2 * 4 * 3600 // 2)
