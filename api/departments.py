@@ -142,6 +142,9 @@ for _path in ("/v1/systems", "/v1/sources", "/v1/syncs"):
     DECISIONS[("GET", _path)] = LISTED
     DECISIONS[("POST", _path)] = BODY
 DECISIONS[("GET", "/v1/sync-runs")] = LISTED
+# one run's progress stream and set-aside rows: the route checks the run's department
+DECISIONS[("GET", "/v1/sync-runs/{run_id}/events")] = BODY
+DECISIONS[("GET", "/v1/sync-runs/{run_id}/quarantine")] = BODY
 
 # event analysis (issue 17, api/routes/analysis.py): county-wide figures for the county-wide
 # roles; merge suggestions are the (county-wide) dispatcher's

@@ -41,10 +41,17 @@ def _save(conn: psycopg.Connection, sync_id: int, file: str, pos: int) -> None:
                  (sync_id, Jsonb({"binlog": [file, pos]})))
 
 
+LOCK_SPACE = 16  # advisory lock (16, sync_id): one follower per cdc sync among all workers
+
+
 def follow(database_url: str, secret_key: str, sync_id: int, stop: threading.Event,
-           idle_s: float = 0.1) -> None:
-    """Apply the table's row events until `stop` is set."""
+           idle_s: float = 0.1) -> bool:
+    """Apply the table's row events until `stop` is set; False at once when another process
+    follows this sync (its lock goes with its connection, so a dead follower's is free)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
+        if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                            (LOCK_SPACE, sync_id)).fetchone()[0]:
+            return False
         spec = _spec(conn, sync_id)
         if spec.kind not in ("mariadb", "mysql"):
             raise SyncRejected(f"{spec.where}: binlog capture needs a MariaDB/MySQL source")
@@ -81,6 +88,7 @@ def follow(database_url: str, secret_key: str, sync_id: int, stop: threading.Eve
             finally:
                 stream.close()
             stop.wait(idle_s)
+    return True
 
 
 def _apply(conn: psycopg.Connection, spec: Spec, schema: str, columns: list[Column],

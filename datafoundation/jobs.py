@@ -119,6 +119,16 @@ def build_app(settings: Settings) -> procrastinate.App:
 
 
 async def run_worker(settings: Settings, concurrency: int = 2) -> None:
+    """Queue jobs, and the binlog followers of the cdc syncs (datafoundation/followers.py)."""
+    from datafoundation.followers import supervise
+
     app = build_app(settings)
-    async with app.open_async():
-        await app.run_worker_async(queues=[QUEUE], concurrency=concurrency, wait=True)
+    stop = asyncio.Event()
+    followers = asyncio.create_task(supervise(settings.database_url.get_secret_value(),
+                                              settings.secret_key.get_secret_value(), stop))
+    try:
+        async with app.open_async():
+            await app.run_worker_async(queues=[QUEUE], concurrency=concurrency, wait=True)
+    finally:
+        stop.set()
+        await followers

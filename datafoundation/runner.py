@@ -187,6 +187,7 @@ def _load(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int,
     page = Page(state["cursor"] if spec.mode == "incremental" else None, _resume_key(state))
     # a first load (the table has no key yet) has nothing to merge with: rows go straight in
     direct = not raw.has_key(conn, schema, spec.target)
+    expect(conn, spec, source, run_id, direct)
     reading = source.read(spec.table, columns, spec.keys, spec.cursor, page, spec.batch_rows)
 
     def save(key: list, cursor: object) -> None:
@@ -196,6 +197,16 @@ def _load(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int,
                       spec.sync_id))
 
     stream(conn, spec, source, run_id, columns, reading, direct, save)
+
+
+def expect(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int,
+           whole: bool) -> None:
+    """Record the rows a first or full load will read (the source's estimate), for the
+    progress stream's seconds left; an incremental pass cannot know its count cheaply."""
+    estimate = getattr(source, "estimate", None)
+    if estimate is not None and (whole or spec.mode == "full"):
+        conn.execute("UPDATE sync_runs SET rows_expected = %s WHERE id = %s",
+                     (estimate(spec.table), run_id))
 
 
 def json_safe(values: list) -> list:

@@ -49,17 +49,19 @@ async def system_department(conn: AsyncConnection, table: str, key: int,
                             field: str | None = None) -> str:
     """The owning department of a system, source or sync: NotFound naming it, or, when a body
     `field` named it, InvalidInput naming the field (the request, not the path, is wrong)."""
-    joins = {"systems": "systems sy",
+    joins = {"sync_runs": "sync_runs r JOIN syncs s ON s.id = r.sync_id JOIN sources so ON "
+                          "so.id = s.source_id JOIN systems sy ON sy.id = so.system_id",
+             "systems": "systems sy",
              "sources": "sources so JOIN systems sy ON sy.id = so.system_id",
              "syncs": "syncs s JOIN sources so ON so.id = s.source_id "
                       "JOIN systems sy ON sy.id = so.system_id"}
-    alias = {"systems": "sy", "sources": "so", "syncs": "s"}[table]
+    alias = {"systems": "sy", "sources": "so", "syncs": "s", "sync_runs": "r"}[table]
     rows = await _rows(conn, f"SELECT sy.department_id FROM {joins[table]} "
                              f"WHERE {alias}.id = %s", (key,))
     if not rows:
         if field:
             raise InvalidInput(f"{field}: {table[:-1]} {key} does not exist")
-        raise NotFound(f"{table[:-1]} {key} does not exist")
+        raise NotFound(f"{table[:-1].replace('_', ' ')} {key} does not exist")
     return rows[0]["department_id"]
 
 
@@ -114,7 +116,8 @@ async def test_source(conn: AsyncConnection, secret_key: str, source_id: int,
 
 SYNC_SELECT = ("SELECT s.id, s.source_id, s.object, s.target_table, s.mode, s.cursor_column, "
                "s.primary_key, s.deletes, s.soft_delete_column, s.contract, s.schedule, "
-               "s.batch_rows, s.enabled, s.flagged, 'raw_' || sy.slug AS target_schema "
+               "s.batch_rows, s.split_ranges, s.enabled, s.flagged, "
+               "'raw_' || sy.slug AS target_schema "
                "FROM syncs s JOIN sources so ON so.id = s.source_id "
                "JOIN systems sy ON sy.id = so.system_id")
 
@@ -125,6 +128,12 @@ async def list_syncs(conn: AsyncConnection, departments: frozenset[str] | None) 
 
 
 async def add_sync(conn: AsyncConnection, fields: dict[str, Any]) -> dict[str, Any]:
+    if fields.get("mode") == "cdc":
+        kind = await _rows(conn, "SELECT kind FROM sources WHERE id = %s",
+                           (fields["source_id"],))
+        if kind and kind[0]["kind"] not in ("mariadb", "mysql"):
+            raise InvalidInput(f"mode: cdc follows a MariaDB/MySQL binlog; source "
+                               f"{fields['source_id']} is {kind[0]['kind']}")
     cols = list(fields)
     cur = await conn.execute(f"INSERT INTO syncs ({', '.join(cols)}) VALUES "
                              f"({', '.join(['%s'] * len(cols))}) RETURNING id",
@@ -140,7 +149,31 @@ async def list_runs(conn: AsyncConnection, departments: frozenset[str] | None,
         where, args = f"{where} AND r.sync_id = %s", (*args, sync_id)
     return await _rows(
         conn, "SELECT r.id, r.sync_id, r.state, r.attempt, r.started_at, r.finished_at, "
-              "r.rows_read, r.rows_written, r.rows_deleted, r.drift, r.error FROM sync_runs r "
+              "r.rows_read, r.rows_written, r.rows_deleted, r.rows_quarantined, "
+              "r.rows_expected, r.drift, r.error FROM sync_runs r "
               "JOIN syncs s ON s.id = r.sync_id JOIN sources so ON so.id = s.source_id "
               f"JOIN systems sy ON sy.id = so.system_id WHERE {where} ORDER BY r.id DESC "
               f"LIMIT {int(limit)}", args)
+
+
+async def quarantined(conn: AsyncConnection, run_id: int, limit: int) -> list:
+    return await _rows(conn, "SELECT id, source, source_table, row, reason, created_at FROM "
+                             f"sync_quarantine WHERE run_id = %s ORDER BY id LIMIT {int(limit)}",
+                       (run_id,))
+
+
+async def run_progress(conn: AsyncConnection, run_id: int) -> dict[str, Any]:
+    """A run's progress now, with seconds left when its size is known (rows expected, read
+    at the rate so far)."""
+    rows = await _rows(conn, "SELECT id, sync_id, state, attempt, rows_read, rows_written, "
+                             "rows_quarantined, rows_expected, error, extract(epoch FROM "
+                             "coalesce(finished_at, now()) - started_at) AS elapsed_s "
+                             "FROM sync_runs WHERE id = %s", (run_id,))
+    if not rows:
+        raise NotFound(f"sync run {run_id} does not exist")
+    run = rows[0]
+    elapsed, read, expected = float(run.pop("elapsed_s")), run["rows_read"], run["rows_expected"]
+    left = None
+    if run["state"] == "running" and expected and read and elapsed > 0:
+        left = round(max(0, expected - read) / (read / elapsed), 1)
+    return {**run, "elapsed_s": round(elapsed, 1), "seconds_left": left}

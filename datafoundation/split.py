@@ -17,7 +17,16 @@ from psycopg.types.json import Jsonb
 
 from cityops.errors import Conflict, PlatformError
 from datafoundation import raw
-from datafoundation.runner import Source, Spec, _finish, _spec, json_safe, open_source, stream
+from datafoundation.runner import (
+    Source,
+    Spec,
+    _finish,
+    _spec,
+    expect,
+    json_safe,
+    open_source,
+    stream,
+)
 from datafoundation.sources import Page
 
 log = logging.getLogger(__name__)
@@ -49,6 +58,7 @@ def plan(conn: psycopg.Connection, spec: Spec, source: Source, run_id: int) -> l
                                                      min(last, first + (number + 1) * step - 1)))
         conn.execute("UPDATE sync_runs SET high_water = %s WHERE id = %s",
                      (None if high_water is None else str(high_water), run_id))
+    expect(conn, spec, source, run_id, True)
     log.info("sync %s run %s: first load split into %d key ranges", spec.sync_id, run_id, count)
     return list(range(count))
 

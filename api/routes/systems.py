@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
 
-from api.deps import Conn, audit_detail, check_department, get_settings, require
+from api.deps import Conn, audit_detail, check_department, get_pool, get_settings, require
 from api.schemas.systems import (
+    QuarantinedRow,
     RunQueued,
     SourceIn,
     SourceOut,
@@ -111,3 +113,54 @@ async def list_runs(conn: Conn, caller: _caller(*READERS),
                     limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list:
     """Run history, newest first, with progress (rows read, written, deleted) and errors."""
     return await service.list_runs(conn, caller.departments, sync_id, limit)
+
+
+@router.get("/v1/sync-runs/{run_id}/quarantine", response_model=list[QuarantinedRow])
+async def run_quarantine(run_id: int, conn: Conn, caller: _caller(*READERS),
+                         limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list:
+    """The rows this run set aside (source, table, the row, why), oldest first."""
+    check_department(caller, await service.system_department(conn, "sync_runs", run_id),
+                     "to read this run")
+    return await service.quarantined(conn, run_id, limit)
+
+
+@router.get("/v1/sync-runs/{run_id}/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "events: progress (rows read/written/set aside, "
+                                            "seconds left), done"}})
+async def run_events(run_id: int, request: Request, caller: _caller(*READERS),
+                     interval_s: Annotated[float, Query(ge=0.2, le=30)] = 1.0
+                     ) -> StreamingResponse:
+    """A run's live progress as Server-Sent Events: `progress` whenever it changed, `done`
+    (then the stream ends) once it succeeded or failed."""
+    # a pooled connection only for the check: the stream may last as long as the run
+    async with get_pool(request).connection() as conn:
+        check_department(caller, await service.system_department(conn, "sync_runs", run_id),
+                         "to follow this run")
+    return StreamingResponse(progress_stream(request, run_id, interval_s),
+                             media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def progress_stream(request: Request, run_id: int, interval_s: float):
+    import asyncio
+
+    import orjson
+
+    seen, beat = None, 0.0
+    yield b": connected\n\n"
+    while not await request.is_disconnected():
+        async with get_pool(request).connection() as conn:
+            now = await service.run_progress(conn, run_id)
+        done = now["state"] in ("succeeded", "failed")
+        if now != seen or done:
+            kind = b"done" if done else b"progress"
+            yield b"event: " + kind + b"\ndata: " + orjson.dumps(now, default=str) + b"\n\n"
+            seen = now
+        if done:
+            return
+        beat += interval_s
+        if beat >= 15:
+            yield b": keep-alive\n\n"
+            beat = 0.0
+        await asyncio.sleep(interval_s)

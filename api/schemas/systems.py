@@ -82,14 +82,18 @@ class SyncIn(BaseModel):
     source_id: int
     object: str = Field(min_length=1, description="the source's table")
     target_table: str = Field(pattern=_IDENT)
-    mode: Literal["full", "incremental"]
+    mode: Literal["full", "incremental", "cdc"] = Field(
+        description="cdc: a MariaDB/MySQL binlog follower kept running by `cityops sync worker`")
     cursor_column: str | None = None
-    primary_key: list[str] = Field(min_length=1, max_length=1)
+    primary_key: list[str] = Field(min_length=1, max_length=8,
+                                   description="several columns: a composite key")
     deletes: Literal["none", "soft", "compare"] = "none"
     soft_delete_column: str | None = None
     contract: Literal["evolve", "freeze"] = "evolve"
     schedule: str | None = Field(None, description="cron, e.g. */15 * * * *")
     batch_rows: int = Field(50000, ge=1, le=1_000_000)
+    split_ranges: int = Field(1, ge=1, le=32, description="a first load split by key ranges "
+                              "into this many jobs (a single integer key)")
 
     @model_validator(mode="after")
     def _consistent(self) -> SyncIn:
@@ -119,6 +123,7 @@ class SyncOut(BaseModel):
     contract: str
     schedule: str | None
     batch_rows: int
+    split_ranges: int
     enabled: bool
     flagged: str | None
 
@@ -137,5 +142,16 @@ class SyncRunOut(BaseModel):
     rows_read: int
     rows_written: int
     rows_deleted: int
+    rows_quarantined: int
+    rows_expected: int | None
     drift: dict[str, Any] | None
     error: str | None
+
+
+class QuarantinedRow(BaseModel):
+    id: int
+    source: str
+    source_table: str
+    row: dict[str, Any]
+    reason: str
+    created_at: datetime

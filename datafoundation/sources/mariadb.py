@@ -122,6 +122,13 @@ class MariaDBSource:
                            f"table {table}")
         return {tuple(str(v) for v in r) for r in rows}
 
+    def estimate(self, table: str) -> int | None:
+        """The server's row estimate (no count: InnoDB would scan the table)."""
+        rows = self._query("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE "
+                           "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s", (table,),
+                           f"table {table}")
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
     def bounds(self, table: str, key: str, cursor: str | None) -> tuple:
         """(min key, max key, max cursor): how a first load is split by key ranges, and the
         cursor it leaves for the next incremental run."""

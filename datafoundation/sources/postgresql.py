@@ -93,6 +93,12 @@ class PostgreSQLSource:
         return {tuple(r) for r in self._query(q, tuple(v for k in values for v in k),
                                                f"table {table}")}
 
+    def estimate(self, table: str) -> int | None:
+        """The planner's row estimate (reltuples; -1 before the first ANALYZE)."""
+        rows = self._query("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+                           (f'"{self.schema}"."{table}"',), f"table {table}")
+        return int(rows[0][0]) if rows and rows[0][0] is not None and rows[0][0] >= 0 else None
+
     def bounds(self, table: str, key: str, cursor: str | None) -> tuple:
         """(min key, max key, max cursor), as MariaDBSource.bounds."""
         q = sql.SQL("SELECT min({k})::text, max({k})::text, {c} FROM {t}").format(

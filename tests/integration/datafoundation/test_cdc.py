@@ -87,3 +87,34 @@ def _synced_at(url: str, table: str, firm: int):
     with psycopg.connect(url) as conn:
         return conn.execute(f"SELECT _synced_at FROM raw_scjg_registry.{table} WHERE id = %s",
                             (firm,)).fetchone()[0]
+
+
+def test_sync_worker_supervises_the_followers(mariadb, registry_source, database_url,
+                                              firms_table, processes):
+    """`cityops sync worker` starts a follower for each cdc sync, and restarts one that failed
+    (here: its source's port closed at first, then opened)."""
+    with psycopg.connect(database_url, autocommit=True) as pg:
+        broken = pg.execute(
+            "INSERT INTO sources (system_id, name, kind, settings, secret) SELECT system_id, "
+            "'registry-binlog-w', kind, settings || '{\"port\": 1}', secret FROM sources "
+            "WHERE id = %s RETURNING id", (registry_source,)).fetchone()[0]
+    sync = add_sync(database_url, broken, firms_table, mode="cdc", cursor_column=None,
+                    target=f"{firms_table}_w")
+    worker = processes.start("cdc-worker", "sync", "worker",
+                             env={**processes.env, "CITYOPS_SECRET_KEY": SECRET_KEY})
+    wait_for(lambda: "follower failed" in processes.log("cdc-worker"), timeout_s=30,
+             what="the follower failing on the closed port")
+    with psycopg.connect(database_url, autocommit=True) as pg:
+        pg.execute("UPDATE sources SET settings = settings || jsonb_build_object('port', "
+                   "%s::int) WHERE id = %s", (mariadb.port, broken))
+    wait_for(lambda: _position(database_url, sync), timeout_s=30,
+             what="the follower restarted and at the binlog's end")
+    conn = mariadb.connect()
+    with conn.cursor() as cur:
+        cur.execute(f"UPDATE `{firms_table}` SET status = 'WORKER', updated_at = NOW(6) "
+                    "WHERE id = 3")
+    conn.commit()
+    conn.close()
+    wait_for(lambda: _raw(database_url, f"{firms_table}_w").get(3, (None,))[0] == "WORKER",
+             timeout_s=20, what="the change captured by the supervised follower")
+    assert worker.poll() is None and mariadb.password not in processes.log("cdc-worker")
