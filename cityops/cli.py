@@ -167,6 +167,7 @@ def demo() -> None:
 
 def main() -> None:
     app.add_typer(_stack_app(), name="stack")
+    __import__("infra.backup.cli", fromlist=["register"]).register(app)  # backup, restore
     app.add_typer(__import__("ingestion.cli", fromlist=["app"]).app, name="rules")
     app.add_typer(__import__("cityevents.cli", fromlist=["app"]).app, name="events")
     app.add_typer(__import__("datafoundation.economy.cli", fromlist=["app"]).app, name="economy")

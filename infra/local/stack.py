@@ -72,6 +72,8 @@ def _local_env(existing: dict[str, str]) -> dict[str, str]:
         ours[f"{prefix}_PASSWORD"] = accounts.new_password()
     ours["CITYOPS_JWT_SECRET"] = secrets.token_urlsafe(48)
     ours["CITYOPS_SECRET_KEY"] = secrets.token_urlsafe(48)
+    # `cityops backup` encrypts with it: keep a copy away from this machine (docs/operations.md)
+    ours["CITYOPS_BACKUP_KEY"] = secrets.token_urlsafe(48)
     return {**ours, **existing}
 
 

@@ -1,0 +1,1 @@
+"""Encrypted backups of the database and the platform's folders, and their restore."""
