@@ -141,6 +141,54 @@ async def latest_many(conn: AsyncConnection, devices: list[str]) -> list[dict]:
     return rows
 
 
+# One page of devices with their points' latest values, as the JSON of /v1/readings/latest,
+# built by PostgreSQL: for 4,000 points, parsing the rows in Python and encoding them again
+# took ~100 ms of the API's CPU per answer against ~25 ms for the query (`make bench-api`).
+# The same values as typed_value() (api/routes/devices.py): bools as booleans, integer types
+# as integers while exact (up to 2^53), text for string points; times in UTC with 'Z'.
+_PAGE_JSON = """
+WITH page AS (SELECT d.id FROM devices d{where} ORDER BY d.id LIMIT %(more)s),
+shown AS (SELECT id FROM page ORDER BY id LIMIT %(limit)s)
+SELECT (SELECT count(*) FROM page) > %(limit)s, (SELECT max(id) FROM shown),
+    (SELECT coalesce(json_agg(json_build_object('device', shown.id, 'points', pts.points)
+        ORDER BY shown.id), '[]') FROM shown CROSS JOIN LATERAL (
+        SELECT coalesce(json_agg(json_build_object(
+            'point', p.name, 'unit', p.unit,
+            'time', to_char(l.time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+            'value', CASE
+                WHEN p.data_type = 'string' THEN to_json(l.text)
+                WHEN l.value IS NULL THEN NULL
+                WHEN p.data_type = 'bool' THEN to_json(l.value <> 0)
+                WHEN p.data_type IN ('float32', 'float64') OR abs(l.value) > 2^53
+                    OR l.value <> trunc(l.value) THEN to_json(l.value)
+                ELSE to_json(l.value::bigint) END,
+            'quality', CASE l.quality WHEN 0 THEN 'good' WHEN 1 THEN 'uncertain'
+                WHEN 2 THEN 'bad' END) ORDER BY p.name), '[]') AS points
+        FROM points p LEFT JOIN readings_latest l ON l.point_id = p.id
+        WHERE p.device_id = shown.id) pts)::text
+"""
+
+
+async def latest_page_json(
+    conn: AsyncConnection, filters: dict, after: str | None, limit: int,
+) -> tuple[bytes, int, str | None]:
+    """(the JSON array of the page's items, devices matching in all, next_after) for
+    /v1/readings/latest: devices after `after` by keyset (an index range, whatever the
+    depth)."""
+    clause, params = where(filters)
+    async with conn.cursor() as cur:
+        await cur.execute(f"SELECT count(*) FROM devices d{clause}", params)
+        total = (await cur.fetchone())[0]  # type: ignore[index]
+        clause, params = where(filters | {"d.id >": after})
+        # positional filter values, then the named limits: psycopg takes one style per query
+        named = {f"f{i}": v for i, v in enumerate(params)} | {"more": limit + 1, "limit": limit}
+        for i in range(len(params)):
+            clause = clause.replace("%s", f"%(f{i})s", 1)
+        await cur.execute(_PAGE_JSON.format(where=clause), named)
+        more, last, items = await cur.fetchone()  # type: ignore[misc]
+    return items.encode(), total, last if more else None
+
+
 async def device_page(
     conn: AsyncConnection, filters: dict, after: str | None, limit: int,
 ) -> tuple[list[str], int]:
