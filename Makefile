@@ -76,11 +76,11 @@ bench: bench-ingest
 bench-ingest: stack  # e.g. make bench-ingest INGEST_ARGS="--duration 600"
 	$(BIN)/python -m bench.ingest $(INGEST_ARGS)
 
-bench-api: stack
-	$(BIN)/python -m bench.api
+bench-api: stack  # API vs the same SQL direct, idle and under 100,000 readings/s; e.g. API_ARGS="--duration 5"
+	$(BIN)/python -m bench.api $(API_ARGS)
 
-bench-agent: stack
-	$(BIN)/python -m bench.agent
+bench-agent: stack  # the agent's Modbus readings per CPU-second vs a bare pymodbus client
+	$(BIN)/python -m bench.agent $(AGENT_ARGS)
 
 bench-decode: venv  # the ingest decoder's CPU per reading, no services needed
 	$(BIN)/python -m bench.decode
