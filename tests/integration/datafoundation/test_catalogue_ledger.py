@@ -15,7 +15,10 @@ import pytest
 from cityops.principal import Role
 from datafoundation.catalogue import governed
 from datafoundation.catalogue.registration import HEADERS
+from datafoundation.governance import run as models
+from datafoundation.governance import standards
 from tests.component.test_events_kit import api_client, cst, unique
+from tests.integration.datafoundation.governance.conftest import governed_copy
 from tests.integration.datafoundation.services_kit import raw, synced_dataset
 
 
@@ -130,3 +133,21 @@ def test_share_requests_on_a_dataset_entry_keep_working_day_limits(ledger) -> No
     assert req["state"] == "with_provider"
     assert req["provider_due_at"] == "2026-10-12T02:00:00Z"
     assert req["check_due_at"] == "2026-10-08T02:00:00Z"
+
+
+def test_a_model_build_registers_its_target_in_the_catalogue(ledger, database_url,
+                                                             tmp_path) -> None:
+    with psycopg.connect(database_url, autocommit=True) as db:
+        standards.load(db)
+        models.run(db, None, governed_copy(tmp_path, ledger.dataset, "ledger"))
+        rows = db.execute(
+            "SELECT d.id, r.classification, r.items, r.row_count, g.state FROM datasets d"
+            " JOIN resources r ON r.code = d.resource_code AND r.source_ref = d.id"
+            " JOIN resource_registrations g ON g.resource_code = r.code"
+            " WHERE d.id IN ('std.enterprises_ledger', 'topic.enterprises_ledger')").fetchall()
+        built = db.execute("SELECT count(*) FROM topic.enterprises_ledger").fetchone()[0]
+    entries = {r[0]: r[1:] for r in rows}
+    assert entries["std.enterprises_ledger"][0] == "3.02.001"
+    classification, items, count, state = entries["topic.enterprises_ledger"]
+    assert (classification, count, state) == ("2.01.001", built, "draft")
+    assert {i["name"]: i["element_id"] for i in items}["legal_person"] == "DE00008"
