@@ -72,8 +72,12 @@ LAYERS: dict[str, Layer] = {
                      "t.kind = 'camera'", department="t.department_id"),
     "facilities": Layer("t.id, t.name, t.kind, t.department_id AS department",
                         "facilities t", "t.kind <> 'camera'"),
-    **{f"areas-{kind}": Layer("t.code, t.name, t.kind, t.department_id AS department",
-                              "areas t", f"t.kind = '{kind}'",
+    # a responsibility area carries its department's name: the map labels it (CJK only:
+    # Latin labels have no glyphs offline, docs/map.md)
+    **{f"areas-{kind}": Layer("t.code, t.name, t.kind, t.department_id AS department,"
+                              " dp.name AS department_name",
+                              "areas t LEFT JOIN departments dp ON dp.id = t.department_id",
+                              f"t.kind = '{kind}'",
                               min_zoom=11 if kind == "grid" else 0) for kind in AREA_KINDS},
 }
 

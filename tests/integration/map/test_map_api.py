@@ -148,6 +148,9 @@ def test_event_and_area_layers(api: Api) -> None:
     assert tile(api, "map-admin", "areas-grid", z=10) == {}  # cells are pixels there
     towns = tile(api, "map-admin", "areas-town", z=8)["areas-town"]
     assert {t["name"] for t in towns} == {"濉溪镇", "韩村镇"}
+    # a responsibility area names its department (the map's label)
+    resp = tile(api, "map-admin", "areas-responsibility", z=8)["areas-responsibility"]
+    assert {(r["department"], r["department_name"]) for r in resp} == {(api.a, api.a)}
     assert api.get("map-tech", "/v1/map/tiles/events/14/0/0.mvt").status_code == 403
     # the heat map's period: an event reported 40 days ago is left out of the last 30
     with psycopg.connect(api.url, autocommit=True) as conn:

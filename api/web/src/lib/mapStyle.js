@@ -5,11 +5,14 @@
 export const TOGGLES = [
   ["towns", ["towns-fill", "towns-line", "towns-label"], true],
   ["grid", ["grid-line"], true],
-  ["responsibility", ["resp-line"], false],
+  ["responsibility", ["resp-line", "resp-label"], false],
   ["devices", ["devices-cluster", "devices-point"], true],
   ["alarms", ["alarms-point"], true],
   ["events", ["events-point"], true],
   ["heat", ["events-heat"], false],
+  ["cameras", ["cameras-point"], true],
+  ["facilities", ["facilities-point"], false],
+  ["components", ["components-point"], false],
 ];
 
 const STATUS = ["match", ["get", "status"], "online", "#2ecc71", "offline", "#e74c3c", "#95a5a6"];
@@ -58,6 +61,11 @@ function areaLayers(shown) {
     { id: "resp-line", type: "line", source: "resp", "source-layer": "areas-responsibility",
       layout: visible(shown, "responsibility"),
       paint: { "line-color": "#f39c12", "line-width": 1.5, "line-dasharray": [2, 2] } },
+    // each responsibility area names its department (the dispatcher's first offer)
+    { id: "resp-label", type: "symbol", source: "resp", "source-layer": "areas-responsibility",
+      layout: { ...visible(shown, "responsibility"), "text-field": ["get", "department_name"],
+        "text-size": 12 },
+      paint: { "text-color": "#f8c471" } },
   ];
 }
 
@@ -79,6 +87,18 @@ function thingLayers(shown) {
     { id: "events-point", type: "circle", source: "events", "source-layer": "events",
       filter: ["!", CLUSTER], layout: visible(shown, "events"),
       paint: { "circle-color": LIGHT, "circle-radius": 5 } },
+    { id: "facilities-point", type: "circle", source: "facilities", "source-layer": "facilities",
+      layout: visible(shown, "facilities"),
+      paint: { "circle-color": "#af52de", "circle-radius": 5, "circle-stroke-color": "#fff",
+        "circle-stroke-width": 1 } },
+    { id: "components-point", type: "circle", source: "components", "source-layer": "components",
+      minzoom: 12, layout: visible(shown, "components"),
+      paint: { "circle-color": ["match", ["get", "status"], "完好", "#5ac8fa", "#ff9f0a"],
+        "circle-radius": 3 } },
+    { id: "cameras-point", type: "circle", source: "cameras", "source-layer": "cameras",
+      layout: visible(shown, "cameras"),
+      paint: { "circle-color": "#00c7be", "circle-radius": 5, "circle-stroke-color": "#000",
+        "circle-stroke-width": 1.5 } },
     { id: "alarms-point", type: "circle", source: "alarms", "source-layer": "alarms",
       layout: visible(shown, "alarms"),
       paint: { "circle-color": SEVERITY, "circle-radius": 9, "circle-opacity": 0.9,
@@ -99,10 +119,50 @@ export function mapStyle(origin, base, shown) {
       devices: tiles(origin, "devices"),
       alarms: tiles(origin, "alarms"),
       events: { ...tiles(origin, "events"), tiles: [tileUrl(origin, "events", shown.days)] },
+      cameras: tiles(origin, "cameras"),
+      facilities: tiles(origin, "facilities"),
+      components: tiles(origin, "components", 12),
     },
     layers: [
       { id: "background", type: "background", paint: { "background-color": "#07121f" } },
       ...basemapLayers(base), ...areaLayers(shown), ...thingLayers(shown),
+    ],
+  };
+}
+
+// The big screen's map: the basemap, towns and devices from tiles, and the open alarms and
+// events as GeoJSON sources that the screen edits feature by feature from the live stream.
+export const EMPTY = { type: "FeatureCollection", features: [] };
+
+export function wallStyle(origin, base) {
+  const shown = { towns: true, grid: false, responsibility: false, devices: true,
+    cameras: true };
+  return {
+    version: 8,
+    glyphs: `${origin}/v1/map/glyphs/{fontstack}/{range}.pbf`,
+    sources: {
+      basemap: base.source,
+      towns: tiles(origin, "areas-town"),
+      grid: tiles(origin, "areas-grid", 11),
+      resp: tiles(origin, "areas-responsibility"),
+      devices: tiles(origin, "devices"),
+      cameras: tiles(origin, "cameras"),
+      "live-events": { type: "geojson", data: EMPTY },
+      "live-alarms": { type: "geojson", data: EMPTY },
+    },
+    layers: [
+      { id: "background", type: "background", paint: { "background-color": "#07121f" } },
+      ...basemapLayers(base), ...areaLayers(shown),
+      ...thingLayers(shown).filter((l) => l.id.startsWith("devices-")
+        || l.id === "cameras-point"),
+      { id: "wall-events", type: "circle", source: "live-events",
+        paint: { "circle-color": LIGHT, "circle-radius": 6, "circle-stroke-color": "#07121f",
+          "circle-stroke-width": 1 } },
+      { id: "wall-alarms-halo", type: "circle", source: "live-alarms",
+        paint: { "circle-color": SEVERITY, "circle-radius": 16, "circle-opacity": 0.25 } },
+      { id: "wall-alarms", type: "circle", source: "live-alarms",
+        paint: { "circle-color": SEVERITY, "circle-radius": 8, "circle-stroke-color": "#000",
+          "circle-stroke-width": 1 } },
     ],
   };
 }
