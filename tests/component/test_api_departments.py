@@ -225,6 +225,8 @@ BODY_CHECKS: dict[tuple[str, str], Callable[[TestClient, dict, dict], object]] =
 # writes checked by their own tests (数据汇聚's: tests/integration/datafoundation/)
 OTHER_BODY_TESTS = {("POST", "/v1/systems"), ("POST", "/v1/sources"), ("POST", "/v1/syncs"),
                     ("POST", "/v1/sources/{source_id}/test"), ("POST", "/v1/syncs/{sync_id}/run"),
+                    ("GET", "/v1/sync-runs/{run_id}/events"),
+                    ("GET", "/v1/sync-runs/{run_id}/quarantine"),
                     ("PUT", "/v1/quality/rules/{dataset_id}"), ("POST", "/v1/quality/runs")}
 
 
