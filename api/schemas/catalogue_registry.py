@@ -52,4 +52,4 @@ class EntryOut(BaseModel):
 class SyncedOut(BaseModel):
     dataset: str
     resource_code: str
-    outcome: Literal["created", "updated", "same"]
+    outcome: str = Field(description="created, updated, same, or failed: <why>")

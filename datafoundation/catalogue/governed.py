@@ -121,9 +121,17 @@ def sync_dataset(conn: psycopg.Connection, dataset_id: str,
 
 
 def sync_all(conn: psycopg.Connection, now: datetime | None = None) -> dict[str, tuple]:
-    """Every governed dataset's entry; dataset id -> (code, outcome)."""
+    """Every governed dataset's entry; dataset id -> (code, outcome). One dataset failing
+    (say, its table dropped mid-way) is reported as ('', 'failed: ...'); the rest go on."""
     ids = [r[0] for r in conn.execute("SELECT id FROM datasets ORDER BY id").fetchall()]
-    return {dataset: sync_dataset(conn, dataset, now) for dataset in ids}
+    done: dict[str, tuple] = {}
+    for dataset in ids:
+        try:
+            done[dataset] = sync_dataset(conn, dataset, now)
+        except (psycopg.Error, PlatformError) as err:
+            log.warning("catalogue: %s not synced: %s", dataset, err)
+            done[dataset] = ("", f"failed: {str(err).splitlines()[0]}")
+    return done
 
 
 def after_build(conn: psycopg.Connection, dataset_id: str) -> None:
