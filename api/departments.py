@@ -155,6 +155,17 @@ DECISIONS[("POST", "/v1/analysis/forecast")] = COUNTY
 DECISIONS[("GET", "/v1/merge-suggestions")] = COUNTY
 DECISIONS[("POST", "/v1/merge-suggestions/{suggestion_id}/accept")] = COUNTY
 DECISIONS[("POST", "/v1/merge-suggestions/{suggestion_id}/refuse")] = COUNTY
+# the indicator system (issue 17, api/routes/indicators.py): county-wide figures anyone
+# admitted reads; definitions, computing and alarm handling are county-wide work
+for _path in ("/v1/indicator-classes", "/v1/indicators", "/v1/indicators/{code}",
+              "/v1/indicators/{code}/values", "/v1/indicators/{code}/breakdown",
+              "/v1/indicator-alarms", "/v1/hub"):
+    DECISIONS[("GET", _path)] = SHARED
+for _method, _path in (("PUT", "/v1/indicators/{code}"),
+                       ("POST", "/v1/indicators/{code}/compute"),
+                       ("POST", "/v1/indicator-alarms/{alarm_id}/acknowledge"),
+                       ("POST", "/v1/indicator-alarms/{alarm_id}/clear")):
+    DECISIONS[(_method, _path)] = COUNTY
 DECISIONS[("POST", "/v1/sources/{source_id}/test")] = BODY
 DECISIONS[("POST", "/v1/syncs/{sync_id}/run")] = BODY
 # 数据服务 (issue 15): the grant on the dataset's resource decides fields and rows

@@ -32,6 +32,7 @@ from api.routes import (
     events,
     gateways,
     health,
+    indicators,
     lineage,
     live,
     map,
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (events, open311, catalogue, dashboards, economy):  # issue 7
         app.include_router(module.router)
     app.include_router(analysis.router)  # issue 17: event analysis
+    app.include_router(indicators.router)  # issue 17: the indicator system and hub
     app.include_router(cloud.router)  # issue 6: cloud control
     app.include_router(map.router)  # issue 16: the map
     app.include_router(systems.router)  # issue 14: 数据汇聚

@@ -170,6 +170,7 @@ def main() -> None:
     __import__("infra.backup.cli", fromlist=["register"]).register(app)  # backup, restore
     app.add_typer(__import__("ingestion.cli", fromlist=["app"]).app, name="rules")
     app.add_typer(__import__("cityevents.cli", fromlist=["app"]).app, name="events")
+    app.add_typer(__import__("indicators.cli", fromlist=["app"]).app, name="indicators")
     app.add_typer(__import__("datafoundation.economy.cli", fromlist=["app"]).app, name="economy")
     app.add_typer(__import__("api.services.users_cli", fromlist=["app"]).app, name="users")
     app.add_typer(__import__("api.services.audit_cli", fromlist=["app"]).app, name="audit")

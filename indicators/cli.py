@@ -1,0 +1,114 @@
+"""`cityops indicators ...`: load the indicator system, compute periods, run the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="The indicator system (指标体系).", no_args_is_help=True)
+
+
+def _settings():
+    from cityops.logging import configure_logging
+    from cityops.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return settings
+
+
+async def _connect(settings):
+    from psycopg import AsyncConnection
+
+    return await AsyncConnection.connect(settings.database_url.get_secret_value(),
+                                         autocommit=True)
+
+
+def _calendar(settings):
+    from cityevents.calendar import WorkCalendar
+
+    return WorkCalendar(settings.calendar_extra_holidays, settings.calendar_extra_workdays)
+
+
+@app.command("load")
+def load(file: Annotated[Path | None, typer.Option(
+        help="a YAML of classes and indicators (default: the starter set)")] = None) -> None:
+    """Create or update the classes and indicators of a file (the starter set by default)."""
+    import yaml
+
+    from indicators import store
+
+    settings = _settings()
+    data = yaml.safe_load(file.read_text()) if file else store.starter()
+
+    async def run() -> int:
+        async with await _connect(settings) as conn, conn.transaction():
+            return await store.load(conn, data, "cli")
+
+    typer.echo(f"{asyncio.run(run())} indicator(s) loaded")
+
+
+@app.command("compute")
+def compute(
+    code: Annotated[str | None, typer.Option(help="one indicator (default: every enabled)")]
+    = None,
+    since: Annotated[datetime | None, typer.Option(
+        help="recompute every period from this date (default: the latest complete one)")]
+    = None,
+) -> None:
+    """Compute the latest complete period of each indicator (or every period since a date)."""
+    from cityevents.calendar import COUNTY_TZ, now_utc
+    from indicators import compute as c
+
+    settings = _settings()
+
+    async def run() -> list:
+        now = now_utc()
+        async with await _connect(settings) as conn:
+            if since is None and code is None:
+                return await c.compute_due(conn, now, cal=_calendar(settings))
+            out = []
+            for ind in await c.enabled(conn, code):
+                start = (since or now).replace(tzinfo=(since or now).tzinfo or COUNTY_TZ)
+                out += await c.backfill(conn, ind, start, now)
+            return out
+
+    outcomes = asyncio.run(run())
+    failed = [o for o in outcomes if o.status == "failed"]
+    for o in failed:
+        typer.echo(f"FAILED {o.code} {o.period_start:%Y-%m-%d %H:%M}: {o.error}", err=True)
+    typer.echo(f"{len(outcomes)} period(s) computed, {len(failed)} failed")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("worker")
+def worker(interval_s: Annotated[float, typer.Option(min=5.0)] = 60.0) -> None:
+    """Compute each indicator's period as soon as it is complete, forever."""
+    import logging
+
+    import psycopg
+
+    from cityevents.calendar import now_utc
+    from indicators import compute as c
+
+    settings = _settings()
+    log = logging.getLogger("indicators.worker")
+
+    async def loop() -> None:
+        while True:
+            try:
+                async with await _connect(settings) as conn:
+                    done = await c.compute_due(conn, now_utc(), cal=_calendar(settings))
+                if done:
+                    log.info("computed %d indicator period(s)", len(done))
+            except (OSError, psycopg.OperationalError) as err:  # database away: next round
+                log.warning("indicator round failed: %s", err)
+            await asyncio.sleep(interval_s)  # a schedule, not a wait for a condition
+
+    from cityops.cli import _run_async
+
+    _run_async(loop())
