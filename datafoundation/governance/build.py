@@ -20,9 +20,17 @@ def _lit(value: str) -> sql.Composable:
     return sql.Literal(value)
 
 
-def _inner(model: Model) -> sql.Composable:
+def _carried(keys: list[str]) -> list[sql.Composable]:
+    """How a staged row finds its upstream row again (for a reject's copy): the upstream's
+    key, or, for a table without one, the whole row as JSON (slower: built for every row)."""
+    if not keys:
+        return [sql.SQL("_row")]
+    return [sql.Identifier(f"_src_{i}") for i in range(len(keys))]
+
+
+def _inner(model: Model, keys: list[str]) -> sql.Composable:
     """Per upstream row: each column's expression (a mapped column's raw code), the first
-    hard rule it fails, and the row itself as JSON."""
+    hard rule it fails, and the upstream key of the row."""
     parts = []
     for c in model.columns:
         if c.map is not None:
@@ -37,11 +45,15 @@ def _inner(model: Model) -> sql.Composable:
     hard = sql.SQL("CASE {} END").format(sql.SQL(" ").join(rules)) if rules else sql.SQL(
         "NULL::text")
     where = sql.SQL(model.where) if model.where else sql.SQL("true")
-    return sql.SQL("SELECT {}, {} AS _hard, to_jsonb(src) AS _row FROM {} src WHERE {}").format(
-        sql.SQL(", ").join(parts), hard, _ident(model.source or ""), where)
+    carried = [sql.SQL("src.{} AS {}").format(sql.Identifier(k), c)
+               for k, c in zip(keys, _carried(keys), strict=False)] or [
+        sql.SQL("to_jsonb(src) AS _row")]
+    return sql.SQL("SELECT {}, {} AS _hard, {} FROM {} src WHERE {}").format(
+        sql.SQL(", ").join(parts), hard, sql.SQL(", ").join(carried),
+        _ident(model.source or ""), where)
 
 
-def stage_query(model: Model) -> sql.Composable:
+def stage_query(model: Model, keys: list[str]) -> sql.Composable:
     """The mapped values joined in by code table; a value without a mapping, or not in the
     column's code table, rejects its row with a reason naming the column and the value."""
     cols, joins, checks = [], [], []
@@ -74,34 +86,58 @@ def stage_query(model: Model) -> sql.Composable:
                 v=value, a=alias, msg=_lit(f"{c.name} %L is not a code of table {c.code_table}")))
     reason = sql.SQL("COALESCE(s._hard, {})").format(sql.SQL(", ").join(checks)) if checks \
         else sql.SQL("s._hard")
-    return sql.SQL("WITH s AS ({}) SELECT {}, s._row, {} AS _reason FROM s {}").format(
-        _inner(model), sql.SQL(", ").join(cols), reason, sql.SQL(" ").join(joins))
+    carried = sql.SQL(", ").join(sql.SQL("s.{}").format(c) for c in _carried(keys))
+    return sql.SQL("WITH s AS ({}) SELECT {}, {}, {} AS _reason FROM s {}").format(
+        _inner(model, keys), sql.SQL(", ").join(cols), carried, reason,
+        sql.SQL(" ").join(joins))
 
 
 def _key(model: Model) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(k) for k in model.key)
 
 
-def build_mapping(conn: psycopg.Connection, model: Model, run_id: int) -> dict:
-    """Stage, reject, keep one row per key (the first by latest_by; the others are rejected as
-    duplicates), and write the new table. Runs inside the caller's transaction."""
-    conn.execute(sql.SQL("CREATE TEMP TABLE _stage ON COMMIT DROP AS {}").format(
-        stage_query(model)))
-    order = sql.SQL(model.latest_by) if model.latest_by else _key(model)
-    conn.execute(sql.SQL(
-        "CREATE TEMP TABLE _ranked ON COMMIT DROP AS SELECT *, row_number() OVER "
-        "(PARTITION BY {k} ORDER BY {o}) AS _rank FROM _stage WHERE _reason IS NULL").format(
-        k=_key(model), o=order))
+def _source_key(conn: psycopg.Connection, dataset: str) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND "
+        "a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass(%s) AND i.indisprimary "
+        "ORDER BY array_position(i.indkey, a.attnum)", (dataset,))]
+
+
+def _reject(conn: psycopg.Connection, model: Model, run_id: int, keys: list[str],
+            which: sql.Composable, reason: sql.Composable, args: tuple = ()) -> None:
+    """Copy the upstream rows of the staged rows `which` selects into the rejects, with the
+    reason; the upstream row is found again by its key."""
     source = model.source or ""
-    conn.execute("INSERT INTO layer_model_rejects (run_id, model, dataset, row, reason) "
-                 "SELECT %s, %s, %s, _row, _reason FROM _stage WHERE _reason IS NOT NULL",
-                 (run_id, model.name, source))
+    if keys:
+        on = sql.SQL(" AND ").join(sql.SQL("src.{} = st.{}").format(sql.Identifier(k), c)
+                                   for k, c in zip(keys, _carried(keys), strict=True))
+        row, join = sql.SQL("to_jsonb(src)"), sql.SQL("JOIN {} src ON {}").format(
+            _ident(source), on)
+    else:
+        row, join = sql.SQL("st._row"), sql.SQL("")
     conn.execute(sql.SQL(
         "INSERT INTO layer_model_rejects (run_id, model, dataset, row, reason) SELECT %s, %s, "
-        "%s, _row, format(%s, concat_ws(', ', {k})) FROM _ranked WHERE _rank > 1").format(
-        k=_key(model)), (run_id, model.name, source,
-                         f"duplicate of key {', '.join(model.key)} = %s: the first by "
-                         f"{model.latest_by or 'key'} is kept"))
+        "%s, {}, {} FROM _stage st {} WHERE {}").format(row, reason, join, which),
+        (run_id, model.name, source, *args))
+
+
+def build_mapping(conn: psycopg.Connection, model: Model, run_id: int) -> dict:
+    """Stage (with each row's rank among the rows of its key: the first by latest_by is kept,
+    the others are rejected as duplicates), reject, write the new table. Runs inside the
+    caller's transaction."""
+    keys = _source_key(conn, model.source or "")
+    order = sql.SQL(model.latest_by) if model.latest_by else _key(model)
+    conn.execute(sql.SQL(
+        "CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT *, CASE WHEN _reason IS NULL THEN "
+        "row_number() OVER (PARTITION BY _reason IS NULL, {k} ORDER BY {o}) END AS _rank "
+        "FROM ({q}) q").format(k=_key(model), o=order, q=stage_query(model, keys)))
+    _reject(conn, model, run_id, keys, sql.SQL("st._reason IS NOT NULL"),
+            sql.SQL("st._reason"))
+    _reject(conn, model, run_id, keys, sql.SQL("st._rank > 1"),
+            sql.SQL("format(%s, concat_ws(', ', {}))").format(sql.SQL(", ").join(
+                sql.SQL("st.{}").format(sql.Identifier(k)) for k in model.key)),
+            (f"duplicate of key {', '.join(model.key)} = %s: the first by "
+             f"{model.latest_by or 'key'} is kept",))
     unmapped = {}
     for c in model.columns:
         if c.map is not None:
@@ -115,12 +151,11 @@ def build_mapping(conn: psycopg.Connection, model: Model, run_id: int) -> dict:
                                  for c in model.columns)
     names = sql.SQL(", ").join(sql.Identifier(c.name) for c in model.columns)
     new = _swap_begin(conn, model, sql.SQL("({})").format(columns))
-    conn.execute(sql.SQL("INSERT INTO {} ({n}) SELECT {n} FROM _ranked WHERE _rank = 1").format(
+    conn.execute(sql.SQL("INSERT INTO {} ({n}) SELECT {n} FROM _stage WHERE _rank = 1").format(
         new, n=names))
-    counts = conn.execute("SELECT count(*), count(*) FILTER (WHERE _reason IS NOT NULL) "
-                          "FROM _stage").fetchone()
+    rows_in = conn.execute("SELECT count(*) FROM _stage").fetchone()[0]
     out = _swap_end(conn, model)
-    return {"rows_in": counts[0], "rows_out": out, "rows_rejected": counts[0] - out,
+    return {"rows_in": rows_in, "rows_out": out, "rows_rejected": rows_in - out,
             "unmapped": unmapped or None}
 
 

@@ -15,12 +15,12 @@ from datafoundation.runner import run_sync
 from tests.integration.datafoundation.conftest import SECRET_KEY, add_sync
 
 _n = itertools.count(1)
-MODELS = ("std_enterprises.yaml", "topic_enterprises.yaml")
+MODELS = ("std_enterprises.yaml", "topic_enterprises.yaml", "topic_industrial_enterprises.yaml")
 
 
 def governed_copy(tmp_path: Path, raw: str, suffix: str) -> Path:
     """governance/ with the enterprise models reading `raw` and building std.enterprises_<s>,
-    topic.enterprises_<s> (model names suffixed the same way)."""
+    topic.enterprises_<s>, topic.industrial_<s> (model names suffixed the same way)."""
     folder = tmp_path / "governance"
     shutil.copytree(standards.DEFAULT_DIR / "standards", folder / "standards")
     (folder / "models").mkdir()
@@ -29,8 +29,10 @@ def governed_copy(tmp_path: Path, raw: str, suffix: str) -> Path:
         text = (text.replace("raw_scjg_qydj.firms", raw)
                 .replace("std.enterprises", f"std.enterprises_{suffix}")
                 .replace("topic.enterprises", f"topic.enterprises_{suffix}")
+                .replace("topic.industrial_enterprises", f"topic.industrial_{suffix}")
                 .replace("name: std_enterprises", f"name: std_enterprises_{suffix}")
-                .replace("name: topic_enterprises", f"name: topic_enterprises_{suffix}"))
+                .replace("name: topic_enterprises", f"name: topic_enterprises_{suffix}")
+                .replace("name: topic_industrial_enterprises", f"name: topic_industrial_{suffix}"))
         (folder / "models" / name).write_text(text, encoding="utf-8")
     return folder
 

@@ -19,7 +19,8 @@ from tests.integration.datafoundation.conftest import SECRET_KEY
 def _source(mariadb, table: str) -> list[tuple]:
     conn = mariadb.connect()
     with conn.cursor() as cur:
-        cur.execute(f"SELECT id, uscc, address, status, registered_capital, updated_at "
+        cur.execute(f"SELECT id, uscc, address, status, registered_capital, updated_at, "
+                    f"industry_code "
                     f"FROM `{table}` ORDER BY id")
         rows = cur.fetchall()
     conn.close()
@@ -32,24 +33,25 @@ def _expected(rows: list[tuple]) -> tuple[dict[str, tuple], int]:
     assumed: a tie keeps either), the status mapped by hand."""
     status = {"存续": "1", "在业": "1", "吊销": "2", "注销": "3", "迁出": "4"}
     kept: dict[str, tuple] = {}
-    for _id, uscc, address, state, capital, updated in rows:
+    for _id, uscc, address, state, capital, updated, industry in rows:
         if enterprise_registry.uscc_check(uscc[:17]) != uscc[17] or not address.strip():
             continue
         if uscc not in kept or updated > kept[uscc][2]:
-            kept[uscc] = (status[state], capital / 10000, updated)
+            kept[uscc] = (status[state], capital / 10000, updated, industry[0])
     return kept, len(rows)
 
 
 def test_registry_to_topic(database_url, mariadb, firms_table, governed):
     folder, suffix, _sync, _raw = governed
     outcome = runner.run(psycopg.connect(database_url, autocommit=True), None, folder)
-    assert list(outcome) == [f"std_enterprises_{suffix}", f"topic_enterprises_{suffix}"]
+    assert list(outcome) == [f"std_enterprises_{suffix}", f"topic_enterprises_{suffix}",
+                             f"topic_industrial_{suffix}"]
     expected, read = _expected(_source(mariadb, firms_table))
     with psycopg.connect(database_url) as conn:
         got = {r[0]: r[1:] for r in conn.execute(
             f"SELECT uscc, status_code, registered_capital FROM std.enterprises_{suffix}")}
         assert set(got) == set(expected)
-        for uscc, (status, capital, _u) in expected.items():
+        for uscc, (status, capital, _u, _i) in expected.items():
             wan = Decimal(capital).quantize(Decimal("0.0001"), ROUND_HALF_UP)  # as numeric
             assert got[uscc] == (status, wan)
         reasons = dict(conn.execute(
@@ -66,6 +68,10 @@ def test_registry_to_topic(database_url, mariadb, firms_table, governed):
         assert conn.execute(f"SELECT count(*), count(*) FILTER (WHERE industry_division_name "
                             f"IS NULL) FROM topic.enterprises_{suffix}").fetchone() == (
             len(expected), 0)
+        industrial = {u for u, (s, _c, _u, section) in expected.items()
+                      if s == "1" and section in "BCD"}
+        assert {r[0] for r in conn.execute(f"SELECT uscc FROM topic.industrial_{suffix}")} == \
+            industrial and industrial
         # the topic dataset is registered with its elements; masking follows the element
         fields = dict((r[0], r[1:]) for r in conn.execute(
             "SELECT name, element_id, sensitivity, mask_kind FROM dataset_fields WHERE "

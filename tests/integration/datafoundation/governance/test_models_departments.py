@@ -24,7 +24,9 @@ def test_shipped_models_parse_and_order():
     declared = models.discover(standards.DEFAULT_DIR)
     order = models.order(declared, list(declared))
     assert set(order) == {f"{layer}_{topic}" for layer in ("std", "topic")
-                          for topic in ("enterprises", "components", "workorders")}
+                          for topic in ("enterprises", "components", "workorders")} | {
+        "topic_industrial_enterprises"}
+    assert order.index("std_enterprises") < order.index("topic_industrial_enterprises")
     for topic in ("enterprises", "components", "workorders"):
         assert order.index(f"std_{topic}") < order.index(f"topic_{topic}")
 
