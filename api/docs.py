@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
+from api.headers import inline_script_csp
 from api.openapi_errors import declare_errors
 
 ASSETS = "/docs/assets"
@@ -93,7 +94,7 @@ def install_docs(app: FastAPI, viewer: Path = VIEWER) -> None:
     async def docs() -> HTMLResponse:
         if not (viewer / "swagger-ui-bundle.js").is_file():
             return HTMLResponse(NOT_INSTALLED, status_code=503)
-        return get_swagger_ui_html(
+        return inline_script_csp(get_swagger_ui_html(  # its one inline script by hash
             openapi_url="/openapi.json", title=f"{app.title}: API",
             swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS}/swagger-ui.css",
@@ -102,8 +103,8 @@ def install_docs(app: FastAPI, viewer: Path = VIEWER) -> None:
             # tags closed: with all 141 operations listed at once Swagger UI 5 stopped after
             # the tenth in Chromium (docs/api.md); each tag opens with all of its operations
             swagger_ui_parameters={"docExpansion": "none"},
-        )
+        ))
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
     async def oauth2_redirect() -> HTMLResponse:
-        return get_swagger_ui_oauth2_redirect_html()
+        return inline_script_csp(get_swagger_ui_oauth2_redirect_html())

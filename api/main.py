@@ -11,6 +11,7 @@ from api.console import install_console
 from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.guard import RequestGuard
+from api.headers import SecurityHeaders
 from api.middleware import AuditAndMetering
 from api.pool import DatabasePool
 from api.routes import (
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestGuard)  # body limits, auth before bodies, 405, nosniff
     app.add_middleware(AuditAndMetering)  # outermost: it audits the guard's refusals too
+    app.add_middleware(SecurityHeaders)  # CSP, framing, HSTS: on every answer
     install_docs(app)
     for module in (health, auth, devices):
         app.include_router(module.router)

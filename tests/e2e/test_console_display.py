@@ -31,6 +31,14 @@ def short_api(processes: Processes, settings) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
 
 
+def _csp_violations(page) -> list[str]:
+    """What Chromium refused under the Content-Security-Policy (api/headers.py)."""
+    found: list[str] = []
+    page.on("console", lambda m: found.append(m.text)
+            if "Content Security Policy" in m.text else None)
+    return found
+
+
 def _watch(page) -> list[tuple[float, int, str]]:
     seen: list[tuple[float, int, str]] = []
 
@@ -50,7 +58,7 @@ def test_a_display_outlives_the_access_token_without_a_login(
     context = browser.new_context(viewport=VIEWPORT, base_url=short_api, locale="zh-CN")
     try:
         page = context.new_page()
-        seen = _watch(page)
+        seen, refused = _watch(page), _csp_violations(page)
         page.goto(f"/?wall=1#display={wall['token']}")
         page.wait_for_selector("[data-test=wall]")
         assert "display=" not in page.url  # the token leaves the address bar at once
@@ -67,6 +75,7 @@ def test_a_display_outlives_the_access_token_without_a_login(
         page.reload()  # after a restart the wall comes back by itself, token kept
         page.wait_for_selector("[data-test=wall]")
         assert page.locator("form[data-test=login]").count() == 0
+        assert refused == []  # the wall (ECharts, the map's worker) runs under the CSP
     finally:
         context.close()
 
@@ -97,5 +106,10 @@ def test_a_person_stays_logged_in_by_refreshing(browser: Browser, short_api: str
         assert [s for s in seen if s[1] == 401] == []
         page.wait_for_selector("header.topbar")
         assert page.locator("form[data-test=login]").count() == 0
+        # /docs under its own policy (its one inline script allowed by hash)
+        refused = _csp_violations(page)
+        page.goto("/docs")
+        page.wait_for_selector(".opblock-tag", timeout=30_000)
+        assert refused == []
     finally:
         context.close()
