@@ -26,16 +26,20 @@ READERS = (Role.DISPATCHER, Role.DEPARTMENT_STAFF, Role.OPERATOR, Role.OPS_ENGIN
 ROWS_403 = {403: {"description": "no live grant, or a field or rows not granted (named)"}}
 
 
+async def _audit(conn: Conn, request: Request, caller: Principal, dataset_id: str,
+                 outcome: str, status: int, detail: dict) -> None:
+    await write_audit_conn(
+        conn, actor=caller.name, actor_kind=caller.kind, role=caller.role.value,
+        action="GET /v1/datasets/{dataset_id}/rows", target=dataset_id,
+        source=client_address(request), outcome=outcome, status=status, detail=detail)
+
+
 async def _refused(conn: Conn, request: Request, caller: Principal, dataset_id: str,
                    err: Forbidden, now) -> None:
     """Count and audit the refused attempt; committed at once, because the error that follows
     rolls the request's transaction back. The message names fields, never values."""
     await rows.record_call(conn, dataset_id, caller, False, 0, now, refused=str(err))
-    await write_audit_conn(
-        conn, actor=caller.name, actor_kind=caller.kind, role=caller.role.value,
-        action="GET /v1/datasets/{dataset_id}/rows", target=dataset_id,
-        source=client_address(request), outcome="denied", status=403,
-        detail={"refused": str(err)})
+    await _audit(conn, request, caller, dataset_id, "denied", 403, {"refused": str(err)})
     await conn.commit()
 
 
@@ -59,6 +63,9 @@ async def dataset_rows(
         await _refused(conn, request, caller, dataset_id, err, now)
         raise
     await rows.record_call(conn, dataset_id, caller, True, len(page.rows), now)
+    if page.unmasked:  # personal data read in the clear: who, which fields, how many rows
+        await _audit(conn, request, caller, dataset_id, "ok", 200,
+                     {"unmasked": page.unmasked, "rows": len(page.rows)})
     if format == "csv":
         res = csv_response(page.rows, f"{dataset_id}.csv", columns=page.fields)
         if page.next:

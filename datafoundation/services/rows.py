@@ -13,7 +13,13 @@ from psycopg.rows import dict_row
 from cityops.errors import Conflict, NotFound
 from cityops.principal import Principal
 from datafoundation.services import request as rq
-from datafoundation.services.access import Access, access_for, check_request, mask_kinds
+from datafoundation.services.access import (
+    EVERYTHING_MASKED,
+    Access,
+    access_for,
+    check_request,
+    mask_kinds,
+)
 from datafoundation.services.masking import mask_rows
 
 MAX_LIMIT = 10_000
@@ -34,6 +40,8 @@ class Page:
     rows: list[dict[str, Any]]
     next: str | None
     masked: dict[str, str]  # field -> mask kind applied
+    # fields served in the clear only because the grant names them (audited by the caller)
+    unmasked: list[str] = field(default_factory=list)
 
 
 async def load(conn: AsyncConnection, dataset_id: str) -> tuple[dict, list[dict]]:
@@ -135,7 +143,9 @@ async def read(conn: AsyncConnection, principal: Principal, dataset_id: str, que
     cursor = rq.encode_cursor([rows[-1][k] for k in key]) if more else None
     rows = [{f: r[f] for f in selected} for r in rows]
     applied = {f: kinds[f] for f in selected if kinds[f] != "none"}
-    return Page(dataset_id, selected, mask_rows(rows, applied), cursor, applied)
+    unmasked = [f for f in selected if f in access.unmasked and mask_kinds(
+        [x for x in fields if x["name"] == f], EVERYTHING_MASKED)[f] != "none"]
+    return Page(dataset_id, selected, mask_rows(rows, applied), cursor, applied, unmasked)
 
 
 async def record_call(conn: AsyncConnection, dataset_id: str, caller: Principal, ok: bool,

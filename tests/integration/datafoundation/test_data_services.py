@@ -79,6 +79,10 @@ def test_masked_in_json_and_csv_unless_the_grant_unmasks(svc, database_url) -> N
     clear = _read(svc, fields="id,phone,legal_person", limit=10_000).json()
     assert clear["masked"] == {"legal_person": "name"}
     assert all(r["phone"] == source[r["id"]]["phone"] for r in clear["rows"])
+    with psycopg.connect(database_url) as db:  # reading personal data in the clear is audited
+        detail = db.execute("SELECT detail FROM audit_log WHERE target = %s AND outcome = 'ok'"
+                            " ORDER BY id DESC LIMIT 1", (svc.dataset,)).fetchone()[0]
+    assert detail == {"unmasked": ["phone"], "rows": len(source)}
 
 
 def test_field_outside_the_grant_is_refused_by_name_and_audited(svc, database_url) -> None:
