@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: demo test deps venv stack lab web pglite lint bench bench-agent bench-ingest bench-api bench-decode bench-agent-logs bench-map bench-sync bench-ha clean-stack bench-governance
+.PHONY: demo test deps venv stack lab web pglite lint bench bench-agent bench-ingest bench-api bench-decode bench-agent-logs bench-map bench-sync bench-ha clean-stack bench-governance bench-quality
 
 deps:
 	bash infra/local/install.sh
@@ -93,6 +93,9 @@ bench-map: stack  # vector tiles of 100,000 points and 10,000 cells, API vs dire
 
 bench-sync: stack  # MariaDB → raw layer: 1,000,000 rows vs mariadb --batch | COPY, then 10,000 changed
 	$(BIN)/python -m bench.sync $(SYNC_ARGS)
+
+bench-quality: stack  # every quality rule of a 1,000,000-row dataset in one run vs a hand-written count
+	$(BIN)/python -m bench.quality $(QUALITY_ARGS)
 
 bench-governance: stack  # raw → std.enterprises model over 1,000,000 rows vs one hand-written CREATE TABLE AS
 	$(BIN)/python -m bench.governance $(GOVERNANCE_ARGS)

@@ -1,9 +1,9 @@
-"""Rules to SQL. Every row-level rule of a dataset becomes two aggregates of one scan: the
-count of failing rows (count(*) FILTER) and the failing rows' tuple ids (array_agg(ctid) FILTER,
-all of them for a hard rule, which quarantines them; the first few for a sample otherwise).
-Uniqueness is count(x) - count(DISTINCT x) in the same scan; freshness a max() in it. So one
-pass over the table answers every rule, as a hand-written count(*) with the same predicates
-would (bench/quality.py measures the two side by side)."""
+"""Rules to SQL. Every row-level rule of a dataset becomes a flag of one scan, aggregated
+twice: the count of failing rows (count(*) FILTER) and their tuple ids (array_agg(ctid) FILTER:
+all of them for a hard rule, which quarantines them; the first few as a sample otherwise);
+freshness is a max() in the same scan. So one pass over the table answers the row rules, as a
+hand-written count(*) with the same predicates would (bench/quality.py measures the two side
+by side). Uniqueness takes its own pass (a hash aggregate of the repeated values)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import psycopg
 from psycopg import sql
 
 from cityops.errors import NotFound
-from datafoundation.quality.rules import RuleSet
 
 SAMPLE = 5  # failing rows kept per rule and run
 BOOKKEEPING = ("_synced_at", "_run_id", "_deleted_at")
@@ -117,38 +116,49 @@ def _unique_parts(rule: Any) -> tuple[sql.Composable, sql.Composable]:
     return present, value
 
 
-def aggregates(rule: Any, table: Table) -> list[sql.Composable]:
-    """The select-list items the scan computes for `rule` (none for a rule judged outside it)."""
-    if rule.kind == "unique":
-        present, value = _unique_parts(rule)
-        return [sql.SQL("count(*) FILTER (WHERE {p}) - count(DISTINCT {v}) FILTER "
-                        "(WHERE {p})").format(p=present, v=value)]
-    if rule.kind == "freshness":
-        # the newest row's age in seconds (a date or timestamp column alike)
-        return [sql.SQL("extract(epoch FROM now() - max({})::timestamptz)::float8").format(
-            _col(rule.column))]
-    if not rule.row_level:
-        return []
-    fail = fail_predicate(rule, table)
-    tids = sql.SQL("array_agg(ctid::text) FILTER (WHERE {})").format(fail)
-    if not rule.hard:
-        tids = sql.SQL("({})[1:{}]").format(tids, sql.Literal(SAMPLE))
-    return [sql.SQL("count(*) FILTER (WHERE {})").format(fail), tids]
+def _scanned(rule: Any) -> bool:
+    return rule.kind == "freshness" or (rule.row_level and rule.kind != "unique")
 
 
-def scan_query(ruleset: RuleSet, table: Table) -> sql.Composed:
-    items: list[sql.Composable] = [sql.SQL("count(*)")]
-    for rule in ruleset.rules:
-        items += aggregates(rule, table)
-    return sql.SQL("SELECT {} FROM {} WHERE {}").format(
-        sql.SQL(", ").join(items), table.ident, table.live)
+def scan_query(rules: list, table: Table) -> sql.Composed:
+    """One pass for `rules`: the inner query evaluates each rule's predicate once per row
+    (OFFSET 0 keeps the planner from folding it into the aggregates, which would evaluate
+    it once for the count and again for the tuple ids); the outer one aggregates the flags.
+    Columns: the row count, then per row rule (count, tuple ids), per freshness rule the
+    newest row's age in seconds."""
+    inner: list[sql.Composable] = [sql.SQL("ctid")]
+    outer: list[sql.Composable] = [sql.SQL("count(*)")]
+    for i, rule in enumerate(r for r in rules if _scanned(r)):
+        flag = sql.Identifier(f"f{i}")
+        if rule.kind == "freshness":
+            inner.append(sql.SQL("{} AS {}").format(_col(rule.column), flag))
+            outer.append(sql.SQL("extract(epoch FROM now() - max({})::timestamptz)::float8")
+                         .format(flag))
+            continue
+        inner.append(sql.SQL("({}) AS {}").format(fail_predicate(rule, table), flag))
+        tids = sql.SQL("array_agg(ctid::text) FILTER (WHERE {})").format(flag)
+        if not rule.hard:  # a sample is enough; a hard rule holds every failing row
+            tids = sql.SQL("({})[1:{}]").format(tids, sql.Literal(SAMPLE))
+        outer += [sql.SQL("count(*) FILTER (WHERE {})").format(flag), tids]
+    return sql.SQL("SELECT {} FROM (SELECT {} FROM {} WHERE {} OFFSET 0) s").format(
+        sql.SQL(", ").join(outer), sql.SQL(", ").join(inner), table.ident, table.live)
+
+
+def width(rule: Any) -> int:
+    """The columns `scan_query` gives `rule`."""
+    if not _scanned(rule):
+        return 0
+    return 1 if rule.kind == "freshness" else 2
 
 
 def duplicates_query(rule: Any, table: Table) -> sql.Composed:
-    """The tuple ids of every row repeating an earlier row's value (the first, by primary key,
-    is kept as the original)."""
+    """The rows whose value another row shares, with their primary key (the caller keeps the
+    first by key as the original): a hash aggregate finds the repeated values, a second pass
+    their rows; cheaper than sorting every row (count(DISTINCT) or a window would)."""
     present, value = _unique_parts(rule)
-    order = sql.SQL(", ").join(_col(k) for k in table.keys) if table.keys else sql.SQL("ctid")
-    return sql.SQL("SELECT ctid::text FROM (SELECT ctid, row_number() OVER (PARTITION BY {v} "
-                   "ORDER BY {o}) AS n FROM {t} WHERE {live} AND {p}) d WHERE n > 1").format(
-        v=value, o=order, t=table.ident, live=table.live, p=present)
+    keys = sql.SQL(", ").join(_col(k) for k in table.keys) if table.keys else sql.SQL("ctid")
+    group = sql.SQL(", ").join(_col(c) for c in rule.columns)
+    return sql.SQL("SELECT ctid::text, {v}::text, {k} FROM {t} WHERE {live} AND {p} AND ({g}) "
+                   "IN (SELECT {g} FROM {t} WHERE {live} AND {p} GROUP BY {g} "
+                   "HAVING count(*) > 1)").format(
+        v=value, k=keys, t=table.ident, live=table.live, p=present, g=group)

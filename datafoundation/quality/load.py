@@ -13,7 +13,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from cityops.errors import InvalidInput, NotFound
-from datafoundation.quality.compile import Table, aggregates, table_info
+from datafoundation.quality.compile import Table, duplicates_query, scan_query, table_info
 from datafoundation.quality.rules import RuleSet, dimension, parse
 
 
@@ -63,11 +63,10 @@ def _check_rule(conn: psycopg.Connection, rule: Any, table: Table) -> None:
 def _plan(conn: psycopg.Connection, rule: Any, table: Table, where: str) -> None:
     """Plan (EXPLAIN, nothing run) the rule's part of the scan: a type mismatch such as a
     range bound of the wrong kind fails here, with PostgreSQL's words."""
-    items = aggregates(rule, table)
-    if not items:
+    if not (rule.row_level or rule.kind == "freshness"):
         return
-    query = sql.SQL("EXPLAIN SELECT {} FROM {} WHERE {}").format(
-        sql.SQL(", ").join(items), table.ident, table.live)
+    inner = duplicates_query(rule, table) if rule.kind == "unique" else scan_query([rule], table)
+    query = sql.SQL("EXPLAIN {}").format(inner)
     try:
         with conn.transaction():
             conn.execute(query)

@@ -19,10 +19,10 @@ from datafoundation.quality import store
 from datafoundation.quality.compile import (
     SAMPLE,
     Table,
-    aggregates,
     duplicates_query,
     scan_query,
     table_info,
+    width,
 )
 from datafoundation.quality.load import stored
 from datafoundation.quality.rules import RuleSet
@@ -83,19 +83,27 @@ def _schema_changes(before: dict[str, str], now: dict[str, str]) -> list[str]:
     return changes
 
 
+def _duplicates(conn: psycopg.Connection, rule: Any, table: Table) -> Outcome:
+    """Every row repeating an earlier row's value fails; the first, by primary key, is the
+    original and passes."""
+    groups: dict[str, list[tuple]] = {}
+    for tid, value, *key in conn.execute(duplicates_query(rule, table)).fetchall():
+        groups.setdefault(value, []).append((key, tid))
+    tids = [tid for rows in groups.values() for _key, tid in sorted(rows)[1:]]
+    return Outcome(rule, 0, len(tids), tids=tids if rule.hard else tids[:SAMPLE])
+
+
 def evaluate(conn: psycopg.Connection, ruleset: RuleSet, table: Table) -> tuple[int, list]:
-    """The scan and the dataset-level rules: (row count, an Outcome per rule)."""
-    row = conn.execute(scan_query(ruleset, table)).fetchone()
+    """The scan, the uniqueness passes and the dataset-level rules: (row count, an Outcome
+    per rule)."""
+    row = conn.execute(scan_query(ruleset.rules, table)).fetchone()
     count, at = row[0], 1
     outcomes = []
     for rule in ruleset.rules:
-        width = len(aggregates(rule, table))
-        values, at = row[at:at + width], at + width
+        values, at = row[at:at + width(rule)], at + width(rule)
         if rule.kind == "unique":
-            outcome = Outcome(rule, count, values[0])
-            if outcome.failed:
-                tids = [r[0] for r in conn.execute(duplicates_query(rule, table)).fetchall()]
-                outcome.tids = tids if rule.hard else tids[:SAMPLE]
+            outcome = _duplicates(conn, rule, table)
+            outcome.checked = count
         elif rule.row_level:
             outcome = Outcome(rule, count, values[0], tids=values[1] or [])
         else:

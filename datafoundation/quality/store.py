@@ -57,7 +57,8 @@ def _samples(conn: psycopg.Connection, table: Table, outcomes: list) -> None:
 
 def _quarantine(conn: psycopg.Connection, table: Table, run_id: int, outcomes: list) -> None:
     """Copy the rows failing a hard rule (once while held) and release the held rows that
-    pass now; rules no longer hard, or gone, hold nothing."""
+    pass now; rules no longer hard, or gone, hold nothing. (IN over a subquery, hashed: an
+    = ANY(array) here compared every held row with every failing one.)"""
     hard = [o for o in outcomes if o.rule.hard]
     for o in hard:
         conn.execute(sql.SQL(
@@ -68,8 +69,8 @@ def _quarantine(conn: psycopg.Connection, table: Table, run_id: int, outcomes: l
             (table.dataset, o.rule.name, list(BOOKKEEPING), reason(o.rule), run_id, o.tids))
         conn.execute(sql.SQL(
             "UPDATE quality.quarantine SET released_at = now(), released_run_id = %s "
-            "WHERE dataset_id = %s AND rule = %s AND released_at IS NULL AND NOT (row_key = "
-            "ANY(ARRAY(SELECT {k} FROM {t} t WHERE t.ctid = ANY(%s::tid[]))))").format(
+            "WHERE dataset_id = %s AND rule = %s AND released_at IS NULL AND NOT (row_key IN "
+            "(SELECT {k} FROM {t} t WHERE t.ctid = ANY(%s::tid[])))").format(
             k=_key(table), t=table.ident), (run_id, table.dataset, o.rule.name, o.tids))
     conn.execute("UPDATE quality.quarantine SET released_at = now(), released_run_id = %s "
                  "WHERE dataset_id = %s AND released_at IS NULL AND NOT (rule = ANY(%s))",
