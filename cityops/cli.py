@@ -173,6 +173,7 @@ def main() -> None:
     app.add_typer(__import__("indicators.cli", fromlist=["app"]).app, name="indicators")
     app.add_typer(__import__("datafoundation.economy.cli", fromlist=["app"]).app, name="economy")
     app.add_typer(__import__("api.services.users_cli", fromlist=["app"]).app, name="users")
+    app.add_typer(__import__("api.security_check", fromlist=["app"]).app, name="security")
     app.add_typer(__import__("api.services.audit_cli", fromlist=["app"]).app, name="audit")
     app.add_typer(__import__("api.services.gateways_cli", fromlist=["app"]).app, name="gateways")
     app.add_typer(__import__("spatial.cli", fromlist=["app"]).app, name="map")
