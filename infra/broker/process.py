@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from cityops.errors import StackError
@@ -31,6 +32,19 @@ MOSQUITTO = "/usr/sbin/mosquitto"
 # issue #22 item 3: a 300 MiB publish was accepted and relayed
 MAX_PACKET_BYTES = 16 * 1024 * 1024
 
+@dataclass(frozen=True)
+class BrokerTls:
+    """A second listener, MQTT over TLS (docs/operations.md). With `client_certs`, a client
+    must present a certificate of `cafile` and its common name is its username (a gateway's
+    id), so no password is asked; without, clients verify the broker and log in as before."""
+
+    port: int
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    client_certs: bool = False
+
+
 class Broker:
     """A Mosquitto listening on host:port only, with everything it owns under `state_dir`.
 
@@ -47,7 +61,9 @@ class Broker:
         *,
         run_as: str | None = None,
         topic_root: str = TOPIC_ROOT,
+        tls: BrokerTls | None = None,
     ) -> None:
+        self.tls = tls
         self.state_dir = Path(state_dir).absolute()
         self.port = port
         self.host = host
@@ -73,6 +89,10 @@ class Broker:
         write_private(self.acl_path, render_acl(accounts, self.topic_root))
         write_private(self.dynsec_path, dynsec.render_config(accounts, self.topic_root))
         self.log_path.touch(mode=0o600, exist_ok=True)
+        if self.tls:  # copies the broker's user may read (the originals may be root's)
+            (self.state_dir / "tls").mkdir(exist_ok=True)
+            for source in (self.tls.cafile, self.tls.certfile, self.tls.keyfile):
+                write_private(self.state_dir / "tls" / source.name, source.read_text())
         if self.run_as and os.geteuid() == 0:
             user = pwd.getpwnam(self.run_as)
             for path in [self.state_dir, *self.state_dir.rglob("*")]:
@@ -110,6 +130,13 @@ class Broker:
         ]
         if os.geteuid() == 0:
             lines.append(f"user {self.run_as or 'root'}")
+        if self.tls:
+            tls, own = self.tls, self.state_dir / "tls"
+            lines += [f"listener {tls.port} {self.host}", f"cafile {own / tls.cafile.name}",
+                      f"certfile {own / tls.certfile.name}", f"keyfile {own / tls.keyfile.name}",
+                      "tls_version tlsv1.2"]
+            if tls.client_certs:
+                lines += ["require_certificate true", "use_identity_as_username true"]
         return "\n".join(lines) + "\n"
 
     def pid(self) -> int | None:
