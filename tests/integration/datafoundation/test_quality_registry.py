@@ -5,6 +5,8 @@ rows, a correction task opens for the department and closes once the rows are fi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 
@@ -16,6 +18,7 @@ from tests.integration.datafoundation.conftest import SECRET_KEY
 from tests.integration.datafoundation.quality_kit import expected_failures, source_firms
 
 registry_dataset = quality_kit.registry_dataset  # the fixture
+REPO = Path(__file__).parents[3]
 
 def _results(conn: psycopg.Connection, run_id: int) -> dict[str, tuple]:
     return {r[0]: r[1:] for r in conn.execute(
@@ -120,3 +123,19 @@ def test_a_rule_that_does_not_compile_is_refused(database_url, registry_dataset,
     name = rule.split("name: ")[1].split(",")[0]
     assert f"rule {name}" in refused.value.detail and words in refused.value.detail
     assert before == after  # nothing stored
+
+
+def test_the_shipped_rules_load_and_run(database_url, registry_dataset):
+    dataset, _sync = registry_dataset
+    text = (REPO / "governance" / "quality" / "raw_scjg_qydj.firms.yaml").read_text("utf-8")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        load_rules(conn, text.replace("raw_scjg_qydj.firms", dataset), "test")
+    run_id = run_dataset(database_url, dataset)
+    with psycopg.connect(database_url) as conn:
+        failing = {r[0] for r in conn.execute(
+            "SELECT rule FROM quality.results WHERE run_id = %s AND NOT passed", (run_id,))}
+        reasons = {r[0] for r in conn.execute(
+            "SELECT DISTINCT reason FROM quality.quarantine WHERE run_id = %s", (run_id,))}
+    assert failing == {"uscc_check", "address_present", "uscc_once"}
+    assert reasons == {"统一社会信用代码校验位不符 (GB 32100-2015)", "住所为空",
+                       "同一统一社会信用代码重复登记"}
