@@ -43,14 +43,19 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+async def settings_now(request: Request) -> Settings:
+    """get_settings as an async dependency: FastAPI runs a plain `def` dependency in its
+    thread pool, a thread hop on every request (a map tile's profile, docs/map.md)."""
+    return request.app.state.settings
+
+
 def get_pool(request: Request) -> AsyncConnectionPool:
     return request.app.state.pool
 
 
-async def get_conn(
-    pool: Annotated[AsyncConnectionPool, Depends(get_pool)],
-) -> AsyncIterator[AsyncConnection]:
-    async with pool.connection() as conn:
+async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
+    # no sync sub-dependency (get_pool): a thread hop on every request (see settings_now)
+    async with request.app.state.pool.connection() as conn:
         yield conn
 
 
@@ -81,7 +86,7 @@ def client_address(request: Request) -> str:
 
 async def get_principal(
     request: Request,
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: Annotated[Settings, Depends(settings_now)],
     token: Annotated[str | None, Depends(oauth2)],
     api_key: Annotated[str | None, Depends(api_key_header)],
 ) -> Principal:

@@ -191,6 +191,7 @@ OTHER_LIST_TESTS = {("GET", "/v1/live"), ("GET", "/v1/open311/requests.json"),
                     # the map's: tests/integration/map/test_map_api.py
                     ("GET", "/v1/map/tiles/{layer}/{z}/{x}/{y}.mvt"), ("GET", "/v1/map/nearest"),
                     ("POST", "/v1/map/within"), ("GET", "/v1/map/areas/counts"),
+                    ("GET", "/v1/map/live"),  # tests/integration/map/test_map_live.py
                     # 数据汇聚's: tests/integration/datafoundation/test_api_systems.py
                     ("GET", "/v1/systems"), ("GET", "/v1/sources"), ("GET", "/v1/syncs"),
                     ("GET", "/v1/sync-runs"),
