@@ -17,6 +17,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 import paho.mqtt.client as paho
@@ -47,6 +48,22 @@ class BrokerAddress:
         return cls(parsed.hostname, parsed.port or (8883 if tls else 1883), tls)
 
 
+def client_tls_context(ca_file: Path | None = None, cert_file: Path | None = None,
+                       key_file: Path | None = None) -> ssl.SSLContext:
+    """TLS to a broker that must prove itself: against `ca_file` (the local CA or the
+    county's), else the system's CAs; with a client certificate when the broker asks for one
+    (per-gateway certificates, docs/operations.md)."""
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    if cert_file or key_file:
+        if not (cert_file and key_file):
+            raise ConfigError("a client certificate needs both cert_file and key_file")
+        try:
+            context.load_cert_chain(str(cert_file), str(key_file))
+        except (OSError, ssl.SSLError) as err:
+            raise ConfigError(f"client certificate {cert_file}: {err}") from err
+    return context
+
+
 @dataclass(frozen=True)
 class Will:
     topic: str
@@ -73,6 +90,7 @@ class MqttConnection:
         keepalive_s: int = 30,
         max_inflight: int = 1000,
         receive_maximum: int | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.address = BrokerAddress.parse(url)
         self._clean_start = clean_start
@@ -94,7 +112,7 @@ class MqttConnection:
         if username:
             self._client.username_pw_set(username, password)
         if self.address.tls:
-            self._client.tls_set_context(ssl.create_default_context())
+            self._client.tls_set_context(tls_context or ssl.create_default_context())
         if will:
             self._client.will_set(will.topic, will.payload, will.qos, will.retain)
         self._loop: asyncio.AbstractEventLoop | None = None

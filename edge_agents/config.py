@@ -36,6 +36,11 @@ class BrokerConfig(_Config):
     # secrets never live in YAML: the password comes from this variable or file
     password_env: str = "CITYOPS_GATEWAY_PASSWORD"  # noqa: S105 - a variable name
     password_file: Path | None = None
+    # with an mqtts:// url: the CA that signed the broker's certificate (default: the system's)
+    # and this gateway's own certificate when the broker takes identities from certificates
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
 
     def password(self) -> str | None:
         if self.password_file is not None:

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 
 from cityops import wire
 from cityops.errors import BrokerUnavailable, WireError
-from cityops.mqtt import NO_MATCHING_SUBSCRIBERS, MqttConnection, Will
+from cityops.mqtt import NO_MATCHING_SUBSCRIBERS, MqttConnection, Will, client_tls_context
 from edge_agents.backoff import Backoff, wait_for_port
 from edge_agents.config import AgentConfig
 from edge_agents.queue import LocalQueue, QueuedBatch
@@ -70,6 +70,8 @@ class Uplink:
             password=broker.password(),
             will=Will(wire.status_topic(gateway), offline),
             on_message=self._deliver,
+            tls_context=client_tls_context(broker.ca_file, broker.cert_file, broker.key_file)
+            if broker.url.startswith("mqtts:") else None,
         )
 
     def _deliver(self, topic: str, payload: bytes, _mid: int, _qos: int) -> None:

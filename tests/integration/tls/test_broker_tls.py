@@ -17,6 +17,8 @@ import paho.mqtt.client as paho
 import pytest
 
 from cityops import wire
+from cityops.errors import BrokerUnavailable, ConfigError
+from cityops.mqtt import MqttConnection, client_tls_context
 from infra.broker.accounts import add_gateway, ensure_service_account
 from infra.broker.process import Broker, BrokerTls
 from infra.tls.ca import Issued, LocalCA
@@ -113,10 +115,10 @@ def _connack(port: int, cafile: Path, cert: Issued | None) -> bytes:
             + client_id)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
             context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-        tls.sendall(b"\x10" + bytes([len(body)]) + body)
-        try:
+        try:  # a refused client certificate ends the connection at the first read or write
+            tls.sendall(b"\x10" + bytes([len(body)]) + body)
             return tls.recv(4)
-        except (ssl.SSLError, ConnectionResetError):
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
             return b""
 
 
@@ -142,3 +144,23 @@ def test_keys_are_private_and_certificates_name_their_holder(tmp_path: Path) -> 
     cert = x509.load_pem_x509_certificate(issued.cert.read_bytes())
     assert cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == "gw-x"
     assert LocalCA(tmp_path / "tls").ensure().cert_path.read_bytes() == ca.cert_path.read_bytes()
+
+
+async def test_the_platform_client_verifies_the_broker_and_presents_the_gateway_certificate(
+    tls_broker: TlsBroker, tmp_path: Path
+) -> None:
+    """What an agent does with `broker: {url: mqtts://..., ca_file, cert_file, key_file}`."""
+    ca, url = tls_broker.ca, f"mqtts://127.0.0.1:{tls_broker.tls_port}"
+    mine = ca.client("gw-a")
+    conn = MqttConnection(url, client_id=wire.gateway_client_id("gw-a"),
+                          tls_context=client_tls_context(ca.cert_path, mine.cert, mine.key))
+    await conn.connect()
+    assert await conn.publish(wire.telemetry_topic("gw-a"), b"x") in (None, 0, 16)
+    await conn.close()
+    stranger = LocalCA(tmp_path / "other").ensure()
+    wary = MqttConnection(url, client_id=wire.gateway_client_id("gw-a"),
+                          tls_context=client_tls_context(stranger.cert_path, mine.cert, mine.key))
+    with pytest.raises(BrokerUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        await wary.connect(timeout_s=5)
+    with pytest.raises(ConfigError, match="both"):
+        client_tls_context(ca.cert_path, mine.cert, None)
