@@ -32,20 +32,6 @@ class Settings(BaseSettings):
     backup_key: SecretStr | None = None
     # folders `cityops backup` takes beside the database; empty: the broker's state folder
     backup_folders: list[Path] = []
-    # the API's read-only routes: e.g. the HA cluster's URL with
-    # target_session_attrs=prefer-standby (docs/operations.md); unset: database_url
-    database_read_url: SecretStr | None = None
-    # encrypts `cityops backup` files (infra/backup/); keep a copy away from the machine
-    backup_key: SecretStr | None = None
-    # folders `cityops backup` takes beside the database; empty: the broker's state folder
-    backup_folders: list[Path] = []
-    # the API's read-only routes: e.g. the HA cluster's URL with
-    # target_session_attrs=prefer-standby (docs/operations.md); unset: database_url
-    database_read_url: SecretStr | None = None
-    # encrypts `cityops backup` files (infra/backup/); keep a copy away from the machine
-    backup_key: SecretStr | None = None
-    # folders `cityops backup` takes beside the database; empty: the broker's state folder
-    backup_folders: list[Path] = []
     # a role allowed to CREATE DATABASE: tests and `cityops db create` use it
     database_admin_url: SecretStr = SecretStr("postgresql://cityops@127.0.0.1:5433/postgres")
     mqtt_url: str = "mqtt://127.0.0.1:1884"
