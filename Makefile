@@ -94,9 +94,6 @@ bench-map: stack  # vector tiles of 100,000 points and 10,000 cells, API vs dire
 bench-sync: stack  # MariaDB → raw layer: 1,000,000 rows vs mariadb --batch | COPY, then 10,000 changed
 	$(BIN)/python -m bench.sync $(SYNC_ARGS)
 
-bench-ha: stack  # readings/s and p99 with/without the synchronous standby, failover time
-	$(BIN)/python -m bench.ha $(HA_ARGS)
-
 bench-quality: stack  # every quality rule of a 1,000,000-row dataset in one run vs a hand-written count
 	$(BIN)/python -m bench.quality $(QUALITY_ARGS)
 
