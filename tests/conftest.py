@@ -87,6 +87,8 @@ def settings(database_url: str, broker: BrokerFixture, tmp_path_factory) -> Sett
         ingest_mqtt_password=broker.passwords["svc-ingest"],
         api_mqtt_password=broker.passwords["svc-api"],
         jwt_secret=secrets.token_urlsafe(48),
+        # stored credentials of 数据汇聚 sources are encrypted with it (datafoundation/secrets.py)
+        secret_key=secrets.token_urlsafe(32),
         # one API process per `cityops api` (the default is one per core): each extra one
         # costs its start-up on the suite's shared cores; tests of several processes set it
         api_workers=1,

@@ -13,7 +13,7 @@ const RULES = {
   "page.alarms": ["admin", "dispatcher", "field_technician", "operator", "viewer"],
   "page.events": ["admin", "department_staff", "dispatcher", "operator", "viewer"],
   "page.cloud": ["admin", "ops_engineer"],
-  "page.data": ALL,
+  "page.data": [...ALL, "data_admin"],
   "page.map": ALL,
   "dashboards.read": ["admin", "department_staff", "dispatcher", "operator", "ops_engineer",
                       "viewer"],
@@ -30,6 +30,8 @@ const RULES = {
   "event.approve": ["admin", "dispatcher"],
   "cloud.job": ["admin", "ops_engineer"],
   "lineage.read": ["admin", "data_admin", "department_staff", "viewer"],
+  "sync.read": ["admin", "data_admin", "department_staff", "viewer"],
+  "sync.write": ["admin", "data_admin"],
 };
 
 export function can(action, role = session.role) {
