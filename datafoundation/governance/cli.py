@@ -68,3 +68,14 @@ def defer(model: str, folder: Path | None = FOLDER) -> None:
 
     job = asyncio.run(go())
     typer.echo(f"queued as job {job}" if job else "already queued")
+
+
+@app.command("map-field")
+def map_field(dataset: str, field: str, element: str) -> None:
+    """Map a dataset's field to a data element (数据元): it takes the element's sensitivity and
+    mask, which every data service read then applies."""
+    from datafoundation.governance.standards import map_field as do_map
+
+    with _connect() as conn:
+        do_map(conn, dataset, field, element)
+    typer.echo(f"{dataset}.{field} → {element}")

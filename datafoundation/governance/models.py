@@ -124,8 +124,10 @@ def parse(path: Path) -> tuple[Model, str]:
         model = Model.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "model"
-        raise InvalidInput(f"model file {path}: {where}: {first['msg']}") from err
+        where = "".join(f"{p}: " if i == len(first["loc"]) - 1 else f"{p}."
+                        for i, p in enumerate(first["loc"]))
+        message = first["msg"].removeprefix("Value error, ")
+        raise InvalidInput(f"model file {path}: {where}{message}") from err
     if model.sql is not None:
         try:
             sqlglot.parse_one(model.sql, read="postgres")

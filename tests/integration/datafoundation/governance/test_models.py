@@ -4,6 +4,8 @@ failed model leaves its target and everything downstream as they were."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import ROUND_HALF_UP, Decimal
 
 import psycopg
@@ -13,6 +15,7 @@ from cityops.errors import ModelFailed
 from datafoundation.governance import run as runner
 from datafoundation.runner import run_sync
 from simulators.departments import enterprise_registry
+from tests.conftest import REPO, settings_env
 from tests.integration.datafoundation.conftest import SECRET_KEY
 
 
@@ -133,3 +136,21 @@ def test_failed_model_leaves_targets_and_skips_downstream(database_url, governed
         with pytest.raises(ModelFailed, match=rf"upstream {raw.replace('.', '[.]')} failed: its "
                                               rf"sync {sync} run \d+ failed"):
             runner.run(conn, [std], folder)
+
+
+def test_cli_runs_models_and_names_a_failure(database_url, settings, governed):
+    folder, suffix, _sync, _raw = governed
+    env = {**settings_env(settings), "CITYOPS_SECRET_KEY": SECRET_KEY}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cityops", "governance", *args], cwd=REPO,
+                              env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    done = cli("run", "--dir", str(folder), f"std_enterprises_{suffix}")
+    assert done.returncode == 0 and f"std_enterprises_{suffix}: run " in done.stdout, done.stderr
+    path = folder / "models" / "std_enterprises.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("key: [uscc]", "key: [nosuch]"),
+                    encoding="utf-8")
+    failed = cli("run", "--dir", str(folder), "--all")
+    assert failed.returncode == 1
+    assert f"model file {path}: key nosuch is not among the columns" in failed.stderr
