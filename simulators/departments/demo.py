@@ -1,9 +1,10 @@
 """`cityops sim departments`: the department systems for the demo, registered in the platform
 and changing over time, so incremental syncs have something to do.
 
-Today: the 市场监管局 enterprise registry (MariaDB, 5,000 firms, dirty rows included). Its
-data folder is kept under the state dir; the system, source (password stored encrypted) and
-an incremental sync every minute are registered once."""
+The 市场监管局 enterprise registry (MariaDB, 5,000 firms, dirty rows included), and the systems
+of demo_systems.py: 城管局 部件 (PostgreSQL), the 12345 hotline (HTTP JSON), 统计局 monthly XLSX
+(a folder and SFTP). Their data is kept under the state dir; each system, source (secret
+stored encrypted) and an incremental sync every minute are registered once."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import typer
 
 from cityops.settings import load_settings
 from datafoundation import register
-from simulators.departments import enterprise_registry
+from simulators.departments import demo_systems, enterprise_registry
 from simulators.departments.mariadb_instance import MariaDB
 
 
@@ -55,13 +56,15 @@ def _register(database_url: str, secret_key: str, maria: MariaDB) -> None:
 def sim_departments(
     mutate_every_s: float = typer.Option(20.0, min=1.0, help="seconds between changes"),
     firms: int = typer.Option(5000, min=10),
+    components_db: str = typer.Option("cityops_dept_cgj", help="城管局 部件's own database "
+                                      "(made in the platform's cluster if missing)"),
 ) -> None:
     """Start the department systems, register them, and change them until stopped."""
     settings = load_settings()
     maria = MariaDB(Path(settings.state_dir).absolute() / "departments" / "mariadb",
                     _free_port())
     maria.start()
-    stop = threading.Event()
+    stop, others = threading.Event(), None
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
@@ -74,7 +77,17 @@ def sim_departments(
         _register(settings.database_url.get_secret_value(),
                   settings.secret_key.get_secret_value(), maria)
         typer.echo(f"enterprise registry (MariaDB) on 127.0.0.1:{maria.port}", err=True)
+        others = demo_systems.start(
+            Path(settings.state_dir).absolute() / "departments",
+            settings.database_url.get_secret_value(),
+            settings.database_admin_url.get_secret_value(),
+            settings.secret_key.get_secret_value(), _free_port, components_db)
+        typer.echo("城管局 部件 (PostgreSQL), 12345 hotline (HTTP), 统计局 XLSX (folder, SFTP) "
+                   "started and registered", err=True)
         while not stop.wait(mutate_every_s):
             enterprise_registry.mutate(conn)
+            others.change()
     finally:
+        if others is not None:
+            others.stop()
         maria.stop()
