@@ -77,7 +77,7 @@ def _pages(console: Console, events: list[int]) -> list[tuple[str, str]]:
         *[(f"/events/{e}", "[data-test=event-timeline] li") for e in events],
         ("/cloud", "[data-test=servers] >> text=slj-flood-model"),
         *[(f"/data?tab={tab}", ".panel") for tab in
-          ("catalogue", "ingestion", "services", "economy", "panorama")],
+          ("catalogue", "ingestion", "services", "economy", "panorama", "quality")],
     ]
 
 

@@ -256,6 +256,18 @@ export default {
   "lineage.stage.topic": "Topic layer", "lineage.stage.resource": "Catalogue", "lineage.stage.service": "Data service",
   "lineage.kind.source": "Source system", "lineage.kind.dataset": "Dataset", "lineage.kind.field": "Field",
   "lineage.kind.resource": "Catalogue resource", "lineage.kind.service": "Data service API",
+  // 数据质量 (views/data/QualityView.vue)
+  "data.tab.quality": "Quality", "quality.score": "Score", "quality.scores": "Quality scores by department",
+  "quality.scoresSub": "GB/T 36344 dimensions, 30-day trend", "quality.department": "Providing department",
+  "quality.dim.0": "Completeness", "quality.dim.1": "Conformity", "quality.dim.2": "Accuracy",
+  "quality.dim.3": "Consistency", "quality.dim.4": "Timeliness", "quality.dim.5": "Accessibility",
+  "quality.noScores": "No scores yet", "quality.tasks": "Correction tasks",
+  "quality.tasksSub": "Failed rules the providing department corrects within working days",
+  "quality.dataset": "Dataset", "quality.rule": "Rule", "quality.failed": "Failed", "quality.due": "Due",
+  "quality.overdue": "overdue", "quality.noTasks": "No open tasks", "quality.results": "Last run's results",
+  "quality.runOf": "Run {n} · {at}", "quality.runNow": "Run now", "quality.noRules": "No quality rules yet",
+  "quality.dimension": "Dimension", "quality.checked": "Checked", "quality.detail": "Detail",
+  "quality.hard": "hard", "quality.passed": "passed", "quality.kind": "Kind", "quality.spec": "Definition",
   "error.device_auth_refused": "The device refused the account or certificate", "error.device_config_invalid": "Invalid device configuration",
   "error.decode_error": "Data could not be decoded", "error.wire_invalid": "Invalid message", "error.store_rejected": "The database refused the write",
   // 数据汇聚 (views/data/SyncView.vue)

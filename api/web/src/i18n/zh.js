@@ -243,6 +243,16 @@ export default {
   "lineage.stage.topic": "主题层", "lineage.stage.resource": "资源目录", "lineage.stage.service": "数据服务",
   "lineage.kind.source": "来源系统", "lineage.kind.dataset": "数据集", "lineage.kind.field": "字段",
   "lineage.kind.resource": "目录资源", "lineage.kind.service": "数据服务接口",
+  // 数据质量 (views/data/QualityView.vue)
+  "data.tab.quality": "数据质量", "quality.score": "评分", "quality.scores": "各部门质量评分",
+  "quality.scoresSub": "GB/T 36344 六个维度，近30天趋势", "quality.department": "提供部门", "quality.dim.0": "完整性",
+  "quality.dim.1": "规范性", "quality.dim.2": "准确性", "quality.dim.3": "一致性", "quality.dim.4": "时效性",
+  "quality.dim.5": "可访问性", "quality.noScores": "暂无评分", "quality.tasks": "校核纠错任务",
+  "quality.tasksSub": "未通过的规则，按工作日限时由提供部门整改", "quality.dataset": "数据集", "quality.rule": "规则",
+  "quality.failed": "不通过", "quality.due": "整改期限", "quality.overdue": "已超期", "quality.noTasks": "暂无待整改任务",
+  "quality.results": "最近一次检查结果", "quality.runOf": "第 {n} 次检查 · {at}", "quality.runNow": "立即检查",
+  "quality.noRules": "尚未配置质量规则", "quality.dimension": "维度", "quality.checked": "检查数", "quality.detail": "说明",
+  "quality.hard": "硬规则", "quality.passed": "通过", "quality.kind": "类型", "quality.spec": "定义",
   "error.device_auth_refused": "设备拒绝了账号或证书", "error.device_config_invalid": "设备配置有误",
   "error.decode_error": "数据无法解析", "error.wire_invalid": "报文格式有误", "error.store_rejected": "数据库拒绝写入",
   // 数据汇聚 (views/data/SyncView.vue)

@@ -30,6 +30,9 @@ const RULES = {
   "event.approve": ["admin", "dispatcher"],
   "cloud.job": ["admin", "ops_engineer"],
   "lineage.read": ["admin", "data_admin", "department_staff", "viewer"],
+  // 数据质量 (issue 15): the data bureau sets and runs rules; departments see their own
+  "quality.read": ["admin", "data_admin", "department_staff", "viewer"],
+  "quality.write": ["data_admin"],
   "sync.read": ["admin", "data_admin", "department_staff", "viewer"],
   "sync.write": ["admin", "data_admin"],
 };
