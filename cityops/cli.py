@@ -132,6 +132,10 @@ def api(host: str | None = None, port: int | None = None) -> None:
     settings = _settings()
     options = {"host": host or settings.api_host, "port": port or settings.api_port,
                "log_level": settings.log_level.lower(), "access_log": False}
+    from api.tls_serve import start_redirect, tls_options
+
+    options |= tls_options(settings)  # HTTPS when certificates are configured
+    start_redirect(settings, options["port"])
     workers = settings.api_workers or default_api_workers()
     if workers == 1:
         uvicorn.run(create_app(settings), **options)

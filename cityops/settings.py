@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     ingest_retention_days: dict[str, int] = {}
     # api
     api_host: str = "127.0.0.1"
+    # HTTPS served by the API itself (api/tls_serve.py): the local CA's certificate or the
+    # county's own; and a plain-HTTP port that only redirects to it (0: none)
+    api_tls_cert_file: Path | None = None
+    api_tls_key_file: Path | None = None
+    api_http_redirect_port: int = Field(0, ge=0, le=65535)
     api_port: int = Field(8080, ge=0, le=65535)
     # API processes sharing the port: one request is mostly Python (routing, validation,
     # encoding), so a second process is what lets a second core answer (docs/api.md)
