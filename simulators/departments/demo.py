@@ -11,14 +11,15 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import typer
 
 from cityops.settings import load_settings
-from datafoundation import register
-from simulators.departments import demo_systems, enterprise_registry
-from simulators.departments.mariadb_instance import MariaDB
+
+if TYPE_CHECKING:
+    from simulators.departments.mariadb_instance import MariaDB
 
 
 def _free_port() -> int:
@@ -31,6 +32,8 @@ def _free_port() -> int:
 
 def _register(database_url: str, secret_key: str, maria: MariaDB) -> None:
     """The registry's system, source and sync, once; the source follows the port."""
+    from datafoundation import register
+
     settings = {"host": "127.0.0.1", "port": maria.port, "database": "registry",
                 "user": maria.user}
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -60,6 +63,11 @@ def sim_departments(
                                       "(made in the platform's cluster if missing)"),
 ) -> None:
     """Start the department systems, register them, and change them until stopped."""
+    # imported here, not at the top: `cityops` registers this command at every start, and
+    # these pull in openpyxl, pymysql and the simulators (seconds on a busy machine)
+    from simulators.departments import demo_systems, enterprise_registry
+    from simulators.departments.mariadb_instance import MariaDB
+
     settings = load_settings()
     maria = MariaDB(Path(settings.state_dir).absolute() / "departments" / "mariadb",
                     _free_port())
