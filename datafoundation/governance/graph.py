@@ -5,9 +5,14 @@ layer, and beyond the last dataset its catalogue resource and its data service
 
 from __future__ import annotations
 
+import re
+
 from psycopg import AsyncConnection
 
 from cityops.errors import InvalidInput, NotFound
+
+# a schema, table or column name: PostgreSQL's 63 bytes at most, no control characters
+_PART = re.compile(r"[^\x00-\x1f]{1,63}")
 
 _WALK = """
 WITH RECURSIVE up(node) AS (
@@ -37,7 +42,7 @@ async def _start(conn: AsyncConnection, dataset: str | None, field: str | None
         raise InvalidInput("give dataset=<schema>.<table> or field=<schema>.<table>.<column>")
     node = dataset or field or ""
     parts = node.split(".")
-    if len(parts) != (2 if dataset else 3) or not all(parts):
+    if len(parts) != (2 if dataset else 3) or not all(_PART.fullmatch(p) for p in parts):
         raise InvalidInput(f"{'dataset' if dataset else 'field'} {node!r} is not "
                            f"<schema>.<table>{'' if dataset else '.<column>'}")
     cur = await conn.execute(

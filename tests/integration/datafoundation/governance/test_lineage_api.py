@@ -84,6 +84,7 @@ def test_lineage_bad_requests(api, settings):
     for params, status, words in (({}, 422, "give dataset="),
                                   ({"dataset": "a.b", "field": "a.b.c"}, 422, "give dataset="),
                                   ({"field": "std.only_two"}, 422, "is not <schema>.<table>"),
+                                  ({"dataset": "std.a\x00b"}, 422, "is not <schema>.<table>"),
                                   ({"dataset": "std.nowhere"}, 404, "no lineage recorded")):
         answer = api.get("/v1/lineage", params=params, headers=viewer)
         assert answer.status_code == status and words in answer.json()["detail"], answer.text
