@@ -159,7 +159,7 @@ DECISIONS[("POST", "/v1/merge-suggestions/{suggestion_id}/refuse")] = COUNTY
 # admitted reads; definitions, computing and alarm handling are county-wide work
 for _path in ("/v1/indicator-classes", "/v1/indicators", "/v1/indicators/{code}",
               "/v1/indicators/{code}/values", "/v1/indicators/{code}/breakdown",
-              "/v1/indicator-alarms", "/v1/hub"):
+              "/v1/indicator-alarms", "/v1/hub", "/v1/cockpit"):
     DECISIONS[("GET", _path)] = SHARED
 for _method, _path in (("PUT", "/v1/indicators/{code}"),
                        ("POST", "/v1/indicators/{code}/compute"),

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from api.deps import Conn, get_principal, require
 from api.routes.event_views import Now
 from api.schemas.indicators import (
+    CockpitOut,
     Computed,
     DimensionValue,
     HubEntry,
@@ -23,7 +24,7 @@ from api.schemas.indicators import (
 )
 from cityops.errors import InvalidInput
 from cityops.principal import Principal, Role
-from indicators import alarms, compute, store
+from indicators import alarms, cockpit, compute, store
 
 router = APIRouter(tags=["indicators"])
 READERS = [Depends(require(Role.OPERATOR, Role.DISPATCHER, Role.VIEWER, Role.DATA_ADMIN,
@@ -143,3 +144,10 @@ async def hub(conn: Conn, request: Request) -> list[dict]:
                         "owner": None, "detail": (get.get("tags") or [""])[0],
                         "calls_30d": calls.get(f"GET {path}", 0)})
     return entries
+
+
+@router.get("/v1/cockpit", response_model=CockpitOut, dependencies=READERS)
+async def get_cockpit(conn: Conn, now: Now) -> dict:
+    """领导驾驶舱: the classes' state, what changed since the previous period, and what needs a
+    decision (red indicators, events past their time limit, forecast spikes)."""
+    return await cockpit.cockpit(conn, now)

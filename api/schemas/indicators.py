@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel
@@ -108,3 +108,55 @@ class HubEntry(BaseModel):
     owner: str | None
     detail: str
     calls_30d: int | None
+
+
+class ClassState(BaseModel):
+    code: str
+    name: str
+    state: Literal["green", "yellow", "red", "none"]
+    indicators: int
+    excellent: int
+    green: int
+    yellow: int
+    red: int
+    none: int
+    failed: int
+
+
+class Change(BaseModel):
+    code: str
+    name: str
+    unit: str
+    value: float
+    previous: float
+    change_pct: float | None
+    light: Light
+    previous_light: Light
+
+
+class RedEvent(BaseModel):
+    id: int
+    category_code: str
+    category_name: str
+    description: str
+    state: str
+    department_id: str | None
+    total_deadline_at: datetime | None
+    supervised: bool
+
+
+class Spike(BaseModel):
+    category: str
+    week: date
+    mean: float
+    upper: float
+    recent_mean: float
+
+
+class CockpitOut(BaseModel):
+    classes: list[ClassState]
+    changes: list[Change]
+    red_indicators: list[IndicatorRow]
+    failed_indicators: list[IndicatorRow]
+    red_events: list[RedEvent]
+    forecast_spikes: list[Spike]

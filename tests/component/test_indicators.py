@@ -170,3 +170,13 @@ def test_the_hub_lists_indicators_and_data_apis(api: Api) -> None:
     kinds = {(e["kind"], e["id"]) for e in hub}
     assert ("indicator", "CG.02.001") in kinds and ("api", "GET /v1/indicators") in kinds
     assert len([e for e in hub if e["kind"] == "indicator"]) >= 40
+
+
+def test_the_cockpit_shows_the_classes_and_what_needs_a_decision(api: Api) -> None:
+    seen = api.ok("ind-viewer", "GET", "/v1/cockpit")
+    classes = {c["code"]: c for c in seen["classes"]}
+    assert {"CS", "CG", "SJ", "JJ"} <= set(classes)
+    # 按期处置率 of the seeded week was 75 %, under its alarm threshold of 80 %
+    assert "CG.02.001" in [r["code"] for r in seen["red_indicators"]]
+    assert classes["CG"]["state"] == "red" and classes["CG"]["red"] >= 1
+    assert "CG.01.901" in [r["code"] for r in seen["failed_indicators"]]

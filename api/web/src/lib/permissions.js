@@ -15,6 +15,12 @@ const RULES = {
   "page.cloud": ["admin", "ops_engineer"],
   "page.data": [...ALL, "data_admin"],
   "page.map": ALL,
+  // 决策 (issue 17): indicators for every county-wide role and department staff; event
+  // analysis for the county-wide roles; definitions for the data bureau
+  "page.decisions": ["admin", "operator", "dispatcher", "viewer", "data_admin", "department_staff"],
+  "analysis.read": ["admin", "operator", "dispatcher", "viewer", "data_admin"],
+  "indicators.define": ["admin", "data_admin"],
+  "merge.decide": ["admin", "dispatcher"],
   "dashboards.read": ["admin", "department_staff", "dispatcher", "operator", "ops_engineer",
                       "viewer"],
   "device.command": ["admin", "operator"],

@@ -13,6 +13,7 @@ const PATTERNS = [
   ["/cloud", "cloud"],
   ["/data", "data"],
   ["/map", "map"],
+  ["/decisions", "decisions"],
 ];
 
 function match(pathname) {
