@@ -9,7 +9,7 @@ PG_MAJOR=15
 PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 cmake gcc make libssl-dev mosquitto
           mosquitto-clients openssh-server openssh-client mariadb-server mariadb-client libmariadb-dev pkg-config
           # the console's browser tests; a CJK font so Chinese renders in the browser
-          chromium fonts-noto-cjk
+          chromium fonts-noto-cjk nftables
           # a database that fails over (docs/operations.md): Patroni with etcd as its store;
           # python3-etcd is Patroni's etcd client (its Depends is satisfied by pysyncobj alone)
           patroni python3-etcd etcd-server)

@@ -32,6 +32,7 @@ def test_hardening_writes_ssh_and_time_settings_and_admin_users(ssh_hosts, ssh_c
         assert "PermitRootLogin prohibit-password" in sshd
         sources = (target.prefix / "etc/chrony/sources.d/cityops.sources").read_text()
         assert "server ntp.example.cn iburst" in sources
+        _dengbao_baseline(target.prefix)
         home = Path(pwd.getpwnam(admin).pw_dir)
         assert (home / ".ssh/authorized_keys").read_text().strip() == key
         assert oct((home / ".ssh/authorized_keys").stat().st_mode)[-3:] == "600"
@@ -46,6 +47,23 @@ def test_hardening_writes_ssh_and_time_settings_and_admin_users(ssh_hosts, ssh_c
         assert not [e for e in events if e.status == "changed"]
     finally:
         subprocess.run(["userdel", "-r", admin], capture_output=True, check=False)
+
+
+def _dengbao_baseline(root: Path) -> None:
+    """The 等保 files of hardening.yml (tasks/dengbao.yml): what a host enforces."""
+    etc = root / "etc"
+    assert "minclass = 3" in (etc / "security/pwquality.conf.d/cityops.conf").read_text()
+    assert "remember = 5" in (etc / "security/pwhistory.conf").read_text()
+    assert "unlock_time = 1800" in (etc / "security/faillock.conf").read_text()
+    assert "PASS_MAX_DAYS\t90" in (etc / "login.defs").read_text()
+    assert "TMOUT=900" in (etc / "profile.d/cityops-tmout.sh").read_text()
+    assert "-k identity" in (etc / "audit/rules.d/cityops.rules").read_text()
+    rules = etc / "nftables.conf"
+    assert "policy drop" in rules.read_text() and "tcp dport 443 accept" in rules.read_text()
+    # the ruleset as nft itself reads it (-c: checked, not loaded)
+    checked = subprocess.run(["/usr/sbin/nft", "-c", "-f", str(rules)], capture_output=True,
+                             text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_a_failing_host_is_reported_with_its_task_and_message(ssh_hosts, ssh_client_key):
