@@ -5,6 +5,7 @@ the dataset and the rule, and nothing is stored."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +112,15 @@ def load_rules(conn: psycopg.Connection, text: str, loaded_by: str = "",
 
 
 def load_file(conn: psycopg.Connection, path: Path, loaded_by: str = "") -> RuleSet:
+    """A file named after its dataset (raw_scjg_qydj.firms.yaml) may leave `dataset:` out."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise InvalidInput(f"rules file {path}: {err.strerror}") from err
+    stem = path.name.removesuffix(".yaml").removesuffix(".yml")
+    named = stem if re.fullmatch(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*", stem) else None
+    if named and not re.search(r"^dataset:", text, re.MULTILINE):
+        return load_rules(conn, text, loaded_by, named)
     return load_rules(conn, text, loaded_by)
 
 

@@ -55,7 +55,7 @@ def _dataset_level(conn: psycopg.Connection, rule: Any, table: Table, value: Any
         base = statistics.median(history) if history else None
         change = abs(count - base) / base if base else 0.0
         failed = count < rule.min_rows or change > rule.tolerance
-        detail = f"{count} rows" + (f", median of last {len(history)} runs {base:g}"
+        detail = f"{count} rows" + (f", median of last {len(history)} runs {base:.0f}"
                                     if base is not None else ", no history yet")
     elif rule.kind == "schema":
         before = rule.columns or _previous_columns(conn, table.dataset)
