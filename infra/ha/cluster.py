@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from cityops.errors import StackError
+from infra.tls.ca import LocalCA
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 OWNER = "postgres"
@@ -73,6 +74,8 @@ class Layout:
     parameters: dict[str, object] = field(default_factory=dict)
     # initdb without fsync: only for a throwaway cluster (the tests')
     throwaway: bool = False
+    # TLS only (hostssl), with a certificate of the local CA in <root>/tls; clients verify it
+    tls: bool = False
 
 
 def _get_json(url: str, timeout_s: float = 2.0) -> object:
@@ -91,6 +94,11 @@ class HaCluster:
         superuser, replication = self._passwords
         dcs = json.loads(json.dumps(DCS))
         dcs["postgresql"]["parameters"].update(self.layout.parameters)
+        host = "hostssl" if self.layout.tls else "host"
+        if self.layout.tls:
+            dcs["postgresql"]["parameters"].update({
+                "ssl": "on", "ssl_cert_file": str(root / "tls" / "server.crt"),
+                "ssl_key_file": str(root / "tls" / "server.key")})
         home = root / member.name
         return {
             "scope": self.layout.scope, "namespace": "/cityops/", "name": member.name,
@@ -118,14 +126,16 @@ class HaCluster:
                 },
                 "pg_hba": [
                     "local all postgres peer",
-                    f"host replication replicator {HOST}/32 scram-sha-256",
-                    f"host all all {HOST}/32 scram-sha-256",
+                    f"{host} replication replicator {HOST}/32 scram-sha-256",
+                    f"{host} all all {HOST}/32 scram-sha-256",
                 ],
             },
         }
 
     def write_config(self) -> None:
         root = self.layout.root
+        if self.layout.tls:  # made once; PostgreSQL wants its key owned by itself, 0600
+            LocalCA(root / "tls").ensure().server([HOST, "localhost"])
         for member in self.layout.members:
             (root / member.name).mkdir(parents=True, exist_ok=True)
             config = root / f"{member.name}.yml"
@@ -275,8 +285,10 @@ class HaCluster:
         """A libpq multi-host URL: the client tries each member and keeps the one that
         matches `target_session_attrs` (the primary for read-write)."""
         hosts = ",".join(f"{HOST}:{m.pg_port}" for m in self.layout.members)
+        tls = (f"&sslmode=verify-full&sslrootcert={self.layout.root / 'tls' / 'ca.crt'}"
+               if self.layout.tls else "")
         return (f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{hosts}/"
-                f"{database}?target_session_attrs={attrs}&connect_timeout=3")
+                f"{database}?target_session_attrs={attrs}&connect_timeout=3{tls}")
 
     def superuser_url(self, database: str = "postgres") -> str:
         return self.url("postgres", self._passwords[0], database)

@@ -33,7 +33,7 @@ def cluster_for(state_dir: Path) -> HaCluster:
                       "wal_compression", "bgwriter_delay", "bgwriter_lru_maxpages")}
     # two members share one machine here: half the single cluster's memory each
     tuned |= {"shared_buffers": "2GB", "effective_cache_size": "8GB"}
-    layout = Layout(root, ETCD_CLIENT, ETCD_PEER, MEMBERS, parameters=tuned)
+    layout = Layout(root, ETCD_CLIENT, ETCD_PEER, MEMBERS, parameters=tuned, tls=True)
     return HaCluster(layout, *(values[k] for k in SECRETS))
 
 

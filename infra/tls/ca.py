@@ -61,8 +61,10 @@ class LocalCA:
             return self
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
-        cert = (x509.CertificateBuilder().subject_name(_name("CityOps local CA"))
-                .issuer_name(_name("CityOps local CA")).public_key(key.public_key())
+        # a name of its own: two CAs of one name make verifiers try the wrong one's key
+        name = _name(f"CityOps local CA {os.urandom(4).hex()}")
+        cert = (x509.CertificateBuilder().subject_name(name)
+                .issuer_name(name).public_key(key.public_key())
                 .serial_number(x509.random_serial_number())
                 .not_valid_before(now - dt.timedelta(minutes=5))
                 .not_valid_after(now + dt.timedelta(days=CA_DAYS))

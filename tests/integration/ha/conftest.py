@@ -35,7 +35,7 @@ def ha() -> Iterator[HaFixture]:
                     [Member(f"pg{i}", free_port(), free_port()) for i in range(2)],
                     scope=f"test-{secrets.token_hex(3)}",
                     parameters={"shared_buffers": "128MB", "max_connections": 100},
-                    throwaway=True)
+                    throwaway=True, tls=True)
     cluster = HaCluster(layout, secrets.token_urlsafe(16), secrets.token_urlsafe(16))
     try:
         cluster.start()
