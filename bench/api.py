@@ -38,7 +38,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.auth import issue_token
 from bench.api_load import IngestLoad
-from bench.api_paths import api_call, direct_call, flat_out, open_loop
+from bench.api_paths import TIMEOUT_S, api_call, direct_call, flat_out, open_loop
 from cityops.principal import Principal, Role
 from cityops.settings import load_settings
 from infra.db.migrate import migrate
@@ -180,7 +180,7 @@ async def run_scenarios(args: argparse.Namespace, base: str, headers: dict, url:
     out: dict = {}
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
-                                 timeout=30) as client, AsyncConnectionPool(
+                                 timeout=TIMEOUT_S) as client, AsyncConnectionPool(
             url, min_size=args.concurrency, max_size=10, open=False) as pool:
         await pool.open(wait=True)
         for name in args.only or list(paths):

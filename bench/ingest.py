@@ -105,10 +105,11 @@ class Rig:
                 if k.startswith("CITYOPS_BENCH_")}
         env |= extra or {}
         log = (self.tmp / "worker.log").open("ab")
+        seen = log.tell()  # a restarted worker appends: look past what the last one wrote
         self.worker = subprocess.Popen([sys.executable, "-m", "cityops", "ingest"], cwd=REPO,
                                        env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while "subscribed" not in (self.tmp / "worker.log").read_text(errors="replace"):
+        deadline = time.monotonic() + 120  # a loaded machine starts Python slowly
+        while "subscribed" not in (self.tmp / "worker.log").read_text(errors="replace")[seen:]:
             if time.monotonic() > deadline or self.worker.poll() is not None:
                 raise RuntimeError(f"worker did not start; see {self.tmp / 'worker.log'}")
             time.sleep(0.05)
