@@ -123,6 +123,9 @@ def run_on(conn: psycopg.Connection, dataset: str, trigger: str = "manual",
     run_id = conn.execute("INSERT INTO quality.runs (dataset_id, trigger) VALUES (%s, %s) "
                           "RETURNING id", (dataset, trigger)).fetchone()[0]
     level = conn.isolation_level
+    # one run of a dataset at a time (a sync's and a person's could meet): taken before the
+    # transaction, so a waiting run's snapshot starts after the other's commit
+    conn.execute("SELECT pg_advisory_lock(hashtext('quality'), hashtext(%s))", (dataset,))
     try:
         conn.isolation_level = IsolationLevel.REPEATABLE_READ
         with conn.transaction():
@@ -136,6 +139,7 @@ def run_on(conn: psycopg.Connection, dataset: str, trigger: str = "manual",
         raise
     finally:
         conn.isolation_level = level
+        conn.execute("SELECT pg_advisory_unlock(hashtext('quality'), hashtext(%s))", (dataset,))
     return run_id
 
 
