@@ -28,7 +28,16 @@ def _carried(keys: list[str]) -> list[sql.Composable]:
     return [sql.Identifier(f"_src_{i}") for i in range(len(keys))]
 
 
-def _inner(model: Model, keys: list[str]) -> sql.Composable:
+def _upstream(model: Model, held: bool) -> sql.Composable:
+    """The upstream as the model reads it: through quality.passed() (数据质量's contract,
+    migration 122) while a hard rule holds rows of it, so held rows never reach the layer above;
+    straight from the table otherwise (the function materialises every row)."""
+    if held:
+        return sql.SQL("quality.passed(NULL::{})").format(_ident(model.source or ""))
+    return _ident(model.source or "")
+
+
+def _inner(model: Model, keys: list[str], held: bool = False) -> sql.Composable:
     """Per upstream row: each column's expression (a mapped column's raw code), the first
     hard rule it fails, and the upstream key of the row."""
     parts = []
@@ -50,10 +59,10 @@ def _inner(model: Model, keys: list[str]) -> sql.Composable:
         sql.SQL("to_jsonb(src) AS _row")]
     return sql.SQL("SELECT {}, {} AS _hard, {} FROM {} src WHERE {}").format(
         sql.SQL(", ").join(parts), hard, sql.SQL(", ").join(carried),
-        _ident(model.source or ""), where)
+        _upstream(model, held), where)
 
 
-def stage_query(model: Model, keys: list[str]) -> sql.Composable:
+def stage_query(model: Model, keys: list[str], held: bool = False) -> sql.Composable:
     """The mapped values joined in by code table; a value without a mapping, or not in the
     column's code table, rejects its row with a reason naming the column and the value."""
     cols, joins, checks = [], [], []
@@ -88,7 +97,7 @@ def stage_query(model: Model, keys: list[str]) -> sql.Composable:
         else sql.SQL("s._hard")
     carried = sql.SQL(", ").join(sql.SQL("s.{}").format(c) for c in _carried(keys))
     return sql.SQL("WITH s AS ({}) SELECT {}, {}, {} AS _reason FROM s {}").format(
-        _inner(model, keys), sql.SQL(", ").join(cols), carried, reason,
+        _inner(model, keys, held), sql.SQL(", ").join(cols), carried, reason,
         sql.SQL(" ").join(joins))
 
 
@@ -126,11 +135,13 @@ def build_mapping(conn: psycopg.Connection, model: Model, run_id: int) -> dict:
     the others are rejected as duplicates), reject, write the new table. Runs inside the
     caller's transaction."""
     keys = _source_key(conn, model.source or "")
+    held = conn.execute("SELECT EXISTS (SELECT 1 FROM quality.quarantine WHERE dataset_id = %s "
+                        "AND released_at IS NULL)", (model.source,)).fetchone()[0]
     order = sql.SQL(model.latest_by) if model.latest_by else _key(model)
     conn.execute(sql.SQL(
         "CREATE TEMP TABLE _stage ON COMMIT DROP AS SELECT *, CASE WHEN _reason IS NULL THEN "
         "row_number() OVER (PARTITION BY _reason IS NULL, {k} ORDER BY {o}) END AS _rank "
-        "FROM ({q}) q").format(k=_key(model), o=order, q=stage_query(model, keys)))
+        "FROM ({q}) q").format(k=_key(model), o=order, q=stage_query(model, keys, held)))
     _reject(conn, model, run_id, keys, sql.SQL("st._reason IS NOT NULL"),
             sql.SQL("st._reason"))
     _reject(conn, model, run_id, keys, sql.SQL("st._rank > 1"),

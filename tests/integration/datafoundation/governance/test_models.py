@@ -13,6 +13,7 @@ import pytest
 
 from cityops.errors import ModelFailed
 from datafoundation.governance import run as runner
+from datafoundation.quality import load_rules, run_on
 from datafoundation.runner import run_sync
 from simulators.departments import enterprise_registry
 from tests.conftest import REPO, settings_env
@@ -139,18 +140,45 @@ def test_failed_model_leaves_targets_and_skips_downstream(database_url, governed
 
 
 def test_cli_runs_models_and_names_a_failure(database_url, settings, governed):
+    """One `cityops governance run --all`: the standard model builds, the topic model's SQL
+    names a column that does not exist; the exit status and message say which."""
     folder, suffix, _sync, _raw = governed
-    env = {**settings_env(settings), "CITYOPS_SECRET_KEY": SECRET_KEY}
-
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "cityops", "governance", *args], cwd=REPO,
-                              env=env, capture_output=True, text=True, timeout=120, check=False)
-
-    done = cli("run", "--dir", str(folder), f"std_enterprises_{suffix}")
-    assert done.returncode == 0 and f"std_enterprises_{suffix}: run " in done.stdout, done.stderr
-    path = folder / "models" / "std_enterprises.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("key: [uscc]", "key: [nosuch]"),
+    path = folder / "models" / "topic_enterprises.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("e.phone,", "e.fax,"),
                     encoding="utf-8")
-    failed = cli("run", "--dir", str(folder), "--all")
-    assert failed.returncode == 1
-    assert f"model file {path}: key nosuch is not among the columns" in failed.stderr
+    done = subprocess.run([sys.executable, "-m", "cityops", "governance", "run", "--all",
+                           "--dir", str(folder)], cwd=REPO, env=settings_env(settings),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    assert (f"error: model topic_enterprises_{suffix} (target topic.enterprises_{suffix}): "
+            'column e.fax does not exist') in done.stderr
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT state FROM layer_model_runs WHERE model = %s",
+                            (f"std_enterprises_{suffix}",)).fetchone() == ("succeeded",)
+
+
+def test_rows_held_by_a_hard_quality_rule_stay_out(database_url, governed):
+    """数据质量's contract: a raw row held in quality.quarantine by a hard rule does not reach
+    the standard layer; released (fixed at the source), it does on the next build."""
+    folder, suffix, _sync, raw = governed
+    std = f"std_enterprises_{suffix}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        runner.run(conn, [std], folder)
+        uscc, firm = conn.execute(  # a firm entered once (the registry has duplicates)
+            f"SELECT s.uscc, min(r.id) FROM std.enterprises_{suffix} s JOIN {raw} r ON "
+            "upper(btrim(r.uscc)) = s.uscc GROUP BY s.uscc HAVING count(*) = 1 ORDER BY 2 "
+            "LIMIT 1").fetchone()
+        conn.execute(f"UPDATE {raw} SET legal_person = '' WHERE id = %s", (firm,))
+        load_rules(conn, "rules:\n  - {name: has_legal_person, kind: format, column: "
+                   "legal_person, regex: '.+', hard: true}\n", "test", raw)
+        run_on(conn, raw)
+        assert conn.execute("SELECT row_key FROM quality.quarantine WHERE dataset_id = %s AND "
+                            "released_at IS NULL", (raw,)).fetchall() == [({"id": firm},)]
+        runner.run(conn, [std], folder)
+        assert conn.execute(f"SELECT count(*) FROM std.enterprises_{suffix} WHERE uscc = %s",
+                            (uscc,)).fetchone() == (0,)
+        conn.execute(f"UPDATE {raw} SET legal_person = '法人甲' WHERE id = %s", (firm,))
+        run_on(conn, raw)
+        runner.run(conn, [std], folder)
+        assert conn.execute(f"SELECT legal_person FROM std.enterprises_{suffix} WHERE uscc = "
+                            "%s", (uscc,)).fetchone() == ("法人甲",)
