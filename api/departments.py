@@ -180,6 +180,9 @@ DECISIONS[("POST", "/v1/quality/runs")] = BODY
 DECISIONS[("GET", "/v1/services")] = SHARED  # county-wide use figures of the data APIs
 # 数据血缘 (issue 15, api/routes/lineage.py): metadata browsed across departments, as the catalogue
 DECISIONS[("GET", "/v1/lineage")] = SHARED
+# 数据元 and code tables (api/routes/standards.py): reference data
+for _path in ("/v1/data-elements", "/v1/code-tables", "/v1/code-tables/{table_id}"):
+    DECISIONS[("GET", _path)] = SHARED
 
 
 def decision(method: str, template: str) -> Decision | None:

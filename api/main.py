@@ -43,6 +43,7 @@ from api.routes import (
     readings,
     registry,
     security,
+    standards,
     systems,
 )
 from api.runtime import run_services
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(displays.router)  # issues 18/19: walls, sessions, 等保
     app.include_router(data_services.router)  # issue 15: 数据服务, the service hub
     app.include_router(lineage.router)  # issue 15: 数据血缘
+    app.include_router(standards.router)  # issue 15: 数据元 and code tables
     app.include_router(catalogue_registry.router)  # issue 15: 一本账, 公共数据资源登记
     app.include_router(panorama.router)  # issue 15: 数据全景
     app.include_router(quality.router)  # issue 15: 数据质量

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from cityops.principal import Role
 from datafoundation.governance import run as runner
+from datafoundation.governance import standards
 from tests.api_kit import api_settings, bearer, ok
 
 
@@ -92,3 +93,22 @@ def test_lineage_bad_requests(api, settings):
     operator = bearer(settings, Role.FIELD_TECHNICIAN, "t-lineage-tech")
     assert api.get("/v1/lineage", params={"dataset": "std.x"},
                    headers=operator).status_code == 403
+
+
+def test_data_elements_and_code_tables(api, settings, database_url):
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        standards.load(conn)
+    viewer = bearer(settings, Role.VIEWER, "t-lineage-viewer")
+    found = ok(api.get("/v1/data-elements", params={"q": "信用代码"}, headers=viewer), 200)
+    assert [e["id"] for e in found] == ["DE00001"]  # by synonym and by name
+    assert found[0]["data_format"] == "c18" and found[0]["source_org"] == "市场监管局"
+    assert ok(api.get("/v1/data-elements", params={"q": "100%_"}, headers=viewer), 200) == []
+    tables = {t["id"]: t["codes"] for t in ok(api.get("/v1/code-tables", headers=viewer), 200)}
+    assert tables["hy"] == 117 and tables["xb"] == 4
+    xzqh = ok(api.get("/v1/code-tables/xzqh", headers=viewer), 200)
+    assert {v["name"] for v in xzqh["values"] if v["parent"] == "340621"} >= {"濉溪镇", "临涣镇"}
+    answer = api.get("/v1/code-tables/nope", headers=viewer)
+    assert answer.status_code == 404 and answer.json()["detail"] == \
+        "code table nope does not exist"
+    tech = bearer(settings, Role.FIELD_TECHNICIAN, "t-lineage-tech")
+    assert api.get("/v1/data-elements", headers=tech).status_code == 403
