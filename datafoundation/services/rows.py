@@ -113,7 +113,9 @@ async def read(conn: AsyncConnection, principal: Principal, dataset_id: str, que
     types = {f["name"]: f["data_type"] for f in fields}
     names = list(types)
     access: Access = await access_for(conn, principal, dataset, now)
-    default = names if access.fields is None else [n for n in names if n in access.fields]
+    # by default the granted fields, without the bookkeeping columns (_synced_at...)
+    default = [n for n in names if not n.startswith("_")
+               and (access.fields is None or n in access.fields)]
     selected = rq.select_fields(query.fields, names) if query.fields else default
     filters = [rq.parse_filter(f, types) for f in query.filters]
     kinds = mask_kinds(fields, access)

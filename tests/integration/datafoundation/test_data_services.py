@@ -149,6 +149,7 @@ def test_keyset_pages_with_filters_cover_every_row_once(svc, database_url) -> No
     assert stranger.status_code == 403 and "no live grant" in stranger.json()["detail"]
     grantee = svc.get("svc-app", ROWS.format(svc.dataset), params={"limit": 1})
     assert grantee.status_code == 200, "the grantee in person reads as its key does"
+    assert "_synced_at" not in grantee.json()["fields"] and "uscc" in grantee.json()["fields"]
 
 
 def test_the_service_registry_counts_every_call(svc, database_url) -> None:
