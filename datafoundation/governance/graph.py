@@ -69,6 +69,11 @@ async def _describe(conn: AsyncConnection, ids: set[str]) -> dict[str, dict]:
         "WHERE dataset_id || '.' || name = ANY(%s)", (list(ids),))
     fields = {r[0]: {"title": r[1], "element": r[2], "sensitivity": r[3]}
               for r in await cur.fetchall()}
+    # a source node names its system by slug: the register gives its name and department
+    slugs = {i.split(":", 1)[1].split(".")[0] for i in ids if i.startswith("source:")}
+    cur = await conn.execute("SELECT slug, name, department_id FROM systems WHERE slug = ANY(%s)",
+                             (list(slugs),))
+    systems = {r[0]: {"title": r[1], "department": r[2]} for r in await cur.fetchall()}
     nodes = {}
     for node in ids:
         kind = node.split(":")[0] if ":" in node else ("dataset" if node.count(".") == 1
@@ -79,6 +84,8 @@ async def _describe(conn: AsyncConnection, ids: set[str]) -> dict[str, dict]:
             info.update(sets[dataset])
             if kind == "field":
                 info["title"] = ""
+        if kind == "source":
+            info.update(systems.get(node.split(":", 1)[1].split(".")[0], {}))
         info.update({k: v for k, v in fields.get(node, {}).items() if v is not None})
         nodes[node] = info
     return nodes

@@ -63,6 +63,7 @@ def test_lineage_from_source_column_to_api_field(api, settings, database_url, go
         source, f"{raw}.legal_person", f"std.enterprises_{suffix}.legal_person",
         f"{topic}.legal_person", f"resource:{code}#legal_person", service]
     nodes = {n["id"]: n for n in body["nodes"]}
+    assert (nodes[source]["title"], nodes[source]["department"]) == ("企业登记系统", "scjgj")
     assert nodes[f"{topic}.legal_person"]["element"] == "DE00008"
     assert nodes[f"std.enterprises_{suffix}.legal_person"]["layer"] == "standard"
     step = next(e for e in body["edges"] if e["dst"] == f"std.enterprises_{suffix}.legal_person")
