@@ -33,6 +33,7 @@ ADMINS = (Role.DATA_ADMIN,)
 READERS = (Role.DATA_ADMIN, Role.DEPARTMENT_STAFF, Role.VIEWER)
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Dataset = Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_.]{2,126}$")]
+NO_DATASET = {404: {"description": "the dataset (or run) named is not registered"}}
 
 
 def _caller(*roles: Role):
@@ -65,7 +66,8 @@ async def put_rules(dataset_id: str, body: RulesIn, conn: Conn, caller: _caller(
     return (await queries.rule_sets(conn, None, dataset_id))[0]
 
 
-@router.post("/v1/quality/runs", status_code=201, response_model=RunResultsOut)
+@router.post("/v1/quality/runs", status_code=201, response_model=RunResultsOut,
+             responses=NO_DATASET)
 async def run_now(body: RunIn, conn: Conn, caller: _caller(*ADMINS), request: Request,
                   settings: SettingsDep) -> dict:
     """Run every rule of the dataset now (one scan) and answer the run with its results."""
@@ -83,7 +85,7 @@ async def list_runs(conn: Conn, caller: _caller(*READERS), dataset: Dataset = No
     return await queries.runs(conn, caller.departments, dataset, limit)
 
 
-@router.get("/v1/quality/results", response_model=RunResultsOut)
+@router.get("/v1/quality/results", response_model=RunResultsOut, responses=NO_DATASET)
 async def results(conn: Conn, caller: _caller(*READERS), dataset: Dataset = None,
                   run: Annotated[int | None, Query(ge=1)] = None) -> dict:
     """A run's results with their masked samples: `run`, or the dataset's latest run."""
@@ -109,7 +111,7 @@ async def tasks(conn: Conn, caller: _caller(*READERS), dataset: Dataset = None,
     return await queries.tasks(conn, caller.departments, state, dataset)
 
 
-@router.get("/v1/quality/quarantine", response_model=list[HeldRowOut])
+@router.get("/v1/quality/quarantine", response_model=list[HeldRowOut], responses=NO_DATASET)
 async def quarantine(conn: Conn, caller: _caller(*READERS),
                      dataset: Annotated[str, Query(pattern=r"^[a-z][a-z0-9_.]{2,126}$")],
                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list:

@@ -29,7 +29,8 @@ SKIP = {("GET", "/v1/live"), ("GET", "/v1/health")}
 # the facade's own operations (issue 5) get the most examples
 FACADE_TAGS = {"auth", "health", "readings", "registry", "gateways", "devices", "commands",
                "alarms", "live", "access"}
-CITY_TAGS = {"events", "open311", "catalogue", "dashboards", "economy", "data services"}
+CITY_TAGS = {"events", "open311", "catalogue", "dashboards", "economy", "data services",
+             "data quality"}
 
 
 @pytest.fixture(scope="module")
