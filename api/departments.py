@@ -180,8 +180,9 @@ DECISIONS[("POST", "/v1/quality/runs")] = BODY
 DECISIONS[("GET", "/v1/services")] = SHARED  # county-wide use figures of the data APIs
 # 数据血缘 (issue 15, api/routes/lineage.py): metadata browsed across departments, as the catalogue
 DECISIONS[("GET", "/v1/lineage")] = SHARED
-# 数据元 and code tables (api/routes/standards.py): reference data
-for _path in ("/v1/data-elements", "/v1/code-tables", "/v1/code-tables/{table_id}"):
+# 数据元, code tables and layer models (api/routes/standards.py): reference data and metadata
+for _path in ("/v1/data-elements", "/v1/code-tables", "/v1/code-tables/{table_id}",
+              "/v1/layer-models"):
     DECISIONS[("GET", _path)] = SHARED
 
 

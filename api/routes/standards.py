@@ -1,6 +1,7 @@
-"""数据元 and code tables (issue 15, 数据治理): the standards every governed dataset is read
-against, loaded from governance/standards/ by `cityops governance load`. Reference data, read
-across departments. Domain logic: datafoundation/governance/."""
+"""数据元, code tables and layer models (issue 15, 数据治理): the standards every governed dataset
+is read against, loaded from governance/standards/ by `cityops governance load`, and the models
+building the standard and topic layers with their last runs. Metadata, read across departments
+(a rejected row's data is not served here). Domain logic: datafoundation/governance/."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from api.deps import Conn, require
-from api.schemas.standards import CodeTableOut, CodeTableValuesOut, ElementOut
+from api.schemas.standards import CodeTableOut, CodeTableValuesOut, ElementOut, LayerModelOut
 from cityops.principal import Principal, Role
 from datafoundation.governance import queries
 
@@ -39,3 +40,10 @@ async def get_code_table(conn: Conn, caller: Reader,
                          ) -> dict:
     """A code table's values, e.g. 行政区划 (GB/T 2260) with 濉溪县's towns."""
     return await queries.code_table(conn, table_id)
+
+
+@router.get("/v1/layer-models", response_model=list[LayerModelOut])
+async def list_layer_models(conn: Conn, caller: Reader) -> list:
+    """Each layer model's version as last loaded and its last run (rows in, out and rejected,
+    source codes without a mapping, the error naming the dataset)."""
+    return await queries.layer_models(conn)

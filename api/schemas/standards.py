@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel
 
 
@@ -21,6 +23,31 @@ class ElementOut(BaseModel):
     synonyms: list[str]  # 同义名称
     version: str         # 版本
     fields: int          # dataset fields mapped to it
+
+
+class ModelRunOut(BaseModel):
+    id: int
+    state: str           # running, succeeded, failed, skipped
+    version: int
+    rows_in: int
+    rows_out: int
+    rows_rejected: int
+    unmapped: dict[str, list[str]] | None
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class LayerModelOut(BaseModel):
+    name: str
+    layer: str           # standard or topic
+    target: str
+    upstream: list[str]
+    version: int         # as declared in its file
+    digest: str          # sha256 of the file
+    loaded_at: datetime
+    department: str | None
+    last_run: ModelRunOut | None
 
 
 class CodeTableOut(BaseModel):

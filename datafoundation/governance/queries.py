@@ -46,3 +46,16 @@ async def code_tables(conn: AsyncConnection) -> list[dict]:
                           "FROM code_tables t LEFT JOIN code_values v ON v.table_id = t.id "
                           "GROUP BY t.id ORDER BY t.id")
         return await cur.fetchall()
+
+
+async def layer_models(conn: AsyncConnection) -> list[dict]:
+    """Each model as last loaded (version, digest, upstream) with its last run."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT m.name, m.layer, m.target, m.upstream, m.version, m.digest, m.loaded_at, "
+            "m.declaration->>'department' AS department, to_jsonb(r) - 'model' AS last_run "
+            "FROM layer_models m LEFT JOIN LATERAL (SELECT id, state, rows_in, rows_out, "
+            "rows_rejected, unmapped, error, started_at, finished_at, version, model FROM "
+            "layer_model_runs WHERE model = m.name ORDER BY id DESC LIMIT 1) r ON true "
+            "ORDER BY m.layer, m.name")
+        return await cur.fetchall()

@@ -62,6 +62,10 @@ def test_lineage_from_source_column_to_api_field(api, settings, database_url, go
     assert _path(body["edges"], source, service) == [
         source, f"{raw}.legal_person", f"std.enterprises_{suffix}.legal_person",
         f"{topic}.legal_person", f"resource:{code}#legal_person", service]
+    models = {m["name"]: m for m in ok(api.get("/v1/layer-models", headers=viewer), 200)}
+    std = models[f"std_enterprises_{suffix}"]
+    assert (std["layer"], std["upstream"], std["version"]) == ("standard", [raw], 1)
+    assert std["last_run"]["state"] == "succeeded" and std["last_run"]["rows_rejected"] > 0
     nodes = {n["id"]: n for n in body["nodes"]}
     assert (nodes[source]["title"], nodes[source]["department"]) == ("企业登记系统", "scjgj")
     assert nodes[f"{topic}.legal_person"]["element"] == "DE00008"
