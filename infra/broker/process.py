@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pwd
@@ -45,6 +46,19 @@ class BrokerTls:
     client_certs: bool = False
 
 
+TLS_FILE = "tls.json"
+
+
+def _saved_tls(state_dir: Path) -> BrokerTls | None:
+    try:
+        saved = json.loads((state_dir / TLS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    own = state_dir / "tls"
+    return BrokerTls(int(saved["port"]), own / "ca.crt", own / "server.crt", own / "server.key",
+                     bool(saved.get("client_certs")))
+
+
 class Broker:
     """A Mosquitto listening on host:port only, with everything it owns under `state_dir`.
 
@@ -63,8 +77,10 @@ class Broker:
         topic_root: str = TOPIC_ROOT,
         tls: BrokerTls | None = None,
     ) -> None:
-        self.tls = tls
         self.state_dir = Path(state_dir).absolute()
+        # a broker rewritten later without `tls` (the API's onboarding, `stack add-gateway`)
+        # keeps the TLS listener that was configured once
+        self.tls = tls or _saved_tls(self.state_dir)
         self.port = port
         self.host = host
         self.run_as = run_as
@@ -90,9 +106,14 @@ class Broker:
         write_private(self.dynsec_path, dynsec.render_config(accounts, self.topic_root))
         self.log_path.touch(mode=0o600, exist_ok=True)
         if self.tls:  # copies the broker's user may read (the originals may be root's)
-            (self.state_dir / "tls").mkdir(exist_ok=True)
-            for source in (self.tls.cafile, self.tls.certfile, self.tls.keyfile):
-                write_private(self.state_dir / "tls" / source.name, source.read_text())
+            own = self.state_dir / "tls"
+            own.mkdir(exist_ok=True)
+            for source, name in ((self.tls.cafile, "ca.crt"), (self.tls.certfile, "server.crt"),
+                                 (self.tls.keyfile, "server.key")):
+                if source.resolve() != (own / name).resolve():
+                    write_private(own / name, source.read_text())
+            write_private(self.state_dir / TLS_FILE, json.dumps(
+                {"port": self.tls.port, "client_certs": self.tls.client_certs}) + "\n")
         if self.run_as and os.geteuid() == 0:
             user = pwd.getpwnam(self.run_as)
             for path in [self.state_dir, *self.state_dir.rglob("*")]:
@@ -132,8 +153,8 @@ class Broker:
             lines.append(f"user {self.run_as or 'root'}")
         if self.tls:
             tls, own = self.tls, self.state_dir / "tls"
-            lines += [f"listener {tls.port} {self.host}", f"cafile {own / tls.cafile.name}",
-                      f"certfile {own / tls.certfile.name}", f"keyfile {own / tls.keyfile.name}",
+            lines += [f"listener {tls.port} {self.host}", f"cafile {own / 'ca.crt'}",
+                      f"certfile {own / 'server.crt'}", f"keyfile {own / 'server.key'}",
                       "tls_version tlsv1.2"]
             if tls.client_certs:
                 lines += ["require_certificate true", "use_identity_as_username true"]

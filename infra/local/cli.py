@@ -71,10 +71,12 @@ def status() -> None:
 
 
 @app.command("add-gateway")
-def add_gateway(gateway_id: str) -> None:
+def add_gateway(gateway_id: str, certificate: bool = typer.Option(
+        False, "--certificate", help="also a client certificate of the local CA, for the "
+        "broker's TLS listener on 8884 (its paths are printed)")) -> None:
     """Create broker credentials for a gateway and print its password (shown only this once)."""
     with _errors_exit():
-        password = stack.add_gateway(stack.state_dir_from_env(), gateway_id)
+        password = stack.add_gateway(stack.state_dir_from_env(), gateway_id, certificate)
     typer.echo(password)
 
 

@@ -11,11 +11,14 @@ from urllib.parse import urlsplit
 
 from cityops.errors import StackError
 from infra.broker import accounts
-from infra.broker.process import Broker
+from infra.broker.process import Broker, BrokerTls
 from infra.local import postgres
+from infra.tls.ca import LocalCA
 
 BROKER_HOST = "127.0.0.1"
 BROKER_PORT = 1884
+# MQTT over TLS with per-gateway client certificates of the local CA (docs/operations.md)
+BROKER_TLS_PORT = 8884
 # Mosquitto, started as root, switches to the Debian package's own unprivileged user
 BROKER_USER = "mosquitto"
 INSTALL_SCRIPT = Path(__file__).with_name("install.sh")
@@ -36,6 +39,13 @@ def state_dir_from_env() -> Path:
 
 def broker_for(state_dir: Path) -> Broker:
     return Broker(state_dir / "broker", BROKER_PORT, BROKER_HOST, run_as=BROKER_USER)
+
+
+def ensure_tls(state_dir: Path) -> BrokerTls:
+    """The local CA under <state_dir>/tls (made once) and the broker's TLS listener."""
+    ca = LocalCA(state_dir / "tls").ensure()
+    server = ca.server([BROKER_HOST, "localhost"])
+    return BrokerTls(BROKER_TLS_PORT, ca.cert_path, server.cert, server.key, client_certs=True)
 
 
 def install() -> None:
@@ -93,7 +103,8 @@ def up(state_dir: Path) -> list[Part]:
     if not db_password:
         raise StackError(f"CITYOPS_DATABASE_URL in {env_path} has no password")
     postgres.ensure_database(db_password)
-    broker = broker_for(state_dir)
+    broker = Broker(state_dir / "broker", BROKER_PORT, BROKER_HOST, run_as=BROKER_USER,
+                    tls=ensure_tls(state_dir))
     changed = False
     for prefix in SERVICES.values():
         user, password = env[f"{prefix}_USERNAME"], env[f"{prefix}_PASSWORD"]
@@ -140,11 +151,15 @@ def status(state_dir: Path) -> list[Part]:
     ]
 
 
-def add_gateway(state_dir: Path, gateway_id: str) -> str:
-    """New broker credentials for a gateway; a running broker picks them up at once."""
+def add_gateway(state_dir: Path, gateway_id: str, certificate: bool = False) -> str:
+    """New broker credentials for a gateway; a running broker picks them up at once. With
+    `certificate`, also a client certificate of the local CA (for the TLS listener)."""
     broker = broker_for(state_dir)
     password = accounts.add_gateway(broker.state_dir, gateway_id)
     _apply(broker)
+    if certificate:
+        issued = LocalCA(state_dir / "tls").ensure().client(gateway_id)
+        return f"{password}\ncert_file: {issued.cert.resolve()}\nkey_file: {issued.key.resolve()}"
     return password
 
 

@@ -164,3 +164,21 @@ async def test_the_platform_client_verifies_the_broker_and_presents_the_gateway_
         await wary.connect(timeout_s=5)
     with pytest.raises(ConfigError, match="both"):
         client_tls_context(ca.cert_path, mine.cert, None)
+
+
+def test_stack_tls_survives_rewrites_and_add_gateway_issues_a_certificate(tmp_path: Path) -> None:
+    """`stack up` configures the TLS listener once; the API's onboarding and `stack
+    add-gateway` rewrite the config from a Broker made without it, which must keep it."""
+    from infra.local import stack
+
+    tls = stack.ensure_tls(tmp_path)
+    Broker(tmp_path / "broker", free_port(), tls=tls).write_config()
+    printed = stack.add_gateway(tmp_path, "gw-c", certificate=True)  # rewrites the config
+    conf = (tmp_path / "broker" / "mosquitto.conf").read_text()
+    assert f"listener {stack.BROKER_TLS_PORT} 127.0.0.1" in conf
+    assert "use_identity_as_username true" in conf
+    cert_path = Path(printed.split("cert_file: ")[1].split("\n")[0])
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    assert cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == "gw-c"
