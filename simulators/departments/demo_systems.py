@@ -97,7 +97,7 @@ def start(state: Path, database_url: str, admin_url: str, secret_key: str, free_
     systems = Systems()
     systems.components_url = _components(admin_url, components_db)
     parts = urlsplit(systems.components_url)
-    ensure(database_url, secret_key, ("cgj", "城管局"), "cgj_bujian", "城市部件管理系统",
+    ensure(database_url, secret_key, ("cgj", "城管局"), "cgj_components", "城市部件管理系统",
            ("components-db", "postgresql", {"host": parts.hostname, "port": parts.port,
                                              "database": components_db,
                                              "user": parts.username}),

@@ -16,6 +16,9 @@ from simulators.departments.hotline import Hotline, serve
 from tests.helpers import free_port
 from tests.integration.datafoundation.conftest import SECRET_KEY
 
+# not the demo's rx12345: test_sim_departments registers that one in the same database
+SLUG = "rx12345_t"
+
 
 @pytest.fixture
 def hotline():
@@ -28,7 +31,7 @@ def hotline():
 
 def _raw(url: str) -> dict[int, str]:
     with psycopg.connect(url) as conn:
-        return dict(conn.execute("SELECT id, state FROM raw_rx12345.workorders").fetchall())
+        return dict(conn.execute(f"SELECT id, state FROM raw_{SLUG}.workorders").fetchall())
 
 
 def test_http_source_incremental_faults_and_resume(hotline, database_url):
@@ -36,7 +39,7 @@ def test_http_source_incremental_faults_and_resume(hotline, database_url):
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO departments (id, name) VALUES ('xfj', '信访局') "
                      "ON CONFLICT DO NOTHING")
-        system = register.add_system(conn, "rx12345", "12345热线工单系统", "xfj")
+        system = register.add_system(conn, SLUG, "12345热线工单系统", "xfj")
         source = register.add_source(conn, SECRET_KEY, system, "hotline-api", "http_json",
                                      {"base_url": f"http://127.0.0.1:{port}"},
                                      {"password": line.token})

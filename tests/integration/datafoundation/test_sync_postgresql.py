@@ -32,7 +32,8 @@ def test_postgresql_source_full_incremental_and_deletes(inventory, database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO departments (id, name) VALUES ('cgj', '城管局') "
                      "ON CONFLICT DO NOTHING")
-        system = register.add_system(conn, "cgj_components", "城市部件管理系统", "cgj")
+        # not the demo's cgj_components: test_sim_departments registers that one here too
+        system = register.add_system(conn, "cgj_components_t", "城市部件管理系统", "cgj")
         source = register.add_source(
             conn, SECRET_KEY, system, "components-db", "postgresql",
             {"host": parts.hostname, "port": parts.port, "database": parts.path[1:],
@@ -48,7 +49,7 @@ def test_postgresql_source_full_incremental_and_deletes(inventory, database_url)
                                      "WHERE id = %s", (second,)).fetchone()
         raw = {r[0]: r[1:] for r in conn.execute(
             "SELECT id, status, lon, _deleted_at IS NOT NULL FROM "
-            "raw_cgj_components.components").fetchall()}
+            "raw_cgj_components_t.components").fetchall()}
     with psycopg.connect(inventory) as conn:
         source_rows = {r[0]: r[1:] for r in conn.execute(
             "SELECT id, status, lon FROM components").fetchall()}
