@@ -146,6 +146,7 @@ DECISIONS[("GET", "/v1/sync-runs")] = LISTED
 DECISIONS[("GET", "/v1/sync-runs/{run_id}/events")] = BODY
 DECISIONS[("GET", "/v1/sync-runs/{run_id}/quarantine")] = BODY
 
+
 # event analysis (issue 17, api/routes/analysis.py): county-wide figures for the county-wide
 # roles; merge suggestions are the (county-wide) dispatcher's
 for _path in ("/v1/analysis/hotspots", "/v1/analysis/recurring", "/v1/analysis/forecast",
@@ -159,8 +160,10 @@ DECISIONS[("POST", "/v1/merge-suggestions/{suggestion_id}/refuse")] = COUNTY
 # admitted reads; definitions, computing and alarm handling are county-wide work
 for _path in ("/v1/indicator-classes", "/v1/indicators", "/v1/indicators/{code}",
               "/v1/indicators/{code}/values", "/v1/indicators/{code}/breakdown",
-              "/v1/indicator-alarms", "/v1/hub", "/v1/cockpit"):
+              "/v1/indicator-alarms", "/v1/hub", "/v1/cockpit", "/v1/reports",
+              "/v1/reports/{report_id}/{fmt}"):
     DECISIONS[("GET", _path)] = SHARED
+DECISIONS[("POST", "/v1/reports")] = SHARED  # a county-wide report, made on demand
 for _method, _path in (("PUT", "/v1/indicators/{code}"),
                        ("POST", "/v1/indicators/{code}/compute"),
                        ("POST", "/v1/indicator-alarms/{alarm_id}/acknowledge"),

@@ -42,6 +42,7 @@ from api.routes import (
     quality,
     readings,
     registry,
+    reports,
     security,
     standards,
     systems,
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(analysis.router)  # issue 17: event analysis
     app.include_router(indicators.router)  # issue 17: the indicator system and hub
+    app.include_router(reports.router)  # issue 17: 城市运行分析报告
     app.include_router(cloud.router)  # issue 6: cloud control
     app.include_router(map.router)  # issue 16: the map
     app.include_router(systems.router)  # issue 14: 数据汇聚

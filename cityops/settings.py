@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cityops.errors import ConfigError
@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     calendar_extra_holidays: list[date] = Field(default_factory=list)
     calendar_extra_workdays: list[date] = Field(default_factory=list)
     upload_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    # a TrueType/OpenType font embedded in report PDFs (default: STSong-Light, not embedded)
+    report_font_file: FilePath | None = None
     # cloud control: a clouds.yaml entry (OS_CLIENT_CONFIG_FILE points at the file)
     cloud_name: str = "cityops-lab"
     clouds_yaml: Path | None = None

@@ -87,15 +87,18 @@ def compute(
 
 @app.command("worker")
 def worker(interval_s: Annotated[float, typer.Option(min=5.0)] = 60.0) -> None:
-    """Compute each indicator's period as soon as it is complete, forever."""
+    """Compute each indicator's period as soon as it is complete, and generate the last
+    month's and week's reports once they are complete, forever."""
     import logging
 
     import psycopg
 
     from cityevents.calendar import now_utc
     from indicators import compute as c
+    from indicators.reports import archive
 
     settings = _settings()
+    font = str(settings.report_font_file) if settings.report_font_file else None
     log = logging.getLogger("indicators.worker")
 
     async def loop() -> None:
@@ -103,8 +106,10 @@ def worker(interval_s: Annotated[float, typer.Option(min=5.0)] = 60.0) -> None:
             try:
                 async with await _connect(settings) as conn:
                     done = await c.compute_due(conn, now_utc(), cal=_calendar(settings))
-                if done:
-                    log.info("computed %d indicator period(s)", len(done))
+                    reports = await archive.generate_due(conn, now_utc(), font)
+                if done or reports:
+                    log.info("computed %d indicator period(s), %d report(s)", len(done),
+                             len(reports))
             except (OSError, psycopg.OperationalError) as err:  # database away: next round
                 log.warning("indicator round failed: %s", err)
             await asyncio.sleep(interval_s)  # a schedule, not a wait for a condition
@@ -112,3 +117,35 @@ def worker(interval_s: Annotated[float, typer.Option(min=5.0)] = 60.0) -> None:
     from cityops.cli import _run_async
 
     _run_async(loop())
+
+
+@app.command("report")
+def report(
+    kind: Annotated[str, typer.Option(help="monthly or weekly")] = "monthly",
+    period: Annotated[datetime | None, typer.Option(
+        help="any day of the month or week (default: the last complete one)")] = None,
+    out: Annotated[Path | None, typer.Option(help="also write the files into this folder")]
+    = None,
+) -> None:
+    """Generate a 城市运行分析报告 into the archive (PDF, DOCX, XLSX)."""
+    from cityevents.calendar import COUNTY_TZ, now_utc
+    from indicators.model import last_complete
+    from indicators.reports import archive
+
+    settings = _settings()
+    font = str(settings.report_font_file) if settings.report_font_file else None
+    day = (period.date() if period else
+           last_complete(kind, now_utc(), COUNTY_TZ).astimezone(COUNTY_TZ).date())
+
+    async def run() -> dict:
+        async with await _connect(settings) as conn:
+            made = await archive.generate(conn, kind, day, "cli", font)
+            if out:
+                out.mkdir(parents=True, exist_ok=True)
+                for fmt in archive.FORMATS:
+                    _, data = await archive.file(conn, made["id"], fmt)
+                    (out / f"report-{made['id']}.{fmt}").write_bytes(data)
+            return made
+
+    made = asyncio.run(run())
+    typer.echo(f"report {made['id']}: {made['title']} ({made['pdf_bytes']} bytes of PDF)")

@@ -160,3 +160,20 @@ class CockpitOut(BaseModel):
     failed_indicators: list[IndicatorRow]
     red_events: list[RedEvent]
     forecast_spikes: list[Spike]
+
+
+class ReportIn(BaseModel):
+    kind: Literal["monthly", "weekly"]
+    period: date  # any day of the month or week
+
+
+class ReportOut(BaseModel):
+    id: int
+    kind: Literal["monthly", "weekly"]
+    period_start: datetime
+    period_end: datetime
+    title: str
+    created_by: str
+    created_at: datetime
+    generated_at: datetime
+    pdf_bytes: int

@@ -5,6 +5,7 @@ its 环比; the event analysis tab draws its tables."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import psycopg
@@ -30,7 +31,9 @@ def _indicators(database_url: str) -> None:
                 (last_complete("weekly", now, COUNTY_TZ) + timedelta(hours=1),))
             await compute.backfill(conn, ind, now - timedelta(weeks=3), now)
 
-    asyncio.run(run())
+    # Playwright's sync API runs a loop in this thread: the database work runs in another
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 def test_the_cockpit_leads_to_the_evidence(page: Page, console: Console,
@@ -52,3 +55,14 @@ def test_the_cockpit_leads_to_the_evidence(page: Page, console: Console,
     page.click("[data-tab=analysis]")
     expect(page.locator("[data-test=hotspots], .empty").first).to_be_visible()
     expect(page.locator("body")).to_contain_text("部门处置效能")
+
+
+def test_a_report_is_generated_from_the_console(page: Page, console: Console) -> None:
+    login(page, console, "dispatcher", "/decisions?tab=reports")
+    page.select_option("[data-test=report-form] select[name=kind]", "weekly")
+    page.click("[data-test=report-form] button.primary")
+    row = page.locator("[data-test=reports] tr[data-report]", has_text="周分析报告").first
+    expect(row).to_be_visible(timeout=60_000)
+    with page.expect_download() as download:
+        row.locator("button", has_text="PDF").click()
+    assert download.value.suggested_filename.endswith(".pdf")
