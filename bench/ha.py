@@ -315,6 +315,7 @@ def main() -> None:
         result = measure(rig, args)
     finally:
         rig.stop()
+        shutil.rmtree(root, ignore_errors=True)
     result["sync_over_single"] = round(result["rps_sync_standby"] / result["rps_single"], 3)
     result["loadavg_1m"] = os.getloadavg()[0]
     result["settings"] = {"messages": args.messages, "readings_per_message": PER_MESSAGE,
@@ -322,7 +323,6 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
