@@ -25,10 +25,8 @@ from datafoundation.sources.http_json import HttpJsonSource
 from datafoundation.sources.mariadb import MariaDBSource
 from datafoundation.sources.postgresql import PostgreSQLSource
 from datafoundation.sources.sftp import SftpSource
-from datafoundation.sources.sqlalchemy_url import SqlAlchemySource
 
-Source = (MariaDBSource | PostgreSQLSource | HttpJsonSource | FileDropSource
-          | SqlAlchemySource)
+Source = MariaDBSource | PostgreSQLSource | HttpJsonSource | FileDropSource
 
 log = logging.getLogger(__name__)
 # advisory-lock key space of sync runs: held on the run's connection, so a killed worker's
@@ -115,6 +113,9 @@ def _spec(conn: psycopg.Connection, sync_id: int) -> Spec:
 
 def open_source(name: str, kind: str, settings: dict, secret: bytes | None,
                 secret_key: str) -> Source:
+    # SQLAlchemy is imported only for such a source: it costs every sync process's start
+    from datafoundation.sources.sqlalchemy_url import SqlAlchemySource
+
     readers = {"mariadb": MariaDBSource, "mysql": MariaDBSource,
                "postgresql": PostgreSQLSource, "http_json": HttpJsonSource,
                "file_drop": FileDropSource, "sftp": SftpSource, "sqlalchemy": SqlAlchemySource}

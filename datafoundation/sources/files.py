@@ -14,9 +14,6 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
-from openpyxl import load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
-
 from cityops.errors import SourceError, SyncRejected
 from datafoundation.sources import Column, Page
 
@@ -60,6 +57,10 @@ class FileDropSource:
             except UnicodeDecodeError as err:
                 raise SourceError(f"{where}: not UTF-8 text ({err.reason})") from err
         else:
+            # openpyxl (~1 s to import) only when a workbook is read
+            from openpyxl import load_workbook
+            from openpyxl.utils.exceptions import InvalidFileException
+
             try:
                 book = load_workbook(path, read_only=True, data_only=True)
             except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as err:

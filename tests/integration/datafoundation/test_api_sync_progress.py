@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 
 import orjson
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -59,6 +60,8 @@ def test_cdc_mode_progress_stream_and_quarantine(api, settings, mariadb, firms_t
         "source_id": source["id"], "object": firms_table, "target_table": "firms_cdc",
         "mode": "cdc", "primary_key": ["id"]}), 201)
     assert cdc["mode"] == "cdc"
+    with psycopg.connect(url, autocommit=True) as pg:  # not followed by other tests' workers
+        pg.execute("UPDATE syncs SET enabled = false WHERE id = %s", (cdc["id"],))
     refused = api.post("/v1/syncs", headers=data_admin, json={
         "source_id": pg_source["id"], "object": "t", "target_table": "t_cdc", "mode": "cdc",
         "primary_key": ["id"]})

@@ -118,3 +118,5 @@ def test_sync_worker_supervises_the_followers(mariadb, registry_source, database
     wait_for(lambda: _raw(database_url, f"{firms_table}_w").get(3, (None,))[0] == "WORKER",
              timeout_s=20, what="the change captured by the supervised follower")
     assert worker.poll() is None and mariadb.password not in processes.log("cdc-worker")
+    with psycopg.connect(database_url, autocommit=True) as pg:  # not followed by later tests
+        pg.execute("UPDATE syncs SET enabled = false WHERE id = %s", (sync,))

@@ -13,7 +13,6 @@ import pytest
 from cityops.errors import SourceError, SyncRejected
 from datafoundation import register
 from datafoundation.runner import run_sync
-from infra.db.admin import drop_database
 from simulators.departments import components, enterprise_registry
 from tests.integration.datafoundation.conftest import SECRET_KEY, raw_rows, source_rows
 
@@ -56,30 +55,30 @@ def test_mariadb_through_an_sqlalchemy_url(mariadb, database_url, firms_table):
     assert "Wr0ng-sa-pass" not in str(refused.value)
 
 
-def test_postgresql_through_an_sqlalchemy_url(stack_settings, database_url):
-    admin = stack_settings.database_admin_url.get_secret_value()
-    name = f"cityops_dept_sa_{secrets.token_hex(3)}"
-    inventory = components.create_database(admin, name)
-    try:
-        components.seed(inventory, 150)
-        parts = urlsplit(inventory)
-        source = _source(database_url, "cgj_components_sa",
-                         f"postgresql+psycopg://{parts.username}@{parts.hostname}:{parts.port}"
-                         f"/{name}", parts.password or "")
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            sync = register.add_sync(conn, source, "components", "components", "full", ["id"],
-                                     batch_rows=40)
-            bad = register.add_source(conn, SECRET_KEY, conn.execute(
-                "SELECT id FROM systems WHERE slug = 'cgj_components_sa'").fetchone()[0],
-                "sa-with-password", "sqlalchemy", {"url": "postgresql://u:secret@h/db"})
-            bad_sync = register.add_sync(conn, bad, "components", "x", "full", ["id"])
-        run_sync(database_url, SECRET_KEY, sync)
-        with psycopg.connect(database_url) as conn:
-            got = dict(conn.execute("SELECT id, lon FROM raw_cgj_components_sa.components"))
-        with psycopg.connect(inventory) as conn:
-            want = dict(conn.execute("SELECT id, lon FROM components"))
-        assert got == want
-        with pytest.raises(SyncRejected, match=r"settings\.url carries a password"):
-            run_sync(database_url, SECRET_KEY, bad_sync)
-    finally:
-        drop_database(admin, name)
+def test_postgresql_through_an_sqlalchemy_url(database_url):
+    # the 部件 table in a schema of the session's database (a database of its own would cost
+    # a CREATE DATABASE): reached through a postgresql+psycopg URL with settings.schema
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS dept_sa")
+    inventory = f"{database_url}?options=-csearch_path%3Ddept_sa"
+    components.seed(inventory, 150)
+    parts = urlsplit(database_url)
+    source = _source(database_url, "cgj_components_sa",
+                     f"postgresql+psycopg://{parts.username}@{parts.hostname}:{parts.port}"
+                     f"{parts.path}", parts.password or "")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE sources SET settings = settings || '{\"schema\": \"dept_sa\"}' "
+                     "WHERE id = %s", (source,))
+        sync = register.add_sync(conn, source, "components", "components", "full", ["id"],
+                                 batch_rows=40)
+        bad = register.add_source(conn, SECRET_KEY, conn.execute(
+            "SELECT id FROM systems WHERE slug = 'cgj_components_sa'").fetchone()[0],
+            "sa-with-password", "sqlalchemy", {"url": "postgresql://u:secret@h/db"})
+        bad_sync = register.add_sync(conn, bad, "components", "x", "full", ["id"])
+    run_sync(database_url, SECRET_KEY, sync)
+    with psycopg.connect(database_url) as conn:
+        got = dict(conn.execute("SELECT id, lon FROM raw_cgj_components_sa.components"))
+        want = dict(conn.execute("SELECT id, lon FROM dept_sa.components"))
+    assert got == want and len(got) == 150
+    with pytest.raises(SyncRejected, match=r"settings\.url carries a password"):
+        run_sync(database_url, SECRET_KEY, bad_sync)
