@@ -17,7 +17,6 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlparse
 
 import paho.mqtt.client as paho
@@ -25,6 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cityops.errors import BrokerUnavailable, ConfigError
+from cityops.tls import client_tls_context, service_tls_context  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +46,6 @@ class BrokerAddress:
             raise ConfigError(f"broker url {url!r} must look like mqtt://host:port")
         tls = parsed.scheme == "mqtts"
         return cls(parsed.hostname, parsed.port or (8883 if tls else 1883), tls)
-
-
-def client_tls_context(ca_file: Path | None = None, cert_file: Path | None = None,
-                       key_file: Path | None = None) -> ssl.SSLContext:
-    """TLS to a broker that must prove itself: against `ca_file` (the local CA or the
-    county's), else the system's CAs; with a client certificate when the broker asks for one
-    (per-gateway certificates, docs/operations.md)."""
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    if cert_file or key_file:
-        if not (cert_file and key_file):
-            raise ConfigError("a client certificate needs both cert_file and key_file")
-        try:
-            context.load_cert_chain(str(cert_file), str(key_file))
-        except (OSError, ssl.SSLError) as err:
-            raise ConfigError(f"client certificate {cert_file}: {err}") from err
-    return context
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     # a role allowed to CREATE DATABASE: tests and `cityops db create` use it
     database_admin_url: SecretStr = SecretStr("postgresql://cityops@127.0.0.1:5433/postgres")
     mqtt_url: str = "mqtt://127.0.0.1:1884"
+    # with an mqtts:// url: the CA of the broker's certificate (default: the system's), and the
+    # service's own certificate where the listener takes identities from certificates
+    mqtt_ca_file: Path | None = None
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
     ingest_mqtt_username: str = "svc-ingest"
     ingest_mqtt_password: SecretStr = SecretStr("")
     api_mqtt_username: str = "svc-api"

@@ -18,6 +18,7 @@ import psycopg
 from cityops import wire
 from cityops.errors import BrokerUnavailable, SinkUnavailable, StoreRejected
 from cityops.settings import Settings, deployment_of
+from cityops.tls import service_tls_context
 from edge_agents.backoff import Backoff, wait_for_port
 from ingestion.batcher import Batcher, Message
 from ingestion.decode import DeadLetter, DecodedBatch, Decoder
@@ -89,6 +90,7 @@ class IngestWorker:
             session_expiry_s=s.ingest_session_expiry_s,
             on_message=self._on_message,
             receive_maximum=min(65535, s.ingest_max_inflight_messages),
+            tls_context=service_tls_context(s),
         )
 
     async def run(self) -> None:

@@ -76,9 +76,10 @@ class LeanMqttSession(asyncio.Protocol):
         self, url: str, *, client_id: str, username: str | None = None,
         password: str | None = None, clean_start: bool = True, session_expiry_s: int = 0,
         on_message: MessageHandler | None = None, receive_maximum: int | None = None,
-        keepalive_s: int = 30,
+        keepalive_s: int = 30, tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.address = BrokerAddress.parse(url)
+        self.tls_context = tls_context
         self.client_id, self.username, self.password = client_id, username, password
         self.clean_start, self.session_expiry_s = clean_start, session_expiry_s
         self.receive_maximum, self.keepalive_s = receive_maximum, keepalive_s
@@ -179,7 +180,7 @@ class LeanMqttSession(asyncio.Protocol):
     async def connect(self, timeout_s: float = 10.0) -> None:
         loop = asyncio.get_running_loop()
         self.closed, self._connack = loop.create_future(), loop.create_future()
-        tls = ssl.create_default_context() if self.address.tls else None
+        tls = (self.tls_context or ssl.create_default_context()) if self.address.tls else None
         try:
             await asyncio.wait_for(loop.create_connection(
                 lambda: self, self.address.host, self.address.port, ssl=tls), timeout_s)

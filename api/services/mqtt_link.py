@@ -16,6 +16,7 @@ from cityops import wire
 from cityops.errors import BrokerUnavailable
 from cityops.mqtt import MqttConnection
 from cityops.settings import Settings, deployment_of
+from cityops.tls import service_tls_context
 from edge_agents.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class MqttLink:
             username=s.api_mqtt_username,
             password=s.api_mqtt_password.get_secret_value(),
             on_message=self._receive,
+            tls_context=service_tls_context(s),
         )
 
     def _receive(self, topic: str, payload: bytes, _mid: int, _qos: int) -> None:

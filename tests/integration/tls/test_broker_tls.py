@@ -5,6 +5,7 @@ certificate the client does not trust, and there is no connection at all."""
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import secrets
 import socket
@@ -19,9 +20,12 @@ import pytest
 from cityops import wire
 from cityops.errors import BrokerUnavailable, ConfigError
 from cityops.mqtt import MqttConnection, client_tls_context
+from cityops.settings import Settings
+from cityops.tls import service_tls_context
 from infra.broker.accounts import add_gateway, ensure_service_account
 from infra.broker.process import Broker, BrokerTls
 from infra.tls.ca import Issued, LocalCA
+from ingestion.mqtt_session import LeanMqttSession
 from tests.helpers import free_port
 
 
@@ -182,3 +186,30 @@ def test_stack_tls_survives_rewrites_and_add_gateway_issues_a_certificate(tmp_pa
 
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     assert cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == "gw-c"
+
+
+async def test_the_ingest_session_receives_over_tls_with_its_service_certificate(
+    tls_broker: TlsBroker, settings: Settings
+) -> None:
+    """The ingest worker's own MQTT session, configured as `cityops ingest` configures it
+    (mqtts:// url, CITYOPS_MQTT_CA_FILE / CERT_FILE / KEY_FILE), takes a gateway's telemetry."""
+    ca = tls_broker.ca
+    svc = ca.client("svc-ingest")
+    tls = settings.model_copy(update={
+        "mqtt_url": f"mqtts://127.0.0.1:{tls_broker.tls_port}", "mqtt_ca_file": ca.cert_path,
+        "mqtt_cert_file": svc.cert, "mqtt_key_file": svc.key})
+    got: asyncio.Queue = asyncio.Queue()
+    session = LeanMqttSession(tls.mqtt_url, client_id="ingest-tls-test",
+                              tls_context=service_tls_context(tls),
+                              on_message=lambda topic, payload, mid, qos: got.put_nowait(payload))
+    await session.connect()
+    await session.subscribe([(wire.telemetry_topic("+"), 1)])
+    mine = ca.client("gw-a")
+    gateway = MqttConnection(tls.mqtt_url, client_id=wire.gateway_client_id("gw-a"),
+                             tls_context=client_tls_context(ca.cert_path, mine.cert, mine.key))
+    await gateway.connect()
+    await gateway.publish(wire.telemetry_topic("gw-a"), b"over-tls")
+    assert await asyncio.wait_for(got.get(), 10) == b"over-tls"
+    await gateway.close()
+    await session.close()
+    assert service_tls_context(settings) is None, "plain mqtt:// has no TLS"
