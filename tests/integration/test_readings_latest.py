@@ -46,7 +46,7 @@ async def _two_writers(url: str, points: list[int], text_point: int) -> None:
             newer = DecodedBatch("gw", stream, 2 * round_ + 1, numeric=[
                 (T0 + 10_000 * round_ + 5, p, float(round_ * 100 + 5), 0) for p in points] + [
                 (T0 + 10_000 * round_ + 1, p, -1.0, 1) for p in points],  # older, after
-                text=[(T0 + 10_000 * round_, text_point, f"r{round_}", 0)])
+                text=[(T0 + 10_000 * round_, text_point, f'r{round_} "q" \\ {{,}} NULL', 0)])
             late = DecodedBatch("gw", stream, 2 * round_ + 2, numeric=[
                 (T0 - 60_000 + round_, p, -2.0, 2) for p in reversed(points)],
                 text=[(T0 - 60_000, text_point, "late", 0)])
@@ -75,7 +75,7 @@ def test_late_and_out_of_order_batches_from_two_writers_never_move_latest_back(
     got = latest(database_url, [*points, text_point])
     for p in points:  # the newest of round 4, not the older reading after it, not the late
         assert got[p] == (at(T0 + 40_005), 405.0, None, 0), p
-    assert got[text_point] == (at(T0 + 40_000), None, "r4", 0)
+    assert got[text_point] == (at(T0 + 40_000), None, 'r4 "q" \\ {,} NULL', 0)
     # the table says what a search of readings says
     with psycopg.connect(database_url) as conn:
         searched = conn.execute(
