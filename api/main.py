@@ -30,6 +30,7 @@ from api.routes import (
     devices,
     displays,
     economy,
+    evaluation,
     events,
     gateways,
     health,
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (events, open311, catalogue, dashboards, economy):  # issue 7
         app.include_router(module.router)
     app.include_router(analysis.router)  # issue 17: event analysis
+    app.include_router(evaluation.router)  # issue 17: 城市综合管理服务评价
     app.include_router(indicators.router)  # issue 17: the indicator system and hub
     app.include_router(reports.router)  # issue 17: 城市运行分析报告
     app.include_router(cloud.router)  # issue 6: cloud control
