@@ -45,6 +45,20 @@ async def add_system(conn: AsyncConnection, fields: dict[str, Any]) -> dict[str,
     return rows[0]
 
 
+async def update_system(conn: AsyncConnection, system_id: int,
+                        fields: dict[str, Any]) -> dict[str, Any]:
+    values = {("department_id" if k == "department" else k): v for k, v in fields.items()}
+    if values:
+        sets = ", ".join(f"{k} = %s" for k in values)
+        await conn.execute(f"UPDATE systems SET {sets} WHERE id = %s",
+                           (*values.values(), system_id))
+    rows = await _rows(conn, f"SELECT id, {SYSTEM_COLUMNS} FROM systems WHERE id = %s",
+                       (system_id,))
+    if not rows:
+        raise NotFound(f"system {system_id} does not exist")
+    return rows[0]
+
+
 async def system_department(conn: AsyncConnection, table: str, key: int,
                             field: str | None = None) -> str:
     """The owning department of a system, source or sync: NotFound naming it, or, when a body

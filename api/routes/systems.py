@@ -22,6 +22,7 @@ from api.schemas.systems import (
     SyncRunOut,
     SystemIn,
     SystemOut,
+    SystemPatch,
 )
 from cityops.principal import Principal, Role
 from cityops.settings import Settings
@@ -50,6 +51,22 @@ async def add_system(body: SystemIn, conn: Conn, caller: _caller(*ADMINS),
     check_department(caller, body.department, "to register a system")
     audit_detail(request, system=body.slug, department=body.department)
     return await service.add_system(conn, body.model_dump())
+
+
+@router.patch("/v1/systems/{system_id}", response_model=SystemOut)
+async def update_system(system_id: int, body: SystemPatch, conn: Conn,
+                        caller: _caller(*ADMINS), request: Request) -> dict:
+    """Change a system's details (only the fields given); moving it to another department
+    needs both departments."""
+    check_department(caller, await service.system_department(conn, "systems", system_id),
+                     "to change this system")
+    # a null clears only the 等保 level; the other fields are required ones
+    fields = {k: v for k, v in body.model_dump(exclude_unset=True).items()
+              if v is not None or k == "dengbao_level"}
+    if "department" in fields:
+        check_department(caller, fields["department"], "to move a system there")
+    audit_detail(request, system_id=system_id, fields=sorted(fields))
+    return await service.update_system(conn, system_id, fields)
 
 
 @router.get("/v1/sources", response_model=list[SourceOut])

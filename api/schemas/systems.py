@@ -26,6 +26,20 @@ class SystemIn(BaseModel):
     status: Literal["active", "retired", "planned"] = "active"
 
 
+class SystemPatch(BaseModel):
+    """A system's details, changed; the slug stays (it names the raw-layer schema)."""
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, min_length=1, max_length=200)
+    department: str | None = None
+    purpose: str | None = None
+    vendor: str | None = None
+    deployment: Literal["onprem", "cloud"] | None = None
+    database_kind: str | None = None
+    contact: str | None = None
+    dengbao_level: int | None = Field(None, ge=1, le=5)
+    status: Literal["active", "retired", "planned"] | None = None
+
+
 class SystemOut(BaseModel):
     id: int
     slug: str

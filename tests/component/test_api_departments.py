@@ -228,6 +228,7 @@ OTHER_BODY_TESTS = {("POST", "/v1/systems"), ("POST", "/v1/sources"), ("POST", "
                     ("POST", "/v1/sources/{source_id}/test"), ("POST", "/v1/syncs/{sync_id}/run"),
                     ("GET", "/v1/sync-runs/{run_id}/events"),
                     ("GET", "/v1/sync-runs/{run_id}/quarantine"),
+                    ("PATCH", "/v1/systems/{system_id}"),
                     ("PUT", "/v1/quality/rules/{dataset_id}"), ("POST", "/v1/quality/runs")}
 
 

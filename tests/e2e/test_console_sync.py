@@ -46,6 +46,10 @@ def test_sync_page_main_path(page: Page, console: Console, registry: MariaDB, se
 
     login(page, console, "admin", "/data?tab=sync")
     expect(page.locator("[data-test=sync-systems]")).to_contain_text("企业登记系统")
+    page.click(f"[data-test=sync-edit-{system.json()['id']}]")  # edit: the vendor changes
+    page.fill("[data-test=sync-new-system] input[placeholder='承建单位']", "新承建单位")
+    page.click("[data-test=sync-new-system] button.primary")
+    expect(page.locator("[data-test=sync-systems]")).to_contain_text("新承建单位")
     sources = page.locator("[data-test=sync-sources]")
     expect(sources).to_contain_text("登记库")
     expect(sources).to_contain_text("已加密保存")

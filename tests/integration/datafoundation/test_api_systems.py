@@ -38,6 +38,14 @@ def test_register_source_sync_and_runs_with_roles(api, settings, mariadb, firms_
         "deployment": "onprem", "database_kind": "mariadb"}), 201)
     assert api.post("/v1/systems", headers=staff_a, json={
         "slug": "x1", "name": "x", "department": a}).status_code == 403
+    changed = ok(api.patch(f"/v1/systems/{system['id']}", headers=data_admin, json={
+        "vendor": "新承建单位", "status": "planned", "dengbao_level": 3}))
+    assert (changed["vendor"], changed["status"], changed["dengbao_level"], changed["slug"]) \
+        == ("新承建单位", "planned", 3, slug)
+    assert api.patch(f"/v1/systems/{system['id']}", headers=staff_a,
+                     json={"vendor": "x"}).status_code == 403
+    bad = api.patch(f"/v1/systems/{system['id']}", headers=data_admin, json={"slug": "other"})
+    assert bad.status_code == 422 and "slug" in bad.text  # the raw schema's name stays
 
     settings_body = {"host": "127.0.0.1", "port": mariadb.port, "database": "registry",
                      "user": mariadb.user}
@@ -90,6 +98,8 @@ def test_register_source_sync_and_runs_with_roles(api, settings, mariadb, firms_
             (f"/v1/sources/{source['id']}/test", {}), (f"/v1/syncs/{sync['id']}/run", None)):
         res = api.post(path, headers=key_b, json=body)
         assert res.status_code == 403 and a in res.json()["detail"], (path, res.text)
+    res = api.patch(f"/v1/systems/{system['id']}", headers=key_b, json={"department": b})
+    assert res.status_code == 403 and a in res.json()["detail"]
 
     runs = ok(api.get(f"/v1/sync-runs?sync_id={sync['id']}", headers=staff_a))
     assert runs[0]["state"] == "succeeded" and runs[0]["rows_read"] == 303

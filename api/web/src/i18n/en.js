@@ -301,6 +301,7 @@ export default {
   "error.device_auth_refused": "The device refused the account or certificate", "error.device_config_invalid": "Invalid device configuration",
   "error.decode_error": "Data could not be decoded", "error.wire_invalid": "Invalid message", "error.store_rejected": "The database refused the write",
   // 数据汇聚 (views/data/SyncView.vue)
+  "sync.edit": "Edit", "sync.save": "Save changes",
   "data.tab.sync": "Data sync", "sync.systems": "System register",
   "sync.systemsSub": "departments' information systems and their sources", "sync.slug": "Slug",
   "sync.name": "Name", "sync.department": "Department", "sync.vendor": "Vendor",

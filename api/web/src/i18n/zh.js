@@ -286,6 +286,7 @@ export default {
   "error.device_auth_refused": "设备拒绝了账号或证书", "error.device_config_invalid": "设备配置有误",
   "error.decode_error": "数据无法解析", "error.wire_invalid": "报文格式有误", "error.store_rejected": "数据库拒绝写入",
   // 数据汇聚 (views/data/SyncView.vue)
+  "sync.edit": "编辑", "sync.save": "保存修改",
   "data.tab.sync": "数据汇聚", "sync.systems": "信息系统一本账", "sync.systemsSub": "各部门的业务系统及其数据源", "sync.slug": "标识",
   "sync.name": "名称", "sync.department": "所属部门", "sync.vendor": "承建单位", "sync.deployment": "部署",
   "sync.dengbao": "等保级别", "sync.status": "状态", "sync.deploy.onprem": "机房", "sync.deploy.cloud": "云上",
