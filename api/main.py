@@ -30,6 +30,7 @@ from api.routes import (
     devices,
     displays,
     economy,
+    economy_depth,
     evaluation,
     events,
     gateways,
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(analysis.router)  # issue 17: event analysis
     app.include_router(evaluation.router)  # issue 17: 城市综合管理服务评价
+    app.include_router(economy_depth.router)  # issue 17: the industrial economy in depth
     app.include_router(indicators.router)  # issue 17: the indicator system and hub
     app.include_router(reports.router)  # issue 17: 城市运行分析报告
     app.include_router(cloud.router)  # issue 6: cloud control
