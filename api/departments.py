@@ -189,6 +189,15 @@ for _path in ("/v1/data-elements", "/v1/code-tables", "/v1/code-tables/{table_id
               "/v1/layer-models"):
     DECISIONS[("GET", _path)] = SHARED
 
+# notifications (issue 18, api/routes/notifications.py): channels and subscriptions are
+# county-wide configuration; the delivery log is kept to the caller's departments
+for _method, _path in (("GET", "/v1/notification-channels"), ("POST", "/v1/notification-channels"),
+                       ("DELETE", "/v1/notification-channels/{channel_id}"),
+                       ("GET", "/v1/subscriptions"), ("POST", "/v1/subscriptions"),
+                       ("DELETE", "/v1/subscriptions/{subscription_id}")):
+    DECISIONS[(_method, _path)] = COUNTY
+DECISIONS[("GET", "/v1/deliveries")] = LISTED
+
 
 def decision(method: str, template: str) -> Decision | None:
     if template.startswith("/v1/cloud/"):

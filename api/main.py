@@ -39,6 +39,7 @@ from api.routes import (
     lineage,
     live,
     map,
+    notifications,
     open311,
     panorama,
     quality,
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalogue_registry.router)  # issue 15: 一本账, 公共数据资源登记
     app.include_router(panorama.router)  # issue 15: 数据全景
     app.include_router(quality.router)  # issue 15: 数据质量
+    app.include_router(notifications.router)  # issue 18: notifications
 
     install_console(app)  # issue 8: the console at / (built by `make web`)
 

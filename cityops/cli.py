@@ -175,6 +175,7 @@ def main() -> None:
     app.add_typer(__import__("ingestion.cli", fromlist=["app"]).app, name="rules")
     app.add_typer(__import__("cityevents.cli", fromlist=["app"]).app, name="events")
     app.add_typer(__import__("indicators.cli", fromlist=["app"]).app, name="indicators")
+    app.add_typer(__import__("notifications.cli", fromlist=["app"]).app, name="notify")
     app.add_typer(__import__("datafoundation.economy.cli", fromlist=["app"]).app, name="economy")
     app.add_typer(__import__("api.services.users_cli", fromlist=["app"]).app, name="users")
     app.add_typer(__import__("api.security_check", fromlist=["app"]).app, name="security")

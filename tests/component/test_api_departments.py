@@ -197,7 +197,8 @@ OTHER_LIST_TESTS = {("GET", "/v1/live"), ("GET", "/v1/open311/requests.json"),
                     ("GET", "/v1/sync-runs"),
                     # 数据质量's: tests/integration/datafoundation/test_quality_api.py
                     *(("GET", f"/v1/quality/{p}") for p in (
-                        "rules", "runs", "results", "scores", "tasks", "quarantine"))}
+                        "rules", "runs", "results", "scores", "tasks", "quarantine")),
+                    ("GET", "/v1/deliveries")}  # tests/component/test_notifications.py
 
 
 def test_lists_leave_out_other_departments(client: TestClient, world: dict) -> None:

@@ -1,0 +1,1 @@
+"""One module per channel kind; notifications/registry.py imports them all."""

@@ -1,0 +1,112 @@
+"""The delivery worker (`cityops notify worker`): each pass finds new notifications in the
+platform's tables, queues their deliveries and sends what is due. A delivery that fails is retried
+with a doubling backoff up to `max_attempts`, every attempt logged with the provider's answer; the
+worker is its own process, so a channel that hangs or fails never holds up the workflow."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import psycopg
+from psycopg import AsyncConnection
+
+from cityevents.calendar import WorkCalendar
+from datafoundation.secrets import decrypt
+from notifications import registry
+from notifications.channels.base import Answer, Message
+from notifications.fanout import fan_out
+from notifications.sources import collect
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=2)  # a claimed delivery is not claimed again while being sent
+
+
+@dataclass(frozen=True)
+class Policy:
+    escalate_after: timedelta = timedelta(minutes=15)
+    backoff: timedelta = timedelta(seconds=30)
+    max_backoff: timedelta = timedelta(hours=1)
+    max_attempts: int = 6
+    batch: int = 50
+    timeout_s: float = 10.0
+
+    def retry_at(self, now: datetime, attempts: int) -> datetime:
+        return now + min(self.backoff * 2 ** (attempts - 1), self.max_backoff)
+
+
+_CLAIM = """
+    UPDATE notification_deliveries d SET next_at = %(lease)s
+    FROM notifications n, notification_channels c
+    WHERE d.id IN (SELECT id FROM notification_deliveries WHERE state = 'pending'
+                   AND next_at <= %(now)s ORDER BY next_at LIMIT %(batch)s
+                   FOR UPDATE SKIP LOCKED)
+      AND n.id = d.notification_id AND c.id = d.channel_id
+    RETURNING d.id, d.attempts, d.recipients, n.title, n.body, n.severity, c.kind, c.config,
+              c.secret"""
+
+
+async def run_once(conn: AsyncConnection, secret_key: str, cal: WorkCalendar, now: datetime,
+                   policy: Policy, client: httpx.AsyncClient) -> dict[str, int]:
+    """One pass; `conn` in autocommit. Returns counts, for the log and the tests."""
+    new = await collect(conn, cal, now, policy.escalate_after)
+    queued = await fan_out(conn, new, now)
+    async with conn.cursor() as cur:
+        await cur.execute(_CLAIM, {"now": now, "lease": now + LEASE, "batch": policy.batch})
+        due = await cur.fetchall()
+    sent = 0
+    for row in due:
+        sent += await _deliver(conn, secret_key, now, policy, client, row)
+    return {"notifications": len(new), "queued": queued, "attempted": len(due), "sent": sent}
+
+
+async def _deliver(conn: AsyncConnection, secret_key: str, now: datetime, policy: Policy,
+                   client: httpx.AsyncClient, row: tuple) -> int:
+    did, attempts, recipients, title, body, severity, kind, config, secret = row
+    try:
+        cfg, sec = registry.parse(kind, config, decrypt(secret_key, secret))
+        answer = await registry.plugin(kind).send(cfg, sec, Message(title, body, severity),
+                                                  list(recipients), client)
+    except (httpx.HTTPError, OSError) as err:
+        answer = Answer(False, None, f"{type(err).__name__}: {err}")
+    except Exception as err:  # a plugin's bug must not stop the other deliveries
+        log.exception("channel %s failed on delivery %s", kind, did)
+        answer = Answer(False, None, f"{type(err).__name__}: {err}")
+    attempts += 1
+    if answer.ok:
+        state, next_at = "sent", now
+    elif attempts >= policy.max_attempts:
+        state, next_at = "failed", now
+    else:
+        state, next_at = "pending", policy.retry_at(now, attempts)
+    entry = {"at": now.isoformat(), "status": answer.status, "answer": answer.text}
+    await conn.execute(
+        "UPDATE notification_deliveries SET state = %s, attempts = %s, next_at = %s,"
+        " last_status = %s, last_answer = %s, log = log || %s::jsonb,"
+        " sent_at = CASE WHEN %s THEN %s END WHERE id = %s",
+        (state, attempts, next_at, answer.status, answer.text, json.dumps([entry]),
+         answer.ok, now, did))
+    return int(answer.ok)
+
+
+async def run(database_url: str, secret_key: str, cal: WorkCalendar, policy: Policy,
+              interval_s: float) -> None:
+    """Pass after pass until cancelled; a lost database is reconnected on the next pass."""
+    async with httpx.AsyncClient(timeout=policy.timeout_s, trust_env=False) as client:
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(database_url,
+                                                                 autocommit=True) as conn:
+                    while True:
+                        counts = await run_once(conn, secret_key, cal,
+                                                datetime.now(UTC), policy, client)
+                        if counts["attempted"] or counts["notifications"]:
+                            log.info("notify pass: %s", counts)
+                        await asyncio.sleep(interval_s)
+            except psycopg.OperationalError as err:
+                log.warning("notify worker: database unavailable (%s); retrying", err)
+                await asyncio.sleep(interval_s)
