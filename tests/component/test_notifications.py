@@ -19,6 +19,7 @@ from notifications.fanout import quiet_until
 from notifications.worker import Policy, run_once
 from tests.component import notify_receivers as rx
 from tests.component.test_events_kit import Api, api_client, unique
+from tests.helpers import wait_for
 
 POLICY = Policy(escalate_after=timedelta(minutes=15), backoff=timedelta(seconds=30),
                 max_attempts=2)
@@ -213,3 +214,49 @@ def test_bad_channels_and_subscriptions_are_refused_naming_the_field(env: Api) -
         stored = conn.execute("SELECT secret FROM notification_channels WHERE id = %s",
                               (channel,)).fetchone()[0]
     assert b'"key"' not in bytes(stored)
+
+
+def _open_event(api: Api, deadline_in: timedelta, limit: timedelta) -> int:
+    with psycopg.connect(api.url, autocommit=True) as conn:
+        return conn.execute(
+            "INSERT INTO events (channel, reporter, category_code, urgency, description, state,"
+            " department_id, reported_at, step, step_unit, step_limit_s, step_started_at,"
+            " step_deadline_at) VALUES ('hotline', 'nt', 'F01.02', 'normal', '路灯不亮',"
+            " 'dispatched', %s, now(), 'dispose', 'hours', %s, now(), now() + %s)"
+            " RETURNING id", (api.dept, limit.total_seconds(), deadline_in)).fetchone()[0]
+
+
+def test_lights_turning_yellow_and_red_are_announced_once(env: Api) -> None:
+    api = env
+    channel = _channel(api, "wx-l", "wecom", {"url": api.receiver.url("/wecom/l")},
+                       {"key": rx.WECOM_KEY})
+    sub = _subscribe(api, channel, ["event_light_yellow", "event_light_red"], role="dispatcher")
+    yellow = _open_event(api, timedelta(minutes=10), timedelta(hours=1))  # 83 % used
+    _open_event(api, timedelta(minutes=50), timedelta(hours=1))  # 17 %: green, nothing
+    red = _open_event(api, -timedelta(minutes=5), timedelta(hours=1))
+    with psycopg.connect(api.url, autocommit=True) as conn:  # what the sweep writes
+        conn.execute("INSERT INTO event_transitions (event_id, action, from_state, to_state,"
+                     " actor, actor_role, at, department_id) VALUES (%s, 'supervise',"
+                     " 'dispatched', 'dispatched', 'system', 'admin', now(), %s)",
+                     (red, api.dept))
+    now = datetime.now(UTC)
+    _pass(api, now)
+    _pass(api, now + timedelta(seconds=1))
+    got = sorted((d["kind"], d["title"], d["state"]) for d in _mine(api, sub))
+    assert got == [("event_light_red", f"案件超时（红灯）#{red}", "sent"),
+                   ("event_light_yellow", f"案件即将超时（黄灯）#{yellow}", "sent")]
+    posted = [b["text"]["content"] for p, _, b, ok in api.receiver.requests if p == "/wecom/l"]
+    assert len(posted) == 2 and all(ok for p, _, _, ok in api.receiver.requests
+                                    if p == "/wecom/l")
+
+
+def test_the_worker_process_delivers(env: Api, processes) -> None:
+    api = env
+    channel = _channel(api, "wx-p", "wecom", {"url": api.receiver.url("/wecom/p")},
+                       {"key": rx.WECOM_KEY})
+    sub = _subscribe(api, channel, ["critical_alarm"])
+    _critical_alarm(api)
+    processes.start("notify", "notify", "worker", "--interval-s", "0.2")
+    delivered = wait_for(lambda: [d for d in _mine(api, sub) if d["state"] == "sent"],
+                         timeout_s=30)
+    assert delivered[0]["last_answer"] == '{"errcode": 0, "errmsg": "ok"}'
