@@ -40,6 +40,8 @@ async def get_power_warnings(
     conn: Conn, month: Annotated[date, Query(description="any day of the last month")],
 ) -> list[dict]:
     """用电看经济: each firm's electricity growth against its value-added growth, coloured."""
+    if not 2000 <= month.year <= 2100:
+        raise InvalidInput(f"month {month.isoformat()} is outside the years 2000..2100")
     if month.month == 1:
         raise InvalidInput("January is published with February: ask for February or later")
     return await signals.power_warnings(conn, month)

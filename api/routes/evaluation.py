@@ -27,7 +27,10 @@ Framework = Annotated[str, Path(max_length=32, pattern=r"^[a-z0-9_]+$")]
 
 
 def _month(period: date | None, now: datetime) -> date:
-    return period or now.date()
+    period = period or now.date()
+    if not 2000 <= period.year <= 2100:  # the months before it are computed too
+        raise InvalidInput(f"period {period.isoformat()} is outside the years 2000..2100")
+    return period
 
 
 @router.get("/v1/evaluation/{framework}", response_model=FrameworkOut, dependencies=READERS)

@@ -88,6 +88,8 @@ def test_power_warnings_colour_the_gap_and_mu_scores_weigh_land(api: Api) -> Non
     assert c["colour"] is None and "year before" in c["note"]
     jan = api.get("ed-viewer", "/v1/economy/power-warnings", params={"month": "2042-01-10"})
     assert jan.status_code == 422 and "February" in jan.json()["detail"]
+    old = api.get("ed-viewer", "/v1/economy/power-warnings", params={"month": "0001-03-01"})
+    assert old.status_code == 422 and "2000..2100" in old.json()["detail"]
 
     scores = [r for r in api.ok("ed-viewer", "GET", "/v1/economy/mu-scores/2042")
               if r["code"] in api.codes.values()]

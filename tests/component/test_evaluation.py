@@ -104,6 +104,8 @@ def test_a_town_is_scored_against_its_own_past(api: Api) -> None:
     assert may["total"] == pytest.approx(may_order, abs=0.01) and may["coverage"] == 0.6
     assert june["change"] == pytest.approx(june["total"] - may["total"], abs=0.011)
     assert api.get("ev-staff", f"/v1/evaluation/{api.fw}/scores").status_code == 403
+    old = api.get("ev-viewer", f"/v1/evaluation/{api.fw}/scores", params={"period": "0001-01-01"})
+    assert old.status_code == 422 and "2000..2100" in old.json()["detail"]
 
 
 def test_places_are_not_ranked_unless_the_method_allows(api: Api) -> None:
