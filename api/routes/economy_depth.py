@@ -5,18 +5,26 @@ is datafoundation/economy/depth.py and signals.py."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
 from api.deps import Conn, require
 from api.routes.economy import LOADERS, READERS
-from api.schemas.economy_depth import MuScore, PowerWarning, ScaleSetOut, SeriesOut
+from api.schemas.economy_depth import (
+    ColourGroup,
+    MuGroup,
+    MuScore,
+    PowerWarning,
+    ScaleSetOut,
+    SeriesOut,
+)
 from cityops.errors import InvalidInput
 from datafoundation.economy import depth, signals
 
 router = APIRouter(tags=["economy"])
 Year = Annotated[int, Path(ge=2000, le=2100)]
+By = Annotated[Literal["town", "industry"], Query(description="town (or park) or industry")]
 
 
 @router.get("/v1/economy/series/{year}", response_model=SeriesOut,
@@ -40,11 +48,25 @@ async def get_power_warnings(
     conn: Conn, month: Annotated[date, Query(description="any day of the last month")],
 ) -> list[dict]:
     """用电看经济: each firm's electricity growth against its value-added growth, coloured."""
+    return await signals.power_warnings(conn, _checked(month))
+
+
+@router.get("/v1/economy/power-colours", response_model=list[ColourGroup],
+            dependencies=[Depends(require(*READERS))])
+async def get_power_colours(
+    conn: Conn, month: Annotated[date, Query(description="any day of the last month")],
+    by: By = "town",
+) -> list[dict]:
+    """Firms per warning colour in each town (or park) or industry."""
+    return signals.colours_by(await signals.power_warnings(conn, _checked(month)), by)
+
+
+def _checked(month: date) -> date:
     if not 2000 <= month.year <= 2100:
         raise InvalidInput(f"month {month.isoformat()} is outside the years 2000..2100")
     if month.month == 1:
         raise InvalidInput("January is published with February: ask for February or later")
-    return await signals.power_warnings(conn, month)
+    return month
 
 
 @router.get("/v1/economy/mu-scores/{year}", response_model=list[MuScore],
@@ -52,3 +74,10 @@ async def get_power_warnings(
 async def get_mu_scores(conn: Conn, year: Year) -> list[dict]:
     """亩均 scores of the year's firms with land recorded, best first."""
     return await signals.mu_scores(conn, year)
+
+
+@router.get("/v1/economy/mu-scores/{year}/groups", response_model=list[MuGroup],
+            dependencies=[Depends(require(*READERS))])
+async def get_mu_groups(conn: Conn, year: Year, by: By = "town") -> list[dict]:
+    """亩均 per town (or park) or industry: land, mean score, each measure per mu."""
+    return signals.mu_by(await signals.mu_scores(conn, year), by)

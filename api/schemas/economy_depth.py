@@ -32,6 +32,7 @@ class PowerWarning(BaseModel):
     code: str
     name: str
     town: str
+    industry: str
     electricity_growth: float | None
     value_added_growth: float | None
     gap_pp: float | None
@@ -48,3 +49,20 @@ class MuScore(BaseModel):
     mu: float
     per_mu: dict[str, float]
     score: float
+
+
+class ColourGroup(BaseModel):
+    group: str  # a town (or park) or an industry
+    green: int
+    blue: int
+    orange: int
+    red: int
+    none: int
+
+
+class MuGroup(BaseModel):
+    group: str
+    firms: int
+    mu: float
+    mean_score: float
+    per_mu: dict[str, float]

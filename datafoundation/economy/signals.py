@@ -11,6 +11,7 @@ sum(weight * per_mu / base) * 100 (100 = at the base on every measure)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date
 
 from psycopg import AsyncConnection
@@ -40,6 +41,7 @@ async def power_warnings(conn: AsyncConnection, month: date) -> list[dict]:
         gap = None if kwh is None or va is None else abs(kwh - va) * 100
         colour = next((c for c, m in colours if gap is not None and gap >= m), None)
         out.append({"code": firm["code"], "name": firm["name"], "town": firm["town"],
+                    "industry": firm["industry"],
                     "electricity_growth": None if kwh is None else round(kwh, 4),
                     "value_added_growth": None if va is None else round(va, 4),
                     "gap_pp": None if gap is None else round(gap, 2), "colour": colour,
@@ -70,3 +72,29 @@ async def mu_scores(conn: AsyncConnection, year: int) -> list[dict]:
                     "industry": firm["industry"], "mu": mu, "per_mu": per_mu,
                     "score": round(score, 2)})
     return sorted(out, key=lambda r: -r["score"])
+
+
+def colours_by(warnings: list[dict], by: str) -> list[dict]:
+    """Firms per colour in each town (乡镇园区: parks are towns in the statistics files) or
+    industry; `none` counts the firms without a colour."""
+    groups: dict[str, dict] = defaultdict(lambda: dict.fromkeys(
+        ("green", "blue", "orange", "red", "none"), 0))
+    for w in warnings:
+        groups[w[by]][w["colour"] or "none"] += 1
+    return [{"group": k, **v} for k, v in sorted(groups.items())]
+
+
+def mu_by(scores: list[dict], by: str) -> list[dict]:
+    """Per town or industry: firms, land, mean score, and each measure per mu over the group
+    (sum of the measure / sum of the land, not the mean of the firms' ratios)."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for s in scores:
+        groups[s[by]].append(s)
+    out = []
+    for key, firms in sorted(groups.items()):
+        mu = sum(f["mu"] for f in firms)
+        out.append({"group": key, "firms": len(firms), "mu": round(mu, 2),
+                    "mean_score": round(sum(f["score"] for f in firms) / len(firms), 2),
+                    "per_mu": {m: round(sum(f["per_mu"][m] * f["mu"] for f in firms) / mu, 4)
+                               for m in firms[0]["per_mu"]}})
+    return out

@@ -26,14 +26,15 @@ def api(settings):
     with api_client(settings, cst(2042, 5, 20, 10, 0)) as api:
         tag = unique("e17e").replace("-", "").upper()
         api.codes = {k: f"{tag}{k}" for k in SEED}
+        api.town, api.industry = f"镇{tag}", f"15 酒{tag}"
         with psycopg.connect(api.url) as conn, conn.cursor() as cur:
             cur.execute("INSERT INTO import_batches (filename, rows_total, rows_loaded,"
                         " imported_by) VALUES ('seed', 0, 0, 'seed') RETURNING id")
             batch = cur.fetchone()[0]
             for key, years in SEED.items():
                 cur.execute("INSERT INTO enterprises (code, name, industry, town, size,"
-                            " ownership) VALUES (%s, %s, '15 酒', '濉溪镇', 'small', '私营')",
-                            (api.codes[key], f"企业{key}"))
+                            " ownership) VALUES (%s, %s, %s, %s, 'small', '私营')",
+                            (api.codes[key], f"企业{key}", f"15 酒{tag}", f"镇{tag}"))
                 for year, months in years.items():
                     for m, (rev, va, tax, kwh) in enumerate(months, start=1):
                         cur.execute(
@@ -102,3 +103,13 @@ def test_power_warnings_colour_the_gap_and_mu_scores_weigh_land(api: Api) -> Non
     for r in scores:
         assert r["score"] == pytest.approx(expected[r["code"]], abs=0.01)
     assert api.get("ed-viewer", "/v1/economy/mu-scores/2043").status_code == 404
+    towns = api.ok("ed-viewer", "GET", "/v1/economy/mu-scores/2042/groups",
+                   params={"by": "town"})
+    town = next(g for g in towns if g["group"] == api.town)
+    tax = sum(m[2] for k in "AB" for m in SEED[k][2042])
+    assert (town["firms"], town["mu"]) == (2, 15)
+    assert town["per_mu"]["tax"] == pytest.approx(tax / 15, abs=1e-3)
+    colours = api.ok("ed-viewer", "GET", "/v1/economy/power-colours",
+                     params={"month": "2042-04-01", "by": "industry"})
+    liquor = next(g for g in colours if g["group"] == api.industry)
+    assert (liquor["red"], liquor["green"], liquor["none"]) == (1, 1, 1)
