@@ -193,6 +193,7 @@ for _path in ("/v1/data-elements", "/v1/code-tables", "/v1/code-tables/{table_id
 # county-wide configuration; the delivery log is kept to the caller's departments
 for _method, _path in (("GET", "/v1/notification-channels"), ("POST", "/v1/notification-channels"),
                        ("DELETE", "/v1/notification-channels/{channel_id}"),
+                       ("POST", "/v1/notification-channels/{channel_id}/test"),
                        ("GET", "/v1/subscriptions"), ("POST", "/v1/subscriptions"),
                        ("DELETE", "/v1/subscriptions/{subscription_id}")):
     DECISIONS[(_method, _path)] = COUNTY

@@ -94,3 +94,12 @@ async def deliveries(conn: AsyncConnection, departments: frozenset[str] | None,
         " ORDER BY d.id DESC LIMIT %s",
         (state, state, None if departments is None else sorted(departments),
          None if departments is None else sorted(departments), limit))
+
+
+async def channel_row(conn: AsyncConnection, channel_id: int) -> dict:
+    """A channel with its (encrypted) secret, for sending a test message."""
+    rows = await _rows(conn, "SELECT kind, config, secret FROM notification_channels"
+                       " WHERE id = %s", (channel_id,))
+    if not rows:
+        raise NotFound(f"channel {channel_id} does not exist")
+    return rows[0]

@@ -16,6 +16,7 @@ import psycopg
 from psycopg import AsyncConnection
 
 from cityevents.calendar import WorkCalendar
+from cityops.errors import PlatformError
 from datafoundation.secrets import decrypt
 from notifications import registry
 from notifications.channels.base import Answer, Message
@@ -33,6 +34,7 @@ class Policy:
     max_backoff: timedelta = timedelta(hours=1)
     max_attempts: int = 6
     batch: int = 50
+    parallel: int = 8
     timeout_s: float = 10.0
 
     def retry_at(self, now: datetime, attempts: int) -> datetime:
@@ -58,24 +60,36 @@ async def run_once(conn: AsyncConnection, secret_key: str, cal: WorkCalendar, no
     async with conn.cursor() as cur:
         await cur.execute(_CLAIM, {"now": now, "lease": now + LEASE, "batch": policy.batch})
         due = await cur.fetchall()
-    sent = 0
-    for row in due:
-        sent += await _deliver(conn, secret_key, now, policy, client, row)
+    # sent side by side: a provider slow to answer (up to the timeout) does not hold up the
+    # others; the connection serialises the result updates
+    gate = asyncio.Semaphore(policy.parallel)
+
+    async def one(row: tuple) -> int:
+        async with gate:
+            return await _deliver(conn, secret_key, now, policy, client, row)
+
+    sent = sum(await asyncio.gather(*(one(row) for row in due)))
     return {"notifications": len(new), "queued": queued, "attempted": len(due), "sent": sent}
+
+
+async def send(secret_key: str, kind: str, config: dict, secret: bytes | None,
+               message: Message, recipients: list[str], client: httpx.AsyncClient) -> Answer:
+    """One message through one channel; every failure becomes an answer, never an exception."""
+    try:
+        cfg, sec = registry.parse(kind, config, decrypt(secret_key, secret))
+        return await registry.plugin(kind).send(cfg, sec, message, recipients, client)
+    except (httpx.HTTPError, OSError, PlatformError) as err:
+        return Answer(False, None, f"{type(err).__name__}: {err}")
+    except Exception as err:  # a plugin's bug must not stop the other deliveries
+        log.exception("channel %s failed", kind)
+        return Answer(False, None, f"{type(err).__name__}: {err}")
 
 
 async def _deliver(conn: AsyncConnection, secret_key: str, now: datetime, policy: Policy,
                    client: httpx.AsyncClient, row: tuple) -> int:
     did, attempts, recipients, title, body, severity, kind, config, secret = row
-    try:
-        cfg, sec = registry.parse(kind, config, decrypt(secret_key, secret))
-        answer = await registry.plugin(kind).send(cfg, sec, Message(title, body, severity),
-                                                  list(recipients), client)
-    except (httpx.HTTPError, OSError) as err:
-        answer = Answer(False, None, f"{type(err).__name__}: {err}")
-    except Exception as err:  # a plugin's bug must not stop the other deliveries
-        log.exception("channel %s failed on delivery %s", kind, did)
-        answer = Answer(False, None, f"{type(err).__name__}: {err}")
+    answer = await send(secret_key, kind, config, secret, Message(title, body, severity),
+                        list(recipients), client)
     attempts += 1
     if answer.ok:
         state, next_at = "sent", now

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import httpx
 from fastapi import APIRouter, Depends, Path, Query
 
 from api.deps import Conn, get_settings, require
@@ -14,10 +15,13 @@ from api.schemas.notifications import (
     DeliveryOut,
     SubscriptionIn,
     SubscriptionOut,
+    TestIn,
+    TestOut,
 )
 from cityops.principal import Principal, Role
 from cityops.settings import Settings
-from notifications import store
+from notifications import store, worker
+from notifications.channels.base import Message
 
 router = APIRouter(tags=["notifications"])
 Admin = Annotated[Principal, Depends(require())]
@@ -42,6 +46,21 @@ async def add_channel(conn: Conn, caller: Admin, body: ChannelIn,
 async def delete_channel(conn: Conn, caller: Admin,
                          channel_id: Annotated[int, Path(ge=1)]) -> None:
     await store.delete(conn, "notification_channels", channel_id, "channel")
+
+
+@router.post("/v1/notification-channels/{channel_id}/test", response_model=TestOut)
+async def test_channel(conn: Conn, caller: Admin, body: TestIn,
+                       channel_id: Annotated[int, Path(ge=1)],
+                       settings: Annotated[Settings, Depends(get_settings)]) -> dict:
+    """Send a test message now and answer with what the provider said (not queued, not
+    retried: this is the administrator checking the address, key and signature)."""
+    row = await store.channel_row(conn, channel_id)
+    message = Message("测试消息 test message", body.text, "minor")
+    async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+        answer = await worker.send(settings.secret_key.get_secret_value(), row["kind"],
+                                   row["config"], row["secret"], message, body.recipients,
+                                   client)
+    return {"ok": answer.ok, "status": answer.status, "answer": answer.text}
 
 
 @router.get("/v1/subscriptions", response_model=list[SubscriptionOut])

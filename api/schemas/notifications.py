@@ -72,3 +72,15 @@ class DeliveryOut(BaseModel):
     log: list[dict[str, Any]]
     created_at: datetime
     sent_at: datetime | None
+
+
+class TestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(default="CityOps 通知渠道测试", min_length=1, max_length=500)
+    recipients: list[str] = Field(default_factory=list, max_length=20)
+
+
+class TestOut(BaseModel):
+    ok: bool
+    status: int | None
+    answer: str

@@ -260,3 +260,40 @@ def test_the_worker_process_delivers(env: Api, processes) -> None:
     delivered = wait_for(lambda: [d for d in _mine(api, sub) if d["state"] == "sent"],
                          timeout_s=30)
     assert delivered[0]["last_answer"] == '{"errcode": 0, "errmsg": "ok"}'
+
+
+def test_a_test_message_answers_with_what_the_provider_said(env: Api) -> None:
+    api, r = env, env.receiver
+    good = _channel(api, "dd-t", "dingtalk", {"url": r.url("/dingtalk/t")},
+                    {"access_token": rx.DING_TOKEN, "secret": rx.DING_SECRET})
+    bad = _channel(api, "dd-tb", "dingtalk", {"url": r.url("/dingtalk/t")},
+                   {"access_token": rx.DING_TOKEN, "secret": "SECwrong"})
+    answer = api.ok("nt-admin", "POST", f"/v1/notification-channels/{good}/test", json={})
+    assert answer["ok"] and answer["status"] == 200 and '"errcode": 0' in answer["answer"]
+    answer = api.ok("nt-admin", "POST", f"/v1/notification-channels/{bad}/test", json={})
+    assert not answer["ok"] and "310000" in answer["answer"]
+    assert api.call("nt-op", "POST", f"/v1/notification-channels/{good}/test",
+                    json={}).status_code == 403
+    assert api.call("nt-admin", "POST", "/v1/notification-channels/999999/test",
+                    json={}).status_code == 404
+
+
+def test_a_data_request_waiting_reaches_the_providing_department(env: Api) -> None:
+    api = env
+    code = f"5.01.001-{unique('r')}"
+    with psycopg.connect(api.url, autocommit=True) as conn:
+        conn.execute("INSERT INTO resources (code, classification, name, provider_id, format,"
+                     " sharing_type, sharing_conditions, update_cycle, published_on, created_by)"
+                     " VALUES (%s, '5.01.001', '供水管网', %s, 'table', 'conditional', '应急',"
+                     " 'daily', current_date, 'nt')",
+                     (code, api.dept))
+        conn.execute("INSERT INTO access_requests (resource_code, applicant, application,"
+                     " purpose, days, state, submitted_at, check_due_at, checked_at,"
+                     " check_result) VALUES (%s, 'zhang', 'app', '应急调度', 30,"
+                     " 'with_provider', now(), now(), now(), 'ok')", (code,))
+    channel = _channel(api, "wx-d", "wecom", {"url": api.receiver.url("/wecom/d")},
+                       {"key": rx.WECOM_KEY})
+    sub = _subscribe(api, channel, ["data_request"], role="data_admin")
+    _pass(api, datetime.now(UTC))
+    got = _mine(api, sub)
+    assert [(d["title"], d["state"]) for d in got] == [(f"数据申请待审核 {code}", "sent")]
