@@ -297,3 +297,26 @@ def test_a_data_request_waiting_reaches_the_providing_department(env: Api) -> No
     _pass(api, datetime.now(UTC))
     got = _mine(api, sub)
     assert [(d["title"], d["state"]) for d in got] == [(f"数据申请待审核 {code}", "sent")]
+
+
+def test_an_open_quality_task_reaches_its_department_once(env: Api) -> None:
+    api = env
+    dataset = f"raw_nt.t_{unique('q').replace('-', '_')}"
+    with psycopg.connect(api.url, autocommit=True) as conn:
+        conn.execute("INSERT INTO datasets (id, name, layer, department_id) VALUES"
+                     " (%s, '测试表', 'raw', %s)", (dataset, api.dept))
+        run = conn.execute("INSERT INTO quality.runs (dataset_id, trigger) VALUES"
+                           " (%s, 'manual') RETURNING id", (dataset,)).fetchone()[0]
+        conn.execute("INSERT INTO quality.tasks (dataset_id, rule, department_id, failed,"
+                     " due_at, opened_run_id, last_run_id) VALUES (%s, 'not_null:uscc', %s,"
+                     " 12, now() + interval '5 days', %s, %s)", (dataset, api.dept, run, run))
+    channel = _channel(api, "wx-q2", "wecom", {"url": api.receiver.url("/wecom/q2")},
+                       {"key": rx.WECOM_KEY})
+    sub = _subscribe(api, channel, ["quality_task"], min_severity="minor")
+    now = datetime.now(UTC)
+    _pass(api, now)
+    _pass(api, now + timedelta(seconds=1))
+    got = _mine(api, sub)
+    assert [(d["title"], d["state"]) for d in got] == [(f"数据质量整改 {dataset}", "sent")]
+    bodies = [b for p, _, b, _ in api.receiver.requests if p == "/wecom/q2"]
+    assert "not_null:uscc：12 条不合格" in bodies[0]["text"]["content"]
