@@ -85,19 +85,24 @@ async def collect(conn: AsyncConnection, cal: WorkCalendar, now: datetime,
 async def _yellow_lights(conn: AsyncConnection, cal: WorkCalendar, now: datetime) -> list[int]:
     """Lights are computed (working calendar), not stored: look at open events with a clock
     past 80 % of a limit; one notification per event step."""
+    # the events already announced for their current step are left out in SQL: each pass
+    # computes the clocks of the others only
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT * FROM events WHERE state NOT IN ('closed', 'cancelled', 'suspended')"
-            " AND NOT supervised AND (step_deadline_at IS NOT NULL"
-            " OR total_deadline_at IS NOT NULL)")
+            "SELECT e.*, r.ref FROM events e,"
+            " LATERAL (SELECT e.id || ':' || coalesce(e.step, '') || ':'"
+            "          || extract(epoch FROM e.step_started_at)::bigint AS ref) r"
+            " WHERE e.state NOT IN ('closed', 'cancelled', 'suspended') AND NOT e.supervised"
+            " AND (e.step_deadline_at IS NOT NULL OR e.total_deadline_at IS NOT NULL)"
+            " AND NOT EXISTS (SELECT 1 FROM notifications n"
+            "                 WHERE n.kind = 'event_light_yellow' AND n.ref = r.ref)")
         events = await cur.fetchall()
         new = []
         for e in events:
             if clock.view(cal, e, now).light != "yellow":
                 continue
-            ref = f"{e['id']}:{e['step']}:{e['step_started_at'].isoformat()}"
             await cur.execute(_INSERT.format(select="SELECT %s, %s, %s, %s, %s, %s, %s"), (
-                "event_light_yellow", ref, "minor", e["department_id"],
+                "event_light_yellow", e["ref"], "minor", e["department_id"],
                 ["dispatcher", "department_staff"], f"案件即将超时（黄灯）#{e['id']}",
                 e["description"]))
             new += [row["id"] for row in await cur.fetchall()]
