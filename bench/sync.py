@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--changed", type=int, default=10_000)
     parser.add_argument("--cdc-changes", type=int, default=200)
     parser.add_argument("--no-dlt", action="store_true", help="skip (e)")
-    parser.add_argument("--ranges", type=int, default=2, help="key ranges of (b), a process each")
+    parser.add_argument("--ranges", type=int, default=3, help="key ranges of (b), a process each")
     args = parser.parse_args()
     settings = load_settings()
     maria = MariaDB(Path(settings.state_dir) / "bench-sync" / "mariadb", free_port())
