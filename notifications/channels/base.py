@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,11 @@ class Answer:
 
 class StrictConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# a provider's address: http(s) only (a file: or other scheme is refused when the channel is
+# added, not when the first alarm is due)
+WEB_URL = Field(pattern=r"^https?://[^\s/]+", max_length=500)
 
 
 class Channel(Protocol):

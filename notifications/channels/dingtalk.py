@@ -8,15 +8,15 @@ import base64
 import hashlib
 import hmac
 import time
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import httpx
 
-from notifications.channels.base import Answer, Message, StrictConfig, json_answer
+from notifications.channels.base import WEB_URL, Answer, Message, StrictConfig, json_answer
 
 
 class DingtalkConfig(StrictConfig):
-    url: str = "https://oapi.dingtalk.com/robot/send"
+    url: Annotated[str, WEB_URL] = "https://oapi.dingtalk.com/robot/send"
 
 
 class DingtalkSecret(StrictConfig):

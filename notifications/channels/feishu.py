@@ -8,15 +8,15 @@ import base64
 import hashlib
 import hmac
 import time
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import httpx
 
-from notifications.channels.base import Answer, Message, StrictConfig
+from notifications.channels.base import WEB_URL, Answer, Message, StrictConfig
 
 
 class FeishuConfig(StrictConfig):
-    url: str = "https://open.feishu.cn/open-apis/bot/v2/hook"
+    url: Annotated[str, WEB_URL] = "https://open.feishu.cn/open-apis/bot/v2/hook"
 
 
 class FeishuSecret(StrictConfig):

@@ -3,16 +3,16 @@ differ); the phones come from the subscription's recipients."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import httpx
 from pydantic import Field
 
-from notifications.channels.base import Answer, Message, StrictConfig
+from notifications.channels.base import WEB_URL, Answer, Message, StrictConfig
 
 
 class SmsConfig(StrictConfig):
-    url: str
+    url: Annotated[str, WEB_URL]
     phones_field: str = "phones"
     text_field: str = "text"
     extra: dict[str, Any] = Field(default_factory=dict)  # fixed fields: sign name, template id...

@@ -3,15 +3,15 @@ The answer is {"errcode": 0, "errmsg": "ok"} on success."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import httpx
 
-from notifications.channels.base import Answer, Message, StrictConfig, json_answer
+from notifications.channels.base import WEB_URL, Answer, Message, StrictConfig, json_answer
 
 
 class WecomConfig(StrictConfig):
-    url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+    url: Annotated[str, WEB_URL] = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 
 
 class WecomSecret(StrictConfig):

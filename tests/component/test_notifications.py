@@ -202,6 +202,10 @@ def test_bad_channels_and_subscriptions_are_refused_naming_the_field(env: Api) -
     answer = api.call("nt-admin", "POST", "/v1/notification-channels", json={
         "name": unique("sms"), "kind": "sms", "config": {"url": "http://x", "bogus": 1}})
     assert answer.status_code == 422 and "config.bogus" in answer.json()["detail"]
+    answer = api.call("nt-admin", "POST", "/v1/notification-channels", json={
+        "name": unique("wx"), "kind": "wecom", "config": {"url": "file:///etc/passwd"},
+        "secret": {"key": "k"}})
+    assert answer.status_code == 422 and "config.url" in answer.json()["detail"]
     answer = api.call("nt-op", "POST", "/v1/notification-channels", json={
         "name": "x", "kind": "wecom", "secret": {"key": "k"}})
     assert answer.status_code == 403
