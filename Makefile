@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: demo test deps venv stack lab web pglite lint bench bench-agent bench-ingest bench-api bench-decode bench-agent-logs bench-map bench-sync bench-ha clean-stack bench-governance bench-quality
+.PHONY: demo test deps venv stack lab web pglite lint bench bench-agent bench-ingest bench-api bench-decode bench-agent-logs bench-map bench-sync bench-ha bench-indicators clean-stack bench-governance bench-quality
 
 deps:
 	bash infra/local/install.sh
@@ -90,6 +90,9 @@ bench-agent-logs: venv  # bytes an agent logs at INFO against a quiet OPC-UA dev
 
 bench-map: stack  # vector tiles of 100,000 points and 10,000 cells, API vs direct ST_AsMVT
 	$(BIN)/python -m bench.map $(MAP_ARGS)
+
+bench-indicators: stack  # 1,000 indicators over a year of events vs their SQL run by psql -f
+	$(BIN)/python -m bench.indicators $(INDICATORS_ARGS)
 
 bench-sync: stack  # MariaDB → raw layer: 1,000,000 rows vs mariadb --batch | COPY, then 10,000 changed
 	$(BIN)/python -m bench.sync $(SYNC_ARGS)

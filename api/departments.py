@@ -154,6 +154,12 @@ for _path in ("/v1/analysis/hotspots", "/v1/analysis/recurring", "/v1/analysis/f
               "/v1/analysis/forecast/accuracy", "/v1/analysis/departments"):
     DECISIONS[("GET", _path)] = SHARED
 DECISIONS[("POST", "/v1/analysis/forecast")] = COUNTY
+# evaluation (api/routes/evaluation.py): county-wide figures (every place against its own past)
+# for the county-wide roles; the scores entered by hand are the county 监督中心's
+for _path in ("/v1/evaluation/{framework}", "/v1/evaluation/{framework}/scores",
+              "/v1/evaluation/{framework}/places", "/v1/evaluation-rates"):
+    DECISIONS[("GET", _path)] = SHARED
+DECISIONS[("PUT", "/v1/evaluation/{framework}/manual-scores")] = COUNTY
 DECISIONS[("GET", "/v1/merge-suggestions")] = COUNTY
 DECISIONS[("POST", "/v1/merge-suggestions/{suggestion_id}/accept")] = COUNTY
 DECISIONS[("POST", "/v1/merge-suggestions/{suggestion_id}/refuse")] = COUNTY

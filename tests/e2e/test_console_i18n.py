@@ -78,7 +78,7 @@ def _pages(console: Console, events: list[int]) -> list[tuple[str, str]]:
         ("/cloud", "[data-test=servers] >> text=slj-flood-model"),
         *[(f"/data?tab={tab}", ".panel") for tab in
           ("catalogue", "ingestion", "services", "economy", "panorama", "quality")],
-        ("/decisions?tab=cockpit", "[data-test=cockpit-classes]"),
+        ("/decisions?tab=cockpit", "[data-test=cockpit-classes] .kpi, [data-test=no-indicators]"),
         ("/decisions?tab=indicators", ".panel"),
         ("/decisions?tab=analysis", "[data-test=hotspots]"),
     ]

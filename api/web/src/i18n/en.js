@@ -11,6 +11,7 @@ export default {
   "nav.events": "City events", "nav.cloud": "Cloud", "nav.data": "Data", "nav.map": "Map",
   "nav.decisions": "Decisions", "decisions.title": "Indicators and decisions", "decisions.tab.cockpit": "Cockpit",
   "decisions.tab.indicators": "Indicators", "decisions.tab.analysis": "Event analysis", "decisions.classNote": "yellow {yellow} · green {green} · failed {failed}",
+  "decisions.noIndicators": "No indicators loaded yet: cityops indicators load",
   "decisions.tab.evaluation": "Evaluation", "decisions.evaluation.title": "City management evaluation (against the place's own past)",
   "decisions.evaluation.county": "County", "decisions.evaluation.town": "Town", "decisions.evaluation.grid": "Grid",
   "decisions.evaluation.areaCode": "Area code", "decisions.evaluation.show": "Show", "decisions.evaluation.total": "Total",

@@ -10,6 +10,7 @@ export default {
   "nav.events": "城市事件", "nav.cloud": "云资源", "nav.data": "数据", "nav.map": "地图",
   "nav.decisions": "决策", "decisions.title": "指标与决策", "decisions.tab.cockpit": "领导驾驶舱",
   "decisions.tab.indicators": "指标体系", "decisions.tab.analysis": "事件分析", "decisions.classNote": "黄 {yellow} · 绿 {green} · 失败 {failed}",
+  "decisions.noIndicators": "尚未载入指标：cityops indicators load",
   "decisions.tab.evaluation": "综合评价", "decisions.evaluation.title": "城市综合管理服务评价（与本地区往期对比）",
   "decisions.evaluation.county": "全县", "decisions.evaluation.town": "乡镇", "decisions.evaluation.grid": "网格",
   "decisions.evaluation.areaCode": "区域编码", "decisions.evaluation.show": "查看", "decisions.evaluation.total": "总分",
