@@ -95,7 +95,7 @@ class Env:
         self.procs: list[subprocess.Popen] = [self.sink]
 
     def start(self, *args: str) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", "cityops", *args], cwd=REPO,
+        proc = subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=os.environ | {"CITYOPS_LOG_LEVEL": "WARNING"})
         self.procs.append(proc)

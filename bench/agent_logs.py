@@ -25,7 +25,7 @@ REPO = Path(__file__).parents[1]
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "cityops", *args], cwd=REPO, env=env,
+        return subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=REPO, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 

@@ -152,7 +152,7 @@ def start_api(url: str, secret: str, workers: int | None) -> tuple[subprocess.Po
             "CITYOPS_ENV_FILE": "/nonexistent"}
     if workers:
         env["CITYOPS_API_WORKERS"] = str(workers)
-    proc = subprocess.Popen([sys.executable, "-m", "cityops", "api", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "api", "--port", str(port)],
                             cwd=REPO, env=env, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 180  # a loaded machine starts several processes slowly
     while time.monotonic() < deadline:

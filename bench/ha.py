@@ -112,7 +112,7 @@ class Rig:
             "CITYOPS_API_MQTT_PASSWORD": services["svc-api"],
             "CITYOPS_JWT_SECRET": secrets.token_urlsafe(48)}
         log = (self.root / "ingest.log").open("ab")
-        self.worker = subprocess.Popen([sys.executable, "-m", "cityops", "ingest"], cwd=REPO,
+        self.worker = subprocess.Popen([sys.executable, "-m", "cli", "ingest"], cwd=REPO,
                                        env=self.env, stdout=log, stderr=subprocess.STDOUT)
         wait(lambda: "subscribed" in (self.root / "ingest.log").read_text(), 60,
              "the worker subscribed")

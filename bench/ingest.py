@@ -106,7 +106,7 @@ class Rig:
         env |= extra or {}
         log = (self.tmp / "worker.log").open("ab")
         seen = log.tell()  # a restarted worker appends: look past what the last one wrote
-        self.worker = subprocess.Popen([sys.executable, "-m", "cityops", "ingest"], cwd=REPO,
+        self.worker = subprocess.Popen([sys.executable, "-m", "cli", "ingest"], cwd=REPO,
                                        env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120  # a loaded machine starts Python slowly
         while "subscribed" not in (self.tmp / "worker.log").read_text(errors="replace")[seen:]:

@@ -27,7 +27,7 @@ def watch(
 ) -> None:
     """Open events from alarms of mapped rules; raise supervision on red lights."""
     from cityevents.watch import Watcher
-    from cityops.cli import _run_async
+    from cityops.running import run_async as _run_async
     from cityops.settings import deployment_of
 
     settings = _settings()

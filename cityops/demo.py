@@ -96,7 +96,7 @@ def run_demo() -> None:
     config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     password = _gateway_password(state_dir, demo_dir)
     admin_password = _secret(demo_dir / "admin.password", lambda: secrets.token_urlsafe(12))
-    cityops = [sys.executable, "-m", "cityops"]
+    cityops = [sys.executable, "-m", "cli"]
     subprocess.run([*cityops, "registry", "load", str(config_path)], check=True)
     subprocess.run([*cityops, "users", "add", "admin", "--role", "admin"],
                    input=admin_password + "\n", text=True, check=True)

@@ -114,7 +114,7 @@ def worker(interval_s: Annotated[float, typer.Option(min=5.0)] = 60.0) -> None:
                 log.warning("indicator round failed: %s", err)
             await asyncio.sleep(interval_s)  # a schedule, not a wait for a condition
 
-    from cityops.cli import _run_async
+    from cityops.running import run_async as _run_async
 
     _run_async(loop())
 

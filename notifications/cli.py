@@ -20,8 +20,8 @@ def worker(
 ) -> None:
     """Find new notifications, queue their deliveries and send them, retrying failures."""
     from cityevents.calendar import WorkCalendar
-    from cityops.cli import _run_async
     from cityops.logging import configure_logging
+    from cityops.running import run_async as _run_async
     from cityops.settings import load_settings
     from notifications.worker import Policy, run
 

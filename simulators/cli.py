@@ -31,7 +31,8 @@ def sim_opcua(
     username: Annotated[str | None, typer.Option(help="require this user")] = None,
 ) -> None:
     """Serve an OPC-UA server simulating a profile (password in CITYOPS_SIM_PASSWORD)."""
-    from cityops.cli import _run_async, _settings
+    from cityops.running import cli_settings as _settings
+    from cityops.running import run_async as _run_async
     from simulators.opcua_server import serve
 
     _settings()  # asyncua held at WARNING there (cityops/logging.py)
@@ -48,7 +49,8 @@ def sim_mqtt(
     username: Annotated[str | None, typer.Option(help="password in CITYOPS_SIM_PASSWORD")] = None,
 ) -> None:
     """Publish an MQTT field device's state from a profile and apply its commands."""
-    from cityops.cli import _run_async, _settings
+    from cityops.running import cli_settings as _settings
+    from cityops.running import run_async as _run_async
     from simulators.mqtt_sensor import serve
 
     _settings()

@@ -127,7 +127,7 @@ class Processes:
     def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = (self.log_dir / f"{name}.log").open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cityops", *args], cwd=REPO, env=env or self.env,
+            [sys.executable, "-m", "cli", *args], cwd=REPO, env=env or self.env,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         self.procs.append((name, proc))
@@ -135,7 +135,7 @@ class Processes:
 
     def run(self, *args: str, stdin: str = "") -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "cityops", *args], cwd=REPO, env=self.env, input=stdin,
+            [sys.executable, "-m", "cli", *args], cwd=REPO, env=self.env, input=stdin,
             capture_output=True, text=True, timeout=60, check=False,
         )
         assert result.returncode == 0, f"cityops {' '.join(args)}: {result.stderr}"

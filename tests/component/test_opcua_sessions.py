@@ -42,7 +42,7 @@ def _agent(tmp_path: Path, broker: BrokerFixture, port: int, name: str) -> subpr
     env |= {"CITYOPS_ENV_FILE": "/nonexistent", "CITYOPS_STATE_DIR": str(tmp_path),
             "CITYOPS_LOG_LEVEL": "INFO", "CITYOPS_GATEWAY_PASSWORD": _password(broker)}
     with (tmp_path / f"{name}.log").open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "cityops", "agent", "--config", str(config)],
+        return subprocess.Popen([sys.executable, "-m", "cli", "agent", "--config", str(config)],
                                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
 

@@ -37,7 +37,7 @@ def test_the_checklist_reports_each_item_as_the_platform_is(
 def test_the_command_fails_with_the_suite_s_relaxed_rules(settings: Settings) -> None:
     env = settings_env(settings)
     url = f"http://127.0.0.1:{free_port()}"  # nothing listening: named, not a traceback
-    done = subprocess.run([sys.executable, "-m", "cityops", "security", "check", "--url", url,
+    done = subprocess.run([sys.executable, "-m", "cli", "security", "check", "--url", url,
                            "--json"], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 1, done.stderr

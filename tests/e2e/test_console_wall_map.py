@@ -47,7 +47,7 @@ def test_an_alarm_appears_on_the_big_screen_map_and_leaves_when_cleared(
         "id": rule, "title": "UPS 输入电压 (一张图测试)", "kind": "threshold",
         "severity": "critical", "target": {"devices": [ups], "point": "input_voltage"},
         "above": 1, "clear": 0}]}, allow_unicode=True))
-    subprocess.run([sys.executable, "-m", "cityops", "rules", "load", str(path)], cwd=REPO,
+    subprocess.run([sys.executable, "-m", "cli", "rules", "load", str(path)], cwd=REPO,
                    env=settings_env(settings), check=True, capture_output=True, timeout=60)
     try:
         # the ingest reloads rules every few seconds, then the UPS's next reading raises it

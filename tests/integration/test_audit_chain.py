@@ -54,7 +54,7 @@ def _write(url: str, actor: str, n: int = 1, age_days: int = 0) -> None:
 def _cli_verify(url: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYOPS_")}
     env |= {"CITYOPS_ENV_FILE": "/nonexistent", "CITYOPS_DATABASE_URL": url}
-    return subprocess.run([sys.executable, "-m", "cityops", "audit", "verify"], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "cli", "audit", "verify"], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=60, check=False)
 
 

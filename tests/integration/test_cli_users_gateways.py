@@ -24,7 +24,7 @@ from tests.conftest import REPO, BrokerFixture, Processes, settings_env
 
 
 def _cityops(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cityops", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, env=env,
                           input=stdin, capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -89,7 +89,7 @@ def test_users_add_on_a_terminal_asks_twice_without_echo(processes: Processes,
                                                           database_url: str) -> None:
     name, password = f"t-tty-{secrets.token_hex(3)}", "tty-" + secrets.token_hex(6)
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "cityops", "users", "add", name, "--role",
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "users", "add", name, "--role",
                              "viewer"], cwd=REPO, env=processes.env, stdin=follower,
                             stdout=follower, stderr=follower, close_fds=True)
     os.close(follower)

@@ -33,7 +33,7 @@ KEY = secrets.token_urlsafe(48)
 def _cityops(settings: Settings, *args: str, key: str | None = KEY
              ) -> subprocess.CompletedProcess:
     env = settings_env(settings) | ({"CITYOPS_BACKUP_KEY": key} if key else {})
-    return subprocess.run([sys.executable, "-m", "cityops", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
 
 

@@ -52,7 +52,7 @@ def test_kill_9_mid_run_then_resume(mariadb, registry_source, database_url, proc
     # what the killed run committed is exactly what it counted: whole batches only
     assert in_raw == written == read and read % 20 == 0
 
-    result = subprocess.run([sys.executable, "-m", "cityops", "sync", "run", str(sync)],
+    result = subprocess.run([sys.executable, "-m", "cli", "sync", "run", str(sync)],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
                             check=False)
     assert result.returncode == 0, result.stderr

@@ -23,7 +23,7 @@ def _runs(database_url: str, sync: int) -> list[tuple]:
 
 
 def _defer(env: dict, sync: int) -> None:
-    result = subprocess.run([sys.executable, "-m", "cityops", "sync", "defer", str(sync)],
+    result = subprocess.run([sys.executable, "-m", "cli", "sync", "defer", str(sync)],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
                             check=False)
     assert result.returncode == 0 and "queued as job" in result.stdout, result.stderr

@@ -25,7 +25,7 @@ def test_import_points_cli_reports_refusals_and_converts(settings, database_url,
     path = tmp_path / "sites.csv"
     path.write_text(f"id,lon,lat\n{site},116.78,33.93\n{site},33.93,116.78\n")
     result = subprocess.run(
-        [sys.executable, "-m", "cityops", "map", "import-points", str(path), "--table",
+        [sys.executable, "-m", "cli", "map", "import-points", str(path), "--table",
          "sites", "--crs", "BD-09"], cwd=REPO, env=settings_env(settings),
         capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1, result.stderr

@@ -146,7 +146,7 @@ def test_cli_runs_models_and_names_a_failure(database_url, settings, governed):
     path = folder / "models" / "topic_enterprises.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("e.phone,", "e.fax,"),
                     encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "cityops", "governance", "run", "--all",
+    done = subprocess.run([sys.executable, "-m", "cli", "governance", "run", "--all",
                            "--dir", str(folder)], cwd=REPO, env=settings_env(settings),
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1, done.stderr

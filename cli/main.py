@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from cityops.errors import PlatformError
+from cityops.running import cli_settings as _settings
+from cityops.running import run_async as _run_async
 
 app = typer.Typer(help="CityOps: unified city operations platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -26,29 +24,6 @@ def _stack_app() -> typer.Typer:
     from infra.local.cli import app as stack_app
 
     return stack_app
-
-
-def _settings():
-    from cityops.logging import configure_logging
-    from cityops.settings import load_settings
-
-    settings = load_settings()
-    configure_logging(settings.log_level, settings.log_levels)
-    return settings
-
-
-def _run_async(main: Coroutine[Any, Any, None]) -> None:
-    """Run until done or until SIGINT/SIGTERM, then cancel cleanly."""
-
-    async def runner() -> None:
-        task = asyncio.create_task(main)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    asyncio.run(runner())
 
 
 @db_app.command("migrate")
