@@ -15,7 +15,7 @@ from cityevents import clock
 from cityevents.calendar import WorkCalendar
 
 KINDS = ("event_dispatched", "event_light_yellow", "event_light_red", "critical_alarm",
-         "alarm_unacknowledged", "data_request", "quality_task")
+         "alarm_unacknowledged", "data_request", "quality_task", "report_ready")
 SEVERITIES = ("warning", "minor", "major", "critical")  # ascending
 
 _INSERT = ("INSERT INTO notifications (kind, ref, severity, department_id, audience, title, body)"
@@ -66,6 +66,15 @@ _SOURCES = {
                ARRAY['data_admin', 'department_staff'],
                '数据质量整改 ' || t.dataset_id, t.rule || '：' || t.failed || ' 条不合格'
         FROM quality.tasks t WHERE t.state = 'open'""",
+    # 城市运行分析报告 (indicators/reports): each generation (a regenerated report again) goes
+    # to its subscribers, county leaders first, with where to download it
+    "report_ready": """
+        SELECT 'report_ready', r.id || ':' || extract(epoch FROM r.generated_at)::bigint,
+               'minor', NULL, ARRAY['viewer', 'admin', 'dispatcher', 'operator', 'data_admin'],
+               r.title,
+               '报告已生成，可在控制台“决策 → 分析报告”或 /v1/reports/' || r.id
+               || '/pdf（DOCX、XLSX 同址）下载'
+        FROM reports r WHERE r.generated_at > %(since)s""",
 }
 
 

@@ -324,3 +324,21 @@ def test_an_open_quality_task_reaches_its_department_once(env: Api) -> None:
     assert [(d["title"], d["state"]) for d in got] == [(f"数据质量整改 {dataset}", "sent")]
     bodies = [b for p, _, b, _ in api.receiver.requests if p == "/wecom/q2"]
     assert "not_null:uscc：12 条不合格" in bodies[0]["text"]["content"]
+
+
+def test_a_generated_report_reaches_its_subscribers(env: Api) -> None:
+    api = env
+    title = f"濉溪县城市运行周分析报告（{unique('nt')}）"
+    with psycopg.connect(api.url, autocommit=True) as conn:
+        report = conn.execute(
+            "INSERT INTO reports (kind, period_start, period_end, title, pdf, docx, xlsx,"
+            " created_by) VALUES ('weekly', now() - interval '300 weeks' * random(), now(),"
+            " %s, '', '', '', 'test') RETURNING id", (title,)).fetchone()[0]
+    channel = _channel(api, "wx-r", "wecom", {"url": api.receiver.url("/wecom/r")},
+                       {"key": rx.WECOM_KEY})
+    sub = _subscribe(api, channel, ["report_ready"], min_severity="minor", departments=None)
+    _pass(api, datetime.now(UTC))
+    got = [d for d in _mine(api, sub) if d["title"] == title]
+    assert [d["state"] for d in got] == ["sent"]
+    bodies = [b for p, _, b, _ in api.receiver.requests if p == "/wecom/r"]
+    assert any(f"/v1/reports/{report}/pdf" in b["text"]["content"] for b in bodies)
