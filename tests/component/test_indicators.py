@@ -4,7 +4,6 @@ refused naming what is wrong; a failing query marks its period failed (never zer
 value raises an alarm that opens an event, a green one clears it. A far-future clock keeps the
 module's periods apart from other tests' data in the session database."""
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -12,7 +11,7 @@ import pytest
 
 from cityevents.calendar import COUNTY_TZ
 from cityops.principal import Role
-from indicators import store
+from tests.component.indicator_kit import load_starter
 from tests.component.test_events_kit import Api, api_client, unique
 
 DAY = datetime(2032, 6, 7, tzinfo=COUNTY_TZ)  # a Monday
@@ -21,12 +20,7 @@ NOW = DAY + timedelta(days=7, hours=2)
 
 @pytest.fixture(scope="module")
 def api(settings):
-    async def load() -> None:
-        async with await psycopg.AsyncConnection.connect(
-                settings.database_url.get_secret_value(), autocommit=True) as conn:
-            await store.load(conn, store.starter(), "test")
-
-    asyncio.run(load())
+    load_starter(settings.database_url.get_secret_value())
     with api_client(settings, NOW) as api:
         api.person("ind-admin", Role.DATA_ADMIN)
         api.person("ind-viewer", Role.VIEWER)

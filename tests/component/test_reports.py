@@ -2,7 +2,6 @@
 extracted text, the DOCX's tables and the XLSX's cells hold the same figures; a download is
 audited as an export; regenerating replaces the files in place."""
 
-import asyncio
 import io
 from datetime import datetime, timedelta
 
@@ -14,7 +13,7 @@ from pypdf import PdfReader
 
 from cityevents.calendar import COUNTY_TZ
 from cityops.principal import Role
-from indicators import store
+from tests.component.indicator_kit import load_starter
 from tests.component.test_events_kit import Api, api_client, unique
 
 MONTH = datetime(2033, 3, 1, tzinfo=COUNTY_TZ)
@@ -22,12 +21,7 @@ MONTH = datetime(2033, 3, 1, tzinfo=COUNTY_TZ)
 
 @pytest.fixture(scope="module")
 def api(settings):
-    async def load() -> None:
-        async with await psycopg.AsyncConnection.connect(
-                settings.database_url.get_secret_value(), autocommit=True) as conn:
-            await store.load(conn, store.starter(), "test")
-
-    asyncio.run(load())
+    load_starter(settings.database_url.get_secret_value())
     with api_client(settings, MONTH + timedelta(days=40)) as api:
         api.person("rep-viewer", Role.VIEWER)
         api.person("rep-admin", Role.DATA_ADMIN)
