@@ -102,6 +102,7 @@ def run_demo() -> None:
                    input=admin_password + "\n", text=True, check=True)
     _load_economy(cityops, demo_dir)
     subprocess.run([*cityops, "map", "seed-demo"], check=True)  # 濉溪县 on the map
+    subprocess.run([*cityops, "indicators", "load"], check=True)  # the starter 指标体系
     block_stop_signals()
     stop_with_parent()
     procs: list[subprocess.Popen] = []
@@ -172,6 +173,10 @@ def _start_all(procs: list[subprocess.Popen], cityops: list[str], config: Path,
         # 数据汇聚: a department's MariaDB changing over time, and the worker syncing it
         "departments": ["sim", "departments"],
         "sync-worker": ["sync", "worker"],
+        # 指标体系: each indicator's period computed as it ends, reports when a week or month
+        # ends; notifications to whatever channels people subscribe
+        "indicators": ["indicators", "worker"],
+        "notify": ["notify", "worker"],
     }
     for name, args in commands.items():
         procs.append(start_child([*cityops, *args], env, demo_dir / f"{name}.log"))
