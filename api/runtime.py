@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
@@ -28,6 +29,7 @@ from cityops.settings import Settings
 from ingestion.queue_alarms import note_gateway_status
 
 log = logging.getLogger(__name__)
+SHUTDOWN_WAIT_S = 5.0
 # the deployment's alarm events (api/services/mqtt_link.py subscribes to its own only)
 INTERNAL_PREFIX = f"{wire.TOPIC_ROOT}/_internal/"
 
@@ -75,6 +77,24 @@ def _supervised(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task:
     return task
 
 
+async def _stop(tasks: list[asyncio.Task]) -> None:
+    """Cancel the background tasks and wait for them, within a bound: a task that does not
+    end on its cancellation is named in the log, and the process still stops (the full suite
+    once hung for minutes in an API's shutdown, never seen alone)."""
+    for task in tasks:
+        task.cancel()
+    _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT_S)
+    for task in stuck:
+        log.error("background task %s did not stop within %.0f s of its cancellation: %s",
+                  task.get_name(), SHUTDOWN_WAIT_S, _stack(task))
+
+
+def _stack(task: asyncio.Task) -> str:
+    out = io.StringIO()
+    task.print_stack(file=out)
+    return out.getvalue()
+
+
 @contextlib.asynccontextmanager
 async def run_services(app: FastAPI, settings: Settings, pool: AsyncConnectionPool
                        ) -> AsyncIterator[None]:
@@ -101,8 +121,9 @@ async def run_services(app: FastAPI, settings: Settings, pool: AsyncConnectionPo
     finally:
         await presets.close()
         await onboarding.close()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _stop(tasks)
         if link.conn is not None:
-            await link.conn.close()
+            try:
+                await asyncio.wait_for(link.conn.close(), SHUTDOWN_WAIT_S)
+            except TimeoutError:
+                log.error("the MQTT link did not close within %.0f s", SHUTDOWN_WAIT_S)
