@@ -18,6 +18,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from cityops.errors import NotFound, PlatformError
+from datafoundation.catalogue.resources import SEQUENCE
 
 log = logging.getLogger(__name__)
 # local classification of governed datasets: 部门信息资源 (3) for the raw and standard layers,
@@ -30,7 +31,7 @@ LAYER_NAMES = {"raw": "贴源层", "standard": "标准层", "topic": "主题层"
 def _next_code(conn: psycopg.Connection, classification: str) -> str:
     """信息资源代码 = 分类码 + 顺序码, serialised per classification (as resources.py does)."""
     conn.execute("SELECT pg_advisory_xact_lock(7413701, hashtext(%s))", (classification,))
-    n = conn.execute("SELECT coalesce(max(split_part(code, '-', 2)::int), 0) + 1 FROM resources"
+    n = conn.execute(f"SELECT coalesce(max({SEQUENCE}), 0) + 1 FROM resources"
                      " WHERE classification = %s", (classification,)).fetchone()[0]
     return f"{classification}-{n:04d}"
 

@@ -27,12 +27,18 @@ READING_ITEMS_BASE = [{"name": "time", "type": "timestamp"}, {"name": "device", 
                       {"name": "point", "type": "text"}]
 
 
+# the 顺序码 of a code; a code whose suffix is not a number (registered by hand or by another
+# system) is not counted, rather than failing every registration in its classification
+SEQUENCE = ("CASE WHEN split_part(code, '-', 2) ~ '^[0-9]{1,9}$'"
+            " THEN split_part(code, '-', 2)::int END")
+
+
 async def _next_code(conn: AsyncConnection, classification: str) -> str:
     """信息资源代码 = 分类码 + 顺序码; serialised per classification."""
     await conn.execute("SELECT pg_advisory_xact_lock(7413701, hashtext(%s))", (classification,))
     cur = await conn.execute(
-        "SELECT coalesce(max(split_part(code, '-', 2)::int), 0) + 1 FROM resources"
-        " WHERE classification = %s", (classification,),
+        f"SELECT coalesce(max({SEQUENCE}), 0) + 1 FROM resources WHERE classification = %s",
+        (classification,),
     )
     return f"{classification}-{(await cur.fetchone())[0]:04d}"
 

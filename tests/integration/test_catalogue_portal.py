@@ -4,6 +4,7 @@ revocation and expiry; files attached to a resource."""
 
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 from cityops.principal import Role
@@ -182,3 +183,16 @@ def test_provider_time_limit_counts_working_days(settings) -> None:
         late = api.ok("cat-viewer2", "GET", "/v1/catalogue/requests",
                       params={"applicant": "cat-app2"})[0]
         assert late["overdue"] is True
+
+
+def test_a_code_registered_by_hand_does_not_stop_registration(api: Api) -> None:
+    """A 信息资源代码 whose 顺序码 is not a number (written by another system or by hand) once
+    made every registration, and every browse, in its classification fail (500/422)."""
+    with psycopg.connect(api.settings.database_url.get_secret_value(), autocommit=True) as conn:
+        conn.execute("INSERT INTO resources (code, classification, name, provider_id, format,"
+                     " sharing_type, update_cycle, published_on, created_by) VALUES"
+                     " (%s, '2.03.002', '手工登记', %s, 'xlsx', 'unconditional', 'monthly',"
+                     " current_date, 'test')", (f"2.03.002-{unique('x')}", api.water))
+    code = resource(api, "unconditional", classification="2.03.002")
+    assert code.startswith("2.03.002-") and code.split("-")[1].isdigit()
+    assert api.get("cat-viewer", "/v1/catalogue/resources").status_code == 200
