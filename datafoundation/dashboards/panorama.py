@@ -116,7 +116,8 @@ async def syncs(conn: AsyncConnection, now: datetime) -> list[dict]:
     rows = await _all(conn, _SYNCS, {"week": now - timedelta(days=7)})
     for row in rows:
         ok = row["last_success_at"]
-        row["lag_s"] = None if ok is None else round((now - ok).total_seconds())
+        # never negative: `now` is the API's clock, the run's end the database's
+        row["lag_s"] = None if ok is None else max(0, round((now - ok).total_seconds()))
     return rows
 
 

@@ -158,9 +158,14 @@ def test_kpis_wait_for_their_figures_instead_of_reading_zero(page: Page, console
     for route in held:
         route.continue_()
     expect(kpi).to_have_text(re.compile(r"^\d+/\d+$"))
-    chart = page.locator("[data-test=rate-chart]").bounding_box()
-    panel = page.locator("[data-test=rate-chart]").locator("xpath=..").bounding_box()
-    assert chart and panel and chart["height"] >= 0.55 * panel["height"], (chart, panel)
+    # the layout settles as the figures arrive (the map and the tables beside the chart):
+    # the chart must reach its share of the panel, polled with a deadline
+    share = page.wait_for_function(
+        "() => { const c = document.querySelector('[data-test=rate-chart]');"
+        " const h = c && c.getBoundingClientRect().height,"
+        " p = c && c.parentElement.getBoundingClientRect().height;"
+        " return c && p && h / p >= 0.55 ? h / p : false; }", timeout=10_000)
+    assert share.json_value() >= 0.55
 
 
 ECONOMY = {
