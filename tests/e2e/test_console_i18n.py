@@ -88,10 +88,12 @@ def test_every_page_in_chinese_shows_words_not_keys(
     page: Page, console: Console, city_events: list[int], extended_event: int, cloud_alarm: None,
     database_url: str,
 ) -> None:
-    # a point of a profile that has no title for it shows its own name (an identifier, like a
-    # device id), not a missing word; the rest of the suite registers such profiles
+    # a point or method of a profile that has no title for it shows its own name (an identifier,
+    # like a device id), not a missing word; the rest of the suite registers such profiles
     with psycopg.connect(database_url) as conn:
-        names = {r[0] for r in conn.execute("SELECT DISTINCT name FROM points")}
+        names = {r[0] for r in conn.execute(
+            "SELECT name FROM points UNION SELECT m->>'name' FROM profiles,"
+            " jsonb_array_elements(coalesce(body->'methods', '[]')) AS m")}
     login(page, console, "admin", "/")
     problems = []
     for path, ready in _pages(console, city_events):

@@ -153,6 +153,8 @@ def test_keyset_pages_with_filters_cover_every_row_once(svc, database_url) -> No
 
 
 def test_the_service_registry_counts_every_call(svc, database_url) -> None:
+    _scope(svc, fields=["id", "status"])
+    assert _read(svc, fields="id,address").status_code == 403  # a field outside the scope
     _scope(svc)
     assert _read(svc, limit=3).status_code == 200
     with psycopg.connect(database_url) as db:
@@ -167,11 +169,15 @@ def test_the_service_registry_counts_every_call(svc, database_url) -> None:
         ok, refused, consumers)
     assert entry["calls_1d"] == ok and entry["grants"] == 1 and entry["last_call_at"]
     assert entry["path"] == f"/v1/datasets/{svc.dataset}/rows"
-    # the key's calls reach the metering too: the route appears as an api entry
+    # the key's calls reach the metering too: the route appears as an api entry with the
+    # answered and the refused calls (the metering flushes about once a second, so an entry
+    # can show the refused calls of earlier tests before this test's answered one)
     route = "GET /v1/datasets/{dataset_id}/rows"
     found = wait_for(lambda: [e for e in svc.ok("svc-app", "GET", "/v1/services",
-                                                params={"kind": "api"}) if e["id"] == route],
-                     what="the metered route in the registry")
-    assert found[0]["calls_7d"] >= 1 and found[0]["refused_7d"] >= 1
+                                                params={"kind": "api", "q": route})
+                              if e["id"] == route and e["calls_7d"] >= 1
+                              and e["refused_7d"] >= 1],
+                     what="the metered route with answered and refused calls in the registry")
+    assert found[0]["consumers_30d"] >= 1
     csv = svc.get("svc-app", "/v1/services", params={"format": "csv", "kind": "resource"})
     assert csv.status_code == 200 and "calls_7d" in csv.text.splitlines()[0]
