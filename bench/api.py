@@ -41,7 +41,7 @@ from bench.api_load import IngestLoad
 from bench.api_paths import TIMEOUT_S, api_call, direct_call, flat_out, open_loop
 from cityops.principal import Principal, Role
 from cityops.settings import load_settings
-from infra.db.migrate import migrate
+from infra.db.admin import database_beside, ensure_migrated
 
 REPO = Path(__file__).parents[1]
 RESULTS = REPO / "bench" / "results" / "api.json"
@@ -53,18 +53,10 @@ PROFILE = {"model": "bench-meter", "category": "power", "protocol": "modbus", "p
      "address": {"table": "input_register", "offset": 2 * i}} for i in range(POINTS)]}
 
 
-def database_url(base: str) -> str:
-    return f"{base.rpartition('/')[0]}/{DATABASE}"
-
-
 def prepare(admin_url: str, url: str) -> tuple[int, datetime]:
     """The bench database with its rows, generated only when missing: the row count and the
     end of the data (the window queried is the data's last 24 h, however old the data is)."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() \
-                is None:
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    migrate(url)
+    ensure_migrated(admin_url, url)
     if _extent(url)[0] < DEVICES * POINTS * (HOURS * 3600 // STEP_S):
         print("generating the bench data once (a few minutes on a loaded machine)...",
               flush=True)
@@ -218,7 +210,7 @@ def main() -> None:
                         help="run only this scenario (repeatable); default all")
     args = parser.parse_args()
     settings = load_settings()
-    url = database_url(settings.database_url.get_secret_value())
+    url = database_beside(settings.database_url.get_secret_value(), DATABASE)
     rows, end = prepare(settings.database_admin_url.get_secret_value(), url)
     secret = secrets.token_urlsafe(48)
     proc, port = start_api(url, secret, args.workers)

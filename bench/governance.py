@@ -18,7 +18,7 @@ import psycopg
 from cityops.settings import load_settings
 from datafoundation.governance import run as runner
 from datafoundation.governance import standards
-from infra.db.migrate import migrate
+from infra.db.admin import database_beside, ensure_migrated
 
 RESULTS = Path(__file__).parent / "results" / "governance.json"
 DB = "cityops_bench_governance"
@@ -66,15 +66,6 @@ WHERE f._deleted_at IS NULL AND f.deleted = 0 AND uscc_valid(upper(btrim(f.uscc)
 """
 
 
-def _database(admin: str, base: str) -> str:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB}"')
-        conn.execute(f'CREATE DATABASE "{DB}"')
-    url = f"{base.rpartition('/')[0]}/{DB}"
-    migrate(url)
-    return url
-
-
 def _models(folder: Path) -> Path:
     (folder / "models").mkdir(parents=True)
     for name in ("std_enterprises.yaml", "topic_enterprises.yaml"):
@@ -95,8 +86,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
     settings = load_settings()
-    url = _database(settings.database_admin_url.get_secret_value(),
-                    settings.database_url.get_secret_value())
+    url = database_beside(settings.database_url.get_secret_value(), DB)
+    ensure_migrated(settings.database_admin_url.get_secret_value(), url, fresh=True)
     with psycopg.connect(url, autocommit=True) as conn, tempfile.TemporaryDirectory() as tmp:
         conn.execute("INSERT INTO departments (id, name) VALUES ('scjgj', '市场监管局')")
         standards.load(conn)

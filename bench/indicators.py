@@ -27,7 +27,7 @@ from cityops.settings import load_settings
 from indicators import compute, store
 from indicators.guard import to_psycopg
 from indicators.model import IndicatorDef, last_complete, shift
-from infra.db.migrate import migrate
+from infra.db.admin import database_beside, ensure_migrated
 
 REPO = Path(__file__).parents[1]
 RESULTS = REPO / "bench" / "results" / "indicators.json"
@@ -50,11 +50,7 @@ TEMPLATES = [
 
 
 def prepare(admin_url: str, url: str, events: int) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                        (DATABASE,)).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    migrate(url)
+    ensure_migrated(admin_url, url)
     with psycopg.connect(url) as conn:
         if conn.execute("SELECT count(*) FROM events").fetchone()[0] >= events:
             return
@@ -130,7 +126,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     args = parser.parse_args()
     settings = load_settings()
-    url = f"{settings.database_url.get_secret_value().rpartition('/')[0]}/{DATABASE}"
+    url = database_beside(settings.database_url.get_secret_value(), DATABASE)
     prepare(settings.database_admin_url.get_secret_value(), url, args.events)
     defs = definitions(args.indicators)
     asyncio.run(load(url, defs))

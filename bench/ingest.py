@@ -39,8 +39,7 @@ from cityops import wire
 from cityops.settings import load_settings
 from infra.broker.accounts import add_gateway, ensure_service_account
 from infra.broker.process import Broker
-from infra.db.admin import drop_database
-from infra.db.migrate import migrate
+from infra.db.admin import database_beside, drop_database, ensure_migrated
 from ingestion.sink import numeric_copy_data
 
 REPO = Path(__file__).parents[1]
@@ -61,11 +60,8 @@ class Rig:
         self.settings = load_settings()
         admin = self.settings.database_admin_url.get_secret_value()
         self.db = f"cityops_bench_{secrets.token_hex(4)}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.db}"')
-        base = self.settings.database_url.get_secret_value().rpartition("/")[0]
-        self.url = f"{base}/{self.db}"
-        migrate(self.url)
+        self.url = database_beside(self.settings.database_url.get_secret_value(), self.db)
+        ensure_migrated(admin, self.url)
         self.tmp = Path(tempfile.mkdtemp(prefix="cityops-bench-"))
         self.ingest_password = secrets.token_urlsafe(16)
         (self.tmp / "broker").mkdir()

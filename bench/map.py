@@ -35,7 +35,7 @@ from api.auth import issue_token
 from bench.api import bench_user, start_api
 from cityops.principal import Principal, Role
 from cityops.settings import load_settings
-from infra.db.migrate import migrate
+from infra.db.admin import database_beside, ensure_migrated
 from spatial.tiles import tile_params, tile_query
 
 REPO = Path(__file__).parents[1]
@@ -47,11 +47,7 @@ LAYERS = ("devices", "areas-grid")
 
 
 def prepare(admin_url: str, url: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() \
-                is None:
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    migrate(url)
+    ensure_migrated(admin_url, url)
     with psycopg.connect(url) as conn:
         have = conn.execute("SELECT count(*) FROM devices").fetchone()[0]
         if have >= POINTS:
@@ -194,7 +190,7 @@ def main() -> None:
                         "cost without its tile cache, spatial/tile_cache.py)")
     args = parser.parse_args()
     settings = load_settings()
-    url = f"{settings.database_url.get_secret_value().rpartition('/')[0]}/{DATABASE}"
+    url = database_beside(settings.database_url.get_secret_value(), DATABASE)
     prepare(settings.database_admin_url.get_secret_value(), url)
     chosen = tiles(args.per_zoom, range(8, 17))
     paths = [f"/v1/map/tiles/{layer}/{z}/{x}/{y}.mvt" for layer, z, x, y in chosen]

@@ -23,7 +23,7 @@ import psycopg
 from cityops.settings import load_settings
 from datafoundation.governance import register_dataset
 from datafoundation.quality import load_rules, run_dataset
-from infra.db.migrate import migrate
+from infra.db.admin import database_beside, ensure_migrated
 from simulators.departments.enterprise_registry import INDUSTRIES, STATUSES, make_uscc
 
 REPO = Path(__file__).parents[1]
@@ -80,11 +80,7 @@ def _rows(n: int, dirty: float):
 
 
 def prepare(admin_url: str, url: str, rows: int) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                        (DATABASE,)).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    migrate(url)
+    ensure_migrated(admin_url, url)
     with psycopg.connect(url, autocommit=True) as conn:
         have = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'raw_bench' "
                             "AND tablename = 'enterprises'").fetchone()[0]
@@ -137,7 +133,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     settings = load_settings()
-    url = f"{settings.database_url.get_secret_value().rpartition('/')[0]}/{DATABASE}"
+    url = database_beside(settings.database_url.get_secret_value(), DATABASE)
     prepare(settings.database_admin_url.get_secret_value(), url, args.rows)
     register(url)
     with psycopg.connect(url) as conn:

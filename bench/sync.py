@@ -27,7 +27,7 @@ from datafoundation import register, split
 from datafoundation.cdc import follow
 from datafoundation.runner import run_sync
 from datafoundation.split import run_range
-from infra.db.migrate import migrate
+from infra.db.admin import database_beside, ensure_migrated
 from simulators.departments import enterprise_registry
 from simulators.departments.mariadb_instance import MariaDB
 from tests.helpers import free_port
@@ -59,13 +59,8 @@ def _seed(maria: MariaDB, rows: int) -> None:
 
 
 def _database(settings) -> str:
-    admin = settings.database_admin_url.get_secret_value()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB}"')
-        conn.execute(f'CREATE DATABASE "{DB}"')
-    base = settings.database_url.get_secret_value().rpartition("/")[0]
-    url = f"{base}/{DB}"
-    migrate(url)
+    url = database_beside(settings.database_url.get_secret_value(), DB)
+    ensure_migrated(settings.database_admin_url.get_secret_value(), url, fresh=True)
     return url
 
 

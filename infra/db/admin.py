@@ -7,6 +7,8 @@ import time
 import psycopg
 from psycopg import errors, sql
 
+from infra.db.migrate import migrate
+
 DROP_TIMEOUT_S = 30.0
 
 
@@ -29,3 +31,22 @@ def drop_database(admin_url: str, name: str, timeout_s: float = DROP_TIMEOUT_S) 
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)  # a retry interval, not a wait for an event
+
+
+def database_beside(base_url: str, name: str) -> str:
+    """The URL of database `name` on the server and with the role of `base_url`."""
+    return f"{base_url.rpartition('/')[0]}/{name}"
+
+
+
+def ensure_migrated(admin_url: str, url: str, fresh: bool = False) -> None:
+    """The private database at `url` (beside the platform's) created when missing, dropped
+    first when `fresh`, and migrated to the current schema: the benchmarks work in these."""
+    name = url.rpartition("/")[2].partition("?")[0]
+    if fresh:
+        drop_database(admin_url, name)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                        (name,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    migrate(url)
