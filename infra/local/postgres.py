@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -24,6 +25,21 @@ SOCKET_DIR = "/var/run/postgresql"
 CONF_DIR = Path(f"/etc/postgresql/{PG_MAJOR}/{CLUSTER}")
 DATA_DIR = Path(f"/var/lib/postgresql/{PG_MAJOR}/{CLUSTER}")
 SETTINGS_FILE = CONF_DIR / "conf.d" / "cityops.conf"
+HBA_FILE = CONF_DIR / "pg_hba.conf"
+# the server certificate and key (of the stack's local CA, or the county's own put in their
+# place): PostgreSQL wants its key owned by itself and 0600, so a copy lives beside its config
+TLS_DIR = CONF_DIR / "tls"
+OWNER = "postgres"
+# 等保 level 3 (GB/T 22239 8.1.3.1) asks for encryption in transit: over TCP only TLS is
+# accepted; the unix socket stays peer-authenticated for the superuser's administration
+HBA = """# Written by CityOps (infra/local/postgres.py); edits are overwritten.
+local   all             all                                     peer
+hostssl all             all             127.0.0.1/32            scram-sha-256
+hostssl all             all             ::1/128                 scram-sha-256
+local   replication     all                                     peer
+hostssl replication     all             127.0.0.1/32            scram-sha-256
+hostssl replication     all             ::1/128                 scram-sha-256
+"""
 
 # Sized for the 2-core, 24 GiB machine in notes/machine.md; writes are COPY-heavy.
 SETTINGS = {
@@ -62,6 +78,10 @@ SETTINGS = {
     "shared_preload_libraries": "'timescaledb'",
     "timescaledb.max_background_workers": "8",
     "timescaledb.telemetry_level": "off",
+    "ssl": "on",
+    "ssl_cert_file": f"'{TLS_DIR / 'server.crt'}'",
+    "ssl_key_file": f"'{TLS_DIR / 'server.key'}'",
+    "ssl_min_protocol_version": "'TLSv1.2'",
 }
 
 
@@ -139,6 +159,24 @@ def _write_settings() -> bool:
     return True
 
 
+def _write_if_changed(path: Path, data: bytes, mode: int) -> bool:
+    if path.exists() and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(mode)
+    shutil.chown(path, OWNER, OWNER)
+    return True
+
+
+def _install_tls(cert: Path, key: Path) -> bool:
+    """The server's certificate and key copied where PostgreSQL reads them; True if changed."""
+    changed = _write_if_changed(TLS_DIR / "server.crt", cert.read_bytes(), 0o644)
+    changed |= _write_if_changed(TLS_DIR / "server.key", key.read_bytes(), 0o600)
+    shutil.chown(TLS_DIR, OWNER, OWNER)
+    return changed
+
+
 def _pg_ctl(action: str) -> None:
     _run(["pg_ctlcluster", PG_MAJOR, CLUSTER, action], f"pg_ctlcluster {action} {CLUSTER}")
 
@@ -155,14 +193,20 @@ def _wait_ready(timeout_s: float = 30.0) -> None:
     raise StackError(f"PostgreSQL cluster {CLUSTER} not accepting connections after {timeout_s}s")
 
 
-def ensure_cluster() -> ClusterState:
-    """Create, configure and start the cluster, whatever state it is in."""
+def ensure_cluster(cert: Path, key: Path) -> ClusterState:
+    """Create, configure and start the cluster, whatever state it is in; TCP clients must use
+    TLS with this server certificate."""
     state = cluster_state()
     if not state.exists:
         _create_cluster()
+    # the certificate before the settings that name it: a start without it fails
+    reload = _install_tls(cert, key)
+    reload |= _write_if_changed(HBA_FILE, HBA.encode(), 0o640)
     changed = _write_settings()
     if state.running and changed:
         _pg_ctl("restart")
+    elif state.running and reload:  # certificates and pg_hba are read again on a reload
+        _pg_ctl("reload")
     elif not state.running:
         # a pid file left by a crashed postmaster whose process is gone or a zombie would make
         # the new postmaster refuse to start

@@ -98,7 +98,8 @@ def up(state_dir: Path) -> list[Part]:
     env = _local_env(read_env(env_path))
     # written first, so a failure further on cannot lose freshly generated passwords
     write_env(env_path, env)
-    postgres.ensure_cluster()
+    server = LocalCA(state_dir / "tls").ensure().server([postgres.HOST, "localhost"])
+    postgres.ensure_cluster(server.cert, server.key)
     db_password = urlsplit(env["CITYOPS_DATABASE_URL"]).password
     if not db_password:
         raise StackError(f"CITYOPS_DATABASE_URL in {env_path} has no password")

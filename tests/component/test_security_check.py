@@ -30,8 +30,8 @@ def test_the_checklist_reports_each_item_as_the_platform_is(
                     "8.1.4.3-d", "8.1.4.4-a", "8.1.3.1-b"):
         assert items[passing].passed, items[passing]
     assert "UPDATE False, DELETE False, TRUNCATE False" in items["8.1.4.3-c"].evidence
-    # the local stack's database is reached without TLS (H19's item): reported, not hidden
-    assert not items["8.1.3.1-a"].passed and "ssl False" in items["8.1.3.1-a"].evidence
+    # the local stack's database takes TCP clients over TLS only (infra/local/postgres.py)
+    assert items["8.1.3.1-a"].passed and "ssl True TLSv1" in items["8.1.3.1-a"].evidence
 
 
 def test_the_command_fails_with_the_suite_s_relaxed_rules(settings: Settings) -> None:
