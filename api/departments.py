@@ -132,7 +132,15 @@ for _method, _path in (("GET", "/v1/displays"), ("POST", "/v1/displays"),
                        ("POST", "/v1/displays/{display}/revoke"), ("GET", "/v1/lockouts"),
                        ("POST", "/v1/lockouts/unlock"), ("PUT", "/v1/users/{username}/role"),
                        ("POST", "/v1/users/{username}/totp/reset"),
-                       ("GET", "/v1/audit/export")):
+                       ("GET", "/v1/audit/export"), ("GET", "/v1/audit/verify")):
+    DECISIONS[(_method, _path)] = COUNTY
+# the data administrator's console pages (issue 18): alarm rules, event categories and their
+# time limits are county-wide configuration
+for _method, _path in (("GET", "/v1/rules"), ("POST", "/v1/rules"),
+                       ("GET", "/v1/rules/{rule_id}"), ("PUT", "/v1/rules/{rule_id}"),
+                       ("PUT", "/v1/rules/{rule_id}/enabled"), ("POST", "/v1/rules/preview"),
+                       ("POST", "/v1/event-categories"),
+                       ("PUT", "/v1/event-categories/{code}"), ("PUT", "/v1/event-time-limits")):
     DECISIONS[(_method, _path)] = COUNTY
 
 

@@ -16,6 +16,7 @@ from api.auth import hash_password
 from api.deps import Caller, Conn, allow, allow_only, audit_detail, get_settings, identity
 from api.passwords import check_complexity, set_password
 from api.queries import registry as rq
+from api.queries.audit import AuditFilter
 from api.schemas.access import (
     ApiKey,
     ApiKeyCreated,
@@ -141,16 +142,19 @@ async def revoke_api_key(key_id: int, conn: Conn, request: Request) -> dict:
 
 @router.get("/v1/audit", response_model=Page[AuditEntry], dependencies=[AUDIT])
 async def query_audit(
-    conn: Conn,
-    actor: Annotated[str | None, Query(max_length=100)] = None,
-    outcome: Annotated[str | None, Query(pattern="^(ok|denied|invalid|failed)$")] = None,
-    since: datetime | None = None,
+    conn: Conn, filters: Annotated[AuditFilter, Depends()],
     limit: Limit = 100, offset: Offset = 0,
 ) -> dict:
-    """Who did what, when, from where, with what outcome; newest first."""
-    items, total = await rq.page(conn, "*", "audit_log",
-                                 {"actor": actor, "outcome": outcome, "time >=": since},
-                                 "time DESC, id DESC", limit, offset)
+    """Who did what, when, from where, with what outcome; newest first. `action` and
+    `target` match rows containing the text; the export takes the same filters."""
+    where, params = filters.where()
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"SELECT count(*) AS n FROM audit_log WHERE {where}", params)
+        total = (await cur.fetchone())["n"]  # type: ignore[index]
+        await cur.execute(f"SELECT * FROM audit_log WHERE {where}"
+                          " ORDER BY time DESC, id DESC LIMIT %s OFFSET %s",
+                          [*params, limit, offset])
+        items = await cur.fetchall()
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
