@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     calendar_extra_holidays: list[date] = Field(default_factory=list)
     calendar_extra_workdays: list[date] = Field(default_factory=list)
     upload_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    # 催办 (co-handling, docs/city-operations.md): a task's Nth reminder also goes to the
+    # department's leader; so does the sweep's reminder of an overdue task unless turned off
+    event_reminder_escalate_after: int = Field(2, ge=1, le=10)
+    event_reminder_escalate_overdue: bool = True
     # a TrueType/OpenType font embedded in report PDFs (default: STSong-Light, not embedded)
     report_font_file: FilePath | None = None
     # cloud control: a clouds.yaml entry (OS_CLIENT_CONFIG_FILE points at the file)
