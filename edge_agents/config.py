@@ -21,6 +21,7 @@ from cityops.errors import ConfigError
 from cityops.wire import Identifier
 from edge_agents.drivers.modbus.config import ModbusEndpoint
 from edge_agents.drivers.mqtt.config import MqttEndpoint
+from edge_agents.drivers.onvif.config import OnvifEndpoint
 from edge_agents.drivers.opcua.config import OpcUaEndpoint
 from edge_agents.points import Profile
 from edge_agents.profiles import describe_validation, load_profile
@@ -71,7 +72,8 @@ def _endpoint_protocol(value: Any) -> str:
 Endpoint = Annotated[
     Annotated[ModbusEndpoint, Tag("modbus")]
     | Annotated[OpcUaEndpoint, Tag("opcua")]
-    | Annotated[MqttEndpoint, Tag("mqtt")],
+    | Annotated[MqttEndpoint, Tag("mqtt")]
+    | Annotated[OnvifEndpoint, Tag("onvif")],
     Discriminator(_endpoint_protocol),
 ]
 

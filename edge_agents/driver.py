@@ -80,6 +80,11 @@ class DriverFactory:
                                poll_interval_s=device.poll_interval_s,
                                session_file=sessions / f"{self.gateway}--{device.id}.json"
                                if sessions else None)
+        if endpoint.protocol == "onvif":
+            from edge_agents.drivers.onvif.driver import OnvifDriver
+
+            return OnvifDriver(device.id, profile, endpoint, timeout_s=device.timeout_s,
+                               poll_interval_s=device.poll_interval_s)
         from edge_agents.drivers.mqtt.driver import MqttDriver
 
         return MqttDriver(device.id, profile, endpoint, timeout_s=device.timeout_s,

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cityops.wire import ID_PATTERN, Quality, Value
 from edge_agents.drivers.modbus.config import ModbusAddress
 from edge_agents.drivers.mqtt.config import MqttAddress
+from edge_agents.drivers.onvif.config import OnvifAddress, OnvifOperation
 from edge_agents.drivers.opcua.config import OpcUaAddress, OpcUaMethodCall
 from edge_agents.numbers import shortest_float32
 
@@ -201,6 +202,10 @@ class MqttPoint(PointBase):
         return self
 
 
+class OnvifPoint(PointBase):
+    address: OnvifAddress
+
+
 class MethodArg(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Name
@@ -219,11 +224,12 @@ class Method(BaseModel):
     args: list[MethodArg] = []
     writes: list[MethodWrite] = []
     call: OpcUaMethodCall | None = None
+    onvif: OnvifOperation | None = None  # a camera operation (ONVIF profiles)
 
     @model_validator(mode="after")
     def _does_something(self) -> Method:
-        if not self.writes and self.call is None:
-            raise ValueError(f"method {self.name} needs `writes` or `call`")
+        if not self.writes and self.call is None and self.onvif is None:
+            raise ValueError(f"method {self.name} needs `writes`, `call` or `onvif`")
         return self
 
 
@@ -266,6 +272,9 @@ class ProfileBase(BaseModel):
                     raise ValueError(f"method {method.name} uses unknown argument {write.arg}")
             if method.call is not None and self.protocol != "opcua":  # type: ignore[attr-defined]
                 raise ValueError(f"method {method.name}: `call` is for OPC-UA profiles only")
+            if (method.onvif is not None) != (self.protocol == "onvif"):  # type: ignore[attr-defined]
+                raise ValueError(f"method {method.name}: `onvif` is for ONVIF profiles, "
+                                 "where every method has it")
         return self
 
     def point(self, name: str) -> PointBase:
@@ -296,8 +305,15 @@ class MqttProfile(ProfileBase):
     points: list[MqttPoint] = Field(min_length=1)
 
 
-Profile = Annotated[ModbusProfile | OpcUaProfile | MqttProfile, Field(discriminator="protocol")]
-AnyProfile = ModbusProfile | OpcUaProfile | MqttProfile  # for isinstance and annotations
+class OnvifProfile(ProfileBase):
+    protocol: Literal["onvif"]
+    points: list[OnvifPoint] = Field(min_length=1)
+
+
+Profile = Annotated[ModbusProfile | OpcUaProfile | MqttProfile | OnvifProfile,
+                    Field(discriminator="protocol")]
+# for isinstance and annotations
+AnyProfile = ModbusProfile | OpcUaProfile | MqttProfile | OnvifProfile
 
 
 @dataclass(frozen=True, slots=True)
