@@ -53,6 +53,9 @@ _RESOLVE = {
     "preset": "SELECT d.department_id, NULL FROM presets p"
               " CROSS JOIN jsonb_array_elements(p.steps) s"
               " JOIN devices d ON d.id = s->>'device' WHERE p.name = %s",
+    # a camera of the map (facilities of kind camera) by id, linked device or name
+    "camera": "SELECT f.department_id, NULL FROM facilities f, (SELECT %s::text AS k) q"
+              " WHERE f.kind = 'camera' AND q.k IN (f.id, f.device_id, f.name)",
     "preset_run": "SELECT d.department_id, NULL FROM preset_runs r"
                   " CROSS JOIN jsonb_array_elements(r.steps) s"
                   " JOIN devices d ON d.id = s->>'device' WHERE r.id = %s::uuid",
@@ -212,6 +215,18 @@ for _method, _path in (("GET", "/v1/notification-channels"), ("POST", "/v1/notif
                        ("DELETE", "/v1/subscriptions/{subscription_id}")):
     DECISIONS[(_method, _path)] = COUNTY
 DECISIONS[("GET", "/v1/deliveries")] = LISTED
+
+# video (issue 20, api/routes/cameras.py): a camera is its department's; a wall is a device;
+# the camera a body names is checked in the route
+_CAMERA = Obj("camera", "camera")
+for _method, _path in (("GET", "/v1/cameras/{camera}"), ("PUT", "/v1/cameras/{camera}/device"),
+                      ("POST", "/v1/cameras/{camera}/snapshot"),
+                      ("GET", "/v1/cameras/{camera}/snapshot")):
+    DECISIONS[(_method, _path)] = _CAMERA
+for _method, _path in (("GET", "/v1/walls/{wall}/inputs"),
+                      ("PUT", "/v1/walls/{wall}/inputs/{input_no}"),
+                      ("POST", "/v1/walls/{wall}/windows/{window}/camera")):
+    DECISIONS[(_method, _path)] = Obj("device", "wall")
 
 
 def decision(method: str, template: str) -> Decision | None:

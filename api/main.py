@@ -20,6 +20,7 @@ from api.routes import (
     analysis,
     audit,
     auth,
+    cameras,
     catalogue,
     catalogue_registry,
     cloud,
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(panorama.router)  # issue 15: 数据全景
     app.include_router(quality.router)  # issue 15: 数据质量
     app.include_router(notifications.router)  # issue 18: notifications
+    app.include_router(cameras.router)  # issue 20: cameras, snapshots, the video wall
     app.include_router(rules.router)  # issue 18: alarm rules from the console
     app.include_router(event_categories.router)  # issue 18: categories and time limits
 
