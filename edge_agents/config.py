@@ -23,6 +23,7 @@ from edge_agents.drivers.modbus.config import ModbusEndpoint
 from edge_agents.drivers.mqtt.config import MqttEndpoint
 from edge_agents.drivers.onvif.config import OnvifEndpoint
 from edge_agents.drivers.opcua.config import OpcUaEndpoint
+from edge_agents.drivers.snmp.config import SnmpEndpoint
 from edge_agents.points import Profile
 from edge_agents.profiles import describe_validation, load_profile
 
@@ -73,7 +74,8 @@ Endpoint = Annotated[
     Annotated[ModbusEndpoint, Tag("modbus")]
     | Annotated[OpcUaEndpoint, Tag("opcua")]
     | Annotated[MqttEndpoint, Tag("mqtt")]
-    | Annotated[OnvifEndpoint, Tag("onvif")],
+    | Annotated[OnvifEndpoint, Tag("onvif")]
+    | Annotated[SnmpEndpoint, Tag("snmp")],
     Discriminator(_endpoint_protocol),
 ]
 

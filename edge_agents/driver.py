@@ -60,6 +60,7 @@ class DriverFactory:
         self.gateway = gateway  # part of stable session ids (MQTT field brokers)
         self.state_dir = state_dir  # OPC-UA session tokens, to close what a crash left open
         self._modbus_connections: dict[tuple[str, int], Any] = {}
+        self._snmp_traps: dict[tuple[str, int], Any] = {}  # trap listeners, shared by devices
 
     def create(self, device: DeviceConfig, profile: Any) -> Driver:
         endpoint = device.endpoint
@@ -85,6 +86,11 @@ class DriverFactory:
 
             return OnvifDriver(device.id, profile, endpoint, timeout_s=device.timeout_s,
                                poll_interval_s=device.poll_interval_s)
+        if endpoint.protocol == "snmp":
+            from edge_agents.drivers.snmp.driver import SnmpDriver
+
+            return SnmpDriver(device.id, profile, endpoint, timeout_s=device.timeout_s,
+                              poll_interval_s=device.poll_interval_s, traps=self._snmp_traps)
         from edge_agents.drivers.mqtt.driver import MqttDriver
 
         return MqttDriver(device.id, profile, endpoint, timeout_s=device.timeout_s,

@@ -10,13 +10,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cityops.wire import ID_PATTERN, Quality, Value
 from edge_agents.drivers.modbus.config import ModbusAddress
 from edge_agents.drivers.mqtt.config import MqttAddress
 from edge_agents.drivers.onvif.config import OnvifAddress, OnvifOperation
 from edge_agents.drivers.opcua.config import OpcUaAddress, OpcUaMethodCall
+from edge_agents.drivers.snmp.config import SnmpAddress, SnmpTable, TrapMapping, expand_tables
 from edge_agents.numbers import shortest_float32
 
 Name = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -206,6 +207,10 @@ class OnvifPoint(PointBase):
     address: OnvifAddress
 
 
+class SnmpPoint(PointBase):
+    address: SnmpAddress
+
+
 class MethodArg(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Name
@@ -254,7 +259,7 @@ class ProfileBase(BaseModel):
     model: Name
     title: str = ""
     vendor: str = "generic"
-    category: Literal["power", "av", "security", "environment"]
+    category: Literal["power", "av", "security", "environment", "network"]
     methods: list[Method] = []
 
     @model_validator(mode="after")
@@ -310,10 +315,40 @@ class OnvifProfile(ProfileBase):
     points: list[OnvifPoint] = Field(min_length=1)
 
 
-Profile = Annotated[ModbusProfile | OpcUaProfile | MqttProfile | OnvifProfile,
+class SnmpProfile(ProfileBase):
+    """`tables` become points (one per row and column) before validation: see expand_tables."""
+
+    protocol: Literal["snmp"]
+    points: list[SnmpPoint] = Field(min_length=1)
+    tables: list[SnmpTable] = []
+    traps: list[TrapMapping] = []
+
+    @model_validator(mode="after")
+    def _trap_points_known(self) -> SnmpProfile:
+        names = {p.name for p in self.points}
+        for trap in self.traps:
+            head, _, tail = trap.point.partition("{index}")
+            if not any(n.startswith(head) and n.endswith(tail) for n in names):
+                raise ValueError(f"trap {trap.trap} sets unknown point {trap.point}")
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_tables(cls, data: object) -> object:
+        return expand_tables(data)
+
+    @field_validator("methods")
+    @classmethod
+    def _no_methods(cls, methods: list[Method]) -> list[Method]:
+        if methods:
+            raise ValueError("SNMP profiles are read-only: no methods")
+        return methods
+
+
+Profile = Annotated[ModbusProfile | OpcUaProfile | MqttProfile | OnvifProfile | SnmpProfile,
                     Field(discriminator="protocol")]
 # for isinstance and annotations
-AnyProfile = ModbusProfile | OpcUaProfile | MqttProfile | OnvifProfile
+AnyProfile = ModbusProfile | OpcUaProfile | MqttProfile | OnvifProfile | SnmpProfile
 
 
 @dataclass(frozen=True, slots=True)

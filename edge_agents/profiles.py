@@ -14,7 +14,7 @@ PROFILES_DIR = Path(__file__).parent / "profiles"
 _ADAPTER: TypeAdapter[Profile] = TypeAdapter(Profile)
 
 
-PROTOCOL_TAGS = {"modbus", "opcua", "mqtt", "onvif"}
+PROTOCOL_TAGS = {"modbus", "opcua", "mqtt", "onvif", "snmp"}
 
 
 def describe_validation(err: ValidationError, source: str) -> str:
