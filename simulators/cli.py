@@ -61,6 +61,9 @@ def sim_mqtt(
 def register(sim_app: typer.Typer) -> None:
     sim_app.command("opcua")(sim_opcua)
     sim_app.command("mqtt")(sim_mqtt)
+    from simulators.onvif.cli import sim_onvif  # an ONVIF camera
+
+    sim_app.command("onvif")(sim_onvif)
     from simulators.departments.demo import sim_departments  # 数据汇聚's department systems
 
     sim_app.command("departments")(sim_departments)

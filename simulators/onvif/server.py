@@ -71,6 +71,8 @@ class OnvifCameraSimulator:
         app.router.add_post("/onvif/{service}", self._soap)
         app.router.add_post("/onvif/pullpoint/{sub}", self._soap)
         app.router.add_get("/onvif/snapshot.jpg", self._snapshot)
+        # the simulator's own control (not ONVIF): tests and demos move motion and tamper
+        app.router.add_post("/_simulator/state", self._control)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -89,6 +91,14 @@ class OnvifCameraSimulator:
         message = _notification(name, value, "Changed")
         for sub in self.subscriptions.values():
             sub.queue.put_nowait(message)
+
+    async def _control(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        for name in TOPICS:
+            if isinstance(body.get(name), bool):
+                self.set_event(name, body[name])
+        return web.json_response({"motion": self.state.motion, "tamper": self.state.tamper,
+                                  "preset": self.state.current_preset, "calls": len(self.calls)})
 
     async def _soap(self, request: web.Request) -> web.Response:
         try:
@@ -244,6 +254,16 @@ class OnvifCameraSimulator:
     async def _op_Unsubscribe(self, _body, request) -> str:
         self.subscriptions.pop(request.match_info.get("sub", ""), None)
         return "<wsnt:UnsubscribeResponse/>"
+
+
+async def serve(port: int, username: str, password: str, name: str = "cam-sim") -> None:
+    """Run one simulated camera until cancelled."""
+    camera = OnvifCameraSimulator({username: password}, CameraState(name=name))
+    await camera.start(port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await camera.stop()
 
 
 def _media_uri(element: str, uri: str) -> str:
