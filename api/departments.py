@@ -34,6 +34,8 @@ from cityops.principal import Principal
 class Obj:
     kind: str
     param: str
+    # True: one of the object's departments suffices (an event's lead or co-handlers)
+    any_of: bool = False
 
 
 LISTED, BODY, COUNTY, SHARED = "listed", "body", "county", "shared"
@@ -49,6 +51,12 @@ _RESOLVE = {
     "command": "SELECT d.department_id, NULL FROM commands c"
                " JOIN devices d ON d.id = c.device_id WHERE c.id = %s::uuid",
     "event": "SELECT department_id, reporter FROM events WHERE id = %s",
+    # co-handling (协办): a task's department; an event's lead and live co-handlers
+    "event_task": "SELECT department_id, NULL FROM event_tasks WHERE id = %s",
+    "event_party": "SELECT e.department_id, e.reporter FROM events e WHERE e.id = %(k)s"
+                   " UNION ALL SELECT t.department_id, e.reporter FROM event_tasks t"
+                   " JOIN events e ON e.id = t.event_id WHERE t.event_id = %(k)s"
+                   " AND t.state <> 'released'",
     # a preset (and its runs) spans devices: the caller needs every one of their departments
     "preset": "SELECT d.department_id, NULL FROM presets p"
               " CROSS JOIN jsonb_array_elements(p.steps) s"
@@ -63,7 +71,7 @@ _RESOLVE = {
 
 _DEVICE, _ALARM, _EVENT = Obj("device", "device"), Obj("alarm", "alarm"), Obj("event", "event_id")
 _EVENT_ROUTES = ("verify", "register", "dispatch", "accept", "feedback", "check", "close",
-                 "rework", "resume", "supervise", "requests", "attachments")
+                 "rework", "resume", "supervise", "requests", "tasks", "reminders")
 
 DECISIONS: dict[tuple[str, str], Decision] = {
     ("GET", "/v1/devices/{device}/latest"): _DEVICE,
@@ -104,6 +112,14 @@ DECISIONS: dict[tuple[str, str], Decision] = {
     **{("POST", f"/v1/events/{{event_id}}/{step}"): _EVENT for step in _EVENT_ROUTES},
     ("POST", "/v1/events/{event_id}/requests/{request_id}/approve"): _EVENT,
     ("POST", "/v1/events/{event_id}/requests/{request_id}/refuse"): _EVENT,
+    # co-handling (协办): the lead's department or a co-handler uploads photos; each
+    # co-handler works its own task; the dispatcher (county-wide) adds, releases, reminds
+    ("POST", "/v1/events/{event_id}/attachments"): Obj("event_party", "event_id", any_of=True),
+    ("GET", "/v1/events/{event_id}/tasks"): SHARED,
+    ("POST", "/v1/events/{event_id}/tasks/{task_id}/release"): _EVENT,
+    ("POST", "/v1/events/{event_id}/tasks/{task_id}/accept"): Obj("event_task", "task_id"),
+    ("POST", "/v1/events/{event_id}/tasks/{task_id}/feedback"): Obj("event_task", "task_id"),
+    ("POST", "/v1/events/{event_id}/tasks/{task_id}/evaluate"): _EVENT,  # the lead rates
     ("GET", "/v1/events/evaluation"): COUNTY,
     ("POST", "/v1/events/sweep"): COUNTY,
     ("PUT", "/v1/event-alarm-rules/{rule_id}"): COUNTY,
@@ -247,11 +263,12 @@ async def object_departments(conn: AsyncConnection, kind: str, key: str
     try:  # a malformed id is no object: the route's own validation answers it
         if kind in ("command", "preset_run"):
             key = str(uuid.UUID(key))
-        elif kind in ("alarm", "event") and not 0 < int(key) < 2**62:
+        elif kind in ("alarm", "event", "event_task", "event_party") and not (
+                0 < int(key) < 2**62):
             return None
     except ValueError:
         return None
-    cur = await conn.execute(_RESOLVE[kind], (key,))
+    cur = await conn.execute(_RESOLVE[kind], {"k": int(key)} if kind == "event_party" else (key,))
     rows = await cur.fetchall()
     if not rows:
         return None
@@ -274,6 +291,8 @@ async def guard(conn: AsyncConnection, principal: Principal, method: str, templa
         return  # no such object: the route answers 404
     departments, owner = resolved
     if owner is not None and owner == principal.name:
+        return
+    if found.any_of and any(principal.sees_department(d) for d in departments if d):
         return
     outside = sorted({str(d) for d in departments if not principal.sees_department(d)})
     if outside:

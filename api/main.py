@@ -34,6 +34,7 @@ from api.routes import (
     economy_depth,
     evaluation,
     event_categories,
+    event_tasks,
     events,
     gateways,
     health,
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (events, open311, catalogue, dashboards, economy):  # issue 7
         app.include_router(module.router)
+    app.include_router(event_tasks.router)  # issue 18: co-handling (协办) and 催办
     app.include_router(analysis.router)  # issue 17: event analysis
     app.include_router(evaluation.router)  # issue 17: 城市综合管理服务评价
     app.include_router(economy_depth.router)  # issue 17: the industrial economy in depth

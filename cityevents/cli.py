@@ -39,21 +39,23 @@ def watch(
 
 @app.command("sweep")
 def sweep() -> None:
-    """Raise supervision on every event whose light is red, once."""
+    """Raise supervision on every event whose light is red and remind late tasks, once."""
     import asyncio
 
     from psycopg import AsyncConnection
 
-    from cityevents import service
+    from cityevents import supervision
     from cityevents.calendar import WorkCalendar, now_utc
+    from cityevents.reminders import reminder_policy
 
     settings = _settings()
 
-    async def once() -> list[int]:
+    async def once() -> supervision.Swept:
         cal = WorkCalendar(settings.calendar_extra_holidays, settings.calendar_extra_workdays)
         url = settings.database_url.get_secret_value()
         async with await AsyncConnection.connect(url, autocommit=True) as conn:
-            return await service.sweep(conn, cal, now_utc())
+            return await supervision.sweep(conn, cal, now_utc(), reminder_policy(settings))
 
-    raised = asyncio.run(once())
-    typer.echo(f"supervision raised on {len(raised)} event(s): {raised}")
+    done = asyncio.run(once())
+    typer.echo(f"supervision raised on {len(done.supervised)} event(s): {done.supervised}")
+    typer.echo(f"reminders (催办) sent: {len(done.reminded)}")

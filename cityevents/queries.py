@@ -9,6 +9,13 @@ from psycopg.rows import dict_row
 
 from cityops.errors import NotFound
 
+# the clocks of an event's open co-handling tasks (cityevents/task_views.py co_light): the
+# event's light is the worst of its own and theirs
+_CO_CLOCKS = (
+    "(SELECT jsonb_agg(jsonb_build_object('state', t.state, 'unit', t.unit, 'limit_s',"
+    " t.limit_s, 'deadline_at', t.deadline_at)) FROM event_tasks t WHERE t.event_id = e.id"
+    " AND t.state IN ('assigned', 'processing')) AS co_clocks"
+)
 LIST_FILTERS = ("state", "department_id", "category_code", "channel", "supervised", "urgency")
 
 
@@ -16,7 +23,7 @@ async def get(conn: AsyncConnection, event_id: int) -> dict:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT e.*, c.kind AS category_kind, c.major AS category_major,"
-            " c.minor AS category_minor FROM events e"
+            " c.minor AS category_minor, " + _CO_CLOCKS + " FROM events e"
             " JOIN event_categories c ON c.code = e.category_code WHERE e.id = %s",
             (event_id,),
         )
@@ -55,13 +62,18 @@ async def listing(
             where.append(sql.SQL("{} = {}").format(sql.Identifier("e", name),
                                                    sql.Placeholder(name)))
             params[name] = filters[name]
+    if filters.get("task_department_id") is not None:  # lead or co-handler (协办)
+        where.append(sql.SQL(
+            "(e.department_id = %(task_dep)s OR EXISTS (SELECT 1 FROM event_tasks t WHERE"
+            " t.event_id = e.id AND t.department_id = %(task_dep)s AND t.state <> 'released'))"))
+        params["task_dep"] = filters["task_department_id"]
     if since is not None:
         where.append(sql.SQL("e.reported_at >= %(since)s"))
     if until is not None:
         where.append(sql.SQL("e.reported_at < %(until)s"))
     query = sql.SQL(
         "SELECT e.*, c.kind AS category_kind, c.major AS category_major,"
-        " c.minor AS category_minor FROM events e"
+        " c.minor AS category_minor, " + _CO_CLOCKS + " FROM events e"
         " JOIN event_categories c ON c.code = e.category_code"
         " WHERE {} ORDER BY e.id DESC LIMIT %(limit)s OFFSET %(offset)s"
     ).format(sql.SQL(" AND ").join(where))

@@ -201,6 +201,19 @@ async def _dispatch_target(conn: AsyncConnection, event: dict, department: str |
     return department
 
 
+async def _check_cohandlers_finished(conn: AsyncConnection, event_id: int) -> None:
+    """An event closes only when every co-handling task (协办, cityevents/tasks.py) is done
+    or released."""
+    cur = await conn.execute(
+        "SELECT string_agg(id || ' (' || department_id || ', ' || state || ')', ', ' ORDER BY id)"
+        " FROM event_tasks WHERE event_id = %s AND state IN ('assigned', 'processing')",
+        (event_id,))
+    waiting = (await cur.fetchone())[0]
+    if waiting:
+        raise Conflict(f"event {event_id} has co-handling tasks not done: {waiting}; wait for"
+                       " their feedback or release them")
+
+
 async def act(
     conn: AsyncConnection, cal: WorkCalendar, event_id: int, name: str, principal: Principal,
     now: datetime, step: Step,
@@ -223,6 +236,7 @@ async def act(
             updates |= {"disposed_at": now,
                         "disposed_on_time": clock.on_time(event["step_deadline_at"], now)}
         elif name == "close":
+            await _check_cohandlers_finished(conn, event_id)
             updates |= {"closed_at": now,
                         "closed_on_time": clock.on_time(event["total_deadline_at"], now)}
         elif name == "rework":

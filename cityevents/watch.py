@@ -18,8 +18,9 @@ import orjson
 import psycopg
 from psycopg import AsyncConnection
 
-from cityevents import alarms, service
+from cityevents import alarms, supervision
 from cityevents.calendar import WorkCalendar, now_utc
+from cityevents.reminders import reminder_policy
 from cityops import wire
 from cityops.errors import BrokerUnavailable, InvalidInput, SinkUnavailable
 from cityops.mqtt import MqttConnection
@@ -85,9 +86,12 @@ class Watcher:
                 await self._handle(db, topic, payload)
                 mqtt.ack(mid, qos)
             if time.monotonic() >= self.next_sweep:
-                raised = await service.sweep(db, self.cal, now_utc())
-                if raised:
-                    log.info("supervision raised on events %s (red light)", raised)
+                done = await supervision.sweep(db, self.cal, now_utc(),
+                                               reminder_policy(self.settings))
+                if done.supervised:
+                    log.info("supervision raised on events %s (red light)", done.supervised)
+                if done.reminded:
+                    log.info("reminders (催办) sent: %s", done.reminded)
                 self.next_sweep = time.monotonic() + self.sweep_interval_s
         raise BrokerUnavailable(f"session closed: {mqtt.closed.result() if mqtt.closed else ''}")
 

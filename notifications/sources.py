@@ -15,7 +15,11 @@ from cityevents import clock
 from cityevents.calendar import WorkCalendar
 
 KINDS = ("event_dispatched", "event_light_yellow", "event_light_red", "critical_alarm",
-         "alarm_unacknowledged", "data_request", "quality_task", "report_ready")
+         "alarm_unacknowledged", "data_request", "quality_task", "report_ready",
+         "event_reminder", "event_escalated")
+# not a login role: a notification for the department's leader (分管领导), reached through a
+# subscription whose role is this and whose recipients are the leader's address or phone
+LEADER_AUDIENCE = "department_leader"
 SEVERITIES = ("warning", "minor", "major", "critical")  # ascending
 
 _INSERT = ("INSERT INTO notifications (kind, ref, severity, department_id, audience, title, body)"
@@ -39,6 +43,24 @@ _SOURCES = {
                '案件超时（红灯）#' || e.id, e.description
         FROM event_transitions t JOIN events e ON e.id = t.event_id
         WHERE t.action = 'supervise' AND t.actor = 'system' AND t.at > %(since)s""",
+    # 催办 (cityevents/reminders.py): every reminder reaches the department working the task;
+    # an escalated one (the task's Nth, or overdue) reaches its leader as well
+    "event_reminder": """
+        SELECT 'event_reminder', r.id::text,
+               CASE WHEN r.escalated THEN 'major' ELSE 'minor' END, r.department_id,
+               ARRAY['department_staff', 'dispatcher'],
+               '催办 #' || e.id || CASE WHEN r.task_id IS NULL THEN '（主办）' ELSE '（协办）' END
+               || ' 第' || r.number || '次',
+               CASE WHEN r.note <> '' THEN r.note || '；' ELSE '' END || e.description
+        FROM event_reminders r JOIN events e ON e.id = r.event_id WHERE r.at > %(since)s""",
+    "event_escalated": """
+        SELECT 'event_escalated', r.id::text, 'major', r.department_id,
+               ARRAY['department_leader', 'dispatcher'],
+               '催办升级 #' || e.id || ' 第' || r.number || '次'
+               || CASE r.reason WHEN 'overdue' THEN '（已超时）' ELSE '' END,
+               CASE WHEN r.note <> '' THEN r.note || '；' ELSE '' END || e.description
+        FROM event_reminders r JOIN events e ON e.id = r.event_id
+        WHERE r.escalated AND r.at > %(since)s""",
     "critical_alarm": """
         SELECT 'critical_alarm', a.id::text, 'critical', d.department_id,
                ARRAY['operator', 'ops_engineer', 'dispatcher'],

@@ -11,7 +11,7 @@ from cityops.errors import Conflict, InvalidInput, NotFound
 from cityops.principal import Role
 from datafoundation.secrets import encrypt
 from notifications import registry
-from notifications.sources import KINDS
+from notifications.sources import KINDS, LEADER_AUDIENCE
 
 _CHANNEL = ("SELECT id, name, kind, config, secret IS NOT NULL AS has_secret, enabled,"
             " created_by, created_at FROM notification_channels")
@@ -58,7 +58,8 @@ def _check_subscription(body: dict) -> None:
     unknown = sorted(set(body["kinds"]) - set(KINDS))
     if unknown:
         raise InvalidInput(f"kinds: unknown {', '.join(unknown)}; known: {', '.join(KINDS)}")
-    if body["role"] is not None and body["role"] not in {r.value for r in Role}:
+    if body["role"] is not None and body["role"] not in {r.value for r in Role} | {
+            LEADER_AUDIENCE}:
         raise InvalidInput(f"role: unknown role {body['role']!r}")
     if (body["quiet_start"] is None) != (body["quiet_end"] is None):
         raise InvalidInput("quiet_start, quiet_end: give both or neither")

@@ -12,6 +12,7 @@ from api.deps import get_settings
 from api.schemas.events import Clock, Evaluation, EventDetail, EventOut
 from cityevents import clock
 from cityevents.calendar import WorkCalendar, now_utc
+from cityevents.task_views import co_light, worst
 from cityops.settings import Settings
 
 
@@ -32,11 +33,15 @@ Now = Annotated[datetime, Depends(now_utc)]
 
 def event_out(row: dict, cal: WorkCalendar, now: datetime) -> EventOut:
     seen = clock.view(cal, row, now)
+    # co-handling tasks (协办) run their own clocks: the event shows the worst light
+    tasks_light = (co_light(cal, row.get("co_clocks"), now)
+                   if row["state"] not in ("closed", "cancelled") else None)
     lights = Clock(
         step=row["step"], step_deadline_at=row["step_deadline_at"],
         step_light=seen.step_light, step_used_share=_round(seen.step_used_share),
         total_deadline_at=row["total_deadline_at"], total_light=seen.total_light,
-        total_used_share=_round(seen.total_used_share), light=seen.light,
+        total_used_share=_round(seen.total_used_share), tasks_light=tasks_light,
+        light=worst(seen.light, tasks_light),
     )
     return EventOut.model_validate({**row, "clock": lights})
 
@@ -70,4 +75,7 @@ def evaluation_out(row: dict) -> Evaluation:
         on_time_disposal_rate=_rate(row["disposed_on_time"], due),
         rework_rate=_rate(row["reworked"], due),
         accurate_dispatch_rate=_rate(row["accurate_dispatches"], row["dispatched"]),
+        co_on_time_disposal_rate=_rate(row["co_disposed_on_time"], row["co_due"]),
+        all_on_time_disposal_rate=_rate(row["disposed_on_time"] + row["co_disposed_on_time"],
+                                        due + row["co_due"]),
     )

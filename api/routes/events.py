@@ -33,7 +33,9 @@ from api.schemas.events import (
 from cityevents import alarms as alarm_events
 from cityevents import queries as q
 from cityevents import requests as asks
-from cityevents import service
+from cityevents import service, supervision
+from cityevents.evaluation import cohandling
+from cityevents.reminders import reminder_policy
 from cityevents.workflow import ACTIONS, APPROVER_ROLES, REPORTER_ROLES, REQUESTS
 from cityops.errors import InvalidInput
 from cityops.principal import Principal, Role
@@ -98,16 +100,20 @@ async def evaluation(
     start = _utc(start or end - timedelta(days=30))
     if start >= end:
         raise InvalidInput("start must be before end")
-    rows = [evaluation_out(r) for r in await q.evaluation(conn, start, end)]
+    merged = cohandling.merge(await q.evaluation(conn, start, end),
+                              await cohandling.counts(conn, start, end))
+    rows = [evaluation_out(r) for r in merged]
     return csv_response(rows, "evaluation.csv") if format == "csv" else rows
 
 
 @router.post("/v1/events/sweep", response_model=Swept,
              dependencies=_roles((Role.DISPATCHER,)))
-async def sweep(conn: Conn, cal: Calendar, now: Now) -> Swept:
-    """Raise supervision (督办) on every event whose light is red; `cityops events watch` runs
-    this every minute."""
-    return Swept(supervised=await service.sweep(conn, cal, now))
+async def sweep(conn: Conn, cal: Calendar, now: Now,
+                settings: Annotated[Settings, Depends(get_settings)]) -> Swept:
+    """Raise supervision (督办) on every event whose light is red and remind (催办) the tasks
+    running low or over; `cityops events watch` runs this every minute."""
+    done = await supervision.sweep(conn, cal, now, reminder_policy(settings))
+    return Swept(supervised=done.supervised, reminded=done.reminded)
 
 
 @router.get("/v1/events", response_model=list[EventOut], responses=CSV_RESPONSE,

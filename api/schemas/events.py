@@ -71,7 +71,9 @@ class Clock(BaseModel):
     total_deadline_at: datetime | None
     total_light: Light | None
     total_used_share: float | None
-    light: Light | None = Field(description="the worse of the two lights")
+    tasks_light: Light | None = Field(
+        None, description="the worst light of the open co-handling (协办) tasks")
+    light: Light | None = Field(description="the worst of the event's and its tasks' lights")
 
 
 class EventOut(BaseModel):
@@ -195,10 +197,20 @@ class Evaluation(BaseModel):
     on_time_disposal_rate: float | None
     rework_rate: float | None
     accurate_dispatch_rate: float | None
+    # co-handling (协办) tasks assigned to the department in the period (docs/city-operations.md)
+    co_assigned: int = 0
+    co_due: int = 0
+    co_disposed: int = 0
+    co_disposed_on_time: int = 0
+    co_reworked: int = 0
+    co_on_time_disposal_rate: float | None = None
+    all_on_time_disposal_rate: float | None = Field(
+        None, description="按期处置率 over lead and co-handling tasks together")
 
 
 class Swept(BaseModel):
     supervised: list[int]
+    reminded: list[int] = Field(default_factory=list, description="催办 reminders sent (ids)")
 
 
 class AlarmRuleIn(BaseModel):

@@ -78,8 +78,13 @@ def _department_objects(client: TestClient, admin: dict, dept: str, url: str) ->
             "INSERT INTO events (channel, reporter, category_code, urgency, description,"
             " state, department_id, reported_at) VALUES ('hotline', 't', 'E01.02', 'normal',"
             " 'd', 'dispatched', %s, now()) RETURNING id", (dept,)).fetchone()[0]
+        task = conn.execute(  # a co-handling task (协办) of the department
+            "INSERT INTO event_tasks (event_id, department_id, assigned_by, assigned_at, unit,"
+            " limit_s, deadline_at, updated_at) VALUES (%s, %s, 't', now(), 'hours', 3600,"
+            " now() + interval '1 hour', now()) RETURNING id", (event, dept)).fetchone()[0]
     return {"gateway": gateway, "device": device, "alarm": str(alarm), "command": str(command),
-            "event": str(event), "preset": preset, "preset_run": str(run)}
+            "event": str(event), "preset": preset, "preset_run": str(run),
+            "event_task": str(task), "event_party": str(event)}
 
 
 @pytest.fixture(scope="module")
