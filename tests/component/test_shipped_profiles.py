@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from edge_agents.driver import DriverFactory
 from edge_agents.profiles import all_profile_refs, load_profile
 from simulators.modbus_device import serve as serve_modbus
 from simulators.mqtt_sensor import MqttSensor
+from simulators.onvif.server import serve as serve_onvif
 from simulators.opcua_server import OpcUaSimulator
 from tests.helpers import await_for, free_port, port_open
 
@@ -30,6 +32,11 @@ async def simulated(profile, field_broker):
         task = asyncio.create_task(OpcUaSimulator(profile, "127.0.0.1", port, tick_s=0.1).serve())
         endpoint = {"protocol": "opcua", "url": f"opc.tcp://127.0.0.1:{port}/cityops/",
                     "mode": "poll"}
+    elif profile.protocol == "onvif":
+        os.environ["CITYOPS_TEST_CAMERA_PASSWORD"] = "shipped-camera"
+        task = asyncio.create_task(serve_onvif(port, "admin", "shipped-camera"))
+        endpoint = {"protocol": "onvif", "host": "127.0.0.1", "port": port,
+                    "username": "admin", "password_env": "CITYOPS_TEST_CAMERA_PASSWORD"}
     else:
         sensor = MqttSensor(profile, field_broker.url, f"test/{profile.model}", tick_s=0.1)
         task = asyncio.create_task(sensor.serve())
