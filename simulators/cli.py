@@ -64,6 +64,9 @@ def register(sim_app: typer.Typer) -> None:
     from simulators.onvif.cli import sim_onvif  # an ONVIF camera
 
     sim_app.command("onvif")(sim_onvif)
+    from simulators.snmp.cli import sim_snmp  # an SNMP switch, router or UPS
+
+    sim_app.command("snmp")(sim_snmp)
     from simulators.departments.demo import sim_departments  # 数据汇聚's department systems
 
     sim_app.command("departments")(sim_departments)

@@ -17,6 +17,8 @@ from simulators.modbus_device import serve as serve_modbus
 from simulators.mqtt_sensor import MqttSensor
 from simulators.onvif.server import serve as serve_onvif
 from simulators.opcua_server import OpcUaSimulator
+from simulators.snmp.agent import SnmpSimulator
+from simulators.snmp.agent import start as start_snmp
 from tests.helpers import await_for, free_port, port_open
 
 MOVING = {"sine", "ramp", "random_walk"}
@@ -37,13 +39,19 @@ async def simulated(profile, field_broker):
         task = asyncio.create_task(serve_onvif(port, "admin", "shipped-camera"))
         endpoint = {"protocol": "onvif", "host": "127.0.0.1", "port": port,
                     "username": "admin", "password_env": "CITYOPS_TEST_CAMERA_PASSWORD"}
+    elif profile.protocol == "snmp":
+        os.environ["CITYOPS_TEST_SNMP_COMMUNITY"] = "shipped"
+        task = await start_snmp(SnmpSimulator(profile, "shipped"), "127.0.0.1", port)
+        endpoint = {"protocol": "snmp", "host": "127.0.0.1", "port": port,
+                    "community": {"env": "CITYOPS_TEST_SNMP_COMMUNITY"}}
     else:
         sensor = MqttSensor(profile, field_broker.url, f"test/{profile.model}", tick_s=0.1)
         task = asyncio.create_task(sensor.serve())
         endpoint = {"protocol": "mqtt", "url": field_broker.url,
                     "base_topic": f"test/{profile.model}"}
         port = field_broker.port
-    await await_for(lambda: asyncio.to_thread(port_open, port), what="simulator")
+    if profile.protocol != "snmp":  # UDP: bound before start_snmp returned
+        await await_for(lambda: asyncio.to_thread(port_open, port), what="simulator")
     try:
         yield DeviceConfig.model_validate({"id": "dev", "profile": "x", "endpoint": endpoint})
     finally:
