@@ -298,10 +298,12 @@ class _Lost:
         return "keepalive timeout"
 
 
-async def probe_broker(url: str, username: str, password: str, timeout_s: float = 3.0) -> None:
+async def probe_broker(url: str, username: str, password: str, timeout_s: float = 3.0,
+                       tls_context: ssl.SSLContext | None = None) -> None:
     """Connect and disconnect once; raises BrokerUnavailable when the broker does not answer."""
     conn = MqttConnection(
-        url, client_id=f"probe-{id(object())}", username=username, password=password
+        url, client_id=f"probe-{id(object())}", username=username, password=password,
+        tls_context=tls_context,
     )
     try:
         await conn.connect(timeout_s)

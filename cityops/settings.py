@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     mqtt_ca_file: Path | None = None
     mqtt_cert_file: Path | None = None
     mqtt_key_file: Path | None = None
+    # each service's own certificate (its common name is the account: svc-ingest, svc-api),
+    # where the listener takes identities from certificates; unset: the shared pair above
+    ingest_mqtt_cert_file: Path | None = None
+    ingest_mqtt_key_file: Path | None = None
+    api_mqtt_cert_file: Path | None = None
+    api_mqtt_key_file: Path | None = None
     ingest_mqtt_username: str = "svc-ingest"
     ingest_mqtt_password: SecretStr = SecretStr("")
     api_mqtt_username: str = "svc-api"
@@ -155,6 +161,16 @@ class Settings(BaseSettings):
     # the map's basemap: a county's PMTiles file served with range requests (docs/map.md);
     # unset, the default outline built from open data is served instead
     map_pmtiles_path: Path | None = None
+
+    @field_validator("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file",
+                     "ingest_mqtt_cert_file", "ingest_mqtt_key_file", "api_mqtt_cert_file",
+                     "api_mqtt_key_file")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        # at start, with the variable's name (load_settings), not at the first connection
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -14,7 +14,10 @@ def client_tls_context(ca_file: Path | None = None, cert_file: Path | None = Non
                        key_file: Path | None = None) -> ssl.SSLContext:
     """TLS to a broker that must prove itself: against `ca_file`, else the system's CAs;
     with a client certificate when the broker asks for one (per-gateway certificates)."""
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(f"CA file {ca_file}: {err}") from err
     if cert_file or key_file:
         if not (cert_file and key_file):
             raise ConfigError("a client certificate needs both cert_file and key_file")
@@ -25,11 +28,42 @@ def client_tls_context(ca_file: Path | None = None, cert_file: Path | None = Non
     return context
 
 
-def service_tls_context(settings) -> ssl.SSLContext | None:
+# the services that connect to the broker, and the prefix of their settings
+SERVICES = ("ingest", "api")
+
+
+def service_identity(settings, service: str) -> tuple[tuple[str, Path | None],
+                                                       tuple[str, Path | None]]:
+    """The (setting, path) of the service's certificate and key: its own pair if either is
+    set (CITYOPS_INGEST_MQTT_CERT_FILE...), else the shared CITYOPS_MQTT_CERT_FILE pair."""
+    if service not in SERVICES:
+        raise ConfigError(f"unknown service {service!r}: one of {SERVICES}")
+    own = (f"{service}_mqtt_cert_file", f"{service}_mqtt_key_file")
+    if getattr(settings, own[0]) is None and getattr(settings, own[1]) is None:
+        own = ("mqtt_cert_file", "mqtt_key_file")
+    return tuple((name, getattr(settings, name)) for name in own)  # type: ignore[return-value]
+
+
+def service_tls_context(settings, service: str) -> ssl.SSLContext | None:
     """The platform's services to an mqtts:// broker: verified against `mqtt_ca_file`, with
-    the service's certificate (common name svc-ingest or svc-api) where the listener takes
-    identities from certificates; None for plain mqtt://."""
+    the service's own certificate (common name svc-ingest or svc-api) where the listener takes
+    identities from certificates; None for plain mqtt://. Built once at the service's start,
+    so a wrong file fails it with the setting's name."""
     if not settings.mqtt_url.startswith("mqtts:"):
         return None
-    return client_tls_context(settings.mqtt_ca_file, settings.mqtt_cert_file,
-                              settings.mqtt_key_file)
+    (cert_name, cert), (key_name, key) = service_identity(settings, service)
+    if bool(cert) != bool(key):
+        missing = key_name if cert else cert_name
+        raise ConfigError(f"CITYOPS_{missing.upper()} is not set: a client certificate "
+                          "needs both its certificate and its key file")
+    try:
+        context = client_tls_context(settings.mqtt_ca_file)
+    except ConfigError as err:
+        raise ConfigError(f"CITYOPS_MQTT_CA_FILE: {err.detail}") from err
+    if cert and key:
+        try:
+            context.load_cert_chain(str(cert), str(key))
+        except (OSError, ssl.SSLError) as err:
+            raise ConfigError(f"CITYOPS_{cert_name.upper()} / CITYOPS_{key_name.upper()}: "
+                              f"not a certificate and its key ({err})") from err
+    return context

@@ -99,8 +99,18 @@ def _with_secrets(ctx: Context, host: Host) -> Host:
     gateway = host.variables.get("gateway_id")
     if "edge_gateways" not in host.groups or not gateway:
         return host
-    broker_url = ctx.settings.gateway_mqtt_url or ctx.settings.mqtt_url
-    extra = {"gateway_password": _gateway_password(ctx, gateway),
-             "edge_agent_config": {"broker": {"url": broker_url}}}
+    extra = {"gateway_password": _gateway_password(ctx, gateway), **agent_broker(ctx.settings)}
     return Host(host.name, host.address, host.port, host.user, host.groups,
                 {**host.variables, **extra})
+
+
+def agent_broker(settings: Settings) -> dict[str, Any]:
+    """The broker part of a provisioned agent's config. Over TLS (an mqtts:// gateway URL)
+    the agent verifies the broker against the CA the platform trusts (CITYOPS_MQTT_CA_FILE):
+    a local or county CA is in no system store. The role writes it beside the agent's config
+    as its broker.ca_file; without that setting the host's system CAs are used."""
+    url = settings.gateway_mqtt_url or settings.mqtt_url
+    found: dict[str, Any] = {"edge_agent_config": {"broker": {"url": url}}}
+    if url.startswith("mqtts:") and settings.mqtt_ca_file is not None:
+        found["gateway_broker_ca"] = settings.mqtt_ca_file.read_text()
+    return found

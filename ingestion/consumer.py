@@ -42,6 +42,8 @@ class IngestWorker:
     def __init__(self, settings: Settings, client_id: str) -> None:
         self.settings = settings
         self.client_id = client_id
+        # built now: a wrong certificate setting stops the worker at start, naming the setting
+        self.tls_context = service_tls_context(settings, "ingest")
         url = settings.database_url.get_secret_value()
         self.stores = StorePipeline(url, settings.ingest_store_connections,
                                     settings.ingest_keep_latest)
@@ -90,7 +92,7 @@ class IngestWorker:
             session_expiry_s=s.ingest_session_expiry_s,
             on_message=self._on_message,
             receive_maximum=min(65535, s.ingest_max_inflight_messages),
-            tls_context=service_tls_context(s),
+            tls_context=self.tls_context,
         )
 
     async def run(self) -> None:

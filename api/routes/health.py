@@ -14,6 +14,7 @@ from api.schemas.readings import Health
 from cityops.errors import BrokerUnavailable
 from cityops.mqtt import probe_broker
 from cityops.settings import Settings
+from cityops.tls import service_tls_context
 
 router = APIRouter(tags=["health"])
 
@@ -33,6 +34,7 @@ async def _broker(settings: Settings) -> str:
         await probe_broker(
             settings.mqtt_url, settings.api_mqtt_username,
             settings.api_mqtt_password.get_secret_value(),
+            tls_context=service_tls_context(settings, "api"),
         )
         return "ok"
     except BrokerUnavailable as err:

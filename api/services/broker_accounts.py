@@ -17,6 +17,7 @@ from typing import Protocol
 
 from cityops.errors import BrokerUnavailable, StackError
 from infra.broker import accounts
+from infra.broker.certificates import revoke_certificates
 from infra.broker.process import Broker
 
 _LISTENER = re.compile(r"^listener\s+(\d+)\s+(\S+)\s*$", re.MULTILINE)
@@ -71,6 +72,7 @@ class LocalMosquitto:
     def _revoke(self, gateway: str) -> None:
         broker = self._broker()
         accounts.revoke_gateway(self.state_dir, gateway)
+        revoke_certificates(broker, gateway)  # in the CRL: no TLS handshake any more
         self._apply(broker)
 
     async def issue(self, gateway: str) -> str:

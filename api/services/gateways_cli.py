@@ -30,11 +30,13 @@ class OneShotPublisher:
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False,
                       timeout_s: float = 5.0) -> None:
         from cityops.mqtt import MqttConnection
+        from cityops.tls import service_tls_context
 
         s = self.settings
         conn = MqttConnection(s.mqtt_url, client_id=f"cli-{uuid.uuid4().hex[:12]}",
                               username=s.api_mqtt_username,
-                              password=s.api_mqtt_password.get_secret_value())
+                              password=s.api_mqtt_password.get_secret_value(),
+                              tls_context=service_tls_context(s, "api"))
         try:
             await conn.connect(timeout_s)
             await asyncio.wait_for(conn.publish(topic, payload, qos=1, retain=retain), timeout_s)

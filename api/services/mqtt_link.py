@@ -48,6 +48,8 @@ class MqttLink:
         self.conn: MqttConnection | None = None
         self.connected = asyncio.Event()
         self.inbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=10_000)
+        # built now: a wrong certificate setting stops the API at start, naming the setting
+        self.tls_context = service_tls_context(settings, "api")
 
     def _connection(self) -> MqttConnection:
         s = self.settings
@@ -57,7 +59,7 @@ class MqttLink:
             username=s.api_mqtt_username,
             password=s.api_mqtt_password.get_secret_value(),
             on_message=self._receive,
-            tls_context=service_tls_context(s),
+            tls_context=self.tls_context,
         )
 
     def _receive(self, topic: str, payload: bytes, _mid: int, _qos: int) -> None:

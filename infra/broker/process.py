@@ -44,6 +44,11 @@ class BrokerTls:
     certfile: Path
     keyfile: Path
     client_certs: bool = False
+    # a CRL of `cafile`'s CA: a certificate in it cannot even finish the TLS handshake
+    crlfile: Path | None = None
+    # the local CA's folder (infra/tls/ca.py) that issues the gateways' certificates, so a
+    # revoke (onboarding, the CLI) can put them into the CRL; None with a county's own PKI
+    issuer: Path | None = None
 
 
 TLS_FILE = "tls.json"
@@ -55,8 +60,10 @@ def _saved_tls(state_dir: Path) -> BrokerTls | None:
     except (OSError, ValueError):
         return None
     own = state_dir / "tls"
+    issuer = Path(saved["issuer"]) if saved.get("issuer") else None
+    crlfile = Path(saved["crlfile"]) if saved.get("crlfile") else None
     return BrokerTls(int(saved["port"]), own / "ca.crt", own / "server.crt", own / "server.key",
-                     bool(saved.get("client_certs")))
+                     bool(saved.get("client_certs")), crlfile, issuer)
 
 
 class Broker:
@@ -109,11 +116,13 @@ class Broker:
             own = self.state_dir / "tls"
             own.mkdir(exist_ok=True)
             for source, name in ((self.tls.cafile, "ca.crt"), (self.tls.certfile, "server.crt"),
-                                 (self.tls.keyfile, "server.key")):
-                if source.resolve() != (own / name).resolve():
+                                 (self.tls.keyfile, "server.key"), (self.tls.crlfile, "ca.crl")):
+                if source and source.resolve() != (own / name).resolve():
                     write_private(own / name, source.read_text())
             write_private(self.state_dir / TLS_FILE, json.dumps(
-                {"port": self.tls.port, "client_certs": self.tls.client_certs}) + "\n")
+                {"port": self.tls.port, "client_certs": self.tls.client_certs,
+                 "crlfile": _absolute(self.tls.crlfile), "issuer": _absolute(self.tls.issuer)})
+                          + "\n")
         if self.run_as and os.geteuid() == 0:
             user = pwd.getpwnam(self.run_as)
             for path in [self.state_dir, *self.state_dir.rglob("*")]:
@@ -158,6 +167,8 @@ class Broker:
                       "tls_version tlsv1.2"]
             if tls.client_certs:
                 lines += ["require_certificate true", "use_identity_as_username true"]
+            if tls.crlfile:  # SIGHUP re-reads it (Mosquitto >= 1.6, checked in the tests)
+                lines.append(f"crlfile {own / 'ca.crl'}")
         return "\n".join(lines) + "\n"
 
     def pid(self) -> int | None:
@@ -253,6 +264,10 @@ class Broker:
             return " | ".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+
+def _absolute(path: Path | None) -> str:
+    return str(path.absolute()) if path else ""
 
 
 def _is_our_mosquitto(pid: int, conf_path: Path) -> bool:

@@ -40,7 +40,7 @@ def cluster_for(state_dir: Path) -> HaCluster:
 def up_ha(state_dir: Path) -> list[stack.Part]:
     stack.install()
     env_path = state_dir / "local.env"
-    env = stack._local_env(stack.read_env(env_path))
+    env = stack._local_env(stack.read_env(env_path), state_dir)
     password = urlsplit(env["CITYOPS_DATABASE_URL"]).password
     if not password:
         raise StackError(f"CITYOPS_DATABASE_URL in {env_path} has no password")
@@ -53,15 +53,7 @@ def up_ha(state_dir: Path) -> list[stack.Part]:
     env["CITYOPS_DATABASE_READ_URL"] = cluster.url(postgres.ROLE, password, postgres.DATABASE,
                                                    "prefer-standby")
     stack.write_env(env_path, env)
-    broker = stack.broker_for(state_dir)
-    for prefix in stack.SERVICES.values():
-        accounts.ensure_service_account(broker.state_dir, env[f"{prefix}_USERNAME"],
-                                        env[f"{prefix}_PASSWORD"])
-    broker.write_config()
-    if broker.is_running():
-        broker.reload()
-    else:
-        broker.start()
+    stack.ensure_broker(state_dir, env)  # the same broker as `stack up`'s, TLS listener included
     cluster.wait_synchronous(120)
     return status_ha(state_dir)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 
 from cityops.errors import StackError
 from infra.broker import accounts
+from infra.broker.certificates import revoke_certificates
 from infra.broker.process import Broker, BrokerTls
 from infra.local import postgres
 from infra.tls.ca import LocalCA
@@ -24,6 +26,10 @@ BROKER_USER = "mosquitto"
 INSTALL_SCRIPT = Path(__file__).with_name("install.sh")
 TSDB_CONTROL = Path(f"/usr/share/postgresql/{postgres.PG_MAJOR}/extension/timescaledb.control")
 SERVICES = {"svc-ingest": "CITYOPS_INGEST_MQTT", "svc-api": "CITYOPS_API_MQTT"}
+# the platform's services talk to the broker over TLS, each with its own certificate; gateways
+# keep being handed the password listener (docs/operations.md, "Encryption in transit")
+SERVICES_MQTT_URL = f"mqtts://{BROKER_HOST}:{BROKER_TLS_PORT}"
+GATEWAYS_MQTT_URL = f"mqtt://{BROKER_HOST}:{BROKER_PORT}"
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,9 @@ def ensure_tls(state_dir: Path) -> BrokerTls:
     """The local CA under <state_dir>/tls (made once) and the broker's TLS listener."""
     ca = LocalCA(state_dir / "tls").ensure()
     server = ca.server([BROKER_HOST, "localhost"])
-    return BrokerTls(BROKER_TLS_PORT, ca.cert_path, server.cert, server.key, client_certs=True)
+    ca.write_crl()  # signed afresh at each `stack up`, keeping what was revoked
+    return BrokerTls(BROKER_TLS_PORT, ca.cert_path, server.cert, server.key, client_certs=True,
+                     crlfile=ca.crl_path.absolute(), issuer=ca.folder.absolute())
 
 
 def install() -> None:
@@ -67,8 +75,32 @@ def read_env(path: Path) -> dict[str, str]:
     return values
 
 
-def _local_env(existing: dict[str, str]) -> dict[str, str]:
-    """Our keys, keeping every value already there; unknown keys are carried over untouched."""
+def _services_tls_env(existing: dict[str, str], state_dir: Path) -> dict[str, str]:
+    """The services on the TLS listener, each with its certificate of the local CA, when the
+    services' URL is the stack's: none yet, already ours, or the plain one every `stack up`
+    wrote before TLS (recognised by having no CITYOPS_MQTT_CA_FILE beside it), which is
+    upgraded. Any other URL is an operator's choice and stays as it is, with no keys added;
+    a key already there (a county's own certificate) is kept."""
+    url = existing.get("CITYOPS_MQTT_URL", SERVICES_MQTT_URL)
+    legacy = url == GATEWAYS_MQTT_URL and "CITYOPS_MQTT_CA_FILE" not in existing
+    if url != SERVICES_MQTT_URL and not legacy:
+        return {}
+    ca = LocalCA(state_dir / "tls").ensure()
+    ours = {"CITYOPS_MQTT_CA_FILE": str(ca.cert_path.absolute()),
+            # services' URL and gateways' URL differ now: registering a gateway hands it this
+            "CITYOPS_GATEWAY_MQTT_URL": GATEWAYS_MQTT_URL}
+    for user, prefix in SERVICES.items():
+        if f"{prefix}_CERT_FILE" in existing or f"{prefix}_KEY_FILE" in existing:
+            continue
+        issued = ca.ensure_client(user)
+        ours[f"{prefix}_CERT_FILE"] = str(issued.cert.absolute())
+        ours[f"{prefix}_KEY_FILE"] = str(issued.key.absolute())
+    return {**ours, **existing, "CITYOPS_MQTT_URL": SERVICES_MQTT_URL}
+
+
+def _local_env(existing: dict[str, str], state_dir: Path | None = None) -> dict[str, str]:
+    """Our keys, keeping every value already there; unknown keys are carried over untouched.
+    With `state_dir`, the services' MQTT over TLS too (_services_tls_env)."""
     db_password = urlsplit(existing.get("CITYOPS_DATABASE_URL", "")).password
     db_password = db_password or secrets.token_urlsafe(24)
     dsn = f"postgresql://{postgres.ROLE}:{db_password}@{postgres.HOST}:{postgres.PORT}"
@@ -84,7 +116,10 @@ def _local_env(existing: dict[str, str]) -> dict[str, str]:
     ours["CITYOPS_SECRET_KEY"] = secrets.token_urlsafe(48)
     # `cityops backup` encrypts with it: keep a copy away from this machine (docs/operations.md)
     ours["CITYOPS_BACKUP_KEY"] = secrets.token_urlsafe(48)
-    return {**ours, **existing}
+    merged = {**ours, **existing}
+    if state_dir is not None:
+        merged |= _services_tls_env(existing, state_dir)
+    return merged
 
 
 def write_env(path: Path, values: dict[str, str]) -> None:
@@ -95,7 +130,7 @@ def write_env(path: Path, values: dict[str, str]) -> None:
 def up(state_dir: Path) -> list[Part]:
     install()
     env_path = state_dir / "local.env"
-    env = _local_env(read_env(env_path))
+    env = _local_env(read_env(env_path), state_dir)
     # written first, so a failure further on cannot lose freshly generated passwords
     write_env(env_path, env)
     server = LocalCA(state_dir / "tls").ensure().server([postgres.HOST, "localhost"])
@@ -104,19 +139,38 @@ def up(state_dir: Path) -> list[Part]:
     if not db_password:
         raise StackError(f"CITYOPS_DATABASE_URL in {env_path} has no password")
     postgres.ensure_database(db_password)
+    ensure_broker(state_dir, env)
+    return status(state_dir)
+
+
+def ensure_broker(state_dir: Path, env: dict[str, str]) -> None:
+    """The broker with its service accounts, TLS listener and CRL, started or brought up to
+    date. Mosquitto opens listeners only at start, and a `crlfile` added to a running
+    listener is not taken by SIGHUP (only one there at start is re-read; checked here): one
+    running without them (a stack made before) is restarted once, which its clients ride
+    out by reconnecting."""
     broker = Broker(state_dir / "broker", BROKER_PORT, BROKER_HOST, run_as=BROKER_USER,
                     tls=ensure_tls(state_dir))
-    changed = False
     for prefix in SERVICES.values():
         user, password = env[f"{prefix}_USERNAME"], env[f"{prefix}_PASSWORD"]
-        changed |= accounts.ensure_service_account(broker.state_dir, user, password)
+        accounts.ensure_service_account(broker.state_dir, user, password)
+    started_with = broker.conf_path.read_text() if broker.conf_path.exists() else ""
     broker.write_config()
+    if broker.is_running() and ("\ncrlfile " not in started_with
+                                or not _accepts_tls(BROKER_HOST, BROKER_TLS_PORT)):
+        broker.stop()
     if broker.is_running():
-        if changed:
-            broker.reload()
+        broker.reload()  # the accounts, ACL and CRL (a fresh signature) re-read
     else:
         broker.start()
-    return status(state_dir)
+
+
+def _accepts_tls(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def down(state_dir: Path) -> None:
@@ -158,9 +212,11 @@ def add_gateway(state_dir: Path, gateway_id: str, certificate: bool = False) -> 
     broker = broker_for(state_dir)
     password = accounts.add_gateway(broker.state_dir, gateway_id)
     _apply(broker)
-    if certificate:
-        issued = LocalCA(state_dir / "tls").ensure().client(gateway_id)
-        return f"{password}\ncert_file: {issued.cert.resolve()}\nkey_file: {issued.key.resolve()}"
+    if certificate:  # the agent's `broker:` block for the TLS listener, but the password
+        ca = LocalCA(state_dir / "tls").ensure()
+        issued = ca.client(gateway_id)
+        return (f"{password}\nurl: {SERVICES_MQTT_URL}\nca_file: {ca.cert_path.resolve()}\n"
+                f"cert_file: {issued.cert.resolve()}\nkey_file: {issued.key.resolve()}")
     return password
 
 
@@ -168,6 +224,7 @@ def revoke_gateway(state_dir: Path, gateway_id: str) -> None:
     """Mosquitto drops the gateway's open connection when it reloads (checked in the tests)."""
     broker = broker_for(state_dir)
     accounts.revoke_gateway(broker.state_dir, gateway_id)
+    revoke_certificates(broker, gateway_id)
     _apply(broker)
 
 

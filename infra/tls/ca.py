@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cityops.errors import InvalidInput
 
 CA_DAYS, LEAF_DAYS = 3650, 825
+# issued client certificates' serials by identity, so a revoke reaches every one ever issued
+INDEX_FILE = "issued.json"
+CRL_FILE = "ca.crl"
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ class LocalCA:
                                                                          for h in server_hosts]),
                                             critical=False)
         cert = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+        if not server_hosts:
+            self._record(cn, cert.serial_number)
         issued = Issued(self.folder / f"{name}.crt", self.folder / f"{name}.key")
         _write_private(issued.key, _key_pem(key))
         issued.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -107,10 +113,70 @@ class LocalCA:
         return self._issue(hosts[0], name, hosts)
 
     def client(self, identity: str) -> Issued:
-        """A client certificate whose common name is `identity` (a gateway id)."""
+        """A new client certificate whose common name is `identity` (a gateway id)."""
         if not identity or "/" in identity or identity.startswith("."):
             raise InvalidInput(f"{identity!r} cannot name a client certificate")
         return self._issue(identity, f"clients/{identity}", None)
+
+    def ensure_client(self, identity: str) -> Issued:
+        """The identity's certificate as kept, or a new one (a service's: svc-ingest...);
+        one revoked is replaced."""
+        kept = Issued(self.folder / "clients" / f"{identity}.crt",
+                      self.folder / "clients" / f"{identity}.key")
+        if kept.cert.exists() and kept.key.exists():
+            serial = x509.load_pem_x509_certificate(kept.cert.read_bytes()).serial_number
+            if serial not in self.revoked_serials():
+                return kept
+        return self.client(identity)
+
+    # -- revocation: a CRL the broker checks at each TLS handshake (docs/operations.md)
+    @property
+    def crl_path(self) -> Path:
+        return self.folder / CRL_FILE
+
+    def _issued(self) -> dict[str, list[str]]:
+        try:
+            return json.loads((self.folder / INDEX_FILE).read_text())
+        except FileNotFoundError:
+            return {}
+
+    def _record(self, identity: str, serial: int) -> None:
+        index = self._issued()
+        index.setdefault(identity, []).append(format(serial, "x"))
+        _write_private(self.folder / INDEX_FILE, (json.dumps(index, indent=1) + "\n").encode())
+
+    def revoked_serials(self) -> set[int]:
+        if not self.crl_path.exists():
+            return set()
+        crl = x509.load_pem_x509_crl(self.crl_path.read_bytes())
+        return {entry.serial_number for entry in crl}
+
+    def revoke(self, identity: str) -> int:
+        """Every certificate ever issued to `identity` goes into the CRL; how many were new."""
+        revoked = self.revoked_serials()
+        new = {int(s, 16) for s in self._issued().get(identity, [])} - revoked
+        self.write_crl(revoked | new)
+        return len(new)
+
+    def write_crl(self, serials: set[int] | None = None) -> Path:
+        """(Re)sign the CRL, valid as long as the CA: an expired CRL would make the broker
+        refuse every certificate, and `stack up` or a revoke signs a fresh one anyway."""
+        serials = self.revoked_serials() if serials is None else serials
+        ca_key = serialization.load_pem_private_key(self.key_path.read_bytes(), None)
+        ca_cert = x509.load_pem_x509_certificate(self.cert_path.read_bytes())
+        now = dt.datetime.now(dt.UTC)
+        builder = (x509.CertificateRevocationListBuilder().issuer_name(ca_cert.subject)
+                   .last_update(now - dt.timedelta(minutes=5))
+                   .next_update(ca_cert.not_valid_after_utc))
+        for serial in sorted(serials):
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial)
+                .revocation_date(now).build())
+        crl = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+        tmp = self.crl_path.with_name(f".{CRL_FILE}.tmp")
+        tmp.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+        tmp.replace(self.crl_path)  # the broker never reads half a CRL
+        return self.crl_path
 
 
 def _san(host: str) -> x509.GeneralName:

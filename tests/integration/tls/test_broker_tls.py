@@ -200,7 +200,7 @@ async def test_the_ingest_session_receives_over_tls_with_its_service_certificate
         "mqtt_cert_file": svc.cert, "mqtt_key_file": svc.key})
     got: asyncio.Queue = asyncio.Queue()
     session = LeanMqttSession(tls.mqtt_url, client_id="ingest-tls-test",
-                              tls_context=service_tls_context(tls),
+                              tls_context=service_tls_context(tls, "ingest"),
                               on_message=lambda topic, payload, mid, qos: got.put_nowait(payload))
     await session.connect()
     await session.subscribe([(wire.telemetry_topic("+"), 1)])
@@ -212,4 +212,4 @@ async def test_the_ingest_session_receives_over_tls_with_its_service_certificate
     assert await asyncio.wait_for(got.get(), 10) == b"over-tls"
     await gateway.close()
     await session.close()
-    assert service_tls_context(settings) is None, "plain mqtt:// has no TLS"
+    assert service_tls_context(settings, "ingest") is None, "plain mqtt:// has no TLS"
