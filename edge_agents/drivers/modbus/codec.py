@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cityops.errors import DecodeError
@@ -49,6 +50,34 @@ def decode_registers(
         raise DecodeError(f"{len(registers)} registers do not hold a {data_type}")
     # a float32 comes back as its exact double; PointBase.to_engineering shortens it
     return struct.unpack(f">{code}", data)[0]
+
+
+def raw_reader(
+    data_type: str, order: WordOrder, bit: int | None, count: int
+) -> Callable[[bytes, int], bool | int | float | str]:
+    """decode_registers made once per point: reads the value at a byte offset of a block's
+    big-endian bytes (the block packed once, not each point's registers again). The common
+    orders need no reordering: ABCD is the struct's big-endian, DCBA its little-endian, and a
+    single register has no words to swap."""
+    if bit is not None:
+        return lambda data, at: bool(((data[at] << 8 | data[at + 1]) >> bit) & 1)
+    size = 2 * count
+    if data_type == "string":
+        return lambda data, at: decode_registers(
+            bytes_to_registers(data[at:at + size]), data_type, order)
+    code = STRUCT_CODE.get(data_type)
+    if code is None or struct.calcsize(code) != size:
+        def wrong(data: bytes, at: int) -> bool | int | float | str:
+            raise DecodeError(f"{count} registers do not hold a {data_type}")
+        return wrong
+    if order is WordOrder.ABCD or (size == 2 and order is WordOrder.CDAB):
+        unpack = struct.Struct(f">{code}").unpack_from
+    elif order is WordOrder.DCBA or (size == 2 and order is WordOrder.BADC):
+        unpack = struct.Struct(f"<{code}").unpack_from
+    else:
+        whole = struct.Struct(f">{code}").unpack
+        return lambda data, at: whole(_reorder(data[at:at + size], order))[0]
+    return lambda data, at: unpack(data, at)[0]
 
 
 def encode_value(
