@@ -24,6 +24,7 @@ const RULES = {
   "dashboards.read": ["admin", "department_staff", "dispatcher", "operator", "ops_engineer",
                       "viewer"],
   "device.command": ["admin", "operator"],
+  "camera.snapshot": ["admin", "operator", "dispatcher"],  // POST /v1/cameras/{camera}/snapshot
   "preset.run": ["admin", "operator"],
   "commands.read": ["admin", "field_technician", "operator"],
   "alarm.acknowledge": ["admin", "operator"],
