@@ -90,7 +90,8 @@ def run_demo() -> None:
     api_port = _free_port(settings.api_port)
     config = yaml.safe_load(EXAMPLE.read_text())
     config["queue"]["path"] = str(demo_dir / "gw-demo.queue.db")
-    config["broker"]["url"] = settings.mqtt_url
+    # a gateway's listener (passwords), not the services' (certificates; docs/operations.md)
+    config["broker"]["url"] = settings.gateway_mqtt_url or settings.mqtt_url
     sims = _simulators(config)
     config_path = demo_dir / "gw-demo.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
