@@ -142,6 +142,10 @@ def start_api(url: str, secret: str, workers: int | None) -> tuple[subprocess.Po
             "CITYOPS_MQTT_URL": settings.mqtt_url, "CITYOPS_LOG_LEVEL": "WARNING",
             "CITYOPS_API_MQTT_PASSWORD": settings.api_mqtt_password.get_secret_value(),
             "CITYOPS_ENV_FILE": "/nonexistent"}
+    for name in ("mqtt_ca_file", "api_mqtt_cert_file", "api_mqtt_key_file", "mqtt_cert_file",
+                 "mqtt_key_file"):  # the stack's services reach the broker over TLS
+        if getattr(settings, name) is not None:
+            env[f"CITYOPS_{name.upper()}"] = str(getattr(settings, name))
     if workers:
         env["CITYOPS_API_WORKERS"] = str(workers)
     proc = subprocess.Popen([sys.executable, "-m", "cli", "api", "--port", str(port)],
