@@ -25,6 +25,7 @@ from cityops import wire
 from cityops.errors import BrokerUnavailable, InvalidInput, SinkUnavailable
 from cityops.mqtt import MqttConnection
 from cityops.settings import Settings, deployment_of
+from cityops.tls import service_tls_context
 from ingestion.alarms import alarm_topic_root
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ class Watcher:
                                 settings.calendar_extra_workdays)
         self.inbox: asyncio.Queue[tuple[str, bytes, int, int]] = asyncio.Queue()
         self.next_sweep = 0.0
+        # the svc-api identity (the broker's ACL lets it read the alarm topics): over TLS its
+        # certificate, checked now so a wrong setting stops the watcher at start
+        self.tls_context = service_tls_context(settings, "api")
 
     async def run(self) -> None:
         """Forever: one session at a time, a new one after any broker or database failure."""
@@ -58,6 +62,7 @@ class Watcher:
             username=self.settings.api_mqtt_username,
             password=self.settings.api_mqtt_password.get_secret_value(),
             clean_start=False, session_expiry_s=86400, manual_ack=True,
+            tls_context=self.tls_context,
             on_message=lambda *message: self.inbox.put_nowait(message),
         )
         await mqtt.connect()
