@@ -83,6 +83,10 @@ class AuditEntry(BaseModel):
     outcome: str
     status: int | None
     detail: dict[str, Any]
+    # the hash chain (docs/security.md): what `GET /v1/audit/verify` names when it breaks
+    seq: int | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
 
 
 class UsageRow(BaseModel):

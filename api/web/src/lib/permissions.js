@@ -35,6 +35,7 @@ const RULES = {
   "event.report": ["admin", "dispatcher", "department_staff", "operator", "field_technician"],
   "event.supervise": ["admin", "dispatcher"],
   "event.approve": ["admin", "dispatcher"],
+  "event.cohandle": ["admin", "dispatcher"],  // add/release co-handlers, 催办 (event_tasks.py)
   "cloud.job": ["admin", "ops_engineer"],
   "lineage.read": ["admin", "data_admin", "department_staff", "viewer"],
   // 数据质量 (issue 15): the data bureau sets and runs rules; departments see their own
@@ -42,6 +43,16 @@ const RULES = {
   "quality.write": ["data_admin"],
   "sync.read": ["admin", "data_admin", "department_staff", "viewer"],
   "sync.write": ["admin", "data_admin"],
+  // 管理 (issue 18): each administrator's duty (三员分立, docs/security.md)
+  "page.admin": ["admin", "data_admin", "security_admin", "audit_admin"],
+  "admin.audit": ["audit_admin"],
+  "admin.rules": ["admin", "data_admin"],
+  "admin.categories": ["admin", "data_admin"],
+  "admin.users": ["admin", "security_admin"],
+  "admin.keys": ["security_admin"],
+  "admin.lockouts": ["security_admin"],
+  "users.manage": ["admin"],
+  "users.role": ["security_admin"],
 };
 
 export function can(action, role = session.role) {

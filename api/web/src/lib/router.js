@@ -14,6 +14,7 @@ const PATTERNS = [
   ["/data", "data"],
   ["/map", "map"],
   ["/decisions", "decisions"],
+  ["/admin", "admin"],
 ];
 
 function match(pathname) {
