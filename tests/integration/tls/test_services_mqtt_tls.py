@@ -137,8 +137,14 @@ async def test_a_revoked_gateway_certificate_is_refused_at_the_handshake(
     revoked = sb.ca.client("gw-c")  # re-issued: both must go into the CRL
     assert _handshake(sb.tls_port, sb.ca, revoked) == "connack", "control: not revoked yet"
 
+    connected = _gateway(sb, "gw-c")
+    await connected.connect()
+
     # the API's and the CLI's revoke path: accounts, CRL, config rewritten, SIGHUP
     await LocalMosquitto(sb.broker.state_dir, wire.TOPIC_ROOT).revoke("gw-c")
+    # its open session is dropped too (the dynamic-security plugin, by username)
+    await asyncio.wait_for(asyncio.shield(connected.closed), 10)
+    await connected.close()
     for cert in (revoked, older):
         assert _handshake(sb.tls_port, sb.ca, cert).startswith("refused: ")
     assert _handshake(sb.tls_port, sb.ca, kept) == "connack", "other gateways unaffected"
