@@ -153,3 +153,28 @@ async def test_a_revoked_gateway_certificate_is_refused_at_the_handshake(
     assert _handshake(sb.tls_port, sb.ca, svc) == "connack", "the services unaffected"
     # a certificate issued after the revoke (the gateway re-admitted) is not in the CRL
     assert _handshake(sb.tls_port, sb.ca, sb.ca.client("gw-c")) == "connack"
+
+
+def test_stack_up_restarts_a_broker_started_without_the_crl_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stack made before the CRL: its running broker has the TLS listener but no
+    `crlfile`, which SIGHUP would not add; `stack up` restarts it, and only that once."""
+    monkeypatch.setattr(stack, "BROKER_PORT", free_port())
+    monkeypatch.setattr(stack, "BROKER_TLS_PORT", free_port())
+    monkeypatch.setattr(stack, "BROKER_USER", None)  # a root broker in a private tmp dir
+    env = stack._local_env({}, tmp_path)
+    before = dataclasses.replace(stack.ensure_tls(tmp_path), crlfile=None, issuer=None)
+    old = Broker(tmp_path / "broker", stack.BROKER_PORT, tls=before)
+    old.write_config()
+    old.start()
+    first = old.pid()
+    try:
+        stack.ensure_broker(tmp_path, env)
+        second = old.pid()
+        assert second is not None and second != first, "restarted with the CRL"
+        assert "\ncrlfile " in old.conf_path.read_text()
+        stack.ensure_broker(tmp_path, env)
+        assert old.pid() == second, "a broker with its CRL is only reloaded"
+    finally:
+        old.stop()
