@@ -67,7 +67,9 @@ export async function api(path, { method = "GET", body, params, form } = {}) {
   const headers = {};
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   let payload;
-  if (form) {
+  if (form instanceof FormData) {
+    payload = form; // a file upload (multipart): the browser sets the boundary
+  } else if (form) {
     payload = new URLSearchParams(form);
   } else if (body !== undefined) {
     headers["Content-Type"] = "application/json";
