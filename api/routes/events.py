@@ -123,6 +123,8 @@ async def list_events(
     state: str | None = None, department_id: str | None = None,
     category_code: str | None = None, channel: str | None = None,
     supervised: bool | None = None, urgency: str | None = None,
+    task_department_id: Annotated[str | None, Query(
+        description="events this department leads or co-handles (协办)")] = None,
     since: Annotated[datetime | None, Query(description="reported at or after")] = None,
     until: Annotated[datetime | None, Query(description="reported before")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 100,
@@ -130,7 +132,8 @@ async def list_events(
     format: Format = "json",
 ) -> list[EventOut] | Response:
     filters = {"state": state, "department_id": department_id, "category_code": category_code,
-               "channel": channel, "supervised": supervised, "urgency": urgency}
+               "channel": channel, "supervised": supervised, "urgency": urgency,
+               "task_department_id": task_department_id}
     rows = [event_out(r, cal, now)
             for r in await q.listing(conn, filters, since, until, limit, offset)]
     return csv_response(rows, "events.csv") if format == "csv" else rows

@@ -91,6 +91,10 @@ def test_co_handlers_work_their_own_tasks_and_hold_the_closure(api: Api) -> None
         ("lead", api.lead, "done"), ("co", api.co1, "done"), ("co", api.co2, "released")]
     assert seen[1]["feedback"] == "积水已排净" and seen[1]["rating"] == "satisfied"
     assert seen[0]["feedback"] == "井盖已补"
+    # a department finds the events it leads or co-handles (a released one: no longer)
+    for dept, expected in ((api.co1, True), (api.lead, True), (api.co2, False)):
+        listed = api.ok("co-viewer", "GET", "/v1/events", params={"task_department_id": dept})
+        assert (event in [e["id"] for e in listed]) is expected, dept
     timeline = api.ok("co-viewer", "GET", f"/v1/events/{event}")["transitions"]
     co_steps = [(t["action"], t["department_id"]) for t in timeline
                 if t["action"].startswith("cohandler_")]
