@@ -1,0 +1,154 @@
+"""The SNMP driver against Debian's real Net-SNMP `snmpd` (v2c and v3 authPriv, its own
+interface table and HOST-RESOURCES-MIB), and notifications sent by Net-SNMP's `snmptrap` and
+`snmpinform` to the driver's receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+
+import pytest
+
+from cityops.errors import DeviceAuthRefused, DeviceUnreachable
+from edge_agents.config import DeviceConfig
+from edge_agents.driver import DriverFactory
+from edge_agents.profiles import load_profile, parse_profile
+from tests.component.snmp_kit import V3_USER, Snmpd, free_udp_port, snmpd  # noqa: F401
+from tests.helpers import await_for
+
+LINK_DOWN, LINK_UP, IF_INDEX = "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.6.3.1.1.5.4", "1.3.6.1.2.1.2.2.1.1"
+
+
+def _device(endpoint: dict, poll_interval_s: float = 0.3) -> DeviceConfig:
+    return DeviceConfig.model_validate({"id": "sw-1", "profile": "x", "timeout_s": 1,
+                                        "poll_interval_s": poll_interval_s,
+                                        "endpoint": {"protocol": "snmp", **endpoint}})
+
+
+def _v2c(agent: Snmpd, **extra: object) -> dict:
+    os.environ["CITYOPS_TEST_SNMP_COMMUNITY"] = agent.community
+    return {"host": "127.0.0.1", "port": agent.port,
+            "community": {"env": "CITYOPS_TEST_SNMP_COMMUNITY"}, **extra}
+
+
+def _v3(agent: Snmpd, auth_key: str | None = None) -> dict:
+    os.environ["CITYOPS_TEST_SNMP_AUTH"] = auth_key or agent.auth_key
+    os.environ["CITYOPS_TEST_SNMP_PRIV"] = agent.priv_key
+    return {"host": "127.0.0.1", "port": agent.port, "version": "3",
+            "user": {"username": V3_USER, "auth_protocol": "SHA", "priv_protocol": "AES",
+                     "auth_key": {"env": "CITYOPS_TEST_SNMP_AUTH"},
+                     "priv_key": {"env": "CITYOPS_TEST_SNMP_PRIV"}}}
+
+
+async def test_v2c_reads_the_real_interface_table_and_host_resources(snmpd: Snmpd) -> None:
+    profile = load_profile("network/snmp_switch")
+    driver = DriverFactory().create(_device(_v2c(snmpd)), profile)
+    await driver.connect()
+    try:
+        got = {r.point: r for r in await driver.read()}
+        assert set(got) == {p.name for p in profile.points}
+        assert got["port1.name"].value == "lo"  # Linux numbers lo 1
+        assert got["port1.oper_up"].value is True and got["port1.admin_up"].value is True
+        assert got["sys_name"].value and got["uptime_s"].value > 0
+        assert 0 < got["memory_used_pct"].value < 100
+        # this host has far fewer than 24 interfaces: those points read bad, the rest read on
+        assert got["port24.in_bps"].quality.value == "bad"
+        assert got["poe_power_w"].quality.value == "bad"  # Net-SNMP has no POWER-ETHERNET-MIB
+
+        # snmpd fills hrProcessorTable only after a minute of CPU samples: until then the
+        # point reads bad (no row to reduce), then a load in percent
+        cpu = got["cpu_load_pct"]
+        assert cpu.quality.value == "bad" if cpu.value is None else 0 <= cpu.value <= 100
+
+        async def traffic() -> bool:  # SNMP over loopback is itself lo's traffic
+            now = {r.point: r.value for r in await driver.read()}
+            return now["port1.in_bps"] > 0 and now["port1.out_bps"] > 0
+
+        await await_for(traffic, timeout_s=15, interval_s=0.5, what="lo's bit rate")
+    finally:
+        await driver.close()
+
+
+async def test_v3_auth_priv_reads_and_a_wrong_key_is_refused(snmpd: Snmpd) -> None:
+    profile = load_profile("network/snmp_switch")
+    driver = DriverFactory().create(_device(_v3(snmpd)), profile)
+    await driver.connect()
+    got = {r.point: r.value for r in await driver.read()}
+    assert got["port1.name"] == "lo"
+    await driver.close()
+    wrong = DriverFactory().create(_device(_v3(snmpd, auth_key="not-the-key-1")), profile)
+    with pytest.raises(DeviceAuthRefused, match="refused the credentials"):
+        await wrong.connect()
+    await wrong.close()
+
+
+async def test_missing_hc_counter_falls_back_and_silence_is_unreachable(snmpd: Snmpd) -> None:
+    profile = parse_profile({
+        "model": "t-fallback", "category": "network", "protocol": "snmp",
+        "points": [{"name": "in_bps", "data_type": "float64", "scale": 8, "address": {
+            "oid": "1.3.6.1.2.1.31.1.1.1.6.999", "fallback": "1.3.6.1.2.1.2.2.1.10.1",
+            "rate": True}}]}, "t")
+    driver = DriverFactory().create(_device(_v2c(snmpd)), profile)
+    await driver.connect()
+
+    async def rate() -> bool:
+        return [r.quality.value for r in await driver.read()] == ["good"]
+
+    await await_for(rate, timeout_s=10, interval_s=0.3, what="the 32-bit fallback's rate")
+    await driver.close()
+    silent = DriverFactory().create(_device(_v2c(snmpd, port=free_udp_port())), profile)
+    with pytest.raises(DeviceUnreachable, match="no answer"):
+        await silent.connect()
+    await silent.close()
+
+
+async def test_traps_and_informs_become_readings(snmpd: Snmpd) -> None:
+    profile = load_profile("network/snmp_switch")
+    trap_port = free_udp_port()
+    os.environ["CITYOPS_TEST_TRAP_COMMUNITY"] = "trap-" + snmpd.community
+    endpoint = _v2c(snmpd, traps={
+        "host": "127.0.0.1", "port": trap_port,
+        "community": {"env": "CITYOPS_TEST_TRAP_COMMUNITY"},
+        "users": [{"username": "trapper", "auth_key": {"env": "CITYOPS_TEST_SNMP_AUTH"},
+                   "priv_key": {"env": "CITYOPS_TEST_SNMP_PRIV"}}]})
+    os.environ["CITYOPS_TEST_SNMP_AUTH"] = snmpd.auth_key
+    os.environ["CITYOPS_TEST_SNMP_PRIV"] = snmpd.priv_key
+    driver = DriverFactory().create(_device(endpoint, poll_interval_s=30), profile)
+    assert driver.pushes
+    await driver.connect()
+    seen: list = []
+    task = asyncio.create_task(driver.subscribe(seen.extend))
+    try:
+        await await_for(lambda: _true(len(seen) > 0), what="the first poll")
+        seen.clear()
+        sent = await asyncio.to_thread(
+            snmpd.tool, "snmptrap", "-v2c", "-c", "trap-" + snmpd.community,
+            f"127.0.0.1:{trap_port}", "", LINK_DOWN, f"{IF_INDEX}.1", "i", "1")
+        assert sent.returncode == 0, sent.stderr
+        # lo is up: only the trap can say port1 is down
+        await await_for(lambda: _true(False in _values(seen, "port1.oper_up")), timeout_s=10,
+                        what="linkDown as port1.oper_up false")
+        # an inform over v3 authPriv: snmpinform exits 0 only once the driver acknowledged it
+        seen.clear()
+        sent = await asyncio.to_thread(
+            snmpd.tool, "snmpinform", "-v3", "-l", "authPriv", "-u", "trapper", "-a", "SHA",
+            "-A", snmpd.auth_key, "-x", "AES", "-X", snmpd.priv_key, "-t", "2", "-r", "1",
+            f"127.0.0.1:{trap_port}", "", LINK_UP, f"{IF_INDEX}.20", "i", "20")
+        assert sent.returncode == 0, sent.stderr
+        # this host has no interface 20: only the inform can say port20 is up
+        await await_for(lambda: _true(True in _values(seen, "port20.oper_up")), timeout_s=10,
+                        what="linkUp (inform) as port20.oper_up true")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await driver.close()
+
+
+def _values(readings: list, point: str) -> list:
+    return [r.value for r in readings if r.point == point]
+
+
+async def _true(value: bool) -> bool:
+    return value
