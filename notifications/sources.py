@@ -30,12 +30,16 @@ _SOURCES = {
         SELECT 'event_dispatched', t.id::text,
                CASE e.urgency WHEN 'urgent' THEN 'major' ELSE 'minor' END, t.department_id,
                ARRAY['department_staff', 'dispatcher'],
-               '案件派遣 #' || e.id || ' ' || c.major || '/' || c.minor,
+               CASE t.action WHEN 'dispatch' THEN '案件派遣 #' ELSE '协办派遣 #' END
+               || e.id || ' ' || c.major || '/' || c.minor,
                e.description || CASE WHEN e.address <> '' THEN '（' || e.address || '）'
                                      ELSE '' END
+               || CASE WHEN t.action = 'cohandler_add' AND t.note <> ''
+                       THEN '；协办要求：' || t.note ELSE '' END
         FROM event_transitions t JOIN events e ON e.id = t.event_id
         JOIN event_categories c ON c.code = e.category_code
-        WHERE t.action = 'dispatch' AND t.at > %(since)s""",
+        -- a co-handling department (协办) is told as the lead is: its task is a dispatch
+        WHERE t.action IN ('dispatch', 'cohandler_add') AND t.at > %(since)s""",
     # the supervision sweep (cityevents/service.py sweep) supervises an event whose light is red
     "event_light_red": """
         SELECT 'event_light_red', t.id::text, 'major', e.department_id,

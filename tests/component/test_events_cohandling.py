@@ -164,6 +164,8 @@ def test_lights_reminders_escalation_and_the_sweep(api: Api) -> None:
     kinds = asyncio.run(_notifications(api, event))
     assert ("event_reminder", api.co2) in kinds and ("event_escalated", api.co2) in kinds
     assert ("event_reminder", api.lead) in kinds and ("event_escalated", api.lead) not in kinds
+    # the co-handler was told of its task as the lead of the dispatch
+    assert {("event_dispatched", api.co2), ("event_dispatched", api.lead)} <= kinds
 
 
 async def _notifications(api: Api, event: int) -> set[tuple[str, str]]:
@@ -173,7 +175,10 @@ async def _notifications(api: Api, event: int) -> set[tuple[str, str]]:
         cur = await conn.execute(
             "SELECT n.kind, n.department_id FROM notifications n JOIN event_reminders r"
             " ON r.id::text = n.ref WHERE r.event_id = %s"
-            " AND n.kind IN ('event_reminder', 'event_escalated')", (event,))
+            " AND n.kind IN ('event_reminder', 'event_escalated')"
+            " UNION SELECT n.kind, n.department_id FROM notifications n JOIN event_transitions t"
+            " ON t.id::text = n.ref WHERE t.event_id = %s AND n.kind = 'event_dispatched'",
+            (event, event))
         return set(await cur.fetchall())
 
 
