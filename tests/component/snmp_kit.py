@@ -4,6 +4,7 @@ directory, never the system's files; and `snmptrap`/`snmpinform` to send notific
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -43,8 +44,9 @@ def _answers(snmpd: Snmpd) -> bool:
     return done.returncode == 0
 
 
-@pytest.fixture(scope="module")
-def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpd]:
+@contextlib.contextmanager
+def running_snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpd]:
+    """snmpd for a test module: `with running_snmpd(...) as agent` in a module fixture."""
     root = tmp_path_factory.mktemp("snmpd")
     port = free_udp_port()
     env = {**os.environ, "SNMP_PERSISTENT_DIR": str(root / "persist"), "MIBS": "",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -14,10 +15,16 @@ from cityops.errors import DeviceAuthRefused, DeviceUnreachable
 from edge_agents.config import DeviceConfig
 from edge_agents.driver import DriverFactory
 from edge_agents.profiles import load_profile, parse_profile
-from tests.component.snmp_kit import V3_USER, Snmpd, free_udp_port, snmpd  # noqa: F401
+from tests.component.snmp_kit import V3_USER, Snmpd, free_udp_port, running_snmpd
 from tests.helpers import await_for
 
 LINK_DOWN, LINK_UP, IF_INDEX = "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.6.3.1.1.5.4", "1.3.6.1.2.1.2.2.1.1"
+
+
+@pytest.fixture(scope="module")
+def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpd]:
+    with running_snmpd(tmp_path_factory) as agent:
+        yield agent
 
 
 def _device(endpoint: dict, poll_interval_s: float = 0.3) -> DeviceConfig:
