@@ -59,12 +59,29 @@ def _settings_items(s: Settings) -> list[Item]:
         Item("8.1.4.3-d", "安全审计: 保存 >= 180 天 (audit retention)",
              "audit_retention_days >= 180", s.audit_retention_days >= 180,
              f"{s.audit_retention_days} days"),
+        _broker_item(s),
         Item("8.1.4.7-a", "数据保密性: keys strong enough",
              "JWT secret >= 32 characters; CITYOPS_SECRET_KEY set (credentials at rest)",
              len(s.jwt_secret.get_secret_value()) >= 32 and bool(s.secret_key.get_secret_value()),
              f"JWT secret {len(s.jwt_secret.get_secret_value())} characters; secret key"
              f" {'set' if s.secret_key.get_secret_value() else 'NOT set'}"),
     ]
+
+
+def _broker_item(s: Settings) -> Item:
+    """The services' MQTT (docs/operations.md, "Encryption in transit"); the URL is shown
+    by scheme, host and port only."""
+    from urllib.parse import urlsplit
+
+    from cityops.tls import service_identity
+
+    url = urlsplit(s.mqtt_url)
+    identities = {svc: (service_identity(s, svc)[0][1] or "password") for svc in ("ingest", "api")}
+    return Item("8.1.3.1-c", "通信传输: services to the broker encrypted",
+                "CITYOPS_MQTT_URL is mqtts:// (the broker verified against"
+                " CITYOPS_MQTT_CA_FILE or the system's CAs)", url.scheme == "mqtts",
+                f"{url.scheme}://{url.hostname}:{url.port}; CA {s.mqtt_ca_file or 'system'};"
+                f" ingest {identities['ingest']}; api {identities['api']}")
 
 
 def _one(conn: psycopg.Connection, sql: str, params: tuple = ()) -> tuple:

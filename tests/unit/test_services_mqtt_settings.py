@@ -112,3 +112,14 @@ def test_a_provisioned_agent_on_a_tls_listener_gets_the_ca(tmp_path: Path) -> No
     on_tls = agent_broker(_settings(env, gateway_mqtt_url="mqtts://127.0.0.1:8884"))
     assert on_tls["edge_agent_config"]["broker"]["url"] == "mqtts://127.0.0.1:8884"
     assert on_tls["gateway_broker_ca"] == (tmp_path / "tls" / "ca.crt").read_text()
+
+
+def test_the_security_check_reports_the_services_broker_transport(tmp_path: Path) -> None:
+    from api.security_check import _broker_item
+
+    env = stack._local_env(dict(BEFORE_TLS), tmp_path)
+    item = _broker_item(_settings(env))
+    assert item.id == "8.1.3.1-c" and item.passed
+    assert "mqtts://127.0.0.1:8884" in item.evidence and "svc-api.crt" in item.evidence
+    plain = _broker_item(_settings(BEFORE_TLS))
+    assert not plain.passed and plain.evidence.startswith("mqtt://127.0.0.1:1884")
