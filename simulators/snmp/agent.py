@@ -60,8 +60,13 @@ class SnmpSimulator:
         self._order = sorted(self._values)
 
     def restart(self) -> None:
-        """As an agent restart: uptime and every counter start again from zero."""
+        """As an agent restart: uptime and every counter start again."""
         self.started = time.monotonic()
+        self._counters.clear()
+
+    def clear_counters(self) -> None:
+        """As an operator's "clear counters" on a switch: counters start again, uptime runs on
+        (a Counter64 that falls without a restart: the driver refuses that poll's rate)."""
         self._counters.clear()
 
     # -- values ------------------------------------------------------------------------------

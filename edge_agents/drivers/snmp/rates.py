@@ -1,7 +1,9 @@
 """Counters turned into rates between polls: pure arithmetic, no I/O.
 
 SNMP counters only grow and wrap at their width (Counter32 at 2**32, Counter64 at 2**64); a
-value below the previous one is a wrap when the counter is 32 bits. An agent restart (or a
+value below the previous one is a wrap when the counter is 32 bits and the wrap covers less
+than half its range (more is a counter cleared: a 32-bit counter wrapping twice between two
+polls cannot be told apart anyway, which is why the HC counters exist). An agent restart (or a
 counter reset) also makes values fall: the driver sees sysUpTime go back and calls
 `restart()`, so the next poll starts a new baseline instead of reporting a wrap of almost 2**32
 octets (at 10 s polls that would be a 3.4 Gbit/s spike on an idle port). A Counter64 that
@@ -51,10 +53,11 @@ class CounterRates:
             return Rate(None, "no time passed since the previous sample")
         delta = value - last_value
         if delta < 0:
-            if kind != "counter32":
-                del self._last[point]
+            # a wrap covers what was left below 2**32 plus the new value: more than half the
+            # range in one poll is a counter cleared (or a lost agent), not a wrap
+            if kind != "counter32" or delta + MODULUS[kind] > MODULUS[kind] // 2:
                 return Rate(None, f"counter went backwards ({last_value} to {value}) without "
-                                  "an agent restart")
+                                  "an agent restart")  # this sample is the next baseline
             delta += MODULUS[kind]  # wrapped once
         return Rate(delta / elapsed)
 
