@@ -81,6 +81,9 @@ def _pages(console: Console, events: list[int]) -> list[tuple[str, str]]:
         ("/decisions?tab=cockpit", "[data-test=cockpit-classes] .kpi, [data-test=no-indicators]"),
         ("/decisions?tab=indicators", ".panel"),
         ("/decisions?tab=analysis", "[data-test=hotspots]"),
+        ("/admin?tab=rules", "[data-test=rules] tr[data-rule]"),
+        ("/admin?tab=categories", "[data-test=categories] tr[data-category]"),
+        ("/admin?tab=users", "[data-test=users] tr[data-user]"),
     ]
 
 

@@ -355,6 +355,7 @@ export default {
   "outcome.ok": "Succeeded", "outcome.denied": "Refused", "outcome.invalid": "Invalid",
   "outcome.failed": "Failed", "ruleKind.threshold": "Threshold", "ruleKind.offline": "Offline",
   "ruleKind.rate_of_change": "Rate of change", "ruleKind.anomaly": "Anomaly",
+  "ruleKind.platform": "Platform", "admin.rules.builtIn": "A platform rule: only switched on or off",
   "categoryKind.facility": "Facility", "categoryKind.incident": "Incident", "urgency.normal": "Normal",
   "urgency.urgent": "Urgent", "limitUnit.work_days": "working days", "limitUnit.work_hours": "working hours",
   "limitUnit.hours": "hours", "admin.title": "Administration", "admin.tab.audit": "Audit log",

@@ -333,7 +333,7 @@ export default {
   "nav.admin": "管理", "role.data_admin": "数据管理员", "role.security_admin": "安全管理员", "role.audit_admin": "审计管理员",
   "outcome.ok": "成功", "outcome.denied": "拒绝", "outcome.invalid": "无效请求", "outcome.failed": "失败",
   "ruleKind.threshold": "阈值", "ruleKind.offline": "离线", "ruleKind.rate_of_change": "变化率",
-  "ruleKind.anomaly": "异常检测", "categoryKind.facility": "部件", "categoryKind.incident": "事件",
+  "ruleKind.anomaly": "异常检测", "ruleKind.platform": "平台内置", "admin.rules.builtIn": "平台内置规则，只能启用或停用", "categoryKind.facility": "部件", "categoryKind.incident": "事件",
   "urgency.normal": "一般", "urgency.urgent": "紧急", "limitUnit.work_days": "个工作日",
   "limitUnit.work_hours": "个工作小时", "limitUnit.hours": "小时", "admin.title": "管理", "admin.tab.audit": "审计日志",
   "admin.tab.rules": "告警规则", "admin.tab.categories": "事件类别与时限", "admin.tab.users": "用户",
