@@ -132,7 +132,7 @@ export default {
   "tasks.title": "Co-handling", "tasks.role": "Part", "tasks.lead": "Lead", "tasks.co": "Co-handler",
   "tasks.state": "State", "tasks.timeLeft": "Time left", "tasks.feedback": "Feedback",
   "tasks.rating": "Lead's rating", "tasks.none": "Not dispatched yet", "tasks.add": "Add co-handler",
-  "tasks.instructions": "What is asked (optional)", "tasks.hoursDefault": "Limit (working hours; default: category's)",
+  "tasks.instructions": "What is asked (optional)", "tasks.hoursDefault": "Working hours (default: category)",
   "tasks.hoursBound": "The limit is more than 0 and at most 720 working hours", "tasks.remind": "Remind",
   "tasks.release": "Release", "tasks.releaseNote": "Released by the command centre", "tasks.evaluate": "Rate",
   "tasks.reminded": "reminded {n}×", "tasks.remindedDept": "Reminder to {dept} (no. {n})",

@@ -126,7 +126,7 @@ export default {
   "tasks.title": "协同处置", "tasks.role": "分工", "tasks.lead": "主办", "tasks.co": "协办",
   "tasks.state": "状态", "tasks.timeLeft": "剩余时限", "tasks.feedback": "反馈",
   "tasks.rating": "主办评价", "tasks.none": "尚未派遣", "tasks.add": "增加协办部门",
-  "tasks.instructions": "协办要求（可选）", "tasks.hoursDefault": "时限（工作时，默认按类别）",
+  "tasks.instructions": "协办要求（可选）", "tasks.hoursDefault": "工作时限（默认按类别）",
   "tasks.hoursBound": "时限须大于 0 且不超过 720 工作时", "tasks.remind": "催办",
   "tasks.release": "解除协办", "tasks.releaseNote": "指挥中心解除协办", "tasks.evaluate": "评价",
   "tasks.reminded": "已催办 {n} 次", "tasks.remindedDept": "催办 {dept}（第 {n} 次）",
