@@ -198,6 +198,11 @@ async def _dispatch_target(conn: AsyncConnection, event: dict, department: str |
     cur = await conn.execute("SELECT 1 FROM departments WHERE id = %s", (department,))
     if await cur.fetchone() is None:
         raise InvalidInput(f"department {department!r} is not registered")
+    cur = await conn.execute("SELECT id FROM event_tasks WHERE event_id = %s AND department_id"
+                             " = %s AND state <> 'released'", (event["id"], department))
+    if task := await cur.fetchone():  # after a 回退: the lead is not also its own co-handler
+        raise Conflict(f"department_id: {department!r} co-handles event {event['id']} (task"
+                       f" {task[0]}); release that task before making it the lead")
     return department
 
 

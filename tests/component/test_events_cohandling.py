@@ -128,6 +128,12 @@ def test_bad_co_handling_requests_say_what_is_wrong(api: Api) -> None:
     assert again.status_code == 409 and again.json()["code"] == "conflict"
     assert api.post("co-disp", f"/v1/events/{event}/reminders",
                     json={"task_id": 999999999}).status_code == 422
+    # sent back (回退), the event cannot be given to one of its co-handlers as the lead
+    asked = api.ok("co-lead", "POST", f"/v1/events/{event}/requests", 201,
+                   json={"kind": "return", "note": "主要属水利局职责"})["id"]
+    api.ok("co-disp", "POST", f"/v1/events/{event}/requests/{asked}/approve")
+    res = api.post("co-disp", f"/v1/events/{event}/dispatch", json={"department_id": api.co1})
+    assert res.status_code == 409 and "release that task" in res.json()["detail"]
 
 
 def test_lights_reminders_escalation_and_the_sweep(api: Api) -> None:
