@@ -1,10 +1,9 @@
-// A camera of the map and its ONVIF device (docs/video.md): status, the latest snapshot as an
-// in-page blob (the image needs the bearer token, which an <img src> cannot send), and taking
-// a new one through the camera's agent. Errors come back in the person's language.
+// A camera of the map and its ONVIF device (docs/video.md): status, the latest snapshot as a
+// data: URL (the image needs the bearer token, which an <img src> cannot send; the console's
+// CSP admits data: images, not blob:), and taking a new one through the camera's agent.
+// Errors come back in the person's language.
 import { api, ApiError, fresh } from "./api.js";
 import { session } from "./session.js";
-
-let shown = null; // the blob URL on screen, released when another replaces it
 
 async function image(url) {
   await fresh(url);
@@ -13,9 +12,13 @@ async function image(url) {
     const body = await res.json().catch(() => ({}));
     throw new ApiError(res.status, body.code, body.detail);
   }
-  if (shown) URL.revokeObjectURL(shown);
-  shown = URL.createObjectURL(await res.blob());
-  return shown;
+  const blob = await res.blob();
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
 }
 
 export async function cameraDetail(id) {
