@@ -154,6 +154,9 @@ def check_device_secrets(device: DeviceConfig, where: str) -> None:
     if variable and variable not in os.environ:
         raise ConfigError(f"{where}.endpoint.password_env: the environment variable {variable} "
                           "is not set")
+    problems = getattr(endpoint, "missing_secrets", list)()  # SNMP communities and keys
+    if problems:
+        raise ConfigError(f"{where}.endpoint.{problems[0]}")
     secret_file = getattr(endpoint, "password_file", None)
     if secret_file is not None and not os.access(secret_file, os.R_OK):
         raise ConfigError(f"{where}.endpoint.password_file: {secret_file} cannot be read")

@@ -129,6 +129,10 @@ async def test_traps_and_informs_become_readings(snmpd: Snmpd) -> None:
     try:
         await await_for(lambda: _true(len(seen) > 0), what="the first poll")
         seen.clear()
+        wrong = await asyncio.to_thread(  # a community the receiver does not know: dropped
+            snmpd.tool, "snmptrap", "-v2c", "-c", "not-" + snmpd.community,
+            f"127.0.0.1:{trap_port}", "", LINK_DOWN, f"{IF_INDEX}.21", "i", "21")
+        assert wrong.returncode == 0, wrong.stderr
         sent = await asyncio.to_thread(
             snmpd.tool, "snmptrap", "-v2c", "-c", "trap-" + snmpd.community,
             f"127.0.0.1:{trap_port}", "", LINK_DOWN, f"{IF_INDEX}.1", "i", "1")
@@ -136,6 +140,7 @@ async def test_traps_and_informs_become_readings(snmpd: Snmpd) -> None:
         # lo is up: only the trap can say port1 is down
         await await_for(lambda: _true(False in _values(seen, "port1.oper_up")), timeout_s=10,
                         what="linkDown as port1.oper_up false")
+        assert False not in _values(seen, "port21.oper_up")  # sent first, on one socket
         # an inform over v3 authPriv: snmpinform exits 0 only once the driver acknowledged it
         seen.clear()
         sent = await asyncio.to_thread(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cityops.errors import ConfigError
+from edge_agents.config import load_agent_config
 from edge_agents.drivers.snmp.client import Varbind
 from edge_agents.drivers.snmp.config import TrapMapping
 from edge_agents.drivers.snmp.rates import CounterRates, uptime_went_back
@@ -109,3 +110,18 @@ def test_trap_mapping_finds_the_row_index() -> None:
     assert trap_values(mappings, other) == []
     with pytest.raises(ValueError, match="index_of"):
         TrapMapping(trap="1.3.6.1.6.3.1.1.5.3", point="port{index}.oper_up", value=False)
+
+
+def test_an_unset_key_fails_the_agent_at_start_with_the_field(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("CITYOPS_T_NO_SUCH_KEY", raising=False)
+    monkeypatch.setenv("CITYOPS_T_COMMUNITY", "c")
+    path = tmp_path / "gw.yaml"
+    path.write_text(
+        "gateway: gw-t\nqueue: {path: q.db}\ndevices:\n"
+        "  - {id: ups, profile: power/snmp_ups, endpoint: {protocol: snmp, host: 10.0.0.9,\n"
+        "     community: {env: CITYOPS_T_COMMUNITY}, traps: {users: [{username: t,\n"
+        "     auth_key: {env: CITYOPS_T_NO_SUCH_KEY}, priv_key: {env: CITYOPS_T_COMMUNITY}}]}}}\n")
+    assert load_agent_config(path).config.devices[0].endpoint.traps.port == 162
+    with pytest.raises(ConfigError, match=r"devices\.0\.endpoint\.traps\.users\.0\.auth_key: "
+                                          "the environment variable CITYOPS_T_NO_SUCH_KEY"):
+        load_agent_config(path, check_secrets=True)

@@ -196,6 +196,26 @@ class SnmpEndpoint(_Model):
     oids_per_request: int = Field(32, ge=1, le=128, description="varbinds per GET")
     traps: TrapListener | None = None
 
+    def missing_secrets(self) -> list[str]:
+        """'<field>: why' for every community or key that cannot be read on this host."""
+        named: list[tuple[str, Secret]] = []
+        if self.community is not None:
+            named.append(("community", self.community))
+        users = [("user", self.user)] if self.user is not None else []
+        if self.traps is not None:
+            if self.traps.community is not None:
+                named.append(("traps.community", self.traps.community))
+            users += [(f"traps.users.{i}", u) for i, u in enumerate(self.traps.users)]
+        for where, user in users:
+            named += [(f"{where}.auth_key", user.auth_key), (f"{where}.priv_key", user.priv_key)]
+        problems = []
+        for field, secret in named:
+            try:
+                secret.read(field)
+            except ValueError as err:
+                problems.append(str(err))
+        return problems
+
     @model_validator(mode="after")
     def _credentials(self) -> SnmpEndpoint:
         if self.version == "2c" and (self.community is None or self.user is not None):
