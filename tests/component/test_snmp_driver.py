@@ -18,6 +18,7 @@ from edge_agents.profiles import load_profile, parse_profile
 from tests.component.snmp_kit import V3_USER, Snmpd, free_udp_port, running_snmpd
 from tests.helpers import await_for
 
+SENDER_ENGINE = "0x80001f8880c1d2e3f4a5b6"  # a v3 trap is sent under the sender's engine id
 LINK_DOWN, LINK_UP, IF_INDEX = "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.6.3.1.1.5.4", "1.3.6.1.2.1.2.2.1.1"
 
 
@@ -118,7 +119,7 @@ async def test_traps_and_informs_become_readings(snmpd: Snmpd) -> None:
         "host": "127.0.0.1", "port": trap_port,
         "community": {"env": "CITYOPS_TEST_TRAP_COMMUNITY"},
         "users": [{"username": "trapper", "auth_key": {"env": "CITYOPS_TEST_SNMP_AUTH"},
-                   "priv_key": {"env": "CITYOPS_TEST_SNMP_PRIV"}}]})
+                   "priv_key": {"env": "CITYOPS_TEST_SNMP_PRIV"}, "engine_id": SENDER_ENGINE}]})
     os.environ["CITYOPS_TEST_SNMP_AUTH"] = snmpd.auth_key
     os.environ["CITYOPS_TEST_SNMP_PRIV"] = snmpd.priv_key
     driver = DriverFactory().create(_device(endpoint, poll_interval_s=30), profile)
@@ -151,6 +152,14 @@ async def test_traps_and_informs_become_readings(snmpd: Snmpd) -> None:
         # this host has no interface 20: only the inform can say port20 is up
         await await_for(lambda: _true(True in _values(seen, "port20.oper_up")), timeout_s=10,
                         what="linkUp (inform) as port20.oper_up true")
+        # a v3 authPriv trap (unacknowledged), under the engine id the config names
+        sent = await asyncio.to_thread(
+            snmpd.tool, "snmptrap", "-v3", "-e", SENDER_ENGINE, "-l", "authPriv", "-u",
+            "trapper", "-a", "SHA", "-A", snmpd.auth_key, "-x", "AES", "-X", snmpd.priv_key,
+            f"127.0.0.1:{trap_port}", "", LINK_UP, f"{IF_INDEX}.22", "i", "22")
+        assert sent.returncode == 0, sent.stderr
+        await await_for(lambda: _true(True in _values(seen, "port22.oper_up")), timeout_s=10,
+                        what="linkUp (v3 trap) as port22.oper_up true")
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
