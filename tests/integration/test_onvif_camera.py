@@ -94,6 +94,12 @@ def _audited(database_url: str, action: str, target_like: str) -> list:
 
 def test_camera_readings_alarm_preset_snapshot_and_wall(video: dict, database_url: str) -> None:
     admin, operator, device = video["admin"], video["operator"], video["device"]
+    wrong = admin.put(f"/v1/cameras/{video['camera']}/device", json={"device": video["matrix"]})
+    assert wrong.status_code == 422 and "speaks modbus, not ONVIF" in wrong.json()["detail"]
+    assert admin.get("/v1/cameras/no-such-camera").status_code == 404
+    unmapped = operator.post(f"/v1/walls/{video['matrix']}/windows/1/camera",
+                             json={"camera": video["camera"]})
+    assert unmapped.status_code == 422 and "is on no input" in unmapped.json()["detail"]
     linked = admin.put(f"/v1/cameras/{video['name']}/device", json={"device": device})
     assert linked.status_code == 200, linked.text
     assert linked.json()["id"] == video["camera"]
