@@ -219,6 +219,18 @@ async def _check_cohandlers_finished(conn: AsyncConnection, event_id: int) -> No
                        " their feedback or release them")
 
 
+async def _resume_cohandlers(conn: AsyncConnection, cal: WorkCalendar, event: dict,
+                             now: datetime) -> None:
+    """挂账 stops the co-handling tasks' clocks too: on resume each open task's deadline moves
+    by the time the suspension lasted in the task's own unit."""
+    cur = await conn.execute("SELECT id, unit, deadline_at FROM event_tasks WHERE event_id = %s"
+                             " AND state IN ('assigned', 'processing')", (event["id"],))
+    for task_id, unit, deadline in await cur.fetchall():
+        paused = cal.seconds_between(event["suspended_at"], now, unit)
+        await conn.execute("UPDATE event_tasks SET deadline_at = %s, updated_at = %s"
+                           " WHERE id = %s", (cal.deadline(deadline, paused, unit), now, task_id))
+
+
 async def act(
     conn: AsyncConnection, cal: WorkCalendar, event_id: int, name: str, principal: Principal,
     now: datetime, step: Step,
@@ -248,6 +260,7 @@ async def act(
             updates["rework_count"] = event["rework_count"] + 1
         elif name == "resume":
             updates |= clock.resume(cal, event, now)
+            await _resume_cohandlers(conn, cal, event, now)
         limits = await limits_for(conn, event["category_code"], event["urgency"])
         clocks, ended_on_time = next_clock(cal, limits, event | updates, action.target, now)
         department = updates.get("department_id", event["department_id"])

@@ -26,7 +26,8 @@ def worst(*lights: str | None) -> str | None:
 
 
 def task_clock(cal: WorkCalendar, task: dict, now: datetime) -> dict:
-    """light, used share and time left (seconds of the task's unit) of an open task."""
+    """light, used share and time left (seconds of the task's unit) of an open task; `now` is
+    the suspension's start while the event is suspended (the clock stands still)."""
     if task["state"] not in ("assigned", "processing"):
         return {"light": None, "used_share": None, "left_s": None}
     left = cal.seconds_between(now, task["deadline_at"], task["unit"])
@@ -90,8 +91,9 @@ async def tasks_of(conn: AsyncConnection, cal: WorkCalendar, event: dict, now: d
     lead = lead_task(cal, event, now, feedback if feedback["note"] is not None else None)
     if lead is not None:
         out.append(lead | {"reminders": feedback["reminders"]})
+    at = event.get("suspended_at") or now  # 挂账: the tasks' clocks stand still too
     for row in rows:
-        out.append({**row, "role": "co", **task_clock(cal, row, now)})
+        out.append({**row, "role": "co", **task_clock(cal, row, at)})
     return out
 
 

@@ -34,7 +34,7 @@ Now = Annotated[datetime, Depends(now_utc)]
 def event_out(row: dict, cal: WorkCalendar, now: datetime) -> EventOut:
     seen = clock.view(cal, row, now)
     # co-handling tasks (协办) run their own clocks: the event shows the worst light
-    tasks_light = (co_light(cal, row.get("co_clocks"), now)
+    tasks_light = (co_light(cal, row.get("co_clocks"), row.get("suspended_at") or now)
                    if row["state"] not in ("closed", "cancelled") else None)
     lights = Clock(
         step=row["step"], step_deadline_at=row["step_deadline_at"],

@@ -210,3 +210,21 @@ def test_evaluation_counts_co_handling_tasks_per_department(api: Api) -> None:
     lead = by[api.lead]
     assert lead["co_due"] == 0 and lead["due"] == 1
     assert lead["all_on_time_disposal_rate"] == 0.0  # disposed nothing yet, on time or not
+
+
+def test_suspension_stops_the_co_handlers_clocks_too(api: Api) -> None:
+    api.clock.now = cst(2026, 11, 19, 9, 0)  # a Thursday
+    event = dispatched(api)
+    api.ok("co-lead", "POST", f"/v1/events/{event}/accept")
+    task = add(api, event, api.co1, amount=2, unit="work_hours")["id"]  # due 11:00
+    asked = api.ok("co-lead", "POST", f"/v1/events/{event}/requests", 201,
+                   json={"kind": "suspend", "note": "等待管网改造"})["id"]
+    api.clock.now = cst(2026, 11, 19, 9, 30)
+    api.ok("co-disp", "POST", f"/v1/events/{event}/requests/{asked}/approve")
+    api.clock.now = cst(2026, 11, 19, 15, 0)  # past the first deadline, but suspended
+    co = tasks(api, event)["tasks"][1]
+    assert (co["id"], co["light"], co["used_share"]) == (task, "green", 0.25)
+    api.ok("co-lead", "POST", f"/v1/events/{event}/resume")
+    co = tasks(api, event)["tasks"][1]
+    # 4 working hours suspended (09:30-12:00, 13:30-15:00): 11:00 moves to 16:30
+    assert co["deadline_at"] == "2026-11-19T08:30:00Z" and co["light"] == "green"
