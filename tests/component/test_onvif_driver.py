@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,7 +15,7 @@ from cityops.errors import DeviceAuthRefused, DeviceRejected, DeviceUnreachable
 from edge_agents.drivers.onvif.config import OnvifEndpoint
 from edge_agents.drivers.onvif.driver import OnvifDriver
 from edge_agents.profiles import load_profile
-from simulators.onvif.server import CameraState, OnvifCameraSimulator
+from simulators.onvif.server import MAX_SUBSCRIPTIONS, CameraState, OnvifCameraSimulator
 from tests.helpers import await_for, free_port
 
 PASSWORD = "Cam-pass-7"
@@ -119,6 +120,18 @@ async def test_no_camera_is_unreachable(monkeypatch) -> None:
     with pytest.raises(DeviceUnreachable, match=r"cam-1 \(127\.0\.0\.1:\d+\)"):
         await driver.connect()
     await driver.close()
+
+
+
+async def test_the_subscription_is_renewed_and_given_back(camera, monkeypatch) -> None:
+    driver = _driver(camera.port, monkeypatch)
+    for _ in range(MAX_SUBSCRIPTIONS + 1):  # more reconnects than the camera has slots
+        await driver.connect()
+        (subscription,) = camera.subscriptions.values()
+        await driver._session.renew(600)
+        assert subscription.terminate_at > datetime.now(UTC) + timedelta(seconds=500)
+        await driver.close()
+        assert camera.subscriptions == {}
 
 
 async def _true(value: bool) -> bool:

@@ -39,7 +39,8 @@ class CameraSession:
         self.timeout_s = timeout_s
         self._args = (host, port, username, password)
         self._camera: Any = None
-        self._pullpoint: Any = None
+        self._pullpoint: Any = None  # PullMessages, at the subscription's address
+        self._manager: Any = None  # Renew and Unsubscribe (WS-BaseNotification), same address
 
     async def open(self) -> None:
         from onvif import ONVIFCamera  # imported only where a camera is configured
@@ -50,7 +51,15 @@ class CameraSession:
         await self._bounded(self._camera.update_xaddrs(), "GetServices")
 
     async def close(self) -> None:
-        camera, self._camera, self._pullpoint = self._camera, None, None
+        camera, manager = self._camera, self._manager
+        self._camera = self._pullpoint = self._manager = None
+        if manager is not None:
+            # cameras keep few subscriptions (often 2 to 10): give ours back rather than let it
+            # hold a slot until it expires, or reconnects would soon find none free
+            try:
+                await asyncio.wait_for(manager.Unsubscribe(), self.timeout_s)
+            except Exception as err:
+                log.debug("camera %s: unsubscribe: %s", self.device, err)
         if camera is not None:
             try:
                 await camera.close()
@@ -124,9 +133,11 @@ class CameraSession:
         self._camera.xaddrs[f"{EVENTS_NS}/PullPointSubscription"] = address
         self._pullpoint = await self._bounded(self._camera.create_pullpoint_service(),
                                               "PullPoint")
+        self._manager = await self._bounded(
+            self._camera.create_subscription_service("PullPointSubscription"), "Subscription")
 
     async def renew(self, seconds: int) -> None:
-        await self._bounded(self._pullpoint.Renew({"TerminationTime": f"PT{seconds}S"}),
+        await self._bounded(self._manager.Renew({"TerminationTime": f"PT{seconds}S"}),
                             "Renew")
 
     async def pull(self, wait_s: float, limit: int = 50) -> list[EventMessage]:
