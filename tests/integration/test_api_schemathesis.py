@@ -28,7 +28,7 @@ WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 SKIP = {("GET", "/v1/live"), ("GET", "/v1/health")}
 # the facade's own operations (issue 5) get the most examples
 FACADE_TAGS = {"auth", "health", "readings", "registry", "gateways", "devices", "commands",
-               "alarms", "live", "access"}
+               "alarms", "live", "access", "video"}
 CITY_TAGS = {"events", "open311", "catalogue", "dashboards", "economy", "data services",
              "data quality", "evaluation"}
 
