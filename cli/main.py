@@ -55,7 +55,6 @@ def sim_modbus(
     _run_async(serve(loaded, host, port, count, tick_s))
 
 
-__import__("simulators.cli").cli.register(sim_app)  # sim opcua, sim mqtt
 
 
 @app.command("agent")
@@ -144,25 +143,60 @@ def demo() -> None:
     run_demo()
 
 
-def main() -> None:
+# (command group, module with its Typer `app`); each needs the server extra
+SERVER_GROUPS = [
+    ("rules", "ingestion.cli"), ("events", "cityevents.cli"), ("indicators", "indicators.cli"),
+    ("notify", "notifications.cli"), ("economy", "datafoundation.economy.cli"),
+    ("users", "api.services.users_cli"), ("security", "api.security_check"),
+    ("audit", "api.services.audit_cli"), ("gateways", "api.services.gateways_cli"),
+    ("map", "spatial.cli"), ("sync", "datafoundation.cli"),
+    ("catalogue", "datafoundation.catalogue.cli"), ("governance", "datafoundation.governance.cli"),
+    ("quality", "datafoundation.quality.cli"),
+]
+OUR_PACKAGES = {"cityops", "edge_agents", "ingestion", "api", "cloud_control", "infra",
+                "simulators", "datafoundation", "spatial", "cityevents", "indicators",
+                "notifications", "cli"}
+
+
+def _missing_extra(err: ModuleNotFoundError) -> str | None:
+    """The missing third-party module when the server extra is not installed (an edge
+    gateway installs the core only); None when one of ours is missing (a real bug)."""
+    top = (err.name or "").split(".")[0]
+    return None if not top or top in OUR_PACKAGES else top
+
+
+def _unavailable(name: str, module: str) -> typer.Typer:
+    """A stand-in group that says what to install instead of a traceback at every start."""
+    group = typer.Typer(help=f"(needs the server extra of cityops: {module} is not installed)")
+
+    @group.callback(invoke_without_command=True)
+    def explain() -> None:
+        raise PlatformError(f"`cityops {name}` needs the server extra: pip install "
+                            f"'cityops[server]' (module {module} is not installed)")
+
+    return group
+
+
+def _register_groups() -> None:
     app.add_typer(_stack_app(), name="stack")
-    __import__("infra.backup.cli", fromlist=["register"]).register(app)  # backup, restore
-    app.add_typer(__import__("ingestion.cli", fromlist=["app"]).app, name="rules")
-    app.add_typer(__import__("cityevents.cli", fromlist=["app"]).app, name="events")
-    app.add_typer(__import__("indicators.cli", fromlist=["app"]).app, name="indicators")
-    app.add_typer(__import__("notifications.cli", fromlist=["app"]).app, name="notify")
-    app.add_typer(__import__("datafoundation.economy.cli", fromlist=["app"]).app, name="economy")
-    app.add_typer(__import__("api.services.users_cli", fromlist=["app"]).app, name="users")
-    app.add_typer(__import__("api.security_check", fromlist=["app"]).app, name="security")
-    app.add_typer(__import__("api.services.audit_cli", fromlist=["app"]).app, name="audit")
-    app.add_typer(__import__("api.services.gateways_cli", fromlist=["app"]).app, name="gateways")
-    app.add_typer(__import__("spatial.cli", fromlist=["app"]).app, name="map")
-    app.add_typer(__import__("datafoundation.cli", fromlist=["app"]).app, name="sync")
-    app.add_typer(__import__("datafoundation.catalogue.cli", fromlist=["app"]).app,
-                  name="catalogue")
-    app.add_typer(__import__("datafoundation.governance.cli", fromlist=["app"]).app,
-                  name="governance")
-    app.add_typer(__import__("datafoundation.quality.cli", fromlist=["app"]).app, name="quality")
+    optional = [(lambda: __import__("simulators.cli").cli.register(sim_app), "sim opcua"),
+                (lambda: __import__("infra.backup.cli", fromlist=["register"]).register(app),
+                 "backup")]
+    optional += [((lambda m=module, n=name: app.add_typer(
+        __import__(m, fromlist=["app"]).app, name=n)), name) for name, module in SERVER_GROUPS]
+    for register, name in optional:
+        try:
+            register()
+        except ModuleNotFoundError as err:
+            missing = _missing_extra(err)
+            if missing is None:
+                raise
+            if " " not in name:
+                app.add_typer(_unavailable(name, missing), name=name)
+
+
+def main() -> None:
+    _register_groups()
     try:
         app()
     except PlatformError as err:

@@ -40,9 +40,17 @@ def _project(repo: Path) -> dict:
     return tomllib.loads((repo / "pyproject.toml").read_text())
 
 
+def _requirements(repo: Path) -> list[str]:
+    """What the hosts install: the core (edge gateways) and the server extra (ingest workers
+    and the platform's other servers); the cloud extra stays on the control plane."""
+    project = _project(repo)["project"]
+    return [*project.get("dependencies", []),
+            *project.get("optional-dependencies", {}).get("server", [])]
+
+
 def dependency_digest(repo: Path = REPO) -> str:
     """The dependencies' wheels depend on what is declared and on this interpreter only."""
-    key = [_project(repo)["project"].get("dependencies", []), sys.version_info[:2],
+    key = [_requirements(repo), sys.version_info[:2],
            platform.machine(), platform.libc_ver()]
     return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
 
@@ -102,7 +110,7 @@ def _dependency_wheels(cache_dir: Path, repo: Path, key: str) -> Path:
     final = cache_dir / f"deps-{key}"
     if final.is_dir():
         return final
-    requirements = _project(repo)["project"].get("dependencies", [])
+    requirements = _requirements(repo)
     with tempfile.TemporaryDirectory(prefix="deps-", dir=cache_dir) as tmp:
         if requirements:
             _pip_wheel(requirements, Path(tmp) / "wheels")
