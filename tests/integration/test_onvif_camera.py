@@ -48,9 +48,8 @@ def video(processes: Processes, broker: BrokerFixture, tmp_path: Path, database_
     password = broker.add_gateway(gateway)
     processes.run("registry", "load", str(tmp_path / "gw.yaml"))
     processes.run("rules", "load", str(RULES))
-    for user, role in (("v20-admin", "admin"), ("v20-operator", "operator"),
-                       ("v20-viewer", "viewer")):
-        processes.run("users", "add", user, "--role", role, stdin=PASSWORDS[user] + "\n")
+    processes.run("users", "add", "v20-admin", "--role", "admin",
+                  stdin=PASSWORDS["v20-admin"] + "\n")
     camera = f"cam-{gateway}"
     with psycopg.connect(database_url) as conn:  # the map's camera register (migration 084)
         conn.execute("INSERT INTO facilities (id, kind, name, code, longitude, latitude)"
@@ -68,9 +67,14 @@ def video(processes: Processes, broker: BrokerFixture, tmp_path: Path, database_
     processes.start("api", "api", "--port", str(api_port))
     wait_for(lambda: port_open(api_port), timeout_s=60, what="api")
     base = f"http://127.0.0.1:{api_port}"
+    admin = _login(base, "v20-admin")
+    for user in ("v20-operator", "v20-viewer"):  # through the API: no CLI start each
+        made = admin.post("/v1/users", json={"username": user, "password": PASSWORDS[user],
+                                             "role": user.removeprefix("v20-")})
+        assert made.status_code == 201, made.text
     return {"gateway": gateway, "device": f"{gateway}-cam", "matrix": f"{gateway}-matrix",
             "camera": camera, "name": f"县府路口东 {gateway}", "cam_port": cam_port,
-            "admin": _login(base, "v20-admin"), "operator": _login(base, "v20-operator"),
+            "admin": admin, "operator": _login(base, "v20-operator"),
             "viewer": _login(base, "v20-viewer")}
 
 
