@@ -73,11 +73,13 @@ async def save_rule(conn: AsyncConnection, rule: Rule, *, create: bool) -> dict:
         except psycopg.errors.UniqueViolation as err:
             raise Conflict(f"id: rule {rule.id!r} exists already") from err
     else:
-        cur = await conn.execute(
+        # a platform rule (migration 059) is the platform's own condition: switched, not edited
+        if (await get_rule(conn, rule.id))["kind"] == "platform":
+            raise Conflict(f"kind: rule {rule.id!r} is the platform's own; it is only enabled"
+                           " or disabled")
+        await conn.execute(
             "UPDATE rules SET kind = %s, severity = %s, title = %s, body = %s, enabled = %s,"
             " updated_at = now() WHERE id = %s", (*values, rule.id))
-        if cur.rowcount == 0:
-            raise NotFound(f"rule {rule.id!r} is not registered")
     return await get_rule(conn, rule.id)
 
 

@@ -69,7 +69,11 @@ def test_rules_validated_per_field_saved_switched_and_previewed(
     assert edited["body"]["above"] == 32
     off = ok(client.put(f"/v1/rules/{rule_id}/enabled", headers=data, json={"enabled": False}))
     assert off["enabled"] is False and off["body"]["enabled"] is False
-    assert rule_id in [r["id"] for r in ok(client.get("/v1/rules", headers=admin))]
+    listed = {r["id"]: r["kind"] for r in ok(client.get("/v1/rules", headers=admin))}
+    assert listed[rule_id] == "threshold"
+    platform = next(i for i, kind in listed.items() if kind == "platform")  # migration 059
+    own = client.put(f"/v1/rules/{platform}", headers=data, json=_rule(platform, device))
+    assert own.status_code == 409 and own.json()["detail"].startswith("kind: ")
 
     # cleared, beyond, in between (hysteresis holds), beyond, cleared, beyond, beyond
     _minutes(settings, device, [10, 35, 25, 35, 15, 36, 35])
