@@ -97,14 +97,16 @@ async def categories(conn: AsyncConnection) -> tuple[list[dict], list[dict]]:
 
 # One row per (event, department) first dispatched to it in the period; the counts follow
 # docs/city-operations.md "Evaluation". State is as of the query, not as of the period's end.
-_EVALUATION = """
+# Grouped by `{key}` named `{name}`: the department here, the event's town or grid cell in
+# cityevents/evaluation/rates.py (the same pairs and definitions)
+EVALUATION_TEMPLATE = """
 WITH pairs AS (
     SELECT DISTINCT ON (t.event_id, t.department_id) t.event_id, t.department_id
     FROM event_transitions t
     WHERE t.action = 'dispatch' AND t.at >= %(start)s AND t.at < %(end)s
     ORDER BY t.event_id, t.department_id, t.at
 ), judged AS (
-    SELECT p.department_id,
+    SELECT {key} AS {name},
         NOT EXISTS (SELECT 1 FROM event_transitions r WHERE r.event_id = p.event_id
                     AND r.action = 'return' AND r.department_id = p.department_id) AS accurate,
         (e.department_id = p.department_id AND e.state <> 'cancelled') AS due,
@@ -113,7 +115,7 @@ WITH pairs AS (
         e.rework_count > 0 AS reworked
     FROM pairs p JOIN events e ON e.id = p.event_id
 )
-SELECT department_id,
+SELECT {name},
     count(*) AS dispatched,
     count(*) FILTER (WHERE accurate) AS accurate_dispatches,
     count(*) FILTER (WHERE due) AS due,
@@ -122,8 +124,9 @@ SELECT department_id,
     count(*) FILTER (WHERE due AND closed) AS closed,
     count(*) FILTER (WHERE due AND closed AND closed_ot) AS closed_on_time,
     count(*) FILTER (WHERE due AND reworked) AS reworked
-FROM judged GROUP BY department_id ORDER BY department_id
+FROM judged GROUP BY {name} ORDER BY {name}
 """
+_EVALUATION = EVALUATION_TEMPLATE.format(key="p.department_id", name="department_id")
 
 
 async def evaluation(conn: AsyncConnection, start: datetime, end: datetime) -> list[dict]:

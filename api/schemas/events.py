@@ -181,8 +181,9 @@ class Categories(BaseModel):
     time_limits: list[TimeLimit]
 
 
-class Evaluation(BaseModel):
-    department_id: str
+class Rates(BaseModel):
+    """GB/T 30428.4's counts and rates of one group of dispatches (docs/city-operations.md)."""
+
     dispatched: int
     accurate_dispatches: int
     due: int
@@ -197,6 +198,14 @@ class Evaluation(BaseModel):
     on_time_disposal_rate: float | None
     rework_rate: float | None
     accurate_dispatch_rate: float | None
+
+
+class _ByDepartment(BaseModel):
+    department_id: str
+
+
+class Evaluation(Rates, _ByDepartment):  # the key first: pydantic orders the bases' fields
+    # from the last base on, and the CSV export's columns follow the model's fields
     # co-handling (协办) tasks assigned to the department in the period (docs/city-operations.md)
     co_assigned: int = 0
     co_due: int = 0
