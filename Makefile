@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: demo test deps venv stack lab web pglite lint bench bench-agent bench-ingest bench-api bench-decode bench-agent-logs bench-map bench-sync bench-ha bench-indicators clean-stack bench-governance bench-quality
+.PHONY: demo test deps venv stack lab web pglite lint bench bench-agent bench-snmp bench-ingest bench-api bench-decode bench-agent-logs bench-map bench-sync bench-ha bench-indicators clean-stack bench-governance bench-quality
 
 deps:
 	bash infra/local/install.sh
@@ -81,6 +81,9 @@ bench-api: stack  # API vs the same SQL direct, idle and under 100,000 readings/
 
 bench-agent: stack  # the agent's Modbus readings per CPU-second vs a bare pymodbus client
 	$(BIN)/python -m bench.agent $(AGENT_ARGS)
+
+bench-snmp: venv  # 200 48-port switches' interface counters: driver readings/s and CPU vs snmpbulkwalk
+	$(BIN)/python -m bench.snmp $(SNMP_ARGS)
 
 bench-decode: venv  # the ingest decoder's CPU per reading, no services needed
 	$(BIN)/python -m bench.decode
