@@ -13,8 +13,10 @@ from psycopg.rows import dict_row
 
 from cityops.errors import Conflict, InvalidInput, NotFound
 
+# platform_status: ON/OFF as a GB/T 28181 platform's catalogue last said (spatial/gb28181.py)
 _CAMERA = ("SELECT id, name, code, department_id AS department, device_id AS device, longitude,"
-           " latitude FROM facilities WHERE kind = 'camera'")
+           " latitude, attributes->>'status' AS platform_status FROM facilities"
+           " WHERE kind = 'camera'")
 
 
 async def resolve(conn: AsyncConnection, key: str) -> dict[str, Any]:

@@ -78,6 +78,21 @@ def import_facilities_cmd(
     _show(report.as_dict())
 
 
+@app.command("import-gb28181")
+def import_gb28181_cmd(
+    path: Path, crs: Crs = "WGS84", layer: str = "",
+    department: Annotated[str | None, typer.Option(help="the cameras' department")] = None,
+) -> None:
+    """Cameras from a GB/T 28181 platform's Catalog answer (XML, one or several bodies),
+    upserted by DeviceID with the platform's ON/OFF status (docs/video.md)."""
+    from spatial.gb28181 import import_catalog
+
+    with _connect() as conn:
+        report = import_catalog(conn, path.read_bytes(), department=department,
+                                layer=layer or path.stem, crs=crs)
+    _show(report)
+
+
 @app.command("seed-demo")
 def seed_demo_cmd(events: Annotated[int, typer.Option(min=0, max=100_000)] = 300) -> None:
     """濉溪县, its towns and grid cells, the devices placed, a month of events (the demo)."""

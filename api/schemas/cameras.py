@@ -35,6 +35,8 @@ class CameraStatus(BaseModel):
     longitude: float
     latitude: float
     device: str | None = Field(description="the linked ONVIF device, if any")
+    platform_status: str | None = Field(
+        None, description="ON/OFF as the GB/T 28181 platform's catalogue last said, if imported")
     state: str | None = Field(description="online/offline as its gateway last reported it")
     points: dict[str, Any] = Field(description="the device's latest values: online, motion, "
                                                "tamper, stream_uri...")

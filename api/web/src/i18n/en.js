@@ -59,6 +59,7 @@ export default {
   "map.camera.motion": "Motion", "map.camera.tamper": "Tampering", "map.camera.yes": "Yes",
   "map.camera.no": "No", "map.camera.snapshotAt": "Last snapshot", "map.camera.noSnapshot": "No snapshot yet",
   "map.camera.snapshot": "Camera snapshot", "map.camera.take": "Take a snapshot",
+  "map.camera.platform": "Video platform status",
   "map.town": "Town", "map.alarms": "Alarms", "map.events": "Events",
   "map.unassigned": "Outside every grid cell", "map.period": "Events of the last {n} days",
   "map.draw": "Draw an area", "map.count": "Count", "map.drawHint": "{n} corners: click the map",

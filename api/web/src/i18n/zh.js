@@ -58,6 +58,7 @@ export default {
   "map.camera.motion": "移动侦测", "map.camera.tamper": "遮挡/破坏", "map.camera.yes": "是",
   "map.camera.no": "否", "map.camera.snapshotAt": "最近抓图", "map.camera.noSnapshot": "暂无抓图",
   "map.camera.snapshot": "摄像机抓图", "map.camera.take": "立即抓图",
+  "map.camera.platform": "视频平台状态",
   "map.town": "乡镇", "map.alarms": "告警", "map.events": "事件",
   "map.unassigned": "不在任何网格内", "map.period": "最近 {n} 天的事件",
   "map.draw": "圈选区域", "map.count": "统计", "map.drawHint": "已点 {n} 个角点，请在地图上点击",
