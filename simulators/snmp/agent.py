@@ -48,6 +48,7 @@ class SnmpSimulator:
         self.counter_start = counter_start
         self.started = time.monotonic()
         self.overrides: dict[str, float] = {}  # point -> a value set by a test
+        self.refused: set[str] = set()  # OIDs a GET is answered genErr for, as a test says
         self.requests = 0
         self._values: dict[tuple[int, ...], Make] = {SYS_UPTIME: self._uptime}
         self._counters: dict[str, tuple[float, float]] = {}  # point -> (count, at)
@@ -151,7 +152,14 @@ class SnmpSimulator:
         response = v2c.apiPDU.get_response(request)
         t = time.monotonic() - self.started
         if request.isSameTypeWith(v2c.GetRequestPDU()):
-            binds = [(o, self._get(tuple(o), t)) for o, _ in v2c.apiPDU.get_varbinds(request)]
+            asked = [o for o, _ in v2c.apiPDU.get_varbinds(request)]
+            binds = [(o, self._get(tuple(o), t)) for o in asked]
+            for index, oid in enumerate(asked, 1):
+                if str(oid) in self.refused:  # genErr at the first refused OID, as agents do
+                    v2c.apiPDU.set_error_status(response, 5)
+                    v2c.apiPDU.set_error_index(response, index)
+                    binds = [(o, v2c.null) for o in asked]
+                    break
         elif request.isSameTypeWith(v2c.GetNextRequestPDU()):
             binds = [self._next(tuple(o), t) for o, _ in v2c.apiPDU.get_varbinds(request)]
         elif request.isSameTypeWith(v2c.GetBulkRequestPDU()):

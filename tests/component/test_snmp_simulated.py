@@ -51,6 +51,11 @@ async def test_ups_values_and_the_on_battery_trap(tmp_path: Path) -> None:
     async with simulated("power/snmp_ups", traps=listener) as (sim, driver):
         first = {r.point: r.value for r in await driver.read()}
         assert first["battery_status"] == 2 and first["battery_low"] is False
+        sim.refused.add("1.3.6.1.2.1.33.1.2.5.0")  # upsBatteryVoltage answered genErr
+        refused = {r.point: r for r in await driver.read()}
+        assert refused["battery_voltage"].quality.value == "bad"
+        assert refused["battery_pct"].value == 100  # asked again alone, the others read on
+        sim.refused.clear()
         assert first["on_battery"] is False and first["battery_pct"] == 100
         assert first["battery_voltage"] == 54.5 and first["input_frequency_hz"] == 50
         seen: list = []

@@ -23,6 +23,7 @@ AUTH_ERRORS = {"WrongDigest", "UnknownUserName", "DecryptionError", "Authenticat
                "UnknownCommunityName", "UnsupportedSecurityLevel", "UnknownSecurityName"}
 AUTH_RETRY_S = 300.0
 MISSING = "missing"  # noSuchObject, noSuchInstance, endOfMibView
+MAX_WALK_ROWS = 100_000  # a column longer than this is cut: no profile reduces such tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,10 @@ def to_varbind(oid: Any, value: Any) -> Varbind:
     if kind == "oid":
         return Varbind(text, kind, str(value))
     return Varbind(text, kind, int(value))
+
+
+def _oid_key(oid: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in oid.split("."))
 
 
 def _auth_data(creds: Credentials) -> Any:
@@ -155,8 +160,11 @@ class SnmpClient:
             got = [to_varbind(n, v) for n, v in binds]
             inside = [b for b in got if b.oid.startswith(prefix) and b.kind != MISSING]
             rows.extend(inside)
-            if not got or len(inside) < len(got) or inside[-1].oid == start:
+            if not got or len(inside) < len(got) or len(rows) > MAX_WALK_ROWS:
                 return rows
+            if _oid_key(inside[-1].oid) <= _oid_key(start):  # a broken agent going round
+                raise DeviceRejected(f"{self.where}: the walk of {column} does not advance "
+                                     f"past {start}")
             start = inside[-1].oid
 
     def _check(self, err: Any, status: Any, index: Any, oids: list[str]) -> None:

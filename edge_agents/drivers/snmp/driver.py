@@ -153,15 +153,19 @@ class SnmpDriver:
         at_s = asyncio.get_running_loop().time()
         await self._fallbacks(got)
         self._check_uptime(got[poll.SYS_UPTIME])
-        columns = {}
+        columns, refused = {}, {}
         for column in poll.walked_columns(self._walked):
-            binds = await self._client.walk(column, ep.max_repetitions)
+            try:
+                binds = await self._client.walk(column, ep.max_repetitions)
+            except DeviceRejected as err:  # this column's points read bad, the rest read on
+                refused[column], binds = err.detail, []
             columns[column] = poll.by_row(column, binds)
         now = poll.now_ms()
         readings = [r for p in self._scalars if (r := self._scalar(p, got, at_s, now))]
         for point in self._walked:
             value = poll.reduce_walk(point, columns)
-            why = "" if value is not None else f"no row of {point.address.walk} to reduce"
+            why = "" if value is not None else refused.get(
+                point.address.walk or "", f"no row of {point.address.walk} to reduce")
             if value is not None:
                 value = point.to_engineering(value)
             readings.append(poll.reading(self.device, point, value, why, state, now))

@@ -9,6 +9,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
+from cityops.errors import DeviceRejected
 from cityops.wire import Quality, Value
 from edge_agents.drivers.snmp.client import MISSING, SnmpClient, Varbind
 from edge_agents.drivers.snmp.rates import CounterRates
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 NUMERIC_KINDS = {"integer", "gauge", "counter32", "counter64", "timeticks"}
+REFUSED = "refused"  # the agent answered this OID alone with an error status
 
 
 @dataclass
@@ -41,11 +43,27 @@ class PollState:
 
 
 async def get_many(client: SnmpClient, oids: list[str], per_request: int) -> dict[str, Varbind]:
+    """Every OID's answer. A request the agent refuses with an error status (genErr, tooBig,
+    noAccess) is asked again one OID at a time, so only the OIDs still refused read bad."""
     got: dict[str, Varbind] = {}
     for start in range(0, len(oids), per_request):
-        for bind in await client.get(oids[start:start + per_request]):
+        chunk = oids[start:start + per_request]
+        try:
+            binds = await client.get(chunk)
+        except DeviceRejected:
+            if len(chunk) == 1:
+                raise
+            binds = [b for oid in chunk for b in await _get_alone(client, oid)]
+        for bind in binds:
             got[bind.oid] = bind
     return got
+
+
+async def _get_alone(client: SnmpClient, oid: str) -> list[Varbind]:
+    try:
+        return await client.get([oid])
+    except DeviceRejected as err:
+        return [Varbind(oid, REFUSED, err.detail)]
 
 
 def reduce_walk(point: SnmpPoint, columns: dict[str, dict[str, Varbind]]) -> float | int | None:
@@ -89,8 +107,8 @@ def by_row(column: str, binds: list[Varbind]) -> dict[str, Varbind]:
 
 def convert(point: SnmpPoint, bind: Varbind) -> tuple[Value | None, str]:
     """An answered value as the point's engineering value, or (None, why)."""
-    if bind.kind == MISSING:
-        return None, f"the agent has no {bind.oid} (noSuchObject/noSuchInstance)"
+    if bind.kind in (MISSING, REFUSED):
+        return None, _absent(bind)
     value = bind.value
     if point.address.equals is not None:
         return value == point.address.equals, ""
@@ -120,8 +138,8 @@ def rate_of(point: SnmpPoint, bind: Varbind, state: PollState,
             at_s: float) -> tuple[Value | None, str] | None:
     """A counter point's rate since the previous poll; None when there is nothing to report
     yet (first sample, new baseline after a restart)."""
-    if bind.kind == MISSING:
-        return None, f"the agent has no {bind.oid} (noSuchObject/noSuchInstance)"
+    if bind.kind in (MISSING, REFUSED):
+        return None, _absent(bind)
     if not isinstance(bind.value, int):
         return None, f"{bind.oid} is {bind.kind}, not a counter"
     rate = state.rates.update(point.name, bind.value, bind.kind, at_s)
@@ -130,6 +148,12 @@ def rate_of(point: SnmpPoint, bind: Varbind, state: PollState,
             return None
         return None, rate.why
     return point.to_engineering(rate.value), ""
+
+
+def _absent(bind: Varbind) -> str:
+    if bind.kind == REFUSED:
+        return f"the agent refused {bind.oid}: {bind.value}"
+    return f"the agent has no {bind.oid} (noSuchObject/noSuchInstance)"
 
 
 def now_ms() -> int:
