@@ -13,7 +13,7 @@ import pytest
 
 from cityops.errors import DeviceAuthRefused, DeviceRejected, DeviceUnreachable
 from edge_agents.drivers.onvif.config import OnvifEndpoint
-from edge_agents.drivers.onvif.driver import OnvifDriver
+from edge_agents.drivers.onvif.driver import OnvifDriver, public_uri
 from edge_agents.profiles import load_profile
 from simulators.onvif.server import MAX_SUBSCRIPTIONS, CameraState, OnvifCameraSimulator
 from tests.helpers import await_for, free_port
@@ -132,6 +132,13 @@ async def test_the_subscription_is_renewed_and_given_back(camera, monkeypatch) -
         assert subscription.terminate_at > datetime.now(UTC) + timedelta(seconds=500)
         await driver.close()
         assert camera.subscriptions == {}
+
+
+def test_uris_lose_the_credentials_some_cameras_put_in_them() -> None:
+    assert public_uri("rtsp://admin:Cam-pass-7@10.0.0.5:554/Streaming/101") == \
+        "rtsp://10.0.0.5:554/Streaming/101"
+    assert public_uri("http://u:p@w@cam.local/snap.jpg?x=1") == "http://cam.local/snap.jpg?x=1"
+    assert public_uri("rtsp://10.0.0.5/main") == "rtsp://10.0.0.5/main"
 
 
 async def _true(value: bool) -> bool:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from cityops.errors import DeviceError, DeviceRejected
 from cityops.wire import Quality, Value
@@ -28,6 +29,15 @@ _TRUE = {"true", "1", "on"}
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def public_uri(uri: str) -> str:
+    """The URI without user and password: some cameras put theirs in the RTSP and snapshot
+    URIs they answer, and readings are stored and shown to every console user."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def convert(point: OnvifPoint, raw: Any) -> Value | None:
@@ -100,9 +110,10 @@ class OnvifDriver:
         assert self._session is not None and self._media_profile is not None
         try:
             if field == "stream_uri":
-                media[field] = await self._session.stream_uri(self._media_profile)
+                uri = await self._session.stream_uri(self._media_profile)
             else:
-                media[field] = await self._session.snapshot_uri(self._media_profile)
+                uri = await self._session.snapshot_uri(self._media_profile)
+            media[field] = public_uri(uri)
         except DeviceRejected as err:
             log.warning("camera %s: %s", self.device, err.detail)
             return err
