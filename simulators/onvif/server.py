@@ -46,6 +46,7 @@ class CameraState:
     tamper: bool = False
     snapshot: bool = True  # False: GetSnapshotUri answers ActionNotSupported
     events: bool = True  # False: no event service in GetServices
+    clock_offset_s: float = 0.0  # the camera's clock against the true time (no NTP)
 
 
 class OnvifCameraSimulator:
@@ -92,6 +93,9 @@ class OnvifCameraSimulator:
         for sub in self.subscriptions.values():
             sub.queue.put_nowait(message)
 
+    def clock(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.state.clock_offset_s)
+
     async def _control(self, request: web.Request) -> web.Response:
         body = await request.json()
         for name in TOPICS:
@@ -105,7 +109,7 @@ class OnvifCameraSimulator:
             header, body = soap.parse(await request.read())
             operation = etree.QName(body).localname
             if operation != "GetSystemDateAndTime":
-                soap.check_username_token(header, self.users)
+                soap.check_username_token(header, self.users, self.clock())
             self.calls.append(operation)
             handler = getattr(self, f"_op_{operation}", None)
             if handler is None:
@@ -124,7 +128,7 @@ class OnvifCameraSimulator:
 
     # --- device management ---
     async def _op_GetSystemDateAndTime(self, _body, _request) -> str:
-        now = datetime.now(UTC)
+        now = self.clock()
         return ("<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>"
                 "<tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false"
                 "</tt:DaylightSavings><tt:UTCDateTime><tt:Time>"

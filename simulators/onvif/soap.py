@@ -58,7 +58,8 @@ def parse(body: bytes) -> tuple[etree._Element | None, etree._Element]:
     return header, bodies[0]
 
 
-def check_username_token(header: etree._Element | None, users: dict[str, str]) -> str:
+def check_username_token(header: etree._Element | None, users: dict[str, str],
+                         clock: datetime | None = None) -> str:
     """The user a request's UsernameToken digest proves, or SoapFault NotAuthorized."""
     token = None if header is None else header.find(f".//{{{WSSE}}}UsernameToken")
     if token is None:
@@ -79,7 +80,7 @@ def check_username_token(header: etree._Element | None, users: dict[str, str]) -
         raise SoapFault("ter:NotAuthorized", f"Sender not Authorized: {err}") from err
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    if abs(datetime.now(UTC) - when) > CLOCK_SKEW:
+    if abs((clock or datetime.now(UTC)) - when) > CLOCK_SKEW:
         raise SoapFault("ter:NotAuthorized", "Sender not Authorized: Created out of range")
     if not hmac.compare_digest(expected, (password.text or "").strip()):
         raise SoapFault("ter:NotAuthorized", "Sender not Authorized")

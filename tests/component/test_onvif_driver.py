@@ -141,5 +141,21 @@ def test_uris_lose_the_credentials_some_cameras_put_in_them() -> None:
     assert public_uri("rtsp://10.0.0.5/main") == "rtsp://10.0.0.5/main"
 
 
+async def test_a_camera_clock_hours_off_needs_adjust_time(monkeypatch) -> None:
+    sim = OnvifCameraSimulator({"admin": PASSWORD}, CameraState(clock_offset_s=3 * 3600))
+    await sim.start()
+    try:
+        stale = _driver(sim.port, monkeypatch)
+        with pytest.raises(DeviceAuthRefused):  # its clock calls our Created time stale
+            await stale.connect()
+        await stale.close()
+        adjusted = _driver(sim.port, monkeypatch, adjust_time=True)
+        await adjusted.connect()
+        assert (await adjusted.read())[1].value == "CityOps"
+        await adjusted.close()
+    finally:
+        await sim.stop()
+
+
 async def _true(value: bool) -> bool:
     return value

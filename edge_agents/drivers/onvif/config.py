@@ -64,6 +64,10 @@ class OnvifEndpoint(BaseModel):
         2 << 20, ge=1024, le=8 << 20,
         description="a larger snapshot fails its command (it travels in the command result)")
     events: bool = Field(True, description="subscribe to the camera's PullPoint events")
+    adjust_time: bool = Field(
+        False, description="sign requests in the camera's time (read from its unauthenticated "
+                           "GetSystemDateAndTime): for cameras whose clock is off and cannot "
+                           "be put on NTP; otherwise they refuse the password as stale")
     pull_timeout_s: float = Field(5.0, gt=0, le=60, description="a PullMessages long poll")
     subscription_s: int = Field(60, ge=10, le=3600, description="renewed before it ends")
 

@@ -74,7 +74,7 @@ class OnvifDriver:
         await self.close()
         ep = self.endpoint
         session = CameraSession(self.device, ep.host, ep.port, ep.username, ep.password(),
-                                self.timeout_s)
+                                self.timeout_s, adjust_time=ep.adjust_time)
         self._session = session
         await session.open()
         info = await session.device_information()

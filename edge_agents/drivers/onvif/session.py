@@ -34,10 +34,11 @@ class EventMessage:
 
 class CameraSession:
     def __init__(self, device: str, host: str, port: int, username: str, password: str,
-                 timeout_s: float) -> None:
+                 timeout_s: float, adjust_time: bool = False) -> None:
         self.device, self.where = device, f"{host}:{port}"
         self.timeout_s = timeout_s
         self._args = (host, port, username, password)
+        self.adjust_time = adjust_time
         self._camera: Any = None
         self._pullpoint: Any = None  # PullMessages, at the subscription's address
         self._manager: Any = None  # Renew and Unsubscribe (WS-BaseNotification), same address
@@ -47,7 +48,8 @@ class CameraSession:
 
         host, port, username, password = self._args
         # no_cache: the WSDL files are the package's own; zeep's SQLite cache is for remote ones
-        self._camera = ONVIFCamera(host, port, username, password, no_cache=True)
+        self._camera = ONVIFCamera(host, port, username, password, no_cache=True,
+                                   adjust_time=self.adjust_time)
         await self._bounded(self._camera.update_xaddrs(), "GetServices")
 
     async def close(self) -> None:
@@ -172,8 +174,9 @@ def translate(err: BaseException, where: str) -> DeviceError:
         subcodes = " ".join(str(getattr(q, "localname", q)) for q in cause.subcodes or [])
         text = f"{cause.message} {subcodes}"
         if "NotAuthorized" in text or "not authorized" in text.lower():
-            return DeviceAuthRefused(f"{where}: the camera refused the user or password",
-                                     retry_after_s=AUTH_RETRY_S)
+            return DeviceAuthRefused(f"{where}: the camera refused the user or password (or "
+                                     "the time they were signed at: is its clock right? see "
+                                     "adjust_time)", retry_after_s=AUTH_RETRY_S)
         return DeviceRejected(f"{where}: {cause.message} ({subcodes or 'fault'})")
     if isinstance(err, ONVIFAuthError) or (
             isinstance(cause, TransportError) and cause.status_code == 401):
