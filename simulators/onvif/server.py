@@ -47,6 +47,7 @@ class CameraState:
     snapshot: bool = True  # False: GetSnapshotUri answers ActionNotSupported
     events: bool = True  # False: no event service in GetServices
     clock_offset_s: float = 0.0  # the camera's clock against the true time (no NTP)
+    get_services: bool = True  # False: an older camera, its services by GetCapabilities only
 
 
 class OnvifCameraSimulator:
@@ -145,6 +146,9 @@ class OnvifCameraSimulator:
                 "<tds:HardwareId>sim</tds:HardwareId></tds:GetDeviceInformationResponse>")
 
     async def _op_GetServices(self, _body, _request) -> str:
+        if not self.state.get_services:
+            raise soap.SoapFault("ter:ActionNotSupported", "GetServices is not supported",
+                                 code="env:Receiver")
         services = [("http://www.onvif.org/ver10/device/wsdl", "device_service"),
                     ("http://www.onvif.org/ver10/media/wsdl", "media"),
                     ("http://www.onvif.org/ver20/ptz/wsdl", "ptz")]
@@ -155,6 +159,22 @@ class OnvifCameraSimulator:
             f"{path}</tds:XAddr><tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor>"
             "</tds:Version></tds:Service>" for ns, path in services)
         return f"<tds:GetServicesResponse>{entries}</tds:GetServicesResponse>"
+
+    async def _op_GetCapabilities(self, _body, _request) -> str:
+        """The Core spec's older way to find the services (tt:Capabilities)."""
+        base = f"{self.base}/onvif"
+        events = (f"<tt:Events><tt:XAddr>{base}/events</tt:XAddr><tt:WSSubscriptionPolicySupport>"
+                  "false</tt:WSSubscriptionPolicySupport><tt:WSPullPointSupport>true"
+                  "</tt:WSPullPointSupport><tt:WSPausableSubscriptionManagerInterfaceSupport>"
+                  "false</tt:WSPausableSubscriptionManagerInterfaceSupport></tt:Events>"
+                  if self.state.events else "")
+        return ("<tds:GetCapabilitiesResponse><tds:Capabilities>"
+                f"<tt:Device><tt:XAddr>{base}/device_service</tt:XAddr></tt:Device>{events}"
+                f"<tt:Media><tt:XAddr>{base}/media</tt:XAddr><tt:StreamingCapabilities>"
+                "<tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP>"
+                "<tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>"
+                f"<tt:PTZ><tt:XAddr>{base}/ptz</tt:XAddr></tt:PTZ>"
+                "</tds:Capabilities></tds:GetCapabilitiesResponse>")
 
     # --- media ---
     async def _op_GetProfiles(self, _body, _request) -> str:

@@ -157,5 +157,20 @@ async def test_a_camera_clock_hours_off_needs_adjust_time(monkeypatch) -> None:
         await sim.stop()
 
 
+async def test_an_older_camera_without_get_services(monkeypatch) -> None:
+    sim = OnvifCameraSimulator({"admin": PASSWORD}, CameraState(get_services=False))
+    await sim.start()
+    try:
+        driver = _driver(sim.port, monkeypatch)
+        await driver.connect()  # its services come from GetCapabilities
+        async with subscribed(driver) as got:
+            await await_for(lambda: _true("tamper" in got), what="readings and events")
+            assert got["stream_uri"].quality.value == got["motion"].quality.value == "good"
+            assert await driver.call(driver.profile.method("goto_preset"), {"preset": "gate"})
+        assert "GetCapabilities" in sim.calls
+    finally:
+        await sim.stop()
+
+
 async def _true(value: bool) -> bool:
     return value
