@@ -172,5 +172,20 @@ async def test_an_older_camera_without_get_services(monkeypatch) -> None:
         await sim.stop()
 
 
+async def test_a_camera_that_goes_away_ends_the_subscription_with_device_unreachable(
+        monkeypatch) -> None:
+    sim = OnvifCameraSimulator({"admin": PASSWORD})
+    await sim.start()
+    driver = _driver(sim.port, monkeypatch)
+    await driver.connect()
+    got: dict = {}
+    task = asyncio.create_task(driver.subscribe(lambda rs: got.update({r.point: r for r in rs})))
+    await await_for(lambda: _true("tamper" in got), what="first readings")
+    await sim.stop()  # the agent's runner then marks the camera offline and reconnects
+    with pytest.raises(DeviceUnreachable, match=r"cam-1 \(127\.0\.0\.1:\d+\) PullMessages"):
+        await asyncio.wait_for(task, 10)
+    await driver.close()
+
+
 async def _true(value: bool) -> bool:
     return value
