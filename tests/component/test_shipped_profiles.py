@@ -19,6 +19,7 @@ from simulators.onvif.server import serve as serve_onvif
 from simulators.opcua_server import OpcUaSimulator
 from simulators.snmp.agent import SnmpSimulator
 from simulators.snmp.agent import start as start_snmp
+from tests.component.snmp_kit import free_udp_port
 from tests.helpers import await_for, free_port, port_open
 
 MOVING = {"sine", "ramp", "random_walk"}
@@ -42,8 +43,11 @@ async def simulated(profile, field_broker):
     elif profile.protocol == "snmp":
         os.environ["CITYOPS_TEST_SNMP_COMMUNITY"] = "shipped"
         task = await start_snmp(SnmpSimulator(profile, "shipped"), "127.0.0.1", port)
+        # with a trap listener the driver pushes: rates come from the second poll on
         endpoint = {"protocol": "snmp", "host": "127.0.0.1", "port": port,
-                    "community": {"env": "CITYOPS_TEST_SNMP_COMMUNITY"}}
+                    "community": {"env": "CITYOPS_TEST_SNMP_COMMUNITY"},
+                    "traps": {"port": free_udp_port(),
+                              "community": {"env": "CITYOPS_TEST_SNMP_COMMUNITY"}}}
     else:
         sensor = MqttSensor(profile, field_broker.url, f"test/{profile.model}", tick_s=0.1)
         task = asyncio.create_task(sensor.serve())

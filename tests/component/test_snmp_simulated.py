@@ -32,7 +32,7 @@ async def simulated(ref: str, traps: dict | None = None, **sim_options: object):
     if traps:
         endpoint["traps"] = traps
     device = DeviceConfig.model_validate({"id": "dev", "profile": "x", "timeout_s": 1,
-                                          "poll_interval_s": 30, "endpoint": endpoint})
+                                          "poll_interval_s": 0.2, "endpoint": endpoint})
     driver = DriverFactory().create(device, profile)
     await driver.connect()
     try:
@@ -102,6 +102,7 @@ async def test_restart_and_cleared_counters_give_no_spike() -> None:
         again = {r.point: r for r in await driver.read()}
         assert 0 < again["if1.in_bps"].value < 2e9  # ~0.8 Gbit/s simulated
         sim.clear_counters()  # uptime runs on: the 64-bit counter went backwards
+        await asyncio.sleep(0.2)  # the time between two polls
         cleared = {r.point: r for r in await driver.read()}
         assert cleared["if1.in_bps"].quality.value == "bad"
         assert cleared["in_packets_ps"].quality.value == "bad"  # 32-bit: not taken as a wrap

@@ -20,6 +20,13 @@ def test_first_sample_then_rate_per_second() -> None:
     assert rates.update("in", 6000, "counter64", 12.0).value == pytest.approx(2500.0)
 
 
+def test_a_sample_too_soon_is_skipped_and_the_baseline_kept() -> None:
+    rates = CounterRates(min_window_s=5.0)
+    rates.update("in", 1000, "counter64", 0.0)
+    assert rates.update("in", 1100, "counter64", 0.01).why.startswith("too soon")
+    assert rates.update("in", 11000, "counter64", 10.0).value == pytest.approx(1000.0)
+
+
 def test_counter32_wraps_once() -> None:
     rates = CounterRates()
     rates.update("in", 2**32 - 1000, "counter32", 0.0)

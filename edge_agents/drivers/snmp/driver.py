@@ -19,7 +19,7 @@ from edge_agents.driver import OnReadings
 from edge_agents.drivers.snmp import poll
 from edge_agents.drivers.snmp.client import Credentials, SnmpClient, Varbind
 from edge_agents.drivers.snmp.config import SnmpEndpoint, SnmpUser
-from edge_agents.drivers.snmp.rates import uptime_went_back
+from edge_agents.drivers.snmp.rates import CounterRates, uptime_went_back
 from edge_agents.drivers.snmp.traps import TrapHub, trap_values
 from edge_agents.points import Method, Reading, SnmpPoint, SnmpProfile
 
@@ -52,8 +52,8 @@ class SnmpDriver:
         self._client = SnmpClient(self.endpoint.host, self.endpoint.port, creds,
                                   self.timeout_s, self.endpoint.retries)
         await self._client.open()
-        self._state = poll.PollState()
-        # the first poll sets every counter's baseline, so the next read has its rates
+        self._state = poll.PollState(rates=CounterRates(min_window_s=self.poll_interval_s / 2))
+        # the first poll sets every counter's baseline, so the next poll has its rates
         await self._poll_once()
         if self.endpoint.traps is not None:
             self._join_traps()

@@ -144,7 +144,8 @@ def rate_of(point: SnmpPoint, bind: Varbind, state: PollState,
         return None, f"{bind.oid} is {bind.kind}, not a counter"
     rate = state.rates.update(point.name, bind.value, bind.kind, at_s)
     if rate.value is None:
-        if rate.why == "first sample" or rate.why.startswith("counter changed"):
+        if rate.why in ("first sample", "too soon after the previous sample") \
+                or rate.why.startswith("counter changed"):
             return None
         return None, rate.why
     return point.to_engineering(rate.value), ""

@@ -29,8 +29,12 @@ class Rate:
 class CounterRates:
     """The previous sample of each counter point, to compute the next rate from."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_window_s: float = 0.0) -> None:
         self._last: dict[str, tuple[int, str, float]] = {}  # point -> (value, kind, time_s)
+        # a rate over a few milliseconds (the read right after connect's baseline, a late
+        # poll catching up) multiplies one counter update into a spike: such a sample is
+        # skipped and the older baseline kept, so the next window is long enough
+        self.min_window_s = min_window_s
 
     def restart(self) -> None:
         """The agent restarted: every counter starts from a new baseline."""
@@ -42,6 +46,9 @@ class CounterRates:
             self._last.pop(point, None)
             return Rate(None, f"not a counter ({kind})")
         previous = self._last.get(point)
+        if previous is not None and previous[1] == kind \
+                and 0 < time_s - previous[2] < self.min_window_s:
+            return Rate(None, "too soon after the previous sample")
         self._last[point] = (value, kind, time_s)
         if previous is None:
             return Rate(None, "first sample")
