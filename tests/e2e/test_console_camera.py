@@ -1,6 +1,6 @@
-"""The map's camera detail in Chromium: a camera linked to an ONVIF device shows the device,
-its latest snapshot (fetched with the token), and a snapshot the camera's gateway cannot take
-is refused with the reason in Chinese."""
+"""Cameras in Chromium: the map's camera detail (a camera linked to an ONVIF device shows the
+device and its latest snapshot; a snapshot its gateway cannot take is refused with the reason
+in Chinese), and a camera put on a video-wall window by name from the control page."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 from edge_agents.profiles import load_profile
 from simulators.onvif.server import make_jpeg
 from tests.e2e.conftest import Console, login
+from tests.e2e.test_console_control import _last_command
 
 PLACE = (116.7650, 33.9180)
 
@@ -54,3 +55,25 @@ def test_camera_detail_shows_its_device_and_snapshot(page: Page, console: Consol
     error = detail.locator("[data-test=camera-error]")
     expect(error).to_contain_text("设备拒绝了指令")  # the gateway knows no such device
     expect(error).to_contain_text(f"unknown device {device}")
+
+
+def test_operator_puts_a_camera_on_a_wall_window_by_name(page: Page, console: Console,
+                                                         database_url: str) -> None:
+    wall, camera = console.devices["wall"], f"cam-wall-{console.gateway}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO facilities (id, kind, name, longitude, latitude)"
+                     " VALUES (%s, 'camera', '淮海路口', 116.76, 33.91)", (camera,))
+    mapped = console.client("ops_engineer").put(f"/v1/walls/{wall}/inputs/9",
+                                                json={"camera": "淮海路口"})
+    assert mapped.status_code == 200, mapped.text
+    login(page, console, "operator", "/control")
+    card = page.locator(f".panel[data-device='{wall}']")
+    window = card.locator("[data-window='3']")
+    window.click()
+    card.locator(f"[data-test=wall-cameras] [data-camera='{camera}']").click()
+    expect(card.locator("[data-test=video-wall] [data-test=cmd-result]")).to_contain_text(
+        "设备回读 9")
+    expect(window.locator("[data-test=window-source]")).to_have_text("9")
+    command = _last_command(console, wall)
+    assert (command["point"], command["value"], command["state"]) == (
+        "window_3_source", 9, "succeeded")

@@ -105,6 +105,7 @@ export default {
   "control.rangeRefused": "Out of range or wrong type", "control.failed": "Failed",
   "control.range": "range {min} to {max} {unit}", "control.details": "Details", "control.input": "input",
   "control.wallOff": "The wall is switched off", "control.routeTo": "Window {n} to input:",
+  "control.cameraTo": "Window {n} shows camera:", "control.onInput": "Input {n}",
   "control.cut": "off", "control.outputN": "Output {n}", "control.runPreset": "Run preset",
   "control.noPresets": "No preset defined yet (PUT /v1/presets/{name})",
 

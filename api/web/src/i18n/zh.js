@@ -100,6 +100,7 @@ export default {
   "control.failed": "操作失败", "control.range": "范围 {min} ~ {max} {unit}",
   "control.details": "详情", "control.input": "输入源", "control.wallOff": "大屏已关闭",
   "control.routeTo": "窗口{n} 切换到输入：", "control.cut": "断开", "control.outputN": "输出{n}",
+  "control.cameraTo": "窗口{n} 显示摄像机：", "control.onInput": "输入{n}",
   "control.runPreset": "执行预案", "control.noPresets": "尚未定义预案（PUT /v1/presets/{name}）",
 
   "alarms.title": "告警", "alarms.filter.open": "未消除", "alarms.filter.active": "活动",

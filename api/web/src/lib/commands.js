@@ -26,6 +26,15 @@ export async function sendCommand(device, body) {
   return follow(accepted.id, Date.now() + (TTL_S + 8) * 1000);
 }
 
+// a camera (id or name) onto a wall window: the API finds the camera's input on that wall and
+// switches the window to it, as a write command followed like any other (docs/video.md)
+export async function cameraToWindow(wall, window, camera) {
+  const accepted = await api(`/v1/walls/${encodeURIComponent(wall)}/windows/${window}/camera`, {
+    method: "POST", body: { camera, ttl_s: TTL_S },
+  });
+  return follow(accepted.id, Date.now() + (TTL_S + 8) * 1000);
+}
+
 export async function runPreset(name) {
   const run = await api(`/v1/presets/${encodeURIComponent(name)}/run`, { method: "POST" });
   const deadline = Date.now() + 60000;

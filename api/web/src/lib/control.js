@@ -10,7 +10,8 @@ export function useControls(onReadback) {
   const status = reactive({}); // key -> {state: pending|ok|bad, text}
   const asking = reactive({}); // key -> true while a confirmation is shown
 
-  async function send(device, body, what) {
+  // `sender`: another route that ends in this command (a camera put on a wall window)
+  async function send(device, body, what, sender = () => sendCommand(device, body)) {
     const key = `${device}/${body.point || body.method}`;
     if (!can("device.command")) {
       status[key] = { state: "bad", text: t("control.roleRefused") };
@@ -22,7 +23,7 @@ export function useControls(onReadback) {
     delete asking[key];
     status[key] = { state: "pending", text: t("control.sending") };
     try {
-      const cmd = await sendCommand(device, body);
+      const cmd = await sender();
       if (cmd.state === "succeeded") {
         const rb = cmd.readback === null || cmd.readback === undefined ? "" : String(cmd.readback);
         status[key] = { state: "ok", text: t("control.confirmed", { value: rb }), readback: cmd.readback };
