@@ -116,6 +116,10 @@ class SnmpSimulator:
     def _add_walked(self, point: SnmpPoint) -> None:
         address = point.address
         column = _oid(address.walk or "")
+        if address.index_at is not None and address.row is not None:  # one row (LLDP)
+            self._values[(*column, *_instance(address.row, address.index_at))] = (
+                lambda t: self._text_or_raw(point, t))
+            return
         if any(k[:len(column)] == column for k in self._values):
             return  # the column is served by table points already (ifOperStatus)
         for row in (1, 2):
@@ -127,6 +131,11 @@ class SnmpSimulator:
             if address.per is not None:
                 self._values[(*_oid(address.per), row)] = lambda t: v2c.Integer(1000)
             self._values[(*column, row)] = lambda t, r=row: self._walked(point, t, r)
+
+    def _text_or_raw(self, point: SnmpPoint, t: float) -> Any:
+        if point.data_type is DataType.STRING:
+            return v2c.OctetString(f"peer-of-{point.name.split('.')[0]}")
+        return self._raw(point, t)
 
     def _walked(self, point: SnmpPoint, t: float, row: int) -> Any:
         value = self._number(point, t) / point.scale
@@ -196,6 +205,14 @@ class SnmpSimulator:
             if all(isinstance(v, v2c.EndOfMibView) for _, v in step):
                 break
         return binds
+
+
+def _instance(row: int, index_at: int) -> tuple[int, ...]:
+    """An instance suffix holding `row` at `index_at` (other parts 1): (1, 3, 1) for -2."""
+    size = max(-index_at if index_at < 0 else index_at + 1, 1) + (1 if index_at < -1 else 0)
+    parts = [1] * size
+    parts[index_at] = row
+    return tuple(parts)
 
 
 class _Protocol(asyncio.DatagramProtocol):

@@ -74,6 +74,7 @@ async def test_v2c_reads_the_real_interface_table_and_host_resources(snmpd: Snmp
             assert (name.value, name.quality.value) == (
                 (host[row], "good") if row in host else (None, "bad")), row
         assert got["poe_power_w"].quality.value == "bad"  # Net-SNMP has no POWER-ETHERNET-MIB
+        assert got["port1.neighbor"].value == ""  # nor LLDP-MIB: no neighbour, not an error
 
         # snmpd fills hrProcessorTable only after a minute of CPU samples: until then the
         # point reads bad (no row to reduce), then a load in percent

@@ -107,6 +107,21 @@ def test_profile_errors_name_the_field(change: dict, message: str) -> None:
         parse_profile(SWITCH | change, "t.yaml")
 
 
+def test_lldp_columns_pick_their_row_from_inside_the_index() -> None:
+    from edge_agents.drivers.snmp.poll import by_row, reduce_walk
+
+    column = "1.0.8802.1.1.2.1.4.1.1.9"
+    profile = parse_profile(SWITCH | {"tables": [{"name": "port", "rows": [3, 4], "columns": [
+        {"name": "neighbor", "data_type": "string", "oid": column, "index_at": -2}]}],
+        "traps": []}, "t")
+    walked = by_row(column, [Varbind(f"{column}.0.3.1", "string", "core-sw"),
+                             Varbind(f"{column}.0.12.1", "string", "other")])
+    port3, port4 = profile.point("port3.neighbor"), profile.point("port4.neighbor")
+    assert port3.address.walk == column and port3.address.row == 3
+    assert reduce_walk(port3, {column: walked}) == "core-sw"
+    assert reduce_walk(port4, {column: walked}) == ""  # no neighbour on port 4
+
+
 def test_trap_mapping_finds_the_row_index() -> None:
     mappings = [TrapMapping.model_validate(m) for m in SWITCH["traps"]]
     binds = [Varbind("1.3.6.1.2.1.1.3.0", "timeticks", 5),

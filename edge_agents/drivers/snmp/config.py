@@ -35,7 +35,7 @@ class SnmpAddress(_Model):
 
     oid: str | None = Field(None, pattern=OID_PATTERN)
     walk: str | None = Field(None, pattern=OID_PATTERN)
-    reduce: Literal["mean", "sum", "min", "max", "count", "ratio"] | None = None
+    reduce: Literal["mean", "sum", "min", "max", "count", "ratio", "first"] | None = None
     per: str | None = Field(None, pattern=OID_PATTERN, description="denominator of `ratio`")
     where: list[Where] = Field(default_factory=list, description="rows kept: all must match")
     equals: int | None = Field(None, description="a bool point: true when the value equals it")
@@ -44,6 +44,11 @@ class SnmpAddress(_Model):
                                              "where ifHCInOctets is not implemented)")
     rate: bool = Field(False, description="a counter turned into a rate per second between "
                                           "polls (times the point's scale: 8 for octets to bits)")
+    # rows of a walk whose index holds the row somewhere inside: lldpRemTable is indexed by
+    # (timeMark, localPortNum, remIndex), so port 3's neighbour is the row with 3 at -2
+    row: int | None = Field(None, ge=0)
+    index_at: int | None = Field(None, description="which sub-identifier of the instance is "
+                                                   "`row`, counted from the end (-1: the last)")
 
     @model_validator(mode="after")
     def _one_source(self) -> SnmpAddress:
@@ -57,6 +62,9 @@ class SnmpAddress(_Model):
             raise ValueError("`reduce` and `where` apply to `walk` only")
         if self.walk is not None and (self.rate or self.fallback):
             raise ValueError("`rate` and `fallback` apply to `oid` only")
+        if (self.row is None) != (self.index_at is None) or (
+                self.row is not None and self.walk is None):
+            raise ValueError("`row` and `index_at` go together, with `walk`")
         return self
 
 
@@ -101,6 +109,9 @@ class SnmpColumn(_Model):
     scale: float = 1.0
     rate: bool = False
     equals: int | None = None
+    index_at: int | None = Field(None, description="the row is this sub-identifier of the "
+                                                   "column's instances (LLDP: -2), not all "
+                                                   "of it: the points walk the column")
     choices: dict[str, str] | None = None
     simulate: dict | None = Field(None, description="for the simulator: a rate point's rate")
 
@@ -248,6 +259,8 @@ def _row_points(table: SnmpTable, row: int) -> list[dict]:
     made = []
     for col in table.columns:
         address: dict = {"oid": f"{col.oid}.{row}", "rate": col.rate}
+        if col.index_at is not None:
+            address = {"walk": col.oid, "reduce": "first", "row": row, "index_at": col.index_at}
         if col.fallback:
             address["fallback"] = f"{col.fallback}.{row}"
         if col.equals is not None:

@@ -166,7 +166,7 @@ class SnmpDriver:
             value = poll.reduce_walk(point, columns)
             why = "" if value is not None else refused.get(
                 point.address.walk or "", f"no row of {point.address.walk} to reduce")
-            if value is not None:
+            if value is not None and not isinstance(value, str | bool):
                 value = point.to_engineering(value)
             readings.append(poll.reading(self.device, point, value, why, state, now))
         state.log_changes(self.device)

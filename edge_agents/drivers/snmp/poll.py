@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from cityops.errors import DeviceRejected
 from cityops.wire import Quality, Value
 from edge_agents.drivers.snmp.client import MISSING, SnmpClient, Varbind
+from edge_agents.drivers.snmp.config import SnmpAddress
 from edge_agents.drivers.snmp.rates import CounterRates
 from edge_agents.points import DataType, Reading, SnmpPoint
 
@@ -66,12 +67,18 @@ async def _get_alone(client: SnmpClient, oid: str) -> list[Varbind]:
         return [Varbind(oid, REFUSED, err.detail)]
 
 
-def reduce_walk(point: SnmpPoint, columns: dict[str, dict[str, Varbind]]) -> float | int | None:
-    """A walked column reduced over the rows every `where` keeps (None: no row)."""
+def reduce_walk(point: SnmpPoint, columns: dict[str, dict[str, Varbind]]) -> Value | None:
+    """A walked column reduced over the rows every `where` keeps (None: no row). `first` of
+    a text column with no row is "" (an LLDP port without a neighbour)."""
     address = point.address
     rows = columns[address.walk or ""]
     keep = [i for i in rows if all(_row_matches(columns[w.oid].get(i), w.equals)
-                                   for w in address.where)]
+                                   for w in address.where) and _in_row(i, address)]
+    if address.reduce == "first":
+        if not keep:
+            return "" if point.data_type is DataType.STRING else None
+        first = rows[keep[0]].value
+        return first if point.data_type is DataType.STRING else _number(first)
     values = [rows[i].value for i in keep if rows[i].kind in NUMERIC_KINDS]
     if address.reduce == "count":
         return len(keep)
@@ -83,6 +90,18 @@ def reduce_walk(point: SnmpPoint, columns: dict[str, dict[str, Varbind]]) -> flo
         return sum(values) / total if total else None
     return float({"mean": statistics.fmean, "sum": sum, "min": min, "max": max}[
         address.reduce or "mean"](values))
+
+
+def _in_row(index: str, address: SnmpAddress) -> bool:
+    if address.index_at is None:
+        return True
+    parts = index.split(".")
+    at = address.index_at
+    return -len(parts) <= at < len(parts) and parts[at] == str(address.row)
+
+
+def _number(value: object) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 def _row_matches(bind: Varbind | None, equals: object) -> bool:
