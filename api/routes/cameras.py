@@ -95,14 +95,13 @@ async def _linked(conn: Conn, caller: Caller, camera: str) -> dict:
              dependencies=[LOOKERS],
              responses={502: {"description": "the camera refused or offers no snapshot"},
                         503: {"description": "no answer from its gateway in time"}})
-async def take_snapshot(camera: CameraKey, conn: Conn, caller: Caller,
-                        request: Request) -> dict:
+async def take_snapshot(camera: CameraKey, caller: Caller, request: Request) -> dict:
     """Ask the camera (through its agent) for a snapshot and keep it as its latest."""
-    row = await _linked(conn, caller, camera)
+    pool = get_pool(request)
+    async with pool.connection() as conn:  # not held while the camera answers
+        row = await _linked(conn, caller, camera)
     audit_detail(request, camera=row["id"], device=row["device"])
-    await conn.commit()  # hold no transaction while the camera answers
-    info = await svc.take_snapshot(get_pool(request), commander(request), caller.name,
-                                   row["device"])
+    info = await svc.take_snapshot(pool, commander(request), caller.name, row["device"])
     return {**info, "url": _snapshot_url(row["id"])}
 
 
