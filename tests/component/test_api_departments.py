@@ -82,9 +82,13 @@ def _department_objects(client: TestClient, admin: dict, dept: str, url: str) ->
             "INSERT INTO event_tasks (event_id, department_id, assigned_by, assigned_at, unit,"
             " limit_s, deadline_at, updated_at) VALUES (%s, %s, 't', now(), 'hours', 3600,"
             " now() + interval '1 hour', now()) RETURNING id", (event, dept)).fetchone()[0]
+        camera = unique("cam")  # a camera of the map, far from the map tests' places
+        conn.execute("INSERT INTO facilities (id, kind, name, department_id, longitude,"
+                     " latitude) VALUES (%s, 'camera', %s, %s, 100.0, 20.0)",
+                     (camera, camera, dept))
     return {"gateway": gateway, "device": device, "alarm": str(alarm), "command": str(command),
             "event": str(event), "preset": preset, "preset_run": str(run),
-            "event_task": str(task), "event_party": str(event)}
+            "event_task": str(task), "event_party": str(event), "camera": camera}
 
 
 @pytest.fixture(scope="module")
