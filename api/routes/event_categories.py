@@ -30,7 +30,8 @@ async def change_category(code: Code, body: CategoryFields, conn: Conn,
     return await categories.change_category(conn, code, body.model_dump())
 
 
-@router.put("/v1/event-time-limits", response_model=TimeLimit)
+@router.put("/v1/event-time-limits", response_model=TimeLimit,
+            responses={404: {"description": "no such category or department"}})
 async def set_time_limit(body: TimeLimitIn, conn: Conn, request: Request) -> dict:
     """Set one limit; deadlines set from now on use it, running ones keep theirs."""
     audit_detail(request, **body.model_dump())
