@@ -87,9 +87,11 @@ async def capacity_now(conn: AsyncConnection, cloud: str | None = None) -> list[
 
 async def capacity_history(conn: AsyncConnection, scope: str, metric: str, hours: int,
                            cloud: str | None = None) -> list[dict]:
+    """5-minute averages of use, each with the limit in force at the bucket's end (a quota
+    changed inside a bucket is its new value, not the larger of the two)."""
     return await _all(
         conn, "SELECT time_bucket('5 minutes', time) AS time, avg(used) AS used,"
-        " max(lim) AS limit FROM cloud_capacity WHERE scope = %s AND metric = %s"
+        " last(lim, time) AS limit FROM cloud_capacity WHERE scope = %s AND metric = %s"
         " AND time > now() - make_interval(hours => %s) AND (%s::text IS NULL OR cloud = %s)"
         " GROUP BY 1 ORDER BY 1", (scope, metric, hours, cloud, cloud))
 

@@ -142,7 +142,8 @@ async def test_quota_near_full_raises_a_cloud_alarm(api: TestClient, project: st
     assert ("hypervisor", "vcpus") in capacity
     history = api.get("/v1/cloud/capacity/history",
                       params={"scope": project, "metric": "cores"}).json()
-    # 5-minute averages: the worker's own periodic sync may have seen the project empty
+    # 5-minute averages: the worker's own periodic sync may have seen the project empty, and
+    # with the default quota before the job set it; the limit is the one at the bucket's end
     assert history and history[-1]["limit"] == 1 and 0 < history[-1]["used"] <= 1
     counts = api.get("/v1/cloud/inventory/history",
                      params={"project": project, "kind": "server"}).json()

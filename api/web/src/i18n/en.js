@@ -354,7 +354,7 @@ export default {
   // 管理 (issue 18): the administrators' pages
   "nav.admin": "Admin", "role.data_admin": "Data administrator",
   "role.security_admin": "Security administrator", "role.audit_admin": "Audit administrator",
-  "outcome.ok": "Succeeded", "outcome.denied": "Refused", "outcome.invalid": "Invalid",
+  "outcome.exported": "Exported", "outcome.ok": "Succeeded", "outcome.denied": "Refused", "outcome.invalid": "Invalid",
   "outcome.failed": "Failed", "ruleKind.threshold": "Threshold", "ruleKind.offline": "Offline",
   "ruleKind.rate_of_change": "Rate of change", "ruleKind.anomaly": "Anomaly",
   "ruleKind.platform": "Platform", "admin.rules.builtIn": "A platform rule: only switched on or off",

@@ -333,7 +333,7 @@ export default {
   "sync.asideOf": "运行 #{n} 隔离的行", "sync.table": "来源表", "sync.reason": "原因", "sync.row": "行内容",
   // 管理 (issue 18): the administrators' pages
   "nav.admin": "管理", "role.data_admin": "数据管理员", "role.security_admin": "安全管理员", "role.audit_admin": "审计管理员",
-  "outcome.ok": "成功", "outcome.denied": "拒绝", "outcome.invalid": "无效请求", "outcome.failed": "失败",
+  "outcome.exported": "已导出", "outcome.ok": "成功", "outcome.denied": "拒绝", "outcome.invalid": "无效请求", "outcome.failed": "失败",
   "ruleKind.threshold": "阈值", "ruleKind.offline": "离线", "ruleKind.rate_of_change": "变化率",
   "ruleKind.anomaly": "异常检测", "ruleKind.platform": "平台内置", "admin.rules.builtIn": "平台内置规则，只能启用或停用", "categoryKind.facility": "部件", "categoryKind.incident": "事件",
   "urgency.normal": "一般", "urgency.urgent": "紧急", "limitUnit.work_days": "个工作日",
