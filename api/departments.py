@@ -67,6 +67,9 @@ _RESOLVE = {
     "preset_run": "SELECT d.department_id, NULL FROM preset_runs r"
                   " CROSS JOIN jsonb_array_elements(r.steps) s"
                   " JOIN devices d ON d.id = s->>'device' WHERE r.id = %s::uuid",
+    # a declared network link: both its devices' departments
+    "network_link": "SELECT d.department_id, NULL FROM network_links l JOIN devices d"
+                    " ON d.id IN (l.device_a, l.device_b) WHERE l.id::text = %s",
 }
 
 _DEVICE, _ALARM, _EVENT = Obj("device", "device"), Obj("alarm", "alarm"), Obj("event", "event_id")
@@ -243,6 +246,14 @@ for _method, _path in (("GET", "/v1/walls/{wall}/inputs"),
                       ("PUT", "/v1/walls/{wall}/inputs/{input_no}"),
                       ("POST", "/v1/walls/{wall}/windows/{window}/camera")):
     DECISIONS[(_method, _path)] = Obj("device", "wall")
+
+# the network page (issue 20, api/routes/network.py): the topology and declared links are kept
+# to the caller's devices; a declaration's two devices are checked in the route
+DECISIONS[("GET", "/v1/network/topology")] = LISTED
+DECISIONS[("GET", "/v1/network/links")] = LISTED
+DECISIONS[("POST", "/v1/network/links")] = BODY
+DECISIONS[("DELETE", "/v1/network/links/{link}")] = Obj("network_link", "link")
+DECISIONS[("GET", "/v1/network/devices/{device}/ports")] = Obj("device", "device")
 
 
 def decision(method: str, template: str) -> Decision | None:

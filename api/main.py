@@ -42,6 +42,7 @@ from api.routes import (
     lineage,
     live,
     map,
+    network,
     notifications,
     open311,
     panorama,
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(quality.router)  # issue 15: 数据质量
     app.include_router(notifications.router)  # issue 18: notifications
     app.include_router(cameras.router)  # issue 20: cameras, snapshots, the video wall
+    app.include_router(network.router)  # issue 20: the network page (topology, ports)
     app.include_router(rules.router)  # issue 18: alarm rules from the console
     app.include_router(event_categories.router)  # issue 18: categories and time limits
 
