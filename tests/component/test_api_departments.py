@@ -86,9 +86,14 @@ def _department_objects(client: TestClient, admin: dict, dept: str, url: str) ->
         conn.execute("INSERT INTO facilities (id, kind, name, department_id, longitude,"
                      " latitude) VALUES (%s, 'camera', %s, %s, 100.0, 20.0)",
                      (camera, camera, dept))
+        link = conn.execute(  # a declared network link (two ports of the device will do here)
+            "INSERT INTO network_links (device_a, port_a, device_b, port_b, created_by)"
+            " VALUES (%s, 'port1', %s, 'port2', 't') RETURNING id", (device, device)
+        ).fetchone()[0]
     return {"gateway": gateway, "device": device, "alarm": str(alarm), "command": str(command),
             "event": str(event), "preset": preset, "preset_run": str(run),
-            "event_task": str(task), "event_party": str(event), "camera": camera}
+            "event_task": str(task), "event_party": str(event), "camera": camera,
+            "network_link": str(link)}
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +212,9 @@ OTHER_LIST_TESTS = {("GET", "/v1/live"), ("GET", "/v1/open311/requests.json"),
                     # 数据质量's: tests/integration/datafoundation/test_quality_api.py
                     *(("GET", f"/v1/quality/{p}") for p in (
                         "rules", "runs", "results", "scores", "tasks", "quarantine")),
-                    ("GET", "/v1/deliveries")}  # tests/component/test_notifications.py
+                    ("GET", "/v1/deliveries"),  # tests/component/test_notifications.py
+                    # the network page's: tests/integration/test_network_topology.py
+                    ("GET", "/v1/network/topology"), ("GET", "/v1/network/links")}
 
 
 def test_lists_leave_out_other_departments(client: TestClient, world: dict) -> None:
@@ -239,7 +246,8 @@ OTHER_BODY_TESTS = {("POST", "/v1/systems"), ("POST", "/v1/sources"), ("POST", "
                     ("GET", "/v1/sync-runs/{run_id}/events"),
                     ("GET", "/v1/sync-runs/{run_id}/quarantine"),
                     ("PATCH", "/v1/systems/{system_id}"),
-                    ("PUT", "/v1/quality/rules/{dataset_id}"), ("POST", "/v1/quality/runs")}
+                    ("PUT", "/v1/quality/rules/{dataset_id}"), ("POST", "/v1/quality/runs"),
+                    ("POST", "/v1/network/links")}  # tests/integration/test_network_topology.py
 
 
 def test_writes_naming_another_department_are_refused(client: TestClient, world: dict) -> None:
