@@ -20,7 +20,7 @@ from starlette.types import Scope
 DIST = Path(__file__).parent / "web" / "dist"
 # the client-side routes of api/web/src/lib/router.js
 PAGES = ("/", "/devices", "/devices/{device}", "/control", "/alarms", "/events",
-         "/events/{event}", "/cloud", "/data", "/map", "/decisions", "/admin")
+         "/events/{event}", "/cloud", "/data", "/map", "/network", "/decisions", "/admin")
 # the console talks only to this origin: no CDN, no web font, nothing else at run time
 CSP = ("default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; "
        "style-src 'self' 'unsafe-inline'; font-src 'self'; object-src 'none'; "

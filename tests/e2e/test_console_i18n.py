@@ -76,6 +76,7 @@ def _pages(console: Console, events: list[int]) -> list[tuple[str, str]]:
         ("/events", "[data-test=board] [data-event]"),
         *[(f"/events/{e}", "[data-test=event-timeline] li") for e in events],
         ("/cloud", "[data-test=servers] >> text=slj-flood-model"),
+        ("/network", "[data-test=nodes] [data-node], [data-test=pick-hint]"),
         *[(f"/data?tab={tab}", ".panel") for tab in
           ("catalogue", "ingestion", "services", "economy", "panorama", "quality")],
         ("/decisions?tab=cockpit", "[data-test=cockpit-classes] .kpi, [data-test=no-indicators]"),

@@ -15,6 +15,8 @@ const RULES = {
   "page.cloud": ["admin", "ops_engineer"],
   "page.data": [...ALL, "data_admin"],
   "page.map": ALL,
+  // 网络 (issue 20): the command centre's network; declaring links is the engineers'
+  "page.network": ["admin", "operator", "ops_engineer", "field_technician"],
   // 决策 (issue 17): indicators for every county-wide role and department staff; event
   // analysis for the county-wide roles; definitions for the data bureau
   "page.decisions": ["admin", "operator", "dispatcher", "viewer", "data_admin", "department_staff"],

@@ -13,6 +13,7 @@ const PATTERNS = [
   ["/cloud", "cloud"],
   ["/data", "data"],
   ["/map", "map"],
+  ["/network", "network"],
   ["/decisions", "decisions"],
   ["/admin", "admin"],
 ];
