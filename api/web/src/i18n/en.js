@@ -456,4 +456,7 @@ export default {
   "network.status.unknown": "Unknown", "network.source.lldp": "Found by LLDP", "network.source.declared": "Declared",
   "network.portState.up": "Up", "network.portState.down": "Down", "network.portState.disabled": "Disabled",
   "network.portState.unknown": "Unknown",
+  "network.declaredLinks": "Declared links", "network.declaredSub": "Links between devices without LLDP",
+  "network.noDeclared": "No declared links", "network.remove": "Remove", "network.declare": "Declare link",
+  "network.note": "Note", "network.declared": "Link declared", "network.removed": "Link removed",
 };

@@ -415,4 +415,7 @@ export default {
   "network.status.unknown": "未知", "network.source.lldp": "LLDP 发现", "network.source.declared": "人工登记",
   "network.portState.up": "连通", "network.portState.down": "中断", "network.portState.disabled": "已禁用",
   "network.portState.unknown": "未知",
+  "network.declaredLinks": "人工登记的链路", "network.declaredSub": "无 LLDP 的设备之间的链路",
+  "network.noDeclared": "尚无人工登记的链路", "network.remove": "删除", "network.declare": "登记链路",
+  "network.note": "备注", "network.declared": "链路已登记", "network.removed": "链路已删除",
 };

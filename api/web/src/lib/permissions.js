@@ -17,6 +17,7 @@ const RULES = {
   "page.map": ALL,
   // 网络 (issue 20): the command centre's network; declaring links is the engineers'
   "page.network": ["admin", "operator", "ops_engineer", "field_technician"],
+  "network.declare": ["admin", "ops_engineer", "field_technician"],  // POST/DELETE /v1/network/links
   // 决策 (issue 17): indicators for every county-wide role and department staff; event
   // analysis for the county-wide roles; definitions for the data bureau
   "page.decisions": ["admin", "operator", "dispatcher", "viewer", "data_admin", "department_staff"],
