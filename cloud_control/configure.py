@@ -10,7 +10,13 @@ from typing import Any
 from cityops.errors import ConfigError, Conflict
 from cityops.settings import Settings
 from cloud_control.handlers import Context, ssh_key_file
-from cloud_control.playbooks import Host, HostEvent, needs_wheelhouse, run_playbook
+from cloud_control.playbooks import (
+    Host,
+    HostEvent,
+    needs_wheelhouse,
+    run_playbook,
+    wheelhouse_extras,
+)
 from cloud_control.provider import Resource
 from cloud_control.wheelhouse import build_wheelhouse
 
@@ -82,7 +88,8 @@ def configure_servers(ctx: Context, playbook: str, servers: list[Resource],
     if needs_wheelhouse(playbook):
         cache = ctx.settings.wheelhouse_dir or ctx.settings.state_dir / "wheelhouse"
         ctx.report("wheelhouse: reusing or building the platform's wheels", progress=45)
-        run_vars["cityops_wheelhouse_archive"] = str(build_wheelhouse(cache.absolute()))
+        run_vars["cityops_wheelhouse_archive"] = str(
+            build_wheelhouse(cache.absolute(), extras=wheelhouse_extras(playbook)))
     hosts = [_with_secrets(ctx, h) for h in hosts]
 
     def on_event(event: HostEvent) -> None:

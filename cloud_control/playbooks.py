@@ -38,9 +38,22 @@ _STATUS_OF_EVENT = {
 RUNTIME_ROLE = "cityops_runtime"
 
 
+# roles that install the core only (their meta sets cityops_package: cityops): an edge
+# gateway runs the agent and its drivers, not the server's libraries
+CORE_ROLES = {"edge_gateway"}
+
+
 def needs_wheelhouse(playbook: str) -> bool:
     """Whether the playbook installs the platform (the wheelhouse is built only then)."""
     return RUNTIME_ROLE in roles_of(playbook)
+
+
+def wheelhouse_extras(playbook: str) -> tuple[str, ...]:
+    """The extras whose wheels the playbook's hosts install: none where every role that
+    installs the platform is an edge gateway's, the server extra otherwise."""
+    installers = {role for role in roles_of(playbook)
+                  if role != RUNTIME_ROLE and RUNTIME_ROLE in _with_dependencies(role)}
+    return () if installers <= CORE_ROLES else ("server",)
 
 
 def roles_of(playbook: str) -> set[str]:

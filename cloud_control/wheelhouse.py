@@ -40,17 +40,22 @@ def _project(repo: Path) -> dict:
     return tomllib.loads((repo / "pyproject.toml").read_text())
 
 
-def _requirements(repo: Path) -> list[str]:
-    """What the hosts install: the core (edge gateways) and the server extra (ingest workers
-    and the platform's other servers); the cloud extra stays on the control plane."""
+def _requirements(repo: Path, extras: tuple[str, ...]) -> list[str]:
+    """What the hosts install: the core (an edge gateway's, about a third of the size) and
+    the named extras (`server` for ingest workers and the other servers); the cloud extra
+    stays on the control plane."""
     project = _project(repo)["project"]
-    return [*project.get("dependencies", []),
-            *project.get("optional-dependencies", {}).get("server", [])]
+    optional = project.get("optional-dependencies", {})
+    return [*project.get("dependencies", []), *(r for e in extras for r in optional.get(e, []))]
 
 
-def dependency_digest(repo: Path = REPO) -> str:
+def _kind(extras: tuple[str, ...]) -> str:
+    return "+".join(extras) or "core"
+
+
+def dependency_digest(repo: Path = REPO, extras: tuple[str, ...] = ("server",)) -> str:
     """The dependencies' wheels depend on what is declared and on this interpreter only."""
-    key = [_requirements(repo), sys.version_info[:2],
+    key = [_requirements(repo, extras), sys.version_info[:2],
            platform.machine(), platform.libc_ver()]
     return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
 
@@ -77,23 +82,26 @@ def _locked(cache_dir: Path) -> Iterator[None]:
         yield
 
 
-def build_wheelhouse(cache_dir: Path, repo: Path = REPO) -> Path:
-    """A tar holding `wheelhouse/*.whl`; each layer reused while its inputs do not change."""
-    deps_key, source_key = dependency_digest(repo), source_digest(repo)
-    archive = cache_dir / f"wheelhouse-{deps_key}-{source_key}.tar"
+def build_wheelhouse(cache_dir: Path, repo: Path = REPO,
+                     extras: tuple[str, ...] = ("server",)) -> Path:
+    """A tar holding `wheelhouse/*.whl` of the core and `extras`; each layer reused while its
+    inputs do not change. Each kind (core, core+server) is cached beside the other."""
+    kind = _kind(extras)
+    deps_key, source_key = dependency_digest(repo, extras), source_digest(repo)
+    archive = cache_dir / f"wheelhouse-{kind}-{deps_key}-{source_key}.tar"
     if archive.exists():
         return archive
     with _locked(cache_dir):
         if archive.exists():  # built by whoever held the lock before us
             return archive
-        deps = _dependency_wheels(cache_dir, repo, deps_key)
+        deps = _dependency_wheels(cache_dir, repo, extras, deps_key)
         own = _platform_wheel(cache_dir, repo, source_key)
         partial = archive.with_suffix(".partial")
         with tarfile.open(partial, "w") as tar:
             for wheel in [*sorted(deps.glob("*.whl")), own]:
                 tar.add(wheel, arcname=f"wheelhouse/{wheel.name}")
         partial.rename(archive)
-        _prune(cache_dir, {archive, deps, own})
+        _prune(cache_dir, {archive, deps, own}, kind)
     log.info("built %s", archive.name)
     return archive
 
@@ -106,11 +114,11 @@ def _pip_wheel(args: list[str], into: Path) -> None:
         raise CloudError(f"building the wheelhouse failed: {result.stderr[-800:]}")
 
 
-def _dependency_wheels(cache_dir: Path, repo: Path, key: str) -> Path:
-    final = cache_dir / f"deps-{key}"
+def _dependency_wheels(cache_dir: Path, repo: Path, extras: tuple[str, ...], key: str) -> Path:
+    final = cache_dir / f"deps-{_kind(extras)}-{key}"
     if final.is_dir():
         return final
-    requirements = _requirements(repo)
+    requirements = _requirements(repo, extras)
     with tempfile.TemporaryDirectory(prefix="deps-", dir=cache_dir) as tmp:
         if requirements:
             _pip_wheel(requirements, Path(tmp) / "wheels")
@@ -131,11 +139,13 @@ def _platform_wheel(cache_dir: Path, repo: Path, key: str) -> Path:
     return wheel
 
 
-def _prune(cache_dir: Path, keep: set[Path]) -> None:
+def _prune(cache_dir: Path, keep: set[Path], kind: str) -> None:
+    """Older layers of this kind; the other kind's archive and wheels stay (a platform wheel
+    of an older source is not used by any archive still kept: each archive holds its own)."""
     keep_dirs = {p if p.is_dir() else p.parent for p in keep}
     for old in cache_dir.iterdir():
-        if old.name.startswith(("wheelhouse-", "deps-", "platform-")) and old not in keep \
-                and old not in keep_dirs:
+        if old.name.startswith((f"wheelhouse-{kind}-", f"deps-{kind}-", "platform-")) \
+                and old not in keep and old not in keep_dirs:
             if old.is_dir():
                 shutil.rmtree(old, ignore_errors=True)
             else:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cloud_control.handlers import Context
-from cloud_control.playbooks import Host
+from cloud_control.playbooks import Host, wheelhouse_extras
 from cloud_control.wheelhouse import build_wheelhouse
 from tests.helpers import free_port, port_open, wait_for
 
@@ -45,7 +45,8 @@ WHEELHOUSE_DIR = Path("var/wheelhouse").absolute()
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_wheelhouse(WHEELHOUSE_DIR)
+    # the edge gateway's (core only: the provisioning tests provision gateways)
+    return build_wheelhouse(WHEELHOUSE_DIR, extras=wheelhouse_extras("edge_gateway.yml"))
 
 
 @pytest.fixture

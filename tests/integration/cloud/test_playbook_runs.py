@@ -12,7 +12,7 @@ import pytest
 from cityops.errors import Conflict
 from cloud_control.configure import configure_servers, host_of, ssh_networks
 from cloud_control.handlers import Context, PlaybookRun, ServerRef, playbook_run
-from cloud_control.playbooks import needs_wheelhouse
+from cloud_control.playbooks import needs_wheelhouse, wheelhouse_extras
 from cloud_control.provider import NetworkSpec, ProjectSpec, Resource, ServerSpec
 from cloud_control.wheelhouse import build_wheelhouse
 
@@ -44,6 +44,9 @@ def test_only_playbooks_that_install_the_platform_get_a_wheelhouse(
     assert [needs_wheelhouse(p) for p in ("hardening.yml", "edge_gateway.yml",
                                           "ingest_worker.yml", "site.yml")] == \
         [False, True, True, True]
+    # a gateway installs the core only; a playbook with any server role, the server extra
+    assert [wheelhouse_extras(p) for p in ("edge_gateway.yml", "ingest_worker.yml",
+                                           "site.yml")] == [(), ("server",), ("server",)]
     [target] = ssh_hosts(1)
     server = Resource("server", "id-1", "hardened", "p", "ACTIVE", {"metadata": {
         "cityops_ssh": f"127.0.0.1:{target.host.port}",
