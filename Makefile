@@ -66,7 +66,7 @@ demo: stack lab web
 
 test: stack lab web pglite
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25 $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
