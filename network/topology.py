@@ -101,10 +101,13 @@ def _link(a: dict, b: dict, source: str, link_id: int | None = None, note: str =
 def lldp_links(devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Links both of whose ends are known devices, one per pair of ports (each end's LLDP
     usually reports the other: the pair is kept once)."""
-    by_name: dict[str, dict] = {}
+    # a name that several devices answer to (two boxes titled alike) links to none of them:
+    # guessing would draw a link that is not there
+    candidates: dict[str, list[dict]] = {}
     for d in devices:
         for n in _names(d):
-            by_name.setdefault(n, d)
+            candidates.setdefault(n, []).append(d)
+    by_name = {n: ds[0] for n, ds in candidates.items() if len(ds) == 1}
     seen: set[frozenset] = set()
     links = []
     for d in devices:

@@ -38,6 +38,8 @@ _TYPES = {bool: "bool", int: "uint32", float: "float64", str: "string"}
 
 def _seed(url: str) -> dict:
     ids = {k: unique(f"net{k}") for k in "abc"}
+    # titles of this run only: LLDP matches titles, and other tests add network devices too
+    titles = {k: f"Switch {k.upper()} {ids[k][-6:]}" for k in "abc"}
     gateway, profile = unique("gw-net"), unique("t-net")
     status = {"devices": {ids["a"]: "online", ids["b"]: "online", ids["c"]: "online"}}
     with psycopg.connect(url, autocommit=True) as conn:
@@ -47,13 +49,13 @@ def _seed(url: str) -> dict:
                      (gateway, psycopg.types.json.Jsonb(status)))
         for key, device in ids.items():
             conn.execute("INSERT INTO devices (id, title, gateway_id, profile_id) VALUES"
-                         " (%s, %s, %s, %s)", (device, f"Switch {key.upper()}", gateway, profile))
+                         " (%s, %s, %s, %s)", (device, titles[key], gateway, profile))
             values = {"sys_name": f"{ids['b']}.core" if key == "b" else "",
                       "links_down": 1 if key == "a" else 0}
             for port, columns in _PORTS[key].items():
                 for column, value in columns.items():
                     if isinstance(value, str):
-                        value = value.format(b=ids["b"], a_title="switch a")
+                        value = value.format(b=ids["b"], a_title=titles["a"].casefold())
                     values[f"{port}.{column}"] = value
             for name, value in values.items():
                 kind = _TYPES[type(value)]

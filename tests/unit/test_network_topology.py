@@ -46,3 +46,14 @@ def test_lldp_by_sys_name_title_or_number_and_declared_links() -> None:
     assert links[1]["down"] and links[1]["utilisation"] is None
     status = {n["id"]: n["status"] for n in graph["nodes"]}
     assert status == {"sw-a": "ok", "sw-b": "ok", "rt-c": "offline"}
+
+
+def test_a_neighbour_name_several_devices_answer_to_links_to_none() -> None:
+    a = _device("sw-a", "Switch", **{"port1.name": "p1", "port1.neighbor": "switch",
+                                     "port1.neighbor_port": "p1"})
+    b = _device("sw-b", "Switch", **{"port1.name": "p1"})  # titled as sw-a: ambiguous
+    c = _device("sw-c", "Edge", **{"port1.name": "p1", "port1.neighbor": "sw-b",
+                                   "port1.neighbor_port": "p1"})  # by id: unambiguous
+    links = topology([a, b, c], [])["links"]
+    assert [(x["a"]["device"], x["b"]["device"]) for x in links] in (
+        [("sw-c", "sw-b")], [("sw-b", "sw-c")])
