@@ -14,7 +14,10 @@ PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 cmake g
           # python3-etcd is Patroni's etcd client (its Depends is satisfied by pysyncobj alone)
           patroni python3-etcd etcd-server
           # the SNMP driver's tests: Net-SNMP's agent and its command-line tools (snmptrap)
-          snmpd snmp)
+          snmpd snmp
+          # the drivers' interoperability tests (tests/interop): a Modbus server of our own
+          # built on libmodbus, another vendor's implementation (gcc is listed above)
+          libmodbus-dev)
 # The console is built with npm at set-up time: Debian's node 18 suffices (vite 6). A node
 # installed another way (e.g. NodeSource, which bundles npm) is used as it is.
 if ! command -v npm >/dev/null 2>&1; then
