@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     api_tls_cert_file: Path | None = None
     api_tls_key_file: Path | None = None
     api_http_redirect_port: int = Field(0, ge=0, le=65535)
+    # what the API's in-repo clients (`cityops security check`...) trust for its certificate:
+    # the local CA's ca.crt (`stack up` writes it); unset: the system's CAs
+    api_ca_file: Path | None = None
     api_port: int = Field(8080, ge=0, le=65535)
     # API processes sharing the port: one request is mostly Python (routing, validation,
     # encoding), so a second process is what lets a second core answer (docs/api.md)
@@ -164,7 +167,7 @@ class Settings(BaseSettings):
 
     @field_validator("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file",
                      "ingest_mqtt_cert_file", "ingest_mqtt_key_file", "api_mqtt_cert_file",
-                     "api_mqtt_key_file")
+                     "api_mqtt_key_file", "api_ca_file")
     @classmethod
     def _readable_file(cls, value: Path | None) -> Path | None:
         # at start, with the variable's name (load_settings), not at the first connection
