@@ -9,10 +9,11 @@ by name exist anyway, the oldest is the one managed and the others are named in 
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Annotated, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from cityops.wire import Identifier
 
@@ -36,11 +37,27 @@ class ProjectSpec(BaseModel):
     quotas: Quotas = Quotas()
 
 
+def _subnet(value: str) -> str:
+    """An IPv4 network as the cloud will hold it: a host address with a prefix
+    (10.20.0.5/24) would be stored as its network, and a retry would then see a different
+    subnet; a /31 or /32 leaves no address for the gateway and a server."""
+    try:
+        network = ipaddress.IPv4Network(value, strict=False)
+    except ValueError as err:
+        raise ValueError(f"{value!r} is not an IPv4 network: {err}") from err
+    if str(network) != value:
+        raise ValueError(f"{value!r} has host bits set: the network is {network}")
+    if network.prefixlen > 30:
+        raise ValueError(f"{value!r} leaves no room for a gateway and servers: at most /30")
+    return value
+
+
 class NetworkSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     project: Identifier
     name: Identifier
-    cidr: str = Field("10.20.0.0/24", pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
+    cidr: Annotated[str, Field(pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$"),
+                    AfterValidator(_subnet)] = "10.20.0.0/24"
     external_access: bool = Field(True, description="a router to the external network")
 
 
