@@ -12,11 +12,12 @@ function explain(status, code, detail) {
 }
 
 export class ApiError extends Error {
-  constructor(status, code, detail) {
+  constructor(status, code, detail, body = null) {
     super(explain(status, code, detail));
     this.status = status;
     this.code = code;
     this.detail = detail;
+    this.body = body; // the whole answer: a refused CSV import's per-row report is in `rows`
   }
 }
 
@@ -62,13 +63,16 @@ export async function fresh(path) {
   await renew().catch(() => {});
 }
 
-export async function api(path, { method = "GET", body, params, form } = {}) {
+export async function api(path, { method = "GET", body, params, form, file } = {}) {
   await fresh(path);
   const headers = {};
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   let payload;
   if (form instanceof FormData) {
     payload = form; // a file upload (multipart): the browser sets the boundary
+  } else if (file) {
+    payload = file.data; // a file sent as it is (a CSV import): {data, type}
+    headers["Content-Type"] = file.type;
   } else if (form) {
     payload = new URLSearchParams(form);
   } else if (body !== undefined) {
@@ -87,7 +91,7 @@ export async function api(path, { method = "GET", body, params, form } = {}) {
   if (!res.ok) {
     // an expired or revoked session: back to the login form, not a page of errors
     if (res.status === 401 && session.token && !path.startsWith("/v1/auth/")) signOut();
-    throw new ApiError(res.status, data?.code, detailOf(data));
+    throw new ApiError(res.status, data?.code, detailOf(data), data);
   }
   return data;
 }
