@@ -177,14 +177,17 @@ def _print(items: list[Item], echo: Callable[[str], None]) -> None:
 @app.command("check")
 def check(
     url: Annotated[str | None, typer.Option(help="the API as clients reach it (default"
-                                                  " http://<api_host>:<api_port>)")] = None,
+                                                  " http(s)://<api_host>:<api_port>)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON document")] = False,
 ) -> None:
     """Check each item; exit 1 when any fails."""
     from cityops.settings import load_settings
+    from cityops.tls import api_base_url, api_client_context
 
     settings = load_settings()
-    items = run_checks(settings, url or f"http://{settings.api_host}:{settings.api_port}")
+    # the API's certificate verified against the local CA (or the system's CAs), never skipped
+    with httpx.Client(timeout=10, verify=api_client_context(settings)) as client:
+        items = run_checks(settings, url or api_base_url(settings), client)
     if as_json:
         typer.echo(json.dumps([asdict(i) for i in items], ensure_ascii=False, indent=1))
     else:

@@ -88,6 +88,9 @@ def run_demo() -> None:
     demo_dir = state_dir / "demo"
     demo_dir.mkdir(parents=True, exist_ok=True)
     api_port = _free_port(settings.api_port)
+    # HTTPS (stack up's default): the plain port only redirects; another demo may hold it
+    redirect_port = _free_port(settings.api_http_redirect_port or 0) if (
+        settings.api_tls_cert_file) else 0
     config = yaml.safe_load(EXAMPLE.read_text())
     config["queue"]["path"] = str(demo_dir / "gw-demo.queue.db")
     # a gateway's listener (passwords), not the services' (certificates; docs/operations.md)
@@ -108,9 +111,10 @@ def run_demo() -> None:
     stop_with_parent()
     procs: list[subprocess.Popen] = []
     try:
-        _start_all(procs, cityops, config_path, sims, api_port, password, demo_dir)
+        _start_all(procs, cityops, config_path, sims, api_port, password, demo_dir,
+                   redirect_port)
         _wait_port(api_port)
-        _announce(api_port, admin_password, demo_dir)
+        _announce(settings.model_copy(update={"api_port": api_port}), admin_password, demo_dir)
         wait_for_stop()
     finally:
         stop_children(procs)
@@ -157,10 +161,11 @@ def _simulators(config: dict) -> dict[str, tuple[list[str], int]]:
 
 def _start_all(procs: list[subprocess.Popen], cityops: list[str], config: Path,
                sims: dict[str, tuple[list[str], int]], api_port: int, password: str,
-               demo_dir: Path) -> None:
+               demo_dir: Path, redirect_port: int = 0) -> None:
     """Start every process into `procs` as it goes, so a failure half-way still stops
     the ones already started."""
-    env = os.environ | {"CITYOPS_GATEWAY_PASSWORD": password}
+    env = os.environ | {"CITYOPS_GATEWAY_PASSWORD": password,
+                        "CITYOPS_API_HTTP_REDIRECT_PORT": str(redirect_port)}
     lab_clouds = Path(env.get("CITYOPS_LAB_STATE", LAB_STATE_DEFAULT)) / "clouds.yaml"
     if lab_clouds.is_file() and "CITYOPS_CLOUDS_YAML" not in env:
         env["CITYOPS_CLOUDS_YAML"] = str(lab_clouds)  # `make demo` started the lab
@@ -185,11 +190,16 @@ def _start_all(procs: list[subprocess.Popen], cityops: list[str], config: Path,
             _wait_port(sims[name][1])
 
 
-def _announce(api_port: int, admin_password: str, demo_dir: Path) -> None:
-    base = f"http://127.0.0.1:{api_port}"
+def _announce(settings, admin_password: str, demo_dir: Path) -> None:
+    from cityops.tls import api_base_url
+
+    base = api_base_url(settings)
+    trust = (f"  Certificate:    of the local CA {settings.api_ca_file}: import it into the "
+             "browser once" if settings.api_ca_file and base.startswith("https") else "")
     lines = [
         "", "CityOps demo is running.",
         f"  Console:        {base}/   (log in as admin / {admin_password})",
+        *([trust] if trust else []),
         f"  Video wall:     {base}/?wall=1   (the big screen without the menu bar)",
         f"  Health:         {base}/v1/health",
         f"  API docs:       {base}/docs",

@@ -67,3 +67,21 @@ def service_tls_context(settings, service: str) -> ssl.SSLContext | None:
             raise ConfigError(f"CITYOPS_{cert_name.upper()} / CITYOPS_{key_name.upper()}: "
                               f"not a certificate and its key ({err})") from err
     return context
+
+
+# -- clients of the platform's own API (`cityops security check`, the demo's announcement)
+def api_base_url(settings) -> str:
+    """Where the API answers on this host: https when it serves TLS itself."""
+    scheme = "https" if settings.api_tls_cert_file else "http"
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "") else settings.api_host
+    return f"{scheme}://{host}:{settings.api_port}"
+
+
+def api_client_context(settings) -> ssl.SSLContext:
+    """Verification of the API's certificate against `api_ca_file` (the local CA), else the
+    system's CAs: trusted, never switched off."""
+    try:
+        return ssl.create_default_context(
+            cafile=str(settings.api_ca_file) if settings.api_ca_file else None)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(f"CITYOPS_API_CA_FILE {settings.api_ca_file}: {err}") from err

@@ -15,6 +15,7 @@ from infra.broker import accounts
 from infra.broker.certificates import revoke_certificates
 from infra.broker.process import Broker, BrokerTls
 from infra.local import postgres
+from infra.local.api_tls import api_tls_env
 from infra.tls.ca import LocalCA
 
 BROKER_HOST = "127.0.0.1"
@@ -100,7 +101,8 @@ def _services_tls_env(existing: dict[str, str], state_dir: Path) -> dict[str, st
 
 def _local_env(existing: dict[str, str], state_dir: Path | None = None) -> dict[str, str]:
     """Our keys, keeping every value already there; unknown keys are carried over untouched.
-    With `state_dir`, the services' MQTT over TLS too (_services_tls_env)."""
+    With `state_dir`, the services' MQTT over TLS too (_services_tls_env), and the API's
+    HTTPS (api_tls_env)."""
     db_password = urlsplit(existing.get("CITYOPS_DATABASE_URL", "")).password
     db_password = db_password or secrets.token_urlsafe(24)
     dsn = f"postgresql://{postgres.ROLE}:{db_password}@{postgres.HOST}:{postgres.PORT}"
@@ -119,6 +121,7 @@ def _local_env(existing: dict[str, str], state_dir: Path | None = None) -> dict[
     merged = {**ours, **existing}
     if state_dir is not None:
         merged |= _services_tls_env(existing, state_dir)
+        merged |= api_tls_env(existing, state_dir)  # the API over HTTPS (infra/local/api_tls.py)
     return merged
 
 
