@@ -40,6 +40,8 @@ const RULES = {
   "event.approve": ["admin", "dispatcher"],
   "event.cohandle": ["admin", "dispatcher"],  // add/release co-handlers, 催办 (event_tasks.py)
   "cloud.job": ["admin", "ops_engineer"],
+  // gateways, devices, CSV import (api/routes/gateways.py, device_registry.py)
+  "device.register": ["admin", "field_technician"],
   "lineage.read": ["admin", "data_admin", "department_staff", "viewer"],
   // 数据质量 (issue 15): the data bureau sets and runs rules; departments see their own
   "quality.read": ["admin", "data_admin", "department_staff", "viewer"],
