@@ -193,6 +193,10 @@ def test_kill_9_loses_nothing_queued_and_replays_nothing_stored(
     assert queued >= 400
     restart(stack.broker)
     stack.start_agent("agent-2")
+    # the new agent's own readings too (on a loaded machine it may start after the device
+    # would otherwise have been stopped): they show it resumed after the replay
+    wait_for(lambda: stack.metrics()["cityops_agent_readings_total"] > 0, timeout_s=30,
+             what="the restarted agent polling")
     rows = _settle(stack, database_url, lambda: before + queued + int(
         stack.metrics()["cityops_agent_readings_total"]))
     assert rows > before + queued
