@@ -255,6 +255,14 @@ DECISIONS[("POST", "/v1/network/links")] = BODY
 DECISIONS[("DELETE", "/v1/network/links/{link}")] = Obj("network_link", "link")
 DECISIONS[("GET", "/v1/network/devices/{device}/ports")] = Obj("device", "device")
 
+# 城管通 (issue 18 item 4, api/routes/field.py): an inspector's own reports and the closures
+# waiting for a check read like the case board; the check acts on one event; a worker's tasks
+# are kept to the caller's departments in the query
+DECISIONS[("GET", "/v1/field/reports")] = SHARED
+DECISIONS[("GET", "/v1/field/checks")] = SHARED
+DECISIONS[("POST", "/v1/events/{event_id}/site-check")] = _EVENT
+DECISIONS[("GET", "/v1/field/tasks")] = LISTED
+
 
 def decision(method: str, template: str) -> Decision | None:
     if template.startswith("/v1/cloud/"):

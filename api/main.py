@@ -36,6 +36,7 @@ from api.routes import (
     event_categories,
     event_tasks,
     events,
+    field,
     gateways,
     health,
     indicators,
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (events, open311, catalogue, dashboards, economy):  # issue 7
         app.include_router(module.router)
     app.include_router(event_tasks.router)  # issue 18: co-handling (协办) and 催办
+    app.include_router(field.router)  # issue 18: 城管通, the field app's routes
     app.include_router(analysis.router)  # issue 17: event analysis
     app.include_router(evaluation.router)  # issue 17: 城市综合管理服务评价
     app.include_router(economy_depth.router)  # issue 17: the industrial economy in depth

@@ -16,7 +16,8 @@ _CO_CLOCKS = (
     " t.limit_s, 'deadline_at', t.deadline_at)) FROM event_tasks t WHERE t.event_id = e.id"
     " AND t.state IN ('assigned', 'processing')) AS co_clocks"
 )
-LIST_FILTERS = ("state", "department_id", "category_code", "channel", "supervised", "urgency")
+LIST_FILTERS = ("state", "department_id", "category_code", "channel", "supervised", "urgency",
+                "reporter")  # reporter: the field app's own reports (cityevents/field.py)
 
 
 async def get(conn: AsyncConnection, event_id: int) -> dict:

@@ -74,7 +74,10 @@ ACTIONS: dict[str, Action] = {
     )
 }
 # roles that may report an event (the channel is recorded separately)
-REPORTER_ROLES = frozenset({Role.ADMIN, D, S, Role.OPERATOR, Role.FIELD_TECHNICIAN})
+REPORTER_ROLES = frozenset({Role.ADMIN, D, S, Role.OPERATOR, Role.FIELD_TECHNICIAN,
+                            Role.INSPECTOR})
+# 核查 on site (城管通): the 监督员 the 监督中心 sends while the event is checking
+SITE_CHECK_ROLES = frozenset({Role.ADMIN, Role.INSPECTOR})
 SUPERVISE_ROLES = frozenset({Role.ADMIN, D})
 
 

@@ -24,6 +24,8 @@ class Role(StrEnum):
     # configuration, every operational route); these two are admitted only where named
     SECURITY_ADMIN = "security_admin"  # roles, keys, displays, lockouts, second factors
     AUDIT_ADMIN = "audit_admin"  # reads and exports the audit log, nothing else
+    # 监督员 (grid inspector, issue 18 城管通): reports from the street, checks closures on site
+    INSPECTOR = "inspector"
 
 
 ALL_ROLES = frozenset(Role)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Path, Query, UploadFile
 from fastapi.responses import Response
 
 from api.deps import Conn, get_principal, get_settings, require
@@ -31,9 +31,9 @@ from api.schemas.events import (
     Swept,
 )
 from cityevents import alarms as alarm_events
+from cityevents import field, service, supervision
 from cityevents import queries as q
 from cityevents import requests as asks
-from cityevents import service, supervision
 from cityevents.evaluation import cohandling
 from cityevents.reminders import reminder_policy
 from cityevents.workflow import ACTIONS, APPROVER_ROLES, REPORTER_ROLES, REQUESTS
@@ -46,7 +46,8 @@ from datafoundation.dashboards.export import CSV_RESPONSE, Format, csv_response
 router = APIRouter(tags=["events"])
 Caller = Annotated[Principal, Depends(get_principal)]
 EventId = Annotated[int, Path(ge=1)]
-READERS = (Role.DISPATCHER, Role.DEPARTMENT_STAFF, Role.OPERATOR, Role.VIEWER)
+# the inspector (监督员, 城管通) reads cases too: their reports, the photos of a closure to check
+READERS = (Role.DISPATCHER, Role.DEPARTMENT_STAFF, Role.OPERATOR, Role.VIEWER, Role.INSPECTOR)
 REQUESTERS = {r for kind in REQUESTS.values() for r in kind.requester_roles}
 
 
@@ -83,9 +84,15 @@ async def map_alarm_rule(
 
 @router.post("/v1/events", status_code=201, response_model=Created,
              dependencies=_roles(REPORTER_ROLES))
-async def report(body: EventIn, conn: Conn, caller: Caller, cal: Calendar, now: Now) -> Created:
+async def report(
+    body: EventIn, conn: Conn, caller: Caller, cal: Calendar, now: Now,
+    idempotency_key: Annotated[str | None, Header(
+        description="the same key again (a retry after a lost answer) returns the first"
+                    " report's event instead of a second one")] = None,
+) -> Created:
     new = service.NewEvent(**body.model_dump())
-    return Created(id=await service.create(conn, cal, new, caller, now))
+    event_id, _ = await field.report_once(conn, cal, new, caller, now, idempotency_key)
+    return Created(id=event_id)
 
 
 @router.get("/v1/events/evaluation", response_model=list[Evaluation], responses=CSV_RESPONSE,
