@@ -63,9 +63,10 @@ export async function fresh(path) {
   await renew().catch(() => {});
 }
 
-export async function api(path, { method = "GET", body, params, form, file } = {}) {
+// headers: extra request headers (the field app's Idempotency-Key)
+export async function api(path, { method = "GET", body, params, form, file, headers: extra } = {}) {
   await fresh(path);
-  const headers = {};
+  const headers = { ...extra };
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   let payload;
   if (form instanceof FormData) {
