@@ -136,7 +136,9 @@ def console(settings: Settings, broker: BrokerFixture, database_url: str,
                         env=processes.env | {"CITYOPS_GATEWAY_PASSWORD": password})
         processes.start("ingest", "ingest")
         api_port = free_port()
-        processes.start("api", "api", "--port", str(api_port))
+        # the broker's own state: registering a gateway from the console issues its account
+        processes.start("api", "api", "--port", str(api_port), env=processes.env | {
+            "CITYOPS_BROKER_STATE_DIR": str(broker.broker.state_dir)})
         wait_for(lambda: port_open(api_port), timeout_s=60, what="the API")
         url = f"http://127.0.0.1:{api_port}"
         client = httpx.Client(base_url=url, timeout=10)
