@@ -20,7 +20,14 @@ from starlette.types import Scope
 DIST = Path(__file__).parent / "web" / "dist"
 # the client-side routes of api/web/src/lib/router.js
 PAGES = ("/", "/devices", "/devices/{device}", "/control", "/alarms", "/events",
-         "/events/{event}", "/cloud", "/data", "/map", "/network", "/decisions", "/admin")
+         "/events/{event}", "/cloud", "/data", "/map", "/network", "/decisions", "/admin",
+         # 城管通, the phone pages (api/web/src/field/); "/m/" is the installed app's start
+         "/m", "/m/", "/m/{tab}", "/m/{tab}/{case}")
+# the field app's installable parts, built into dist/m/ (api/web/scripts/fieldApp.mjs): the
+# service worker is served from /m/ so that its scope is /m/
+FIELD_FILES = {"manifest.webmanifest": "application/manifest+json",
+               "sw.js": "text/javascript", "icon.svg": "image/svg+xml",
+               "icon-192.png": "image/png", "icon-512.png": "image/png"}
 # the console talks only to this origin: no CDN, no web font, nothing else at run time
 CSP = ("default-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; "
        "style-src 'self' 'unsafe-inline'; font-src 'self'; object-src 'none'; "
@@ -52,6 +59,16 @@ class _Assets(StaticFiles):
         return response
 
 
+def _field_file(path: Path, media_type: str):
+    async def field_file() -> Response:
+        if not await anyio.to_thread.run_sync(path.is_file):
+            return HTMLResponse(NOT_BUILT, status_code=503)
+        # not cached: a new service worker or manifest is picked up at the next visit
+        return FileResponse(path, media_type=media_type, headers={"Cache-Control": "no-cache"})
+
+    return field_file
+
+
 def install_console(app: FastAPI, dist: Path = DIST) -> None:
     # check_dir=False: the app starts without a build and says so on the console's pages
     app.mount("/assets", _Assets(directory=dist / "assets", check_dir=False), name="console")
@@ -62,6 +79,10 @@ def install_console(app: FastAPI, dist: Path = DIST) -> None:
             return HTMLResponse(NOT_BUILT, status_code=503)
         return FileResponse(index, headers={"Cache-Control": "no-cache",
                                             "Content-Security-Policy": CSP})
+
+    for name, media_type in FIELD_FILES.items():  # before /m/{tab}, which would take them
+        app.add_api_route(f"/m/{name}", _field_file(dist / "m" / name, media_type),
+                          methods=["GET"], include_in_schema=False)
 
     for path in PAGES:
         app.add_api_route(path, page, methods=["GET"], include_in_schema=False,

@@ -2,9 +2,10 @@
 // at run time. `make web` runs this when package-lock.json or src/ changed.
 import { defineConfig } from "vite";
 import vue from "@vitejs/plugin-vue";
+import { fieldApp } from "./scripts/fieldApp.mjs";
 
 export default defineConfig({
-  plugins: [vue()],
+  plugins: [vue(), fieldApp()], // fieldApp: 城管通's manifest, service worker, icons (dist/m/)
   base: "/",
   build: {
     outDir: "dist",

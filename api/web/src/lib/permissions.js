@@ -58,6 +58,14 @@ const RULES = {
   "admin.lockouts": ["security_admin"],
   "users.manage": ["admin"],
   "users.role": ["security_admin"],
+  // 城管通 (/m, issue 18): reporting is every reporter's (cityevents/workflow.py REPORTER_ROLES);
+  // on-site checks the inspector's (监督员); tasks the department's
+  "field.report": ["admin", "dispatcher", "department_staff", "operator", "field_technician",
+                   "inspector"],
+  "field.reports": ["admin", "dispatcher", "department_staff", "operator", "field_technician",
+                    "inspector"],
+  "field.check": ["admin", "inspector"],
+  "field.tasks": ["admin", "department_staff"],
 };
 
 export function can(action, role = session.role) {

@@ -16,6 +16,10 @@ const PATTERNS = [
   ["/network", "network"],
   ["/decisions", "decisions"],
   ["/admin", "admin"],
+  // 城管通, the phone pages (src/field/): their own layout, tabs and case pages
+  ["/m", "field"],
+  ["/m/:tab", "field"],
+  ["/m/:tab/:id", "field"],
 ];
 
 function match(pathname) {
