@@ -67,6 +67,7 @@ _RESOLVE = {
     "preset_run": "SELECT d.department_id, NULL FROM preset_runs r"
                   " CROSS JOIN jsonb_array_elements(r.steps) s"
                   " JOIN devices d ON d.id = s->>'device' WHERE r.id = %s::uuid",
+    "quality_task": "SELECT department_id, NULL FROM quality.tasks WHERE id = %s",
     # a declared network link: both its devices' departments
     "network_link": "SELECT d.department_id, NULL FROM network_links l JOIN devices d"
                     " ON d.id IN (l.device_a, l.device_b) WHERE l.id::text = %s",
@@ -217,6 +218,9 @@ for _path in ("/v1/quality/rules", "/v1/quality/runs", "/v1/quality/results",
     DECISIONS[("GET", _path)] = LISTED
 DECISIONS[("PUT", "/v1/quality/rules/{dataset_id}")] = BODY
 DECISIONS[("POST", "/v1/quality/runs")] = BODY
+# 部门工作台 (issue 18): a department's staff answer their own 校核纠错 tasks
+for _path in ("/v1/quality/tasks/{task_id}/comments", "/v1/quality/tasks/{task_id}/resolve"):
+    DECISIONS[("POST", _path)] = Obj("quality_task", "task_id")
 DECISIONS[("GET", "/v1/services")] = SHARED  # county-wide use figures of the data APIs
 # 数据血缘 (issue 15, api/routes/lineage.py): metadata browsed across departments, as the catalogue
 DECISIONS[("GET", "/v1/lineage")] = SHARED
@@ -282,7 +286,7 @@ async def object_departments(conn: AsyncConnection, kind: str, key: str
     try:  # a malformed id is no object: the route's own validation answers it
         if kind in ("command", "preset_run"):
             key = str(uuid.UUID(key))
-        elif kind in ("alarm", "event", "event_task", "event_party") and not (
+        elif kind in ("alarm", "event", "event_task", "event_party", "quality_task") and not (
                 0 < int(key) < 2**62):
             return None
     except ValueError:

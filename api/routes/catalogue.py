@@ -6,20 +6,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 
-from api.deps import Conn, get_principal, get_settings, require
+from api.deps import Conn, client_address, get_principal, get_settings, require
+from api.middleware import write_audit_conn
 from api.routes.event_views import Calendar, Now
 from api.schemas.catalogue import (
     ApplicationIn,
     Applied,
+    ApproveIn,
     Classification,
     DataOut,
     DecisionIn,
     GrantOut,
     KeyOut,
     RequestOut,
+    ResourceEdit,
     ResourceIn,
     ResourceOut,
     Revoked,
@@ -33,6 +36,7 @@ from datafoundation.catalogue import data, objects, portal, resources
 from datafoundation.catalogue import queries as q
 from datafoundation.dashboards import usage
 from datafoundation.dashboards.export import CSV_RESPONSE, Format, csv_response
+from datafoundation.services import grants
 
 router = APIRouter(tags=["catalogue"])
 Caller = Annotated[Principal, Depends(get_principal)]
@@ -41,6 +45,7 @@ PEOPLE = (Role.DISPATCHER, Role.DEPARTMENT_STAFF, Role.OPERATOR, Role.OPS_ENGINE
           Role.FIELD_TECHNICIAN, Role.VIEWER)
 APPLICANTS = (Role.DISPATCHER, Role.DEPARTMENT_STAFF, Role.OPERATOR, Role.OPS_ENGINEER)
 PROVIDERS = (Role.DEPARTMENT_STAFF,)
+DECIDED = {409: {"description": "decided already (by someone else)"}}
 
 
 def _roles(*roles: Role) -> list:
@@ -89,6 +94,17 @@ async def register(body: ResourceIn, conn: Conn, caller: Caller) -> dict:
 @router.get("/v1/catalogue/resources/{code}", response_model=ResourceOut,
             dependencies=_roles(*PEOPLE))
 async def get_resource(code: Code, conn: Conn) -> dict:
+    return await resources.get(conn, code)
+
+
+@router.put("/v1/catalogue/resources/{code}", response_model=ResourceOut,
+            dependencies=_roles(*PROVIDERS),
+            responses={409: {"description": "changed by someone else since it was read, or a"
+                                            " platform entry"}})
+async def edit_resource(code: Code, body: ResourceEdit, conn: Conn, caller: Caller) -> dict:
+    """The provider's staff describe their resource anew (the whole entry)."""
+    entry = body.model_dump(exclude={"expected_updated_at"})
+    await resources.update(conn, caller, code, entry, body.expected_updated_at)
     return await resources.get(conn, code)
 
 
@@ -148,15 +164,23 @@ async def _request_by_id(conn: Conn, request_id: int, now: datetime) -> RequestO
 
 
 @router.post("/v1/catalogue/requests/{request_id}/approve", response_model=RequestOut,
-             dependencies=_roles(*PROVIDERS))
+             dependencies=_roles(*PROVIDERS), responses=DECIDED)
 async def approve(request_id: int, conn: Conn, caller: Caller, now: Now,
-                  body: DecisionIn | None = None) -> RequestOut:
-    await portal.decide(conn, caller, request_id, True, (body or DecisionIn()).reason, now)
+                  body: ApproveIn | None = None) -> RequestOut:
+    """Approve for the days asked or fewer; fields and rows narrow the grant at once (a
+    resource with a governed dataset behind it). All or nothing."""
+    body = body or ApproveIn()
+    async with conn.transaction():
+        await portal.decide(conn, caller, request_id, True, body.reason, now, days=body.days)
+        if body.scoped():
+            granted = await _request_by_id(conn, request_id, now)
+            await grants.set_scope(conn, caller, granted.grant_id or 0, body.fields,
+                                   body.unmasked_fields, body.row_scope)
     return await _request_by_id(conn, request_id, now)
 
 
 @router.post("/v1/catalogue/requests/{request_id}/refuse", response_model=RequestOut,
-             dependencies=_roles(*PROVIDERS))
+             dependencies=_roles(*PROVIDERS), responses=DECIDED)
 async def refuse(request_id: int, body: DecisionIn, conn: Conn, caller: Caller,
                  now: Now) -> RequestOut:
     await portal.decide(conn, caller, request_id, False, body.reason, now)
@@ -205,11 +229,30 @@ async def upload(
     return AttachmentOut.model_validate(row)
 
 
+@router.get("/v1/catalogue/resources/{code}/attachments", response_model=list[AttachmentOut],
+            dependencies=_roles(*PEOPLE))
+async def list_attachments(code: Code, conn: Conn, caller: Caller, now: Now) -> list[dict]:
+    """The files of a resource, for whoever may read its data."""
+    resource = await resources.get(conn, code)
+    await portal.may_read(conn, caller, resource, now)
+    return await objects.list_for(conn, "resource", code)
+
+
 @router.get("/v1/catalogue/resources/{code}/attachments/{object_id}", response_class=Response,
             dependencies=_roles(*PEOPLE), responses={200: {"content": {"*/*": {}}}})
-async def download(code: Code, object_id: int, conn: Conn, caller: Caller, now: Now) -> Response:
+async def download(code: Code, object_id: int, conn: Conn, caller: Caller, now: Now,
+                   request: Request) -> Response:
+    """The file with its own content type, inline (a PDF opens in the browser's viewer, an
+    image shows); office files download. Every read of a file is audited."""
     resource = await resources.get(conn, code)
     await portal.may_read(conn, caller, resource, now)
     meta, blob = await objects.fetch(conn, "resource", code, object_id)
-    return Response(blob, media_type=meta["content_type"],
-                    headers={"X-Content-SHA256": meta["sha256"]})
+    await write_audit_conn(
+        conn, actor=caller.name, actor_kind=caller.kind, role=caller.role.value,
+        action="GET /v1/catalogue/resources/{code}/attachments/{object_id}",
+        target=request.url.path, source=client_address(request), outcome="ok", status=200,
+        detail={"filename": meta["filename"], "content_type": meta["content_type"],
+                "size_bytes": meta["size_bytes"]})
+    return Response(blob, media_type=meta["content_type"], headers={
+        "X-Content-SHA256": meta["sha256"], "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": objects.disposition(meta["filename"], meta["content_type"])})

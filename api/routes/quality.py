@@ -9,7 +9,7 @@ import asyncio
 from typing import Annotated, Literal
 
 import psycopg
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api.deps import Conn, audit_detail, check_department, get_settings, require
 from api.schemas.quality import (
@@ -20,6 +20,8 @@ from api.schemas.quality import (
     RunOut,
     RunResultsOut,
     ScoreOut,
+    TaskNoteIn,
+    TaskNoteOut,
     TaskOut,
 )
 from cityevents.calendar import WorkCalendar
@@ -27,6 +29,7 @@ from cityops.errors import InvalidInput
 from cityops.principal import Principal, Role
 from cityops.settings import Settings
 from datafoundation.quality import load_rules, queries, run_dataset
+from datafoundation.quality import tasks as task_notes
 
 router = APIRouter(tags=["data quality"])
 ADMINS = (Role.DATA_ADMIN,)
@@ -109,6 +112,28 @@ async def tasks(conn: Conn, caller: _caller(*READERS), dataset: Dataset = None,
                 state: Annotated[Literal["open", "closed"] | None, Query()] = None) -> list:
     """校核纠错 tasks: a department's staff see their department's."""
     return await queries.tasks(conn, caller.departments, state, dataset)
+
+
+TaskId = Annotated[int, Path(ge=1, lt=2**62)]
+ANSWERERS = (Role.DEPARTMENT_STAFF, Role.DATA_ADMIN)
+TASK_409 = {409: {"description": "the task is closed already"}}
+
+
+@router.post("/v1/quality/tasks/{task_id}/comments", status_code=201,
+             response_model=TaskNoteOut, responses=TASK_409)
+async def comment_task(task_id: TaskId, body: TaskNoteIn, conn: Conn,
+                       caller: _caller(*ANSWERERS)) -> dict:
+    """A comment on an open 校核纠错 task (its department's staff, the data bureau)."""
+    return await task_notes.note(conn, caller, task_id, "comment", body.note)
+
+
+@router.post("/v1/quality/tasks/{task_id}/resolve", response_model=TaskNoteOut,
+             responses=TASK_409)
+async def resolve_task(task_id: TaskId, body: TaskNoteIn, conn: Conn,
+                       caller: _caller(*ANSWERERS)) -> dict:
+    """Close an open task saying what was corrected; the next run checks the data again and
+    opens a new task if the rule still fails. A second resolution answers 409."""
+    return await task_notes.note(conn, caller, task_id, "resolve", body.note)
 
 
 @router.get("/v1/quality/quarantine", response_model=list[HeldRowOut], responses=NO_DATASET)

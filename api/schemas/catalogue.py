@@ -68,6 +68,14 @@ class ResourceOut(BaseModel):
     source_ref: str | None
     live_grants: int | None = None
     requests: int | None = None
+    updated_at: datetime | None = Field(None, description="send back as expected_updated_at"
+                                                          " when editing")
+
+
+class ResourceEdit(ResourceIn):
+    """The whole description again; classification and provider stay as registered."""
+    expected_updated_at: datetime | None = Field(
+        None, description="the updated_at read; 409 when someone changed the entry since")
 
 
 class Classification(BaseModel):
@@ -117,6 +125,20 @@ class Applied(BaseModel):
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field("", max_length=2000, description="required when refusing")
+
+
+class ApproveIn(DecisionIn):
+    """The provider's approval: for how long (at most the days asked) and, for a resource
+    with a governed dataset behind it, which fields and rows (as PUT .../grants/{id}/scope)."""
+    days: int | None = Field(None, ge=1, le=730, description="the grant's term; default: asked")
+    fields: list[str] | None = Field(None, max_length=500,
+                                     description="the granted fields; null: every field")
+    unmasked_fields: list[str] = Field(default_factory=list, max_length=500)
+    row_scope: dict[str, dict[str, list[str | int | float | bool]]] = Field(
+        default_factory=dict, description='{"<field>": {"in": [...]} or {"prefix": [...]}}')
+
+    def scoped(self) -> bool:
+        return self.fields is not None or bool(self.unmasked_fields) or bool(self.row_scope)
 
 
 class RevokeIn(BaseModel):

@@ -4,7 +4,7 @@ daily scores, 校核纠错 tasks and rows held in quarantine."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,6 +80,19 @@ class ScoreOut(BaseModel):
     failed_rules: int
 
 
+class TaskNoteOut(BaseModel):
+    id: int
+    kind: Literal["comment", "resolve"]
+    note: str
+    author: str
+    at: datetime
+
+
+class TaskNoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(min_length=1, max_length=2000, description="what was found or corrected")
+
+
 class TaskOut(BaseModel):
     id: int
     dataset: str
@@ -97,6 +110,9 @@ class TaskOut(BaseModel):
     last_run_id: int
     closed_run_id: int | None
     overdue: bool
+    closed_by: str | None = Field(None, description="who resolved it (None: a passing run)")
+    resolution: str | None = None
+    notes: list[TaskNoteOut] = Field(default_factory=list, description="comments, oldest first")
 
 
 class HeldRowOut(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from urllib.parse import quote
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
@@ -42,10 +43,22 @@ ALLOWED_TYPES: dict[str, Callable[[bytes], bool]] = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": _ZIP,
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": _ZIP,
 }
+# what a browser shows itself (images, PDF in its viewer); the rest (office files, text that
+# could be read as a page) is downloaded. Office files are not converted to PDF: the
+# converter (LibreOffice, ~290 MB installed) is too heavy for the platform (docs/console.md)
+INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg"})
 OBJECT_COLUMNS = (
     "id, owner_kind, owner_id, transition_id, department_id, filename, content_type,"
     " size_bytes, sha256, uploaded_by, uploaded_at"
 )
+
+
+def disposition(filename: str, content_type: str) -> str:
+    """Content-Disposition naming the file (RFC 6266: an ASCII fallback and the UTF-8 name)."""
+    kind = "inline" if content_type in INLINE_TYPES else "attachment"
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_"
+                       for c in filename) or "file"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def check_upload(filename: str, content_type: str, data: bytes, max_bytes: int) -> str:

@@ -101,11 +101,13 @@ async def _request(conn: AsyncConnection, request_id: int) -> dict:
     return row
 
 
-async def _grant(conn: AsyncConnection, request_id: int, now: datetime, deliver: bool):
+async def _grant(conn: AsyncConnection, request_id: int, now: datetime, deliver: bool,
+                 days: int | None = None):
     """Record the grant and issue or extend the application's key; returns the secret when
-    `deliver` (the applicant is the caller) and a new key was made."""
+    `deliver` (the applicant is the caller) and a new key was made. `days`: the provider's
+    shorter term, else the days asked for."""
     req = await _request(conn, request_id)
-    expires_at = now + timedelta(days=req["days"])
+    expires_at = now + timedelta(days=days or req["days"])
     key_id, secret = await keys.issue_or_extend(
         conn, applicant=req["applicant"], application=req["application"],
         request_id=request_id, expires_at=expires_at, now=now,
@@ -122,17 +124,21 @@ async def _grant(conn: AsyncConnection, request_id: int, now: datetime, deliver:
 
 async def decide(
     conn: AsyncConnection, principal: Principal, request_id: int, approve: bool, reason: str,
-    now: datetime,
+    now: datetime, days: int | None = None,
 ) -> None:
-    """The provider approves, or refuses with a reason (conditional sharing only)."""
+    """The provider approves (for the days asked, or fewer), or refuses with a reason
+    (conditional sharing only). A request decided already answers 409: of two people deciding
+    at once, the second learns the first did (the row is locked while deciding)."""
     if not approve and not reason.strip():
-        raise InvalidInput("a refusal must state its reason")
+        raise InvalidInput("reason: a refusal must state its basis")
     async with conn.transaction():
         req = await _request(conn, request_id)
         await resources.check_provider(conn, principal, req["provider_id"])
         if req["state"] != "with_provider":
             raise Conflict(f"access request {request_id} is {req['state']}, not awaiting"
                            " the provider")
+        if days is not None and days > req["days"]:
+            raise InvalidInput(f"days: at most the {req['days']} days asked for")
         await conn.execute(
             "UPDATE access_requests SET state = %s, decided_at = %s, decided_by = %s,"
             " reason = %s WHERE id = %s",
@@ -140,7 +146,7 @@ async def decide(
              request_id),
         )
         if approve:
-            await _grant(conn, request_id, now, deliver=False)
+            await _grant(conn, request_id, now, deliver=False, days=days)
 
 
 async def collect_key(conn: AsyncConnection, principal: Principal, request_id: int) -> str:

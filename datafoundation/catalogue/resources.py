@@ -9,7 +9,7 @@ import orjson
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from cityops.errors import Forbidden, InvalidInput, NotFound
+from cityops.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cityops.principal import Principal, Role
 
 PLATFORM_PROVIDER = "data-resources"  # 县数据资源管理局 runs the platform (migration 043)
@@ -85,6 +85,43 @@ async def register(conn: AsyncConnection, principal: Principal, entry: dict) -> 
              "created_by": principal.name},
         )
     return code
+
+
+EDITABLE = ("name", "summary", "format", "items", "sharing_type", "sharing_conditions",
+            "open_to_public", "update_cycle", "published_on", "related")
+
+
+async def update(conn: AsyncConnection, principal: Principal, code: str, entry: dict,
+                 expected_updated_at: datetime | None) -> None:
+    """Describe a department's resource anew. Its code follows its classification and its
+    provider owns it, so neither changes here; the platform's own entries follow their
+    datasets and are not edited by hand. With `expected_updated_at`, an entry someone else
+    changed since it was read answers 409 instead of losing their change."""
+    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("SELECT provider_id, classification, source_kind, updated_at"
+                          " FROM resources WHERE code = %s FOR UPDATE", (code,))
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"resource {code!r} is not in the catalogue")
+        await check_provider(conn, principal, row["provider_id"])
+        if row["source_kind"] != "department":
+            raise Conflict(f"resource {code} follows its dataset ({row['source_kind']}):"
+                           " it is described where the dataset is registered")
+        for key in ("classification", "provider_id"):
+            if entry[key] != row[key]:
+                raise InvalidInput(f"{key}: a registered resource keeps it ({row[key]});"
+                                   " register a new entry instead")
+        if entry["sharing_type"] != "unconditional" and not entry["sharing_conditions"].strip():
+            raise InvalidInput("sharing_conditions: conditional or not-shared resources need"
+                               " the conditions, or the legal basis for not sharing")
+        if expected_updated_at is not None and row["updated_at"] != expected_updated_at:
+            raise Conflict(f"resource {code} was changed by someone else at"
+                           f" {row['updated_at'].isoformat()}: reload it and edit again")
+        values = {k: entry[k] for k in EDITABLE}
+        values["items"] = orjson.dumps(entry["items"]).decode()
+        sets = ", ".join(f"{k} = %({k})s" for k in EDITABLE)
+        await cur.execute(f"UPDATE resources SET {sets}, updated_at = now() WHERE code = %(code)s",
+                          {**values, "code": code})
 
 
 async def _upsert_platform(

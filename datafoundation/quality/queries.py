@@ -100,7 +100,11 @@ async def tasks(conn: AsyncConnection, departments: frozenset[str] | None,
         SELECT t.id, t.dataset_id AS dataset, d.name AS dataset_name, t.rule,
                t.department_id AS department, t.state, t.failed, t.detail, t.sample,
                t.opened_at, t.due_at, t.closed_at, t.opened_run_id, t.last_run_id,
-               t.closed_run_id, (t.state = 'open' AND t.due_at < now()) AS overdue
+               t.closed_run_id, (t.state = 'open' AND t.due_at < now()) AS overdue,
+               t.closed_by, t.resolution,
+               coalesce((SELECT jsonb_agg(jsonb_build_object('id', n.id, 'kind', n.kind,
+                        'note', n.note, 'author', n.author, 'at', n.at) ORDER BY n.id)
+                         FROM quality.task_notes n WHERE n.task_id = t.id), '[]') AS notes
         FROM quality.tasks t JOIN datasets d ON d.id = t.dataset_id
         WHERE {where} AND (%s::text IS NULL OR t.state = %s)
           AND (%s::text IS NULL OR t.dataset_id = %s)

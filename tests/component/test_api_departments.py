@@ -90,10 +90,24 @@ def _department_objects(client: TestClient, admin: dict, dept: str, url: str) ->
             "INSERT INTO network_links (device_a, port_a, device_b, port_b, created_by)"
             " VALUES (%s, 'port1', %s, 'port2', 't') RETURNING id", (device, device)
         ).fetchone()[0]
+        quality_task = _quality_task(conn, dept)
     return {"gateway": gateway, "device": device, "alarm": str(alarm), "command": str(command),
             "event": str(event), "preset": preset, "preset_run": str(run),
             "event_task": str(task), "event_party": str(event), "camera": camera,
-            "network_link": str(link)}
+            "network_link": str(link), "quality_task": str(quality_task)}
+
+
+def _quality_task(conn: psycopg.Connection, dept: str) -> int:
+    """A 校核纠错 task of the department (a dataset of its own and one run)."""
+    dataset = f"raw_t.{unique('q').replace('-', '_')}"
+    conn.execute("INSERT INTO datasets (id, name, layer, department_id) VALUES"
+                 " (%s, 'q', 'raw', %s)", (dataset, dept))
+    run = conn.execute("INSERT INTO quality.runs (dataset_id, trigger) VALUES (%s, 'manual')"
+                       " RETURNING id", (dataset,)).fetchone()[0]
+    return conn.execute(
+        "INSERT INTO quality.tasks (dataset_id, rule, department_id, failed, due_at,"
+        " opened_run_id, last_run_id) VALUES (%s, 'r', %s, 1, now() + interval '1 day', %s,"
+        " %s) RETURNING id", (dataset, dept, run, run)).fetchone()[0]
 
 
 @pytest.fixture(scope="module")
