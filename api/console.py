@@ -21,6 +21,7 @@ DIST = Path(__file__).parent / "web" / "dist"
 # the client-side routes of api/web/src/lib/router.js
 PAGES = ("/", "/devices", "/devices/{device}", "/control", "/alarms", "/events",
          "/events/{event}", "/cloud", "/data", "/map", "/network", "/decisions", "/admin",
+         "/desk",  # 部门工作台 (issue 18)
          # 城管通, the phone pages (api/web/src/field/); "/m/" is the installed app's start
          "/m", "/m/", "/m/{tab}", "/m/{tab}/{case}")
 # the field app's installable parts, built into dist/m/ (api/web/scripts/fieldApp.mjs): the

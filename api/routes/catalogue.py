@@ -19,6 +19,7 @@ from api.schemas.catalogue import (
     Classification,
     DataOut,
     DecisionIn,
+    DeskOut,
     GrantOut,
     KeyOut,
     RequestOut,
@@ -76,6 +77,20 @@ async def search(
                "classification": classification}
     rows = [ResourceOut.model_validate(r) for r in await q.search(conn, filters, limit, offset)]
     return csv_response(rows, "catalogue.csv") if format == "csv" else rows
+
+
+@router.get("/v1/catalogue/desk", response_model=DeskOut, dependencies=_roles(*PROVIDERS))
+async def desk(conn: Conn, caller: Caller) -> DeskOut:
+    """The caller's department and its data requests waiting (the 部门工作台's head)."""
+    department = await resources.staff_department(conn, caller)
+    cur = await conn.execute(
+        "SELECT (SELECT name FROM departments WHERE id = %(d)s), count(*),"
+        " count(*) FILTER (WHERE a.provider_due_at < now()) FROM access_requests a"
+        " JOIN resources r ON r.code = a.resource_code"
+        " WHERE a.state = 'with_provider' AND r.provider_id = %(d)s", {"d": department})
+    name, waiting, overdue = await cur.fetchone()
+    return DeskOut(username=caller.name, department_id=department, department_name=name,
+                   waiting_requests=waiting, overdue_requests=overdue)
 
 
 @router.get("/v1/catalogue/classifications", response_model=list[Classification],

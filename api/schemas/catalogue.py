@@ -176,3 +176,12 @@ class DataOut(BaseModel):
     resource: str
     columns: list[str]
     rows: list[dict]
+
+
+class DeskOut(BaseModel):
+    """Who the 部门工作台 is for: the caller's department (None for a county-wide admin)."""
+    username: str
+    department_id: str | None
+    department_name: str | None
+    waiting_requests: int = Field(description="data requests awaiting this department")
+    overdue_requests: int = Field(description="of those, past the provider's time limit")

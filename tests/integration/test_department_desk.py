@@ -55,6 +55,9 @@ def test_decisions_term_scope_and_the_second_decider(api: Api) -> None:
     code = api.ok("desk-prov", "POST", "/v1/catalogue/resources", 201, json=_entry(api))["code"]
     first, second = _request(api, code, "desk-board"), _request(api, code, "desk-board2")
     path = f"/v1/catalogue/requests/{first}"
+    desk = api.ok("desk-prov", "GET", "/v1/catalogue/desk")
+    assert (desk["department_id"], desk["waiting_requests"]) == (api.own, 2)
+    assert api.get("desk-viewer", "/v1/catalogue/desk").status_code == 403
     assert api.post("desk-outsider", f"{path}/approve", json={"days": 10}).status_code == 403
     assert api.post("desk-viewer", f"{path}/approve", json={"days": 10}).status_code == 403
     longer = api.post("desk-prov", f"{path}/approve", json={"days": 40})
@@ -70,6 +73,7 @@ def test_decisions_term_scope_and_the_second_decider(api: Api) -> None:
     term = datetime.fromisoformat(grant["expires_at"]) - datetime.fromisoformat(
         granted["decided_at"])
     assert term == timedelta(days=10), "the provider's term, not the 30 days asked"
+    assert api.ok("desk-prov", "GET", "/v1/catalogue/desk")["waiting_requests"] == 1
     late = api.post("desk-prov2", f"{path}/refuse", json={"reason": "与防汛无关"})
     assert late.status_code == 409 and late.json()["code"] == "conflict"
     assert "granted" in late.json()["detail"]

@@ -1,5 +1,8 @@
 // English. Keys are shared with zh.js; scripts/check-i18n.mjs keeps the two in step.
+import desk from "./desk.en.js"; // 部门工作台 (issue 18)
+
 export default {
+  ...desk,
   "app.name": "Suixi City Operations", "app.language": "Language", "app.logout": "Log out",
   "app.pageRefused": "Your role ({role}) may not see this page", "app.notFound": "No such page",
   "login.title": "City operations command centre", "login.sub": "Log in with your account",
@@ -529,4 +532,31 @@ export default {
   "field.co": "Co-handling", "field.lead": "Lead", "field.accept": "Accept",
   "field.whatWasDone": "What was done", "field.needAfterPhoto": "Take at least one photo of the result",
   "field.submitFeedback": "Submit feedback", "field.feedbackSent": "Feedback sent; waiting for the check", "field.nothingToDo": "Nothing to do now",
+  // provisioning (issue 18): the ops engineer's cloud forms and a job's output
+  "cloud.form.title": "Provision", "cloud.form.sub": "each is queued as a cloud job and audited",
+  "cloud.form.kind.project": "Project", "cloud.form.kind.network": "Network", "cloud.form.kind.server": "Server",
+  "cloud.form.kind.volume": "Volume", "cloud.form.kind.floating_ip": "Floating IP",
+  "cloud.form.field.name": "Name", "cloud.form.field.department": "Department", "cloud.form.field.description": "Description",
+  "cloud.form.field.quotas_cores": "Quota: vCPUs", "cloud.form.field.quotas_ram_mb": "Quota: RAM (MB)",
+  "cloud.form.field.quotas_instances": "Quota: servers", "cloud.form.field.quotas_volumes": "Quota: volumes",
+  "cloud.form.field.quotas_gigabytes": "Quota: storage (GB)", "cloud.form.field.quotas_floating_ips": "Quota: floating IPs",
+  "cloud.form.field.project": "Project", "cloud.form.field.cidr": "Subnet (CIDR)",
+  "cloud.form.field.external_access": "External access (router)", "cloud.form.field.flavor": "Flavour",
+  "cloud.form.field.image": "Image", "cloud.form.field.network": "Network", "cloud.form.field.size_gb": "Size (GB)",
+  "cloud.form.flavorText": "{name} ({vcpus} vCPU / {ram} MB / {disk} GB)",
+  "cloud.form.submit": "Queue the job", "cloud.form.note": "what exists by that name is kept, never made twice",
+  "cloud.form.queued": "Job queued", "cloud.form.listFailed": "The cloud's list could not be read:",
+  "cloud.form.required": "required", "cloud.form.badName": "lower-case letters, digits, ., - and _, starting with a letter or digit, at most 63",
+  "cloud.form.badCount": "a whole number, 0 or more", "cloud.form.badSize": "a whole number from 1 to 16384",
+  "cloud.form.notListed": "not in the cloud's list",
+  "cloud.form.cidrForm": "network/prefix, e.g. 10.20.0.0/24",
+  "cloud.form.cidrOctet": "each part of the address is 0 to 255", "cloud.form.cidrPrefix": "the prefix is 0 to 32",
+  "cloud.form.cidrSmall": "at most /30, or no address is left for a gateway and servers",
+  "cloud.form.cidrHost": "host bits are set: the network is {network}",
+  "cloud.output.title": "Job output", "cloud.output.close": "Close", "cloud.output.hint": "click a job for its output",
+  "cloud.output.time": "Time", "cloud.output.host": "Host", "cloud.output.task": "Task",
+  "cloud.output.status": "Result", "cloud.output.message": "Message", "cloud.output.hosts": "{n} hosts",
+  "cloud.output.queued": "Queued, waiting for a worker", "cloud.output.none": "No output yet",
+  "hostStatus.ok": "ok", "hostStatus.changed": "changed", "hostStatus.failed": "failed",
+  "hostStatus.unreachable": "unreachable", "hostStatus.skipped": "skipped",
 };

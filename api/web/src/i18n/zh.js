@@ -1,5 +1,8 @@
 // 中文 (default). Keys are shared with en.js; scripts/check-i18n.mjs keeps the two in step.
+import desk from "./desk.zh.js"; // 部门工作台 (issue 18)
+
 export default {
+  ...desk,
   "app.name": "濉溪县一网统管", "app.language": "语言", "app.logout": "退出",
   "app.pageRefused": "当前角色（{role}）无权查看此页面", "app.notFound": "页面不存在",
   "login.title": "城市运行指挥中心", "login.sub": "请使用您的账号登录", "login.username": "用户名",
@@ -488,4 +491,31 @@ export default {
   "field.co": "协办", "field.lead": "主办", "field.accept": "签收",
   "field.whatWasDone": "处置情况", "field.needAfterPhoto": "请至少拍一张处置后照片",
   "field.submitFeedback": "提交反馈", "field.feedbackSent": "已反馈，等待核查", "field.nothingToDo": "当前无需办理",
+  // 开通 (issue 18): the ops engineer's cloud forms and a job's output
+  "cloud.form.title": "开通", "cloud.form.sub": "每项都作为云任务排队执行，并记入审计日志",
+  "cloud.form.kind.project": "项目", "cloud.form.kind.network": "网络", "cloud.form.kind.server": "云主机",
+  "cloud.form.kind.volume": "云硬盘", "cloud.form.kind.floating_ip": "浮动 IP",
+  "cloud.form.field.name": "名称", "cloud.form.field.department": "所属部门", "cloud.form.field.description": "说明",
+  "cloud.form.field.quotas_cores": "配额：vCPU", "cloud.form.field.quotas_ram_mb": "配额：内存（MB）",
+  "cloud.form.field.quotas_instances": "配额：云主机数", "cloud.form.field.quotas_volumes": "配额：云硬盘数",
+  "cloud.form.field.quotas_gigabytes": "配额：存储（GB）", "cloud.form.field.quotas_floating_ips": "配额：浮动 IP 数",
+  "cloud.form.field.project": "项目", "cloud.form.field.cidr": "子网（CIDR）",
+  "cloud.form.field.external_access": "连接外部网络（路由器）", "cloud.form.field.flavor": "规格",
+  "cloud.form.field.image": "镜像", "cloud.form.field.network": "网络", "cloud.form.field.size_gb": "容量（GB）",
+  "cloud.form.flavorText": "{name}（{vcpus} 核 / {ram} MB / {disk} GB）",
+  "cloud.form.submit": "提交任务", "cloud.form.note": "同名资源已存在时沿用，不会重复创建",
+  "cloud.form.queued": "任务已排队", "cloud.form.listFailed": "无法读取云的列表：",
+  "cloud.form.required": "必填", "cloud.form.badName": "只能用小写字母、数字、.、- 和 _，以字母或数字开头，最长 63 位",
+  "cloud.form.badCount": "应为不小于 0 的整数", "cloud.form.badSize": "应为 1 到 16384 之间的整数",
+  "cloud.form.notListed": "不在云的列表中",
+  "cloud.form.cidrForm": "应写成 网络地址/前缀长度，例如 10.20.0.0/24",
+  "cloud.form.cidrOctet": "IP 地址的每一段应在 0 到 255 之间", "cloud.form.cidrPrefix": "前缀长度应在 0 到 32 之间",
+  "cloud.form.cidrSmall": "前缀长度最大为 /30，否则没有网关和云主机可用的地址",
+  "cloud.form.cidrHost": "主机位不为 0：网络地址应为 {network}",
+  "cloud.output.title": "任务输出", "cloud.output.close": "关闭", "cloud.output.hint": "点击任务查看输出",
+  "cloud.output.time": "时间", "cloud.output.host": "主机", "cloud.output.task": "任务步骤",
+  "cloud.output.status": "结果", "cloud.output.message": "信息", "cloud.output.hosts": "{n} 台主机",
+  "cloud.output.queued": "排队中，等待执行节点领取", "cloud.output.none": "暂无输出",
+  "hostStatus.ok": "成功", "hostStatus.changed": "已变更", "hostStatus.failed": "失败",
+  "hostStatus.unreachable": "无法连接", "hostStatus.skipped": "跳过",
 };

@@ -16,6 +16,7 @@ const PATTERNS = [
   ["/network", "network"],
   ["/decisions", "decisions"],
   ["/admin", "admin"],
+  ["/desk", "desk"],
   // 城管通, the phone pages (src/field/): their own layout, tabs and case pages
   ["/m", "field"],
   ["/m/:tab", "field"],
