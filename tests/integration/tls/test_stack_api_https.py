@@ -5,6 +5,9 @@ certificate, its plain port only redirects, and a client verifying with CITYOPS_
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -13,7 +16,7 @@ import pytest
 from cityops.settings import Settings
 from cityops.tls import api_base_url, api_client_context
 from infra.local import stack
-from tests.conftest import Processes, settings_env
+from tests.conftest import REPO, Processes, settings_env
 from tests.helpers import free_port, port_open, wait_for
 
 
@@ -48,5 +51,13 @@ def test_a_stack_made_settings_file_gives_an_https_api_whose_http_port_redirects
         with httpx.Client(timeout=10) as untrusting, pytest.raises(httpx.ConnectError,
                                                                    match="CERTIFICATE_VERIFY"):
             untrusting.get(f"{base}/v1/health")  # the system's CAs do not know the local CA
+        # an in-repo client of the API from the same settings: `cityops security check`
+        # finds it at https://127.0.0.1:<port> and verifies it with CITYOPS_API_CA_FILE
+        checked = subprocess.run([sys.executable, "-m", "cli", "security", "check", "--json"],
+                                 cwd=REPO, env=processes.env, capture_output=True, text=True,
+                                 timeout=60, check=False)
+        items = {i["id"]: i for i in json.loads(checked.stdout)}
+        assert "8.1.4.4" not in items, items.get("8.1.4.4")  # reached and verified
+        assert items["8.1.3.1-b"]["passed"], items["8.1.3.1-b"]
     finally:
         processes.stop_all()
