@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 
 import paho.mqtt.client as paho
+import psycopg
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -63,6 +64,8 @@ def test_a_technician_registers_a_gateway_and_imports_devices(
 ) -> None:
     gateway = f"gw-f18-{uuid.uuid4().hex[:6]}"
     cleanup["gateways"].append(gateway)
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     login(page, console, "field_technician", "/devices")
     page.click("[data-test=onboard-tabs] [data-tab=gateway]")
     form = page.locator("[data-test=gateway-form]")
@@ -74,6 +77,7 @@ def test_a_technician_registers_a_gateway_and_imports_devices(
     form.locator("button[type=submit]").dblclick()  # one request: the button waits for it
     shown = page.locator("[data-test=gateway-credentials]")
     expect(shown).to_contain_text("只显示这一次")
+    assert sum(u.endswith("/v1/gateways") for u in posts) == 1
     password = page.locator("[data-test=mqtt-password]").inner_text()
     mqtt_url = console.admin.get(f"/v1/gateways/{gateway}").json()
     assert "password" not in str(mqtt_url)  # the registry never gives it back
@@ -109,3 +113,56 @@ def test_a_technician_registers_a_gateway_and_imports_devices(
     listed = console.admin.get("/v1/devices", params={"gateway": gateway}).json()["items"]
     assert sorted(d["id"] for d in listed) == [ids[0], ids[2]]
     assert {d["title"] for d in listed} == {"机房UPS甲", "机房UPS丙"}
+
+
+@pytest.fixture
+def queued(database_url: str) -> Iterator[list[str]]:
+    """Jobs this test queued, taken off the queue after it: a cloud worker started later in
+    the session's database must not run them."""
+    jobs: list[str] = []
+    yield jobs
+    with psycopg.connect(database_url) as conn:
+        for job in jobs:
+            conn.execute("DELETE FROM procrastinate_jobs WHERE args->>'job_id' = %s", (job,))
+            conn.execute("DELETE FROM jobs WHERE id = %s", (job,))
+
+
+def test_an_ops_engineer_queues_a_network_with_a_checked_cidr(
+    page: Page, console: Console, database_url: str, queued: list[str]
+) -> None:
+    name = f"net-f18-{uuid.uuid4().hex[:6]}"
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    login(page, console, "ops_engineer", "/cloud")
+    page.click("[data-test=job-kinds] [data-kind=network]")
+    form = page.locator("[data-test=job-form-network]")
+    form.locator("input[name=project]").fill("cgj-f18")
+    form.locator("input[name=name]").fill(name)
+    form.locator("input[name=cidr]").fill("10.20.0.5/24")
+    form.locator("button[type=submit]").click()
+    cidr = form.locator("[data-field=cidr]")
+    expect(cidr).to_contain_text("主机位不为 0：网络地址应为 10.20.0.0/24")
+    form.locator("input[name=cidr]").fill("10.20.0.0/33")
+    form.locator("button[type=submit]").click()
+    expect(cidr).to_contain_text("前缀长度应在 0 到 32 之间")
+    assert not any(u.endswith("/v1/cloud/networks") for u in posts)  # refused in the browser
+    form.locator("input[name=cidr]").fill("10.20.0.0/24")
+    form.locator("button[type=submit]").dblclick()
+    output = page.locator("[data-test=job-output-state]")
+    expect(output).to_contain_text("排队")  # no worker in this folder: the job waits
+    with psycopg.connect(database_url) as conn:
+        job = wait_for(lambda: conn.execute(
+            "SELECT id, requested_by, params->>'cidr' FROM jobs WHERE kind = 'network.ensure'"
+            " AND params->>'name' = %s", (name,)).fetchall(), what="the job's row")
+        queued.extend(str(row[0]) for row in job)
+        audit = conn.execute(
+            "SELECT actor, outcome FROM audit_log WHERE action = 'POST /v1/cloud/networks'"
+            " AND detail::text LIKE %s", (f"%{job[0][0]}%",)).fetchall()
+    assert len(job) == 1 and job[0][1:] == (console.users["ops_engineer"][0], "10.20.0.0/24")
+    with psycopg.connect(database_url) as conn:  # queued for the API's cloud
+        assert conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE args->>'job_id' = %s"
+                            " AND status = 'todo'", (str(job[0][0]),)).fetchone()[0] == 1
+    assert sum(u.endswith("/v1/cloud/networks") for u in posts) == 1  # the double click
+    assert audit == [(console.users["ops_engineer"][0], "ok")]
+    expect(page.locator(f"tr[data-job='{job[0][0]}']")).to_contain_text("network.ensure")
+    shoot(page, console, "cloud-forms")
