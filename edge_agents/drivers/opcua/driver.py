@@ -94,7 +94,9 @@ class OpcUaDriver:
             await asyncio.wait_for(client.connect(auto_reconnect=False), self.timeout_s * 2)
             self._nodes = NodeIds(await client.get_namespace_array())
             self._nodes.check(self._node_texts())
-        except (*_TRANSPORT_ERRORS, ua.UaError, DeviceError) as err:
+        except (*_TRANSPORT_ERRORS, ua.UaError, DeviceError, AssertionError) as err:
+            # AssertionError: asyncua's answer to a ServiceFault in place of the
+            # OpenSecureChannelResponse (session.connect_error says what it means)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), 2.0)
             raise session.connect_error(err, self._where(), ep) from err
@@ -200,11 +202,17 @@ class OpcUaDriver:
         node = point.address.node
         if node not in self._vtypes:
             client = self._require()
+            target = client.get_node(self._nodes(node))
             try:
-                self._vtypes[node] = await client.get_node(
-                    self._nodes(node)).read_data_type_as_variant_type()
+                vtype = await target.read_data_type_as_variant_type()
+                rank = await target.read_value_rank()
             except (*_TRANSPORT_ERRORS, ua.UaError) as err:
                 raise translate(err, f"data type of {point.name}") from err
+            if rank >= 0:  # node-opcua lets a scalar replace an array node's value
+                raise DeviceRejected(f"point {point.name}: node {node} holds an array of "
+                                     f"{vtype.name} (ValueRank {rank}); the agent writes "
+                                     "scalars only")
+            self._vtypes[node] = vtype
         return self._vtypes[node]
 
     async def write(self, point_name: str, value: Value) -> Value:

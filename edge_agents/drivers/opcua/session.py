@@ -74,6 +74,17 @@ def connect_error(err: Exception, where: str, ep: OpcUaEndpoint) -> DeviceError:
         who = f"user {ep.username!r}" if ep.username else "anonymous"
         return DeviceAuthRefused(f"{where} refused {who} or the agent's certificate: {status}",
                                  status=status, **slow)
+    if isinstance(err, AssertionError):
+        # a server refusing OpenSecureChannel answers with a ServiceFault, which asyncua cannot
+        # parse there: node-opcua sends BadSecurityChecksFailed for a client certificate it
+        # does not trust (tests/interop), so with security on that is the likely cause
+        if ep.security_policy == "None":
+            return DeviceUnreachable(f"{where} refused to open a secure channel (its answer "
+                                     "could not be read)")
+        return DeviceAuthRefused(
+            f"{where} refused the secure channel: most likely it does not trust the agent's "
+            f"certificate {ep.certificate} (node-opcua answers BadSecurityChecksFailed and keeps "
+            "it in its pki/rejected folder); its administrator trusts it", **slow)
     if status == "BadTooManySessions":
         return DeviceUnreachable(
             f"{where}: the server has no free session (BadTooManySessions); sessions "
