@@ -25,7 +25,7 @@ const RULES = {
   "indicators.define": ["admin", "data_admin"],
   "merge.decide": ["admin", "dispatcher"],
   // 部门工作台 (issue 18): the department's requests, resources, quality tasks and events
-  "page.desk": ["department_staff"],
+  "page.desk": ["admin", "department_staff"],
   "dashboards.read": ["admin", "department_staff", "dispatcher", "operator", "ops_engineer",
                       "viewer"],
   "device.command": ["admin", "operator"],

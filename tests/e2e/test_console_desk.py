@@ -1,0 +1,111 @@
+"""部门工作台 as the urban-management staff's day: a data request approved for fewer days than
+asked (the grant's term read back from the API), a resource refused before sending and then
+registered, an oversize file refused in Chinese before it is sent, an image uploaded and
+previewed; no raw keys on the tabs used."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import struct
+import zlib
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import Console, login, shoot
+from tests.e2e.test_console_i18n import RAW_KEY, VISIBLE_TEXT
+
+STAFF_DEPT = "urban-management"
+
+
+def _png() -> bytes:
+    """A real 8x8 PNG (the browser must draw it)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+    rows = b"".join(b"\x00" + b"\x2b\xd4\xff" * 8 for _ in range(8))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def _waiting_request(console: Console) -> tuple[str, int]:
+    """A conditional resource of urban management, and another department's application."""
+    staff = console.client("department_staff")
+    made = staff.post("/v1/catalogue/resources", json={
+        "classification": "2.05.001", "name": "城区井盖台账", "provider_id": STAFF_DEPT,
+        "summary": "井盖位置与权属", "format": "xlsx", "items": [{"name": "编号", "type": "text"}],
+        "sharing_type": "conditional", "sharing_conditions": "仅用于城市部件巡查",
+        "update_cycle": "monthly", "published_on": "2026-11-01"})
+    assert made.status_code == 201, made.text
+    name, password = f"desk-app-{secrets.token_hex(3)}", secrets.token_urlsafe(12)
+    assert console.admin.post("/v1/users", json={
+        "username": name, "password": password, "role": "department_staff",
+        "department": "water-resources"}).status_code == 201
+    applicant = httpx.Client(base_url=console.url, timeout=10)
+    token = applicant.post("/v1/auth/token", data={"username": name, "password": password})
+    applicant.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    asked = applicant.post(f"/v1/catalogue/resources/{made.json()['code']}/requests", json={
+        "application": "flood-inspect", "purpose": "汛期排查积水点周边井盖", "days": 30})
+    assert asked.status_code == 201 and asked.json()["request"]["state"] == "with_provider"
+    return made.json()["code"], asked.json()["request"]["id"]
+
+
+def _no_raw_keys(page: Page) -> None:
+    shown = set(m.group(0) for m in RAW_KEY.finditer(page.evaluate(VISIBLE_TEXT)))
+    assert not {s for s in shown if s.startswith(("desk.", "merge.", "eval."))}, shown
+    assert not page.evaluate("[...(window.__i18nMissing || [])]")
+
+
+def test_department_staff_decide_register_and_upload(page: Page, console: Console,
+                                                     tmp_path: Path) -> None:
+    code, request_id = _waiting_request(console)
+    login(page, console, "department_staff", "/desk")
+    expect(page.locator("[data-test=desk-department]")).to_have_text("城管局")
+    item = page.locator(f"[data-request='{request_id}']").first
+    item.locator("input[name=days]").fill("31")
+    item.locator("[data-test=approve]").click()  # more than asked: refused before sending
+    expect(item.locator("[data-field=days]")).to_have_text("授权天数须为 1 至 30 的整数")
+    item.locator("input[name=days]").fill("7")
+    item.locator("[data-test=approve]").dblclick()  # a double click sends one request
+    decided = page.locator(f"[data-test=decided] [data-request='{request_id}']")
+    expect(decided).to_contain_text("已同意")
+    _no_raw_keys(page)
+    (grant,) = console.client("department_staff").get(
+        "/v1/catalogue/grants", params={"resource_code": code}).json()
+    term = datetime.fromisoformat(grant["expires_at"]) - datetime.fromisoformat(grant["granted_at"])
+    assert term == timedelta(days=7)
+
+    page.click("[data-tab=resources]")
+    page.click("[data-test=new-resource]")
+    form = page.locator("[data-test=resource-form]")
+    form.locator("input[name=classification]").fill("2.5")
+    form.locator("[data-test=save-resource]").click()
+    expect(form.locator("[data-field=classification]")).to_contain_text("分类码格式为 类.项.目")
+    expect(form.locator("[data-field=sharing_conditions]")).to_be_visible()
+    form.locator("input[name=classification]").fill("2.05.002")
+    form.locator("input[name=name]").fill("道路照明设施档案")
+    form.locator("input[name=format]").fill("pdf")
+    form.locator("input[name=sharing_conditions]").fill("仅用于夜间巡查")
+    form.locator("[data-test=save-resource]").click()
+    row = page.locator("[data-test=resources] tr", has_text="道路照明设施档案")
+    expect(row).to_have_class(re.compile(r"\bpicked\b"))
+    _no_raw_keys(page)
+
+    big = tmp_path / "全景照片.png"
+    with big.open("wb") as out:
+        out.truncate(21 * 1024 * 1024)
+    page.set_input_files("[data-test=file-input]", str(big))
+    expect(page.locator("[data-test=file-error]")).to_have_text(
+        "全景照片.png 大小为 21.0 MB，超过 20 MB 上限，未上传")
+    expect(page.locator("[data-test=upload]")).to_be_disabled()
+    page.set_input_files("[data-test=file-input]", files=[
+        {"name": "路灯.png", "mimeType": "image/png", "buffer": _png()}])
+    page.click("[data-test=upload]")
+    preview = page.locator("[data-test=preview] img")
+    expect(preview).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+    expect(preview).to_have_js_property("naturalWidth", 8)  # drawn, not a broken image
+    expect(page.locator("[data-test=files]")).to_contain_text("路灯.png")
+    shoot(page, console, "desk")
