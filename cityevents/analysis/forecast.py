@@ -14,8 +14,6 @@ import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-import numpy as np
-import pandas as pd
 from psycopg import AsyncConnection
 
 from cityevents.calendar import COUNTY_TZ
@@ -56,7 +54,10 @@ def _name(spec: dict) -> str:
 
 def fit(counts: list[float], horizon: int = 4, level: float = 0.8) -> Forecast:
     """The best model by AICc and its forecast; TooShort below MIN_WEEKS weeks."""
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel  # heavy: only when used
+    # heavy (numpy, pandas, statsmodels): loaded at the first forecast, not with the API
+    import numpy as np
+    import pandas as pd
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
     if len(counts) < MIN_WEEKS:
         raise TooShort(f"{len(counts)} weeks of data: at least {MIN_WEEKS} are needed to"

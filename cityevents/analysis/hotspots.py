@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
-from scipy.stats import poisson
 
 from cityops.errors import InvalidInput
 
@@ -53,6 +52,8 @@ def significant(pairs: list[PairCount], periods: int, alpha: float = 0.05,
     """The pairs whose current count is significantly above their own history, BH-adjusted."""
     if periods < 1:
         raise InvalidInput("history_periods must be at least 1")
+    from scipy.stats import poisson  # scipy loads at the first analysis, not with the API
+
     floors = _rates(pairs, periods)
     tested = []
     for p in pairs:

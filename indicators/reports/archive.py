@@ -9,7 +9,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from cityops.errors import InvalidInput, NotFound
-from indicators.reports import collect, docx, pdf, xlsx
+from indicators.reports import collect
 
 FORMATS = {
     "pdf": "application/pdf",
@@ -20,6 +20,10 @@ FORMATS = {
 
 async def generate(conn: AsyncConnection, kind: str, start: date, who: str,
                    font_file: str | None = None) -> dict:
+    # the typesetting libraries (reportlab, python-docx, openpyxl) load at the first report,
+    # not with every API process
+    from indicators.reports import docx, pdf, xlsx
+
     report = await collect.collect(conn, kind, start)
     # typesetting is CPU work: off the event loop, so an API process keeps answering
     files = await asyncio.to_thread(lambda: (pdf.render(report, font_file),
