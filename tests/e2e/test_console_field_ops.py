@@ -166,3 +166,30 @@ def test_an_ops_engineer_queues_a_network_with_a_checked_cidr(
     assert audit == [(console.users["ops_engineer"][0], "ok")]
     expect(page.locator(f"tr[data-job='{job[0][0]}']")).to_contain_text("network.ensure")
     shoot(page, console, "cloud-forms")
+
+
+def test_a_devices_history_over_a_chosen_period_in_minute_means(
+    page: Page, console: Console, technician: str
+) -> None:
+    login(page, console, "field_technician", f"/devices/{console.devices['ups']}")
+    page.click("[data-test=ranges] [data-range=period]")
+    period = page.locator("[data-test=period]")
+    period.locator("input[name=from]").fill("2026-01-02T10:00")
+    period.locator("input[name=to]").fill("2026-01-01T10:00")
+    period.locator("[data-test=period-show]").click()
+    expect(page.locator("[data-test=period-error]")).to_have_text("结束时间应晚于开始时间")
+    period.locator("input[name=from]").fill("2026-01-01T10:00")
+    period.locator("input[name=to]").fill("2026-03-01T10:00")
+    period.locator("[data-test=period-show]").click()
+    expect(page.locator("[data-test=period-error]")).to_have_text("时段最长 31 天")
+    start, end = page.evaluate("""() => [-3600000, 60000].map((ms) => {
+        const d = new Date(Date.now() + ms);  // the last hour in the browser's own time
+        return new Date(d - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16); })""")
+    period.locator("input[name=from]").fill(start)
+    period.locator("input[name=to]").fill(end)
+    with page.expect_response(lambda r: "/readings?" in r.url and "bucket=1m" in r.url) as got:
+        period.locator("[data-test=period-show]").click()
+    buckets = got.value.json()["buckets"]
+    assert buckets and all(b["count"] >= 1 for b in buckets)  # the UPS's readings, per minute
+    expect(page.locator("text=按 60 秒聚合")).to_be_visible()
+    expect(page.locator("[data-test=period-error]")).to_have_count(0)

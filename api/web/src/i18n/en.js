@@ -559,4 +559,8 @@ export default {
   "cloud.output.queued": "Queued, waiting for a worker", "cloud.output.none": "No output yet",
   "hostStatus.ok": "ok", "hostStatus.changed": "changed", "hostStatus.failed": "failed",
   "hostStatus.unreachable": "unreachable", "hostStatus.skipped": "skipped",
+  // a device's history over a chosen period (issue 18)
+  "device.period": "Period", "device.from": "From", "device.to": "to", "device.show": "Show 1-minute means",
+  "device.periodMissing": "Fill in the start and the end", "device.periodOrder": "The end must come after the start",
+  "device.periodLong": "At most {days} days",
 };

@@ -518,4 +518,8 @@ export default {
   "cloud.output.queued": "排队中，等待执行节点领取", "cloud.output.none": "暂无输出",
   "hostStatus.ok": "成功", "hostStatus.changed": "已变更", "hostStatus.failed": "失败",
   "hostStatus.unreachable": "无法连接", "hostStatus.skipped": "跳过",
+  // a device's history over a chosen period (issue 18)
+  "device.period": "自选时段", "device.from": "从", "device.to": "到", "device.show": "查看 1 分钟均值",
+  "device.periodMissing": "请填写开始和结束时间", "device.periodOrder": "结束时间应晚于开始时间",
+  "device.periodLong": "时段最长 {days} 天",
 };
