@@ -85,6 +85,8 @@ def _pages(console: Console, events: list[int]) -> list[tuple[str, str]]:
         ("/admin?tab=rules", "[data-test=rules] tr[data-rule]"),
         ("/admin?tab=categories", "[data-test=categories] tr[data-category]"),
         ("/admin?tab=users", "[data-test=users] tr[data-user]"),
+        *[(f"/desk?tab={tab}", ".page .panel")
+          for tab in ("requests", "resources", "quality", "events")],
     ]
 
 
