@@ -24,7 +24,7 @@ import psycopg
 from psycopg.rows import dict_row
 from pydantic import ValidationError
 
-from cityops.errors import InvalidInput, NotFound, PlatformError
+from cityops.errors import Conflict, InvalidInput, NotFound, PlatformError
 from cityops.settings import Settings
 from cloud_control.cleanup_jobs import CLEANUP_HANDLERS
 from cloud_control.handlers import HANDLERS, Context
@@ -86,20 +86,48 @@ def validate(kind: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 async def submit(app: procrastinate.App, conn: psycopg.AsyncConnection, kind: str,
-                 params: dict[str, Any], requested_by: str, cloud: str) -> str:
-    """Record the job, then queue it for its cloud's workers; returns its id at once."""
+                 params: dict[str, Any], requested_by: str, cloud: str,
+                 key: str | None = None) -> str:
+    """Record the job, then queue it for its cloud's workers; returns its id at once.
+    The same person and idempotency key give the first job back, not a second one."""
     checked = validate(kind, params)
+    if key is not None and (found := await _keyed(conn, kind, checked, requested_by, cloud,
+                                                  key)):
+        return found
     job_id = str(uuid.uuid4())
     await conn.execute(
-        "INSERT INTO jobs (id, kind, params, requested_by, cloud) VALUES (%s, %s, %s, %s, %s)",
-        (job_id, kind, json.dumps(checked), requested_by, cloud))
-    await conn.commit()
+        "INSERT INTO jobs (id, kind, params, requested_by, cloud, idempotency_key)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (job_id, kind, json.dumps(checked), requested_by, cloud, key))
+    await conn.commit()  # also releases _keyed's lock: a second request then finds this row
     try:
         await app.configure_task(TASK, queue=queue_of(cloud)).defer_async(job_id=job_id)
     except Exception as err:
         await _finish(conn, job_id, "failed", f"could not queue the job: {err}", None)
         raise
     return job_id
+
+
+async def _keyed(conn: psycopg.AsyncConnection, kind: str, params: dict[str, Any],
+                 requested_by: str, cloud: str, key: str) -> str | None:
+    """The job this person already submitted with this key, if any. An advisory lock on the
+    pair, held until submit() commits, makes a double click's second request wait for the
+    first one's row. The key used for another request is a conflict, not that job."""
+    if not 8 <= len(key) <= 64 or not key.isascii() or not key.isprintable():
+        raise InvalidInput("Idempotency-Key: 8 to 64 printable ASCII characters")
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 35))",
+                       (f"{requested_by}\n{key}",))
+    cur = await conn.execute("SELECT id, kind, params, cloud FROM jobs"
+                             " WHERE requested_by = %s AND idempotency_key = %s",
+                             (requested_by, key))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    await conn.commit()
+    if (row[1], row[2], row[3]) != (kind, params, cloud):
+        raise Conflict(f"Idempotency-Key {key!r} was used for another request (job {row[0]}, "
+                       f"{row[1]}): a new request needs a new key")
+    return str(row[0])
 
 
 async def _finish(conn: psycopg.AsyncConnection, job_id: str, state: str, detail: str,

@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -34,6 +34,10 @@ ACCEPTED = {202: {"description": "the job is queued; follow it at /v1/cloud/jobs
 # which of the deployment's clouds (CITYOPS_CLOUD_NAMES); default the API's CITYOPS_CLOUD_NAME
 CloudName = Annotated[str | None, Query(max_length=200, description="the cloud to act on")]
 CloudFilter = Annotated[str | None, Query(max_length=200, description="only this cloud's rows")]
+IdempotencyKey = Annotated[str | None, Header(
+    description="the same key again from the same person (a double click, a retry after a "
+                "lost answer) returns the first job instead of queueing a second; the key "
+                "used for another request is 409")]
 
 
 class JobAccepted(BaseModel):
@@ -43,12 +47,13 @@ class JobAccepted(BaseModel):
 
 
 async def _submit(request: Request, conn: Conn, caller: Caller, kind: str,
-                  params: dict[str, Any], cloud: str | None) -> JobAccepted:
+                  params: dict[str, Any], cloud: str | None, key: str | None = None
+                  ) -> JobAccepted:
     settings: Settings = request.app.state.settings
     chosen = jobs.check_cloud(settings, cloud)
     app = jobs.build_app(settings)
     async with app.open_async():
-        job_id = await jobs.submit(app, conn, kind, params, caller.name, chosen)
+        job_id = await jobs.submit(app, conn, kind, params, caller.name, chosen, key)
     audit_detail(request, job=job_id, kind=kind, cloud=chosen)
     return JobAccepted(job=job_id, url=f"/v1/cloud/jobs/{job_id}")
 
@@ -56,13 +61,14 @@ async def _submit(request: Request, conn: Conn, caller: Caller, kind: str,
 def _job_route(path: str, kind: str, model: type[BaseModel], method: str = "post") -> None:
     """One route per job kind: parse the body, queue the job, answer 202."""
 
-    async def handler(request, conn, caller, body, cloud=None):
-        return await _submit(request, conn, caller, kind, body.model_dump(mode="json"), cloud)
+    async def handler(request, conn, caller, body, cloud=None, idempotency_key=None):
+        return await _submit(request, conn, caller, kind, body.model_dump(mode="json"), cloud,
+                             idempotency_key)
 
     # real objects, not strings: FastAPI cannot resolve `model` from this module's globals
     handler.__annotations__ = {"request": Request, "conn": Conn, "caller": Caller,
                                "body": Annotated[model, Body()], "cloud": CloudName,
-                               "return": JobAccepted}
+                               "idempotency_key": IdempotencyKey, "return": JobAccepted}
     handler.__name__ = kind.replace(".", "_")
     getattr(router, method)(path, status_code=202, response_model=JobAccepted,
                             responses=ACCEPTED, summary=f"Queue a {kind} job")(handler)
