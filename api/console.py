@@ -13,7 +13,7 @@ from pathlib import Path
 
 import anyio
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -22,8 +22,9 @@ DIST = Path(__file__).parent / "web" / "dist"
 PAGES = ("/", "/devices", "/devices/{device}", "/control", "/alarms", "/events",
          "/events/{event}", "/cloud", "/data", "/map", "/network", "/decisions", "/admin",
          "/desk",  # 部门工作台 (issue 18)
-         # 城管通, the phone pages (api/web/src/field/); "/m/" is the installed app's start
-         "/m", "/m/", "/m/{tab}", "/m/{tab}/{case}")
+         # 城管通, the phone pages (api/web/src/field/); "/m" redirects to "/m/", the start of
+         # the installed app, so that the page is inside its service worker's scope
+         "/m/", "/m/{tab}", "/m/{tab}/{case}")
 # the field app's installable parts, built into dist/m/ (api/web/scripts/fieldApp.mjs): the
 # service worker is served from /m/ so that its scope is /m/
 FIELD_FILES = {"manifest.webmanifest": "application/manifest+json",
@@ -81,6 +82,8 @@ def install_console(app: FastAPI, dist: Path = DIST) -> None:
         return FileResponse(index, headers={"Cache-Control": "no-cache",
                                             "Content-Security-Policy": CSP})
 
+    app.add_api_route("/m", lambda: RedirectResponse("/m/", status_code=308), methods=["GET"],
+                      include_in_schema=False)
     for name, media_type in FIELD_FILES.items():  # before /m/{tab}, which would take them
         app.add_api_route(f"/m/{name}", _field_file(dist / "m" / name, media_type),
                           methods=["GET"], include_in_schema=False)
