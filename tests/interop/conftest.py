@@ -24,6 +24,7 @@ class Peer:
     def __init__(self, argv: list[str], port: int | None, log: Path, cwd: Path | None = None,
                  ready: str | None = None) -> None:
         self.argv, self.port, self.log, self.cwd, self.ready = argv, port, log, cwd, ready
+        self.folder = log.parent  # where the test keeps this peer's files
         self.proc: subprocess.Popen | None = None
         self._log_start = 0
 

@@ -108,14 +108,13 @@ def server(node_peers: Path, tmp_path_factory, peers) -> Peer:
                                   "username": "agent", "password": PASSWORD}))
     peer = Peer(["node", str(node_peers / "opcua_server.mjs"), str(config)], port,
                 folder / "node-opcua.log", cwd=node_peers, ready="ready node-opcua")
-    peer.folder = folder  # type: ignore[attr-defined]
     peers.append(peer.start())
     return peer
 
 
 def endpoint(server: Peer, security: str = "SignAndEncrypt", cert: str = "agent", **extra
              ) -> OpcUaEndpoint:
-    folder: Path = server.folder  # type: ignore[attr-defined]
+    folder = server.folder
     secure = {} if security == "None" else {
         "security_policy": "Basic256Sha256", "security_mode": security,
         "certificate": str(folder / f"{cert}-cert.der"),
@@ -154,7 +153,7 @@ async def test_refused_password_and_untrusted_certificate(server: Peer, monkeypa
         await OpcUaDriver("wall", PROFILE, endpoint(server, "Sign", cert="stranger"),
                           timeout_s=4).connect()
     assert no.value.context["retry_after_s"] == 1, "retried every auth_retry_s, not hammered"
-    rejected = server.folder / "pki" / "rejected"  # type: ignore[attr-defined]
+    rejected = server.folder / "pki" / "rejected"
     assert any(rejected.rglob("*.der")) or any(rejected.rglob("*.pem")), \
         "node-opcua kept the stranger's certificate for its administrator"
 
