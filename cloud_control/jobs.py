@@ -24,7 +24,8 @@ import psycopg
 from psycopg.rows import dict_row
 from pydantic import ValidationError
 
-from cityops.errors import Conflict, InvalidInput, NotFound, PlatformError
+from cityops.errors import Conflict, InvalidInput, NotFound, PlatformError, SinkUnavailable
+from cityops.reconnect import DATABASE_LOST, database_lost_is_retryable
 from cityops.settings import Settings
 from cloud_control.cleanup_jobs import CLEANUP_HANDLERS
 from cloud_control.handlers import HANDLERS, Context
@@ -34,6 +35,10 @@ TASK = "cloud:run_job"
 # job kind -> (parameters model, handler); the removals (and server deletion, which also
 # releases the server's floating IPs) come from cleanup_jobs.py
 JOB_KINDS = {**HANDLERS, **CLEANUP_HANDLERS}
+# a job that lost the platform's database under it (a failover) runs again after 2, 4, 8,
+# 16 s; its handler finds what the first attempt made (idempotent by name)
+RETRY = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2,
+                                    retry_exceptions=[SinkUnavailable])
 
 
 @dataclass
@@ -168,6 +173,8 @@ async def execute(settings: Settings, job_id: str) -> None:
         context = Context(settings=settings, report=reporter.event)
         try:
             result = await asyncio.to_thread(handler, context, model.model_validate(job["params"]))
+        except DATABASE_LOST:
+            raise  # the job runs again after the failover (RETRY): the handlers are idempotent
         except PlatformError as err:
             log.warning("job %s (%s) failed: %s", job_id, job["kind"], err.detail)
             await _finish(conn, job_id, "failed", err.detail, None)
@@ -185,7 +192,8 @@ async def execute(settings: Settings, job_id: str) -> None:
 
 # queued with the job's cloud's queue (submit), never on the task's default one
 async def run_job(context: procrastinate.JobContext, job_id: str) -> None:
-    await execute(context.app.cityops_settings, job_id)  # type: ignore[attr-defined]
+    with database_lost_is_retryable(f"cloud job {job_id}"):
+        await execute(context.app.cityops_settings, job_id)  # type: ignore[attr-defined]
 
 
 async def sync(context: procrastinate.JobContext, timestamp: int, cloud: str = "") -> None:
@@ -207,7 +215,7 @@ def build_app(settings: Settings) -> procrastinate.App:
     )
     # registered on each app: a shared procrastinate Blueprint is renamed in place by every
     # add_tasks_from (the second app got "cloud:cloud:sync")
-    app.task(name=TASK, pass_context=True)(run_job)
+    app.task(name=TASK, pass_context=True, retry=RETRY)(run_job)
     sync_task = app.task(name="cloud:sync", pass_context=True)(sync)
     cloud = settings.cloud_name
     # every minute, once per cloud: the periodic id and the locks carry the cloud's name, so
@@ -221,40 +229,14 @@ def build_app(settings: Settings) -> procrastinate.App:
     return app
 
 
-async def retry_stalled(app: procrastinate.App, after_s: float) -> int:
-    """Jobs of this worker's cloud whose worker stopped sending heartbeats go back to the
-    queue."""
-    queue = queue_of(app.cityops_settings.cloud_name)  # type: ignore[attr-defined]
-    stalled = list(await app.job_manager.get_stalled_jobs(
-        queue=queue, seconds_since_heartbeat=after_s))
-    for job in stalled:
-        log.warning("job %s was left by a stopped worker: retrying", job.task_kwargs)
-        await app.job_manager.retry_job(job)
-    return len(stalled)
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """Serve this cloud's queue until `stop`; a lost database is waited out, and jobs a lost
+    worker left running go back to the queue (cityops/job_queue.py)."""
+    from cityops.job_queue import run_queue_worker
 
-
-async def run_worker(settings: Settings) -> None:
-    app = build_app(settings)
-    after_s = settings.job_stalled_after_s
-    async with app.open_async():
-        await retry_stalled(app, after_s)
-        watcher = asyncio.create_task(_retry_stalled_forever(app, after_s))
-        try:
-            await app.run_worker_async(queues=[queue_of(settings.cloud_name)], concurrency=4,
-                                       wait=True,
-                                       update_heartbeat_interval=max(1.0, after_s / 6),
-                                       stalled_worker_timeout=after_s)
-        finally:
-            watcher.cancel()
-
-
-async def _retry_stalled_forever(app: procrastinate.App, after_s: float) -> None:
-    while True:
-        await asyncio.sleep(after_s / 2)
-        try:
-            await retry_stalled(app, after_s)
-        except Exception:
-            log.exception("could not look for stalled jobs")
+    await run_queue_worker(f"cloud worker {settings.cloud_name}", lambda: build_app(settings),
+                           [queue_of(settings.cloud_name)], 4, settings.job_stalled_after_s,
+                           stop)
 
 
 async def get_job(conn: psycopg.AsyncConnection, job_id: str) -> dict:

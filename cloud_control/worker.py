@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 import subprocess
 from pathlib import Path
 
@@ -26,16 +24,13 @@ def ensure_ssh_key(settings: Settings) -> Path:
 
 
 def run(settings: Settings) -> None:
+    from cityops.reconnect import stop_on_signals
     from cloud_control.jobs import run_worker
 
     ensure_ssh_key(settings)
 
     async def main() -> None:
-        task = asyncio.create_task(run_worker(settings))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # SIGINT/SIGTERM: the running jobs finish, then the worker returns
+        await run_worker(settings, stop_on_signals())
 
     asyncio.run(main())

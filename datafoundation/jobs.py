@@ -7,9 +7,7 @@ runner)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 from datetime import datetime, timedelta
 
 import procrastinate
@@ -17,6 +15,7 @@ import psycopg
 from croniter import croniter
 
 from cityops.errors import SinkUnavailable, SourceUnavailable
+from cityops.reconnect import database_lost_is_retryable, stop_on_signals
 from cityops.settings import Settings
 from datafoundation.governance import jobs as model_jobs
 
@@ -30,19 +29,6 @@ RANGE_TASK = "datafoundation:run_range"
 # contract) is not
 RETRY = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2,
                                     retry_exceptions=[SourceUnavailable, SinkUnavailable])
-# the worker's pause before starting again after losing the database, doubling up to the last
-RESTART_WAIT_S = (1.0, 2.0, 4.0, 8.0)
-
-
-@contextlib.contextmanager
-def database_lost_is_retryable(what: str):
-    """A connection to the platform's database lost mid-job (kill -9 of the primary, a
-    failover) as our retryable error: the job is queued again, not failed."""
-    try:
-        yield
-    except (psycopg.OperationalError, psycopg.InterfaceError) as err:
-        raise SinkUnavailable(f"{what}: the platform's database was lost "
-                              f"({type(err).__name__}); retried") from err
 
 
 async def run_sync_job(context: procrastinate.JobContext, sync_id: int) -> None:
@@ -138,61 +124,17 @@ def build_app(settings: Settings) -> procrastinate.App:
 
 
 async def run_worker(settings: Settings, concurrency: int = 2) -> None:
-    """Queue jobs, and the binlog followers of the cdc syncs (datafoundation/followers.py)."""
+    """Queue jobs, and the binlog followers of the cdc syncs (datafoundation/followers.py),
+    until SIGINT/SIGTERM; a lost database is waited out (cityops/job_queue.py)."""
+    from cityops.job_queue import run_queue_worker
     from datafoundation.followers import supervise
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     followers = asyncio.create_task(supervise(settings.database_url.get_secret_value(),
                                               settings.secret_key.get_secret_value(), stop))
     try:
-        attempt = 0
-        while not stop.is_set():
-            if await _serve_queue(settings, concurrency, stop):
-                attempt = 0  # it ran: the next loss starts the backoff again
-            wait_s = RESTART_WAIT_S[min(attempt, len(RESTART_WAIT_S) - 1)]
-            attempt += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait_s)
+        await run_queue_worker("sync worker", lambda: build_app(settings), [QUEUE],
+                               concurrency, settings.job_stalled_after_s, stop)
     finally:
         stop.set()
         await followers
-
-
-async def _serve_queue(settings: Settings, concurrency: int, stop: asyncio.Event) -> bool:
-    """One life of procrastinate's worker, until `stop` (a signal) or until it ends on its
-    own: it stops itself when its listener or heartbeat loses the database (kill -9 of the
-    primary, a failover), and the caller starts it again. Jobs a lost worker left 'doing' go
-    back to the queue once its heartbeat is stale. True if it got as far as serving."""
-    app, after_s = build_app(settings), settings.job_stalled_after_s
-    try:
-        async with app.open_async():
-            await _retry_stalled(app, after_s)
-            worker = asyncio.create_task(app.run_worker_async(
-                queues=[QUEUE], concurrency=concurrency, wait=True,
-                install_signal_handlers=False,  # ours set `stop`, which ends it gracefully
-                update_heartbeat_interval=max(1.0, after_s / 6), stalled_worker_timeout=after_s))
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if stop.is_set():
-                worker.cancel()  # procrastinate waits for the running jobs, then returns
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
-    except (psycopg.Error, procrastinate.exceptions.ProcrastinateException, OSError) as err:
-        log.warning("sync worker: the database is unavailable (%s): starting again", err)
-        return False
-    if not stop.is_set():
-        log.warning("sync worker: the job worker stopped on its own (its database connection"
-                    " was lost): starting again")
-    return True
-
-
-async def _retry_stalled(app: procrastinate.App, after_s: float) -> None:
-    for job in await app.job_manager.get_stalled_jobs(queue=QUEUE,
-                                                      seconds_since_heartbeat=after_s):
-        log.warning("sync job %s %s was left by a lost worker: retrying", job.id,
-                    job.task_kwargs)
-        await app.job_manager.retry_job(job)
