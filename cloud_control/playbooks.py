@@ -200,8 +200,10 @@ def run_playbook(
 def _ansible_env() -> dict[str, str]:
     # the venv's own ansible-playbook first, whatever PATH the worker was started with
     path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    # pipelining: a task is one SSH round trip instead of copying a module file then running
+    # it (several); it needs no `requiretty` in sudoers, which Debian does not set
     return {"PATH": path, "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_ROLES_PATH": str(PLAYBOOKS_DIR / "roles")}
+            "ANSIBLE_PIPELINING": "True", "ANSIBLE_ROLES_PATH": str(PLAYBOOKS_DIR / "roles")}
 
 
 def _write_private(private: Path, hosts: list[Host], variables: dict) -> None:
