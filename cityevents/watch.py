@@ -15,7 +15,6 @@ import logging
 import time
 
 import orjson
-import psycopg
 from psycopg import AsyncConnection
 
 from cityevents import alarms, supervision
@@ -24,13 +23,13 @@ from cityevents.reminders import reminder_policy
 from cityops import wire
 from cityops.errors import BrokerUnavailable, InvalidInput, SinkUnavailable
 from cityops.mqtt import MqttConnection
+from cityops.reconnect import DATABASE_LOST, Backoff
 from cityops.settings import Settings, deployment_of
 from cityops.tls import service_tls_context
 from ingestion.alarms import alarm_topic_root
 
 log = logging.getLogger(__name__)
 SHARE_GROUP = "events"
-RETRY_S = 2.0
 
 
 class Watcher:
@@ -42,18 +41,22 @@ class Watcher:
                                 settings.calendar_extra_workdays)
         self.inbox: asyncio.Queue[tuple[str, bytes, int, int]] = asyncio.Queue()
         self.next_sweep = 0.0
+        self.backoff = Backoff()  # 1, 2, 4, 8 s between sessions; 1 s again once subscribed
         # the svc-api identity (the broker's ACL lets it read the alarm topics): over TLS its
         # certificate, checked now so a wrong setting stops the watcher at start
         self.tls_context = service_tls_context(settings, "api")
 
     async def run(self) -> None:
-        """Forever: one session at a time, a new one after any broker or database failure."""
+        """Forever: one session at a time, a new one after any broker or database failure
+        (a failover: the alarms not acknowledged come again with the new session, and
+        event_alarm_links makes a second handling of one harmless)."""
         while True:
             try:
                 await self._session()
-            except (BrokerUnavailable, SinkUnavailable, psycopg.OperationalError) as err:
-                log.warning("events watcher: %s; retrying in %.0f s", err, RETRY_S)
-            await asyncio.sleep(RETRY_S)
+            except (BrokerUnavailable, SinkUnavailable, *DATABASE_LOST) as err:
+                wait_s = self.backoff.next_s()
+                log.warning("events watcher: %s; retrying in %.0f s", err, wait_s)
+                await asyncio.sleep(wait_s)
 
     async def _session(self) -> None:
         self.inbox = asyncio.Queue()  # unacknowledged messages come again with the session
@@ -76,6 +79,7 @@ class Watcher:
                 group = wire.deployment_group(SHARE_GROUP, deployment)
                 await mqtt.subscribe([(wire.shared(group, f"{root}/#"), 1)])
                 log.info("events watcher subscribed to %s/#", root)
+                self.backoff.reset()
                 await self._loop(mqtt, db)
         finally:
             await mqtt.close()

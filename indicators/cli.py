@@ -91,9 +91,8 @@ def worker(interval_s: Annotated[float, typer.Option(min=5.0)] = 60.0) -> None:
     month's and week's reports once they are complete, forever."""
     import logging
 
-    import psycopg
-
     from cityevents.calendar import now_utc
+    from cityops.reconnect import DATABASE_LOST, Backoff
     from indicators import compute as c
     from indicators.reports import archive
 
@@ -102,6 +101,9 @@ def worker(interval_s: Annotated[float, typer.Option(min=5.0)] = 60.0) -> None:
     log = logging.getLogger("indicators.worker")
 
     async def loop() -> None:
+        # a database lost (a failover) is tried again after 1-8 s, not a whole interval: a
+        # period already computed is skipped (compute_due), so a round run again is harmless
+        backoff = Backoff()
         while True:
             try:
                 async with await _connect(settings) as conn:
@@ -110,9 +112,12 @@ def worker(interval_s: Annotated[float, typer.Option(min=5.0)] = 60.0) -> None:
                 if done or reports:
                     log.info("computed %d indicator period(s), %d report(s)", len(done),
                              len(reports))
-            except (OSError, psycopg.OperationalError) as err:  # database away: next round
-                log.warning("indicator round failed: %s", err)
-            await asyncio.sleep(interval_s)  # a schedule, not a wait for a condition
+                backoff.reset()
+                wait_s = interval_s  # a schedule, not a wait for a condition
+            except (OSError, *DATABASE_LOST) as err:
+                wait_s = backoff.next_s()
+                log.warning("indicator round failed: %s; again in %.0f s", err, wait_s)
+            await asyncio.sleep(wait_s)
 
     from cityops.running import run_async as _run_async
 

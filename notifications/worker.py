@@ -17,6 +17,7 @@ from psycopg import AsyncConnection
 
 from cityevents.calendar import WorkCalendar
 from cityops.errors import PlatformError
+from cityops.reconnect import DATABASE_LOST, Backoff
 from datafoundation.secrets import decrypt
 from notifications import registry
 from notifications.channels.base import Answer, Message
@@ -53,8 +54,11 @@ _CLAIM = """
 
 
 async def run_once(conn: AsyncConnection, secret_key: str, cal: WorkCalendar, now: datetime,
-                   policy: Policy, client: httpx.AsyncClient) -> dict[str, int]:
-    """One pass; `conn` in autocommit. Returns counts, for the log and the tests."""
+                   policy: Policy, client: httpx.AsyncClient,
+                   unrecorded: list[tuple] | None = None) -> dict[str, int]:
+    """One pass; `conn` in autocommit. Returns counts, for the log and the tests. The outcome
+    of a send whose record was lost with the database is kept in `unrecorded`, for the next
+    connection to write before anything else (`record_lost`)."""
     new = await collect(conn, cal, now, policy.escalate_after)
     queued = await fan_out(conn, new, now)
     async with conn.cursor() as cur:
@@ -66,9 +70,13 @@ async def run_once(conn: AsyncConnection, secret_key: str, cal: WorkCalendar, no
 
     async def one(row: tuple) -> int:
         async with gate:
-            return await _deliver(conn, secret_key, now, policy, client, row)
+            return await _deliver(conn, secret_key, now, policy, client, row, unrecorded)
 
-    sent = sum(await asyncio.gather(*(one(row) for row in due)))
+    # every send finishes (and its outcome is kept) before a lost database ends the pass
+    done = await asyncio.gather(*(one(row) for row in due), return_exceptions=True)
+    if lost := next((d for d in done if isinstance(d, BaseException)), None):
+        raise lost
+    sent = sum(done)
     return {"notifications": len(new), "queued": queued, "attempted": len(due), "sent": sent}
 
 
@@ -85,8 +93,17 @@ async def send(secret_key: str, kind: str, config: dict, secret: bytes | None,
         return Answer(False, None, f"{type(err).__name__}: {err}")
 
 
+# `attempts < new`: a record written twice (its first commit's answer lost) changes nothing
+_RECORD = """
+    UPDATE notification_deliveries SET state = %s, attempts = %s, next_at = %s,
+           last_status = %s, last_answer = %s, log = log || %s::jsonb,
+           sent_at = CASE WHEN %s THEN %s END
+    WHERE id = %s AND attempts < %s"""
+
+
 async def _deliver(conn: AsyncConnection, secret_key: str, now: datetime, policy: Policy,
-                   client: httpx.AsyncClient, row: tuple) -> int:
+                   client: httpx.AsyncClient, row: tuple,
+                   unrecorded: list[tuple] | None = None) -> int:
     did, attempts, recipients, title, body, severity, kind, config, secret = row
     answer = await send(secret_key, kind, config, secret, Message(title, body, severity),
                         list(recipients), client)
@@ -98,29 +115,48 @@ async def _deliver(conn: AsyncConnection, secret_key: str, now: datetime, policy
     else:
         state, next_at = "pending", policy.retry_at(now, attempts)
     entry = {"at": now.isoformat(), "status": answer.status, "answer": answer.text}
-    await conn.execute(
-        "UPDATE notification_deliveries SET state = %s, attempts = %s, next_at = %s,"
-        " last_status = %s, last_answer = %s, log = log || %s::jsonb,"
-        " sent_at = CASE WHEN %s THEN %s END WHERE id = %s",
-        (state, attempts, next_at, answer.status, answer.text, json.dumps([entry]),
-         answer.ok, now, did))
+    record = (state, attempts, next_at, answer.status, answer.text, json.dumps([entry]),
+              answer.ok, now, did, attempts)
+    try:
+        await conn.execute(_RECORD, record)
+    except DATABASE_LOST:
+        # sent, but not written down: written first thing on the next connection, well
+        # within the claim's lease, so no pass sends it again
+        if unrecorded is not None:
+            unrecorded.append(record)
+        raise
     return int(answer.ok)
+
+
+async def record_lost(conn: AsyncConnection, unrecorded: list[tuple]) -> None:
+    """Write the outcomes of sends whose record was lost with the previous connection."""
+    while unrecorded:
+        await conn.execute(_RECORD, unrecorded[0])
+        unrecorded.pop(0)
 
 
 async def run(database_url: str, secret_key: str, cal: WorkCalendar, policy: Policy,
               interval_s: float) -> None:
-    """Pass after pass until cancelled; a lost database is reconnected on the next pass."""
+    """Pass after pass until cancelled. A lost database (a failover) is connected to again
+    after a bounded backoff (1-8 s, cityops/reconnect.py) and the passes resume; a delivery
+    claimed before the loss is not claimed again until its lease ends, and one sent before
+    it is recorded on the new connection, so nothing is sent twice by this worker."""
+    backoff, unrecorded = Backoff(), []
     async with httpx.AsyncClient(timeout=policy.timeout_s, trust_env=False) as client:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(database_url,
                                                                  autocommit=True) as conn:
+                    await record_lost(conn, unrecorded)
                     while True:
-                        counts = await run_once(conn, secret_key, cal,
-                                                datetime.now(UTC), policy, client)
+                        counts = await run_once(conn, secret_key, cal, datetime.now(UTC),
+                                                policy, client, unrecorded)
+                        backoff.reset()
                         if counts["attempted"] or counts["notifications"]:
                             log.info("notify pass: %s", counts)
                         await asyncio.sleep(interval_s)
-            except psycopg.OperationalError as err:
-                log.warning("notify worker: database unavailable (%s); retrying", err)
-                await asyncio.sleep(interval_s)
+            except DATABASE_LOST as err:
+                wait_s = backoff.next_s()
+                log.warning("notify worker: database unavailable (%s); again in %.0f s", err,
+                            wait_s)
+                await asyncio.sleep(wait_s)
