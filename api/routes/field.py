@@ -39,7 +39,8 @@ async def checks_waiting(conn: Conn, cal: Calendar, now: Now, limit: Limit = 50
 
 @router.post("/v1/events/{event_id}/site-check", status_code=201, response_model=SiteCheckOut,
              dependencies=[Depends(require(*SITE_CHECK_ROLES))],
-             responses={409: {"description": "not checking, or already checked this round"}})
+             responses={404: {"description": "no such event"},
+                        409: {"description": "not checking, or already checked this round"}})
 async def site_check(event_id: Annotated[int, Path(ge=1)], body: SiteCheckIn, conn: Conn,
                      caller: Caller, now: Now) -> SiteCheckOut:
     """The inspector's on-site check (核查) of a closure: pass or fail, a note and photos

@@ -180,6 +180,8 @@ def test_report_handle_and_check_on_a_phone(browser: Browser, console: Console,
         assert scope == f"{console.url}/m/"
         assert page.locator("link[rel=manifest]").get_attribute("href") == \
             "/m/manifest.webmanifest"
+        for phone in (page, worker):  # every word the pages asked for is in the dictionary
+            assert phone.evaluate("[...window.__i18nMissing]") == []
     finally:
         field.close()
         worker_context.close()
