@@ -113,6 +113,10 @@ def test_a_technician_registers_a_gateway_and_imports_devices(
     listed = console.admin.get("/v1/devices", params={"gateway": gateway}).json()["items"]
     assert sorted(d["id"] for d in listed) == [ids[0], ids[2]]
     assert {d["title"] for d in listed} == {"机房UPS甲", "机房UPS丙"}
+    page.click("[data-test=onboard-tabs] [data-tab=device]")  # the form follows the profile
+    page.locator("[data-test=device-form] select[name=profile]").select_option("ups-online")
+    expect(page.locator("[data-test=device-form] input[name='address.unit_id']")).to_have_value("1")
+    assert page.evaluate("[...window.__i18nMissing]") == []
 
 
 @pytest.fixture
@@ -166,6 +170,35 @@ def test_an_ops_engineer_queues_a_network_with_a_checked_cidr(
     assert audit == [(console.users["ops_engineer"][0], "ok")]
     expect(page.locator(f"tr[data-job='{job[0][0]}']")).to_contain_text("network.ensure")
     shoot(page, console, "cloud-forms")
+    for kind in ("project", "server", "volume", "floating_ip"):  # every form has its words
+        page.click(f"[data-test=job-kinds] [data-kind={kind}]")
+        expect(page.locator(f"[data-test=job-form-{kind}]")).to_be_visible()
+    assert page.evaluate("[...window.__i18nMissing]") == []
+
+
+def test_an_ansible_runs_output_per_host_without_secrets(
+    page: Page, console: Console, database_url: str, queued: list[str]
+) -> None:
+    with psycopg.connect(database_url) as conn:
+        job = str(conn.execute(
+            "INSERT INTO jobs (kind, params, state, progress, detail, requested_by, started_at,"
+            " finished_at) VALUES ('playbook.run', '{}', 'failed', 100, 'edge-gw-02: failed',"
+            " 'ops', now(), now()) RETURNING id").fetchone()[0])
+        queued.append(job)
+        conn.cursor().executemany(
+            "INSERT INTO job_events (job_id, message, host, task, status) VALUES (%s, %s, %s,"
+            " %s, %s)", [(job, "", "edge-gw-01", "install the agent", "changed"),
+                         (job, "login refused: password=hunter2", "edge-gw-02",
+                          "install the agent", "failed")])
+    login(page, console, "ops_engineer", "/cloud")
+    page.click(f"tr[data-job='{job}']")
+    output = page.locator("[data-test=job-output]")
+    expect(output.locator("tr[data-host='edge-gw-01']")).to_contain_text("已变更")
+    failed = output.locator("tr[data-host='edge-gw-02']")
+    expect(failed).to_contain_text("失败")
+    expect(failed).to_contain_text("password=***")
+    expect(page.locator("[data-test=job-output-state]")).to_contain_text("2 台主机")
+    assert "hunter2" not in page.content()
 
 
 def test_a_devices_history_over_a_chosen_period_in_minute_means(
