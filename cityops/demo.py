@@ -26,9 +26,9 @@ EXAMPLE = Path(__file__).parents[1] / "edge_agents" / "examples" / "demo-gateway
 LAB_STATE_DEFAULT = "/var/lib/cityops-openstack-lab"
 
 
-def _free_port(preferred: int) -> int:
+def _free_port(preferred: int, kind: int = socket.SOCK_STREAM) -> int:
     for port in (preferred, 0):
-        with socket.socket() as s:
+        with socket.socket(socket.AF_INET, kind) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
@@ -139,6 +139,9 @@ def _simulators(config: dict) -> dict[str, tuple[list[str], int]]:
     by_endpoint: dict[str, tuple[str, int]] = {}
     for device in config["devices"]:
         endpoint = device["endpoint"]
+        if endpoint.get("protocol") in ("snmp", "onvif"):
+            sims.update(_network_and_video_sim(device))
+            continue
         if endpoint.get("protocol") == "opcua":
             key = endpoint["url"]
             if key not in by_endpoint:
@@ -159,13 +162,33 @@ def _simulators(config: dict) -> dict[str, tuple[list[str], int]]:
     return sims
 
 
+def _network_and_video_sim(device: dict) -> dict[str, tuple[list[str], int]]:
+    """An SNMP agent (UDP) or an ONVIF camera (HTTP) of its own for the device."""
+    endpoint = device["endpoint"]
+    if endpoint["protocol"] == "snmp":
+        endpoint["port"] = _free_port(endpoint["port"], socket.SOCK_DGRAM)
+        return {f"sim-{device['id']}": (["snmp", "--profile", device["profile"]],
+                                        endpoint["port"])}
+    endpoint["port"] = _free_port(endpoint["port"])
+    return {f"sim-{device['id']}": (["onvif", "--name", device["id"]], endpoint["port"])}
+
+
+def _device_secrets(demo_dir: Path) -> dict[str, str]:
+    """The simulated switch's community and camera's password: the agent reads them from the
+    variables its config names, the simulators from theirs."""
+    community = _secret(demo_dir / "snmp.community", lambda: secrets.token_urlsafe(12))
+    camera = _secret(demo_dir / "camera.password", lambda: secrets.token_urlsafe(12))
+    return {"CITYOPS_DEMO_SNMP_COMMUNITY": community, "CITYOPS_SIM_COMMUNITY": community,
+            "CITYOPS_DEMO_CAMERA_PASSWORD": camera, "CITYOPS_SIM_PASSWORD": camera}
+
+
 def _start_all(procs: list[subprocess.Popen], cityops: list[str], config: Path,
                sims: dict[str, tuple[list[str], int]], api_port: int, password: str,
                demo_dir: Path, redirect_port: int = 0) -> None:
     """Start every process into `procs` as it goes, so a failure half-way still stops
     the ones already started."""
-    env = os.environ | {"CITYOPS_GATEWAY_PASSWORD": password,
-                        "CITYOPS_API_HTTP_REDIRECT_PORT": str(redirect_port)}
+    env = os.environ | _device_secrets(demo_dir) | {
+        "CITYOPS_GATEWAY_PASSWORD": password, "CITYOPS_API_HTTP_REDIRECT_PORT": str(redirect_port)}
     lab_clouds = Path(env.get("CITYOPS_LAB_STATE", LAB_STATE_DEFAULT)) / "clouds.yaml"
     if lab_clouds.is_file() and "CITYOPS_CLOUDS_YAML" not in env:
         env["CITYOPS_CLOUDS_YAML"] = str(lab_clouds)  # `make demo` started the lab
@@ -186,7 +209,7 @@ def _start_all(procs: list[subprocess.Popen], cityops: list[str], config: Path,
     }
     for name, args in commands.items():
         procs.append(start_child([*cityops, *args], env, demo_dir / f"{name}.log"))
-        if name in sims:
+        if name in sims and sims[name][0][0] != "snmp":  # SNMP is UDP: nothing to connect to
             _wait_port(sims[name][1])
 
 

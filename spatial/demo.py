@@ -87,6 +87,8 @@ def _history(conn: psycopg.Connection, count: int, now: datetime) -> int:
     return count
 
 
+# the demo gateway's ONVIF camera (edge_agents/examples/demo-gateway.yaml) is the map's first
+DEMO_CAMERA = ("demo-camera-1", "cam-01")
 # facilities the demo places (kind, name, how many): cameras at the seat's crossings
 FACILITIES = [("camera", "雪亮工程 监控点", 36), ("hydrant", "消火栓", 20),
               ("shelter", "应急避难场所", 4), ("pumping_station", "排涝泵站", 3)]
@@ -107,6 +109,11 @@ def _facilities(conn: psycopg.Connection) -> int:
         "INSERT INTO facilities (id, kind, name, code, longitude, latitude)"
         " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
         " longitude = excluded.longitude, latitude = excluded.latitude", rows)
+    # its status, snapshots and wall input then work on the map (only where it is registered)
+    conn.execute("UPDATE facilities SET device_id = %(device)s WHERE id = %(camera)s"
+                 " AND device_id IS NULL AND EXISTS (SELECT FROM devices WHERE id = %(device)s)"
+                 " AND NOT EXISTS (SELECT FROM facilities WHERE device_id = %(device)s)",
+                 {"camera": DEMO_CAMERA[0], "device": DEMO_CAMERA[1]})
     return len(rows)
 
 
