@@ -24,6 +24,21 @@ from tests.helpers import free_port
 REPO = Path(__file__).parents[1]
 
 
+# Suites whose tests share one expensive fixture of wider scope than a module (the console's
+# browser and processes, the one OpenStack lab, the Patroni cluster, the interop peers) run on
+# one pytest-xdist worker each; every other module stays on one worker too, so its module
+# fixtures start once. `make test` runs two workers (`--dist loadgroup`).
+SHARED_SUITES = ("tests/e2e", "tests/integration/cloud", "tests/integration/ha", "tests/interop",
+                 "tests/pglite_timescale")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path.relative_to(REPO).as_posix()
+        group = next((s for s in SHARED_SUITES if path.startswith(s + "/")), path)
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def stack_settings() -> Settings:
     """The local stack's settings (var/local.env, written by `cityops stack up`)."""

@@ -11,6 +11,9 @@ from cityops.errors import WireError
 
 SCHEMA_DIR = Path(__file__).parents[2] / "docs" / "schemas"
 
+# fixed, not uuid4(): the ids of parametrized tests must be the same in every xdist worker
+STREAM = b"5b0c6a3e-8f21-4c57-9d3a-2f8e1b7c4d10"
+
 
 def test_gateway_of_telemetry_topic() -> None:
     assert wire.gateway_of("cityops/v1/gw-01/telemetry", "telemetry") == "gw-01"
@@ -33,7 +36,7 @@ def test_telemetry_round_trip() -> None:
     [
         (b"{not json", "invalid_json", ""),
         (b'{"stream": "x", "seq": 1, "readings": []}', "schema", "stream"),
-        (b'{"stream": "%s", "seq": -1, "readings": [{}]}' % str(uuid.uuid4()).encode(),
+        (b'{"stream": "%s", "seq": -1, "readings": [{}]}' % STREAM,
          "schema", "seq"),
     ],
 )
@@ -65,7 +68,7 @@ def test_duplicate_keys_refused_on_every_payload() -> None:
 
 @pytest.mark.parametrize(("model", "raw", "where"), [
     (wire.Telemetry, b'{"stream": "%s", "seq": 9223372036854775808, "readings": '
-     b'[{"device": "d", "point": "p", "ts": 1, "value": 1}]}' % str(uuid.uuid4()).encode(), "seq"),
+     b'[{"device": "d", "point": "p", "ts": 1, "value": 1}]}' % STREAM, "seq"),
     (wire.Status, b'{"state": "online", "queue_depth": 9223372036854775808}', "queue_depth"),
     (wire.Status, b'{"state": "online", "counters": {"sent": -9223372036854775809}}', "counters"),
     (wire.WriteCommand, b'{"device": "d", "point": "p", "value": NaN, "expires_at": 1}', "value"),
