@@ -228,7 +228,8 @@ OTHER_LIST_TESTS = {("GET", "/v1/live"), ("GET", "/v1/open311/requests.json"),
                         "rules", "runs", "results", "scores", "tasks", "quarantine")),
                     ("GET", "/v1/deliveries"),  # tests/component/test_notifications.py
                     # the network page's: tests/integration/test_network_topology.py
-                    ("GET", "/v1/network/topology"), ("GET", "/v1/network/links")}
+                    ("GET", "/v1/network/topology"), ("GET", "/v1/network/links"),
+                    ("GET", "/v1/field/tasks")}  # 城管通's: tests/component/test_field_app.py
 
 
 def test_lists_leave_out_other_departments(client: TestClient, world: dict) -> None:
