@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
-.PHONY: demo test deps venv stack lab web pglite lint bench bench-agent bench-snmp bench-ingest bench-api bench-decode bench-agent-logs bench-map bench-sync bench-ha bench-indicators clean-stack bench-governance bench-quality
+.PHONY: demo test deps venv stack lab web pglite interop lint bench bench-agent bench-snmp bench-ingest bench-api bench-decode bench-agent-logs bench-map bench-sync bench-ha bench-indicators clean-stack bench-governance bench-quality
 
 deps:
 	bash infra/local/install.sh
@@ -61,12 +61,26 @@ $(PGLITE)/node_modules/.cityops-ci: $(PGLITE)/package-lock.json
 
 pglite: deps $(PGLITE)/node_modules/.cityops-ci
 
+# test-only: other vendors' stacks the drivers are tested against (tests/interop/peers:
+# node-opcua, MQTT.js), pinned by integrity in the lock file; libmodbus comes from Debian
+INTEROP := tests/interop/peers
+$(INTEROP)/node_modules/.cityops-ci: $(INTEROP)/package-lock.json
+	cd $(INTEROP) && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+interop: deps $(INTEROP)/node_modules/.cityops-ci
+
 demo: stack lab web
 	$(BIN)/cityops demo
 
-test: stack lab web pglite
+# two pytest-xdist workers: the suite waits on processes, brokers and browsers about half
+# the time; the shared suites keep to one worker each (tests/conftest.py SHARED_SUITES)
+TEST_WORKERS ?= 2
+
+test: stack lab web pglite interop
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25 -n $(TEST_WORKERS) \
+		--dist loadgroup $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
