@@ -1,7 +1,7 @@
 """部门工作台 as the urban-management staff's day: a data request approved for fewer days than
 asked (the grant's term read back from the API), a resource refused before sending and then
 registered, an oversize file refused in Chinese before it is sent, an image uploaded and
-previewed; no raw keys on the tabs used."""
+previewed; no raw keys on the tabs used. A 校核纠错 task commented and resolved."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psycopg
 from playwright.sync_api import Page, expect
 
+from datafoundation.governance import Field, register_dataset
+from datafoundation.quality import load_rules, run_dataset
 from tests.e2e.conftest import Console, login, shoot
 from tests.e2e.test_console_i18n import RAW_KEY, VISIBLE_TEXT
 
@@ -109,3 +112,36 @@ def test_department_staff_decide_register_and_upload(page: Page, console: Consol
     expect(preview).to_have_js_property("naturalWidth", 8)  # drawn, not a broken image
     expect(page.locator("[data-test=files]")).to_contain_text("路灯.png")
     shoot(page, console, "desk")
+
+
+def _failing_task(database_url: str) -> str:
+    """A dataset of urban management with a blank lamp number: one open 校核纠错 task."""
+    dataset = f"raw_e2e_desk.lamps_{secrets.token_hex(3)}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS raw_e2e_desk")
+        conn.execute(f"CREATE TABLE {dataset} (id int PRIMARY KEY, lamp text)")
+        conn.execute(f"INSERT INTO {dataset} VALUES (1, 'L-001'), (2, '')")
+        register_dataset(conn, dataset, "路灯台账", "raw", STAFF_DEPT, primary_key=["id"],
+                         fields=[Field("id", "integer"), Field("lamp", "text")])
+        load_rules(conn, "rules:\n  - {name: lamp_present, kind: not_null, columns: [lamp]}\n",
+                   "e2e", dataset)
+    run_dataset(database_url, dataset)
+    return dataset
+
+
+def test_department_staff_answer_a_quality_task(page: Page, console: Console,
+                                               database_url: str) -> None:
+    dataset = _failing_task(database_url)
+    login(page, console, "department_staff", "/desk?tab=quality")
+    task = page.locator(".desk-item", has_text=dataset)
+    task.locator("[data-test=resolve]").click()  # no note: refused before sending
+    expect(task.locator("[data-field=note]")).to_have_text("请先填写说明")
+    task.locator("input[name=note]").fill("2 号路灯编号待核实")
+    task.locator("[data-test=comment]").click()
+    expect(task.locator("[data-test=task-notes]")).to_contain_text("意见：2 号路灯编号待核实")
+    task.locator("input[name=note]").fill("已补录 2 号路灯编号")
+    task.locator("[data-test=resolve]").click()
+    expect(task).to_have_count(0)  # closed: no longer among the open ones
+    (closed,) = [t for t in console.client("department_staff").get(
+        "/v1/quality/tasks", params={"dataset": dataset}).json()]
+    assert (closed["state"], closed["resolution"]) == ("closed", "已补录 2 号路灯编号")
