@@ -107,6 +107,7 @@ def test_a_technician_registers_a_gateway_and_imports_devices(
     expect(report).to_contain_text("3 行中有 1 行被拒")
     expect(report.locator("tr[data-row='3']")).to_contain_text("网关 未在平台登记")
     expect(report.locator("tr[data-row='3']")).to_contain_text(ids[1])
+    page.evaluate("getSelection().removeAllRanges()")  # the double click's selection
     shoot(page, console, "devices-import")
     page.click("[data-test=csv-import-accepted]")
     expect(page.locator("[data-test=csv-done]")).to_contain_text("已导入 2 台设备")
@@ -169,6 +170,7 @@ def test_an_ops_engineer_queues_a_network_with_a_checked_cidr(
     assert sum(u.endswith("/v1/cloud/networks") for u in posts) == 1  # the double click
     assert audit == [(console.users["ops_engineer"][0], "ok")]
     expect(page.locator(f"tr[data-job='{job[0][0]}']")).to_contain_text("network.ensure")
+    page.evaluate("getSelection().removeAllRanges()")
     shoot(page, console, "cloud-forms")
     for kind in ("project", "server", "volume", "floating_ip"):  # every form has its words
         page.click(f"[data-test=job-kinds] [data-kind={kind}]")

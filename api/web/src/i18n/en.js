@@ -484,7 +484,7 @@ export default {
   "onboard.deviceMade": "Device {id} registered; its gateway gets it with its next config",
   "onboard.latitude": "Latitude", "onboard.longitude": "Longitude", "onboard.pollInterval": "Poll interval (s)",
   "onboard.deviceNote": "Points come from the profile; the address is checked with the agent's own rules",
-  "onboard.csvFile": "CSV file (UTF-8, GBK or UTF-16)", "onboard.csvColumns": "Row 1 names the columns, e.g.",
+  "onboard.chooseFile": "Choose a file", "onboard.csvFile": "CSV file (UTF-8, GBK or UTF-16)", "onboard.csvColumns": "Row 1 names the columns, e.g.",
   "onboard.csvReady": "{name}: {n} rows, read as {encoding}", "onboard.import": "Import",
   "onboard.imported": "{n} devices imported",
   "onboard.refusedRows": "{n} of {total} rows refused; nothing was imported",

@@ -443,7 +443,7 @@ export default {
   "onboard.deviceMade": "设备 {id} 已登记，网关将随新配置开始采集",
   "onboard.latitude": "纬度", "onboard.longitude": "经度", "onboard.pollInterval": "采集周期（秒）",
   "onboard.deviceNote": "测点来自所选型号；地址由平台按网关程序的规则校验",
-  "onboard.csvFile": "CSV 文件（UTF-8、GBK 或 UTF-16）", "onboard.csvColumns": "第一行为列名，例如：",
+  "onboard.chooseFile": "选择文件", "onboard.csvFile": "CSV 文件（UTF-8、GBK 或 UTF-16）", "onboard.csvColumns": "第一行为列名，例如：",
   "onboard.csvReady": "{name}：{n} 行，按 {encoding} 读取", "onboard.import": "导入",
   "onboard.imported": "已导入 {n} 台设备",
   "onboard.refusedRows": "{total} 行中有 {n} 行被拒，本次未导入任何设备",
