@@ -93,6 +93,10 @@ def test_a_technician_registers_a_gateway_and_imports_devices(
     upload.set_input_files(files=[{"name": "x.csv", "mimeType": "text/csv",
                                    "buffer": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"}])
     expect(page.locator("[data-test=csv-problem]")).to_contain_text("不是 CSV 文本文件")
+    upload.set_input_files(files=[{"name": "big.csv", "mimeType": "text/csv",
+                                   "buffer": b"id,gateway,profile\n" + b"x" * (5 << 20)}])
+    expect(page.locator("[data-test=csv-problem]")).to_contain_text("超过 4 MB 的上限，未上传")
+    assert not any(u.endswith("/v1/devices/import") for u in posts)
     ids = [f"{gateway}-ups{n}" for n in (1, 2, 3)]
     cleanup["devices"].extend(ids)
     rows = [f"{ids[0]},机房UPS甲,{gateway},ups-online,urban-management,127.0.0.1,1502,1",
