@@ -159,6 +159,7 @@ def test_report_handle_and_check_on_a_phone(browser: Browser, console: Console,
         page.click("[data-test=check-submit]")  # no photo yet: refused before sending
         expect(page.locator("[data-test=need-photo]")).to_be_visible()
         page.locator("input[data-test=check-photo]").set_input_files(PHOTO)
+        expect(page.locator("[data-test=need-photo]")).to_have_count(0)
         _fits(page)
         shoot(page, console, "field-check")
         page.click("[data-test=check-submit]")

@@ -522,7 +522,7 @@ export default {
   "field.addressHint": "Number, crossing or landmark (optional)", "field.needPlace": "Locate the phone or give an address",
   "field.position.denied": "Location not allowed: allow it in the browser, or give an address", "field.position.timeout": "Locating timed out; try again",
   "field.position.unavailable": "No position available now", "field.position.unsupported": "This browser cannot locate (needs HTTPS)",
-  "field.sending": "Sending…", "field.retry": "Retry", "field.grid": "Grid",
+  "field.here": "Position", "field.sending": "Sending…", "field.retry": "Retry", "field.grid": "Grid",
   "field.loading": "Loading…", "field.refresh": "Refresh", "field.count": "{n} cases",
   "field.empty.reports": "No reports yet", "field.empty.checks": "No closures waiting for a check", "field.empty.tasks": "No open tasks",
   "field.checkResult": "Check result", "field.pass": "Passed", "field.fail": "Not passed",

@@ -481,7 +481,7 @@ export default {
   "field.addressHint": "门牌、路口或地标（可选）", "field.needPlace": "请定位或填写地址",
   "field.position.denied": "未允许定位：请在浏览器中允许，或填写地址", "field.position.timeout": "定位超时，请重试",
   "field.position.unavailable": "暂时无法定位", "field.position.unsupported": "此浏览器不支持定位（需 HTTPS）",
-  "field.sending": "正在发送…", "field.retry": "重试", "field.grid": "网格",
+  "field.here": "位置", "field.sending": "正在发送…", "field.retry": "重试", "field.grid": "网格",
   "field.loading": "加载中…", "field.refresh": "刷新", "field.count": "共 {n} 件",
   "field.empty.reports": "还没有上报", "field.empty.checks": "没有待核查的案件", "field.empty.tasks": "没有待办任务",
   "field.checkResult": "核查结果", "field.pass": "核查通过", "field.fail": "核查不通过",
