@@ -1,7 +1,7 @@
 // Photos taken or chosen on the phone: checked before anything is sent (an image the browser
 // can read, not absurdly large), then resized here to a JPEG of at most MAX_SIDE pixels, so a
-// 12-megapixel camera shot (3.9 MB) goes up as ~130 KB over a weak mobile link. The preview is a data:
-// URL: the console's CSP admits data: images, not blob: ones.
+// 12-megapixel camera shot (3.9 MB) goes up as ~130 KB over a weak mobile link. The preview
+// is a data: URL: the console's CSP admits data: images, not blob: ones.
 export const MAX_PHOTOS = 6;
 export const MAX_SOURCE_BYTES = 30 * 1024 * 1024; // before resizing; the API takes 20 MB after
 const MAX_SIDE = 1280;
