@@ -30,7 +30,7 @@ SKIP = {("GET", "/v1/live"), ("GET", "/v1/health")}
 FACADE_TAGS = {"auth", "health", "readings", "registry", "gateways", "devices", "commands",
                "alarms", "live", "access", "video"}
 CITY_TAGS = {"events", "open311", "catalogue", "dashboards", "economy", "data services",
-             "data quality", "evaluation", "network"}
+             "data quality", "evaluation", "network", "field"}
 
 
 @pytest.fixture(scope="module")
