@@ -145,3 +145,8 @@ def test_department_staff_answer_a_quality_task(page: Page, console: Console,
     (closed,) = [t for t in console.client("department_staff").get(
         "/v1/quality/tasks", params={"dataset": dataset}).json()]
     assert (closed["state"], closed["resolution"]) == ("closed", "已补录 2 号路灯编号")
+    page.click("[data-lang=en]")
+    page.select_option("[data-test=quality-state]", "closed")
+    done = page.locator(".desk-item", has_text=dataset)
+    expect(done).to_contain_text("Resolved by department-staff")
+    expect(done.locator("[data-test=task-notes]")).to_contain_text("Comment: 2 号路灯编号待核实")

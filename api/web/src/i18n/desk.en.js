@@ -1,6 +1,6 @@
 // English words of desk.zh.js (issue 18: the department desk, merge suggestions, evaluation).
 export default {
-  "desk.actFor": "Department to act for", "nav.desk": "Desk", "desk.title": "Department desk", "desk.noDepartment": "No department",
+  "desk.actFor": "Department to act for", "desk.colon": ": ", "desk.listSep": ", ", "nav.desk": "Desk", "desk.title": "Department desk", "desk.noDepartment": "No department",
   "desk.noDepartmentNote": "Your account belongs to no department: ask the system administrator to set it (Administration → Users)",
   "desk.waiting": "{n} requests waiting", "desk.overdue": "{n} overdue",
   "desk.tab.requests": "Data requests", "desk.tab.resources": "Our resources", "desk.tab.quality": "Quality tasks",

@@ -1,7 +1,7 @@
 // 部门工作台 and the dispatcher's merge suggestions and event evaluation (issue 18): merged into
 // zh.js; en words in desk.en.js (scripts/check-i18n.mjs keeps the two in step).
 export default {
-  "desk.actFor": "代为办理的部门", "nav.desk": "工作台", "desk.title": "部门工作台", "desk.noDepartment": "未归属部门",
+  "desk.actFor": "代为办理的部门", "desk.colon": "：", "desk.listSep": "、", "nav.desk": "工作台", "desk.title": "部门工作台", "desk.noDepartment": "未归属部门",
   "desk.noDepartmentNote": "您的账号未归属任何部门：请系统管理员在「管理 → 用户」中设置部门",
   "desk.waiting": "待审批申请 {n} 件", "desk.overdue": "超期 {n} 件",
   "desk.tab.requests": "数据申请", "desk.tab.resources": "本部门资源", "desk.tab.quality": "质量任务",
