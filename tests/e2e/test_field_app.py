@@ -2,8 +2,8 @@
 position in 濉溪县. An inspector reports an event with a photo and the position (a lost
 connection keeps the draft and the retry, like a double tap, makes one event); a department
 worker takes the task and answers with an after photo; the inspector checks the closure on
-site. No screen scrolls sideways; the manifest and the service worker are served and the
-service worker controls /m/."""
+site and the dispatcher reads its result at the desk. No screen scrolls sideways; the manifest
+and the service worker are served and the service worker controls /m/."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.conftest import Console, shoot
+from tests.e2e.conftest import VIEWPORT, Console, login, shoot
 
 POSITION = {"longitude": 116.77, "latitude": 33.92}  # 濉溪县城
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3,
@@ -120,6 +120,7 @@ def test_report_handle_and_check_on_a_phone(browser: Browser, console: Console,
     text = f"垃圾堆放未清运 {uuid.uuid4().hex[:6]}"
     field = _phone(browser, console)
     worker_context = _phone(browser, console)
+    desk_context = browser.new_context(viewport=VIEWPORT, base_url=console.url, locale="zh-CN")
     try:
         page = field.new_page()
         _sign_in(page, *inspector)
@@ -174,6 +175,12 @@ def test_report_handle_and_check_on_a_phone(browser: Browser, console: Console,
         assert (check["actor"], check["detail"]["result"], check["note"]) == (
             inspector[0], "pass", "现场已清理干净")
         assert len(check["attachment_ids"]) == 1 and after["state"] == "checking"
+        # at the desk the 监督中心 reads the result in the timeline, then closes the case
+        desk = desk_context.new_page()
+        login(desk, console, "dispatcher", f"/events/{event}")
+        expect(desk.locator("[data-test=event-timeline] li[data-action=site_check]"
+                            " [data-test=site-check-result]")).to_have_text("核查通过")
+        assert dispatcher.post(f"/v1/events/{event}/close", json={}).json()["state"] == "closed"
 
         # installable: the manifest and service worker are served, and the worker runs /m/
         scope = page.evaluate("Promise.race([navigator.serviceWorker.ready.then((r) => r.scope),"
@@ -184,8 +191,8 @@ def test_report_handle_and_check_on_a_phone(browser: Browser, console: Console,
         for phone in (page, worker):  # every word the pages asked for is in the dictionary
             assert phone.evaluate("[...window.__i18nMissing]") == []
     finally:
-        field.close()
-        worker_context.close()
+        for context in (field, worker_context, desk_context):
+            context.close()
     manifest = console.admin.get("/m/manifest.webmanifest")
     assert manifest.headers["content-type"].startswith("application/manifest+json")
     assert manifest.json()["start_url"] == "/m/"
