@@ -25,12 +25,13 @@ STAFF_DEPT = "urban-management"
 
 
 def _png() -> bytes:
-    """A real 8x8 PNG (the browser must draw it)."""
+    """A real 160x90 PNG, a gradient (the browser must draw it)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-    rows = b"".join(b"\x00" + b"\x2b\xd4\xff" * 8 for _ in range(8))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+    rows = b"".join(b"\x00" + b"".join(bytes((x, 120 + y, 255 - x)) for x in range(160))
+                    for y in range(90))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 160, 90, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
@@ -109,7 +110,7 @@ def test_department_staff_decide_register_and_upload(page: Page, console: Consol
     page.click("[data-test=upload]")
     preview = page.locator("[data-test=preview] img")
     expect(preview).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
-    expect(preview).to_have_js_property("naturalWidth", 8)  # drawn, not a broken image
+    expect(preview).to_have_js_property("naturalWidth", 160)  # drawn, not a broken image
     expect(page.locator("[data-test=files]")).to_contain_text("路灯.png")
     shoot(page, console, "desk")
 

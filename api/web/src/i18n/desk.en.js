@@ -40,7 +40,7 @@ export default {
   "desk.res.cycle.weekly": "Weekly", "desk.res.cycle.monthly": "Monthly", "desk.res.cycle.quarterly": "Quarterly",
   "desk.res.cycle.yearly": "Yearly", "desk.res.cycle.irregular": "Irregular",
   "desk.files.title": "Files", "desk.files.sub": "Images preview here, PDF opens in the browser, office files download",
-  "desk.files.upload": "Upload", "desk.files.limits": "PNG, JPEG, TIFF, PDF, CSV, TXT, DOCX, XLSX; up to 20 MB each",
+  "desk.files.choose": "Choose a file", "desk.files.upload": "Upload", "desk.files.limits": "PNG, JPEG, TIFF, PDF, CSV, TXT, DOCX, XLSX; up to 20 MB each",
   "desk.files.none": "No files", "desk.files.uploaded": "{name} uploaded",
   "desk.files.image": "Preview", "desk.files.pdf": "Open in the browser", "desk.files.download": "Download",
   "desk.files.empty": "{name} is empty: not uploaded",

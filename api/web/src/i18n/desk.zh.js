@@ -41,7 +41,7 @@ export default {
   "desk.res.cycle.weekly": "每周", "desk.res.cycle.monthly": "每月", "desk.res.cycle.quarterly": "每季度",
   "desk.res.cycle.yearly": "每年", "desk.res.cycle.irregular": "不定期",
   "desk.files.title": "资源文件", "desk.files.sub": "图片直接预览，PDF 在浏览器中打开，Office 文件下载查看",
-  "desk.files.upload": "上传", "desk.files.limits": "PNG、JPEG、TIFF、PDF、CSV、TXT、DOCX、XLSX，单个不超过 20 MB",
+  "desk.files.choose": "选择文件", "desk.files.upload": "上传", "desk.files.limits": "PNG、JPEG、TIFF、PDF、CSV、TXT、DOCX、XLSX，单个不超过 20 MB",
   "desk.files.none": "暂无文件", "desk.files.uploaded": "{name} 已上传",
   "desk.files.image": "预览", "desk.files.pdf": "在浏览器中查看", "desk.files.download": "下载",
   "desk.files.empty": "{name} 是空文件，未上传",
