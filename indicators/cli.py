@@ -112,6 +112,8 @@ def worker(interval_s: Annotated[float, typer.Option(min=5.0)] = 60.0) -> None:
                 if done or reports:
                     log.info("computed %d indicator period(s), %d report(s)", len(done),
                              len(reports))
+                if backoff.attempt:
+                    log.info("indicator rounds resumed: the database answers again")
                 backoff.reset()
                 wait_s = interval_s  # a schedule, not a wait for a condition
             except (OSError, *DATABASE_LOST) as err:

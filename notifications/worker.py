@@ -148,6 +148,8 @@ async def run(database_url: str, secret_key: str, cal: WorkCalendar, policy: Pol
                 async with await psycopg.AsyncConnection.connect(database_url,
                                                                  autocommit=True) as conn:
                     await record_lost(conn, unrecorded)
+                    if backoff.attempt:
+                        log.info("notify worker: the database answers again; passes resume")
                     while True:
                         counts = await run_once(conn, secret_key, cal, datetime.now(UTC),
                                                 policy, client, unrecorded)
