@@ -47,6 +47,7 @@ from api.routes import (
     notifications,
     open311,
     panorama,
+    previews,
     quality,
     readings,
     registry,
@@ -93,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with run_services(app, settings, pool):  # MQTT link, live hub, metering
                 yield
         finally:
+            if getattr(app.state, "previews", None) is not None:  # LibreOffice killed if running
+                await app.state.previews.stop()
             if app.state.read_pool is not pool:
                 await app.state.read_pool.close()
             await pool.close()
@@ -146,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(network.router)  # issue 20: the network page (topology, ports)
     app.include_router(rules.router)  # issue 18: alarm rules from the console
     app.include_router(event_categories.router)  # issue 18: categories and time limits
+    app.include_router(previews.router)  # issue 18: office files previewed as PDF
 
     install_console(app)  # issue 8: the console at / (built by `make web`)
 

@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     calendar_extra_holidays: list[date] = Field(default_factory=list)
     calendar_extra_workdays: list[date] = Field(default_factory=list)
     upload_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    # office files previewed as PDF (datafoundation/office_preview.py): LibreOffice's command,
+    # how long one conversion may take, the largest file converted (larger: download only)
+    office_preview_soffice: str = "soffice"
+    office_preview_timeout_s: float = Field(60.0, gt=0, le=600)
+    office_preview_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     # 催办 (co-handling, docs/city-operations.md): a task's Nth reminder also goes to the
     # department's leader; so does the sweep's reminder of an overdue task unless turned off
     event_reminder_escalate_after: int = Field(2, ge=1, le=10)

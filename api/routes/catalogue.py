@@ -33,7 +33,7 @@ from api.schemas.events import AttachmentOut
 from cityops.errors import Forbidden, InvalidInput
 from cityops.principal import Principal, Role
 from cityops.settings import Settings
-from datafoundation.catalogue import data, objects, portal, resources
+from datafoundation.catalogue import data, objects, portal, previews, resources
 from datafoundation.catalogue import queries as q
 from datafoundation.dashboards import usage
 from datafoundation.dashboards.export import CSV_RESPONSE, Format, csv_response
@@ -230,9 +230,10 @@ async def revoke(grant_id: int, body: RevokeIn, conn: Conn, caller: Caller, now:
              response_model=AttachmentOut, dependencies=_roles(*PROVIDERS))
 async def upload(
     code: Code, file: Annotated[UploadFile, File()], conn: Conn, caller: Caller,
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: Annotated[Settings, Depends(get_settings)], request: Request,
 ) -> AttachmentOut:
-    """Attach a document, photo or scan to a resource (its provider's staff)."""
+    """Attach a document, photo or scan to a resource (its provider's staff); an office file
+    is converted to PDF in the background for its preview (.../preview)."""
     resource = await resources.get(conn, code)
     await resources.check_provider(conn, caller, resource["provider_id"])
     row = await objects.store(
@@ -241,6 +242,9 @@ async def upload(
         data=await file.read(settings.upload_max_bytes + 1), uploaded_by=caller.name,
         max_bytes=settings.upload_max_bytes,
     )
+    from api.routes.previews import ask_conversion  # (that module imports this one)
+
+    await ask_conversion(conn, request, row)  # office files: ready by the time they are viewed
     return AttachmentOut.model_validate(row)
 
 
@@ -250,7 +254,10 @@ async def list_attachments(code: Code, conn: Conn, caller: Caller, now: Now) -> 
     """The files of a resource, for whoever may read its data."""
     resource = await resources.get(conn, code)
     await portal.may_read(conn, caller, resource, now)
-    return await objects.list_for(conn, "resource", code)
+    files = await objects.list_for(conn, "resource", code)
+    found = await previews.states(conn, [f["sha256"] for f in files])
+    return [{**f, "preview": found.get(f["sha256"], {}).get("state"),
+             "preview_failure": found.get(f["sha256"], {}).get("reason")} for f in files]
 
 
 @router.get("/v1/catalogue/resources/{code}/attachments/{object_id}", response_class=Response,
@@ -258,7 +265,7 @@ async def list_attachments(code: Code, conn: Conn, caller: Caller, now: Now) -> 
 async def download(code: Code, object_id: int, conn: Conn, caller: Caller, now: Now,
                    request: Request) -> Response:
     """The file with its own content type, inline (a PDF opens in the browser's viewer, an
-    image shows); office files download. Every read of a file is audited."""
+    image shows); office files download (their PDF: .../preview). Every read is audited."""
     resource = await resources.get(conn, code)
     await portal.may_read(conn, caller, resource, now)
     meta, blob = await objects.fetch(conn, "resource", code, object_id)

@@ -150,6 +150,9 @@ class AttachmentOut(BaseModel):
     uploaded_by: str
     uploaded_at: datetime
     transition_id: int | None
+    # an office file's PDF preview (catalogue files): converting, ready or failed (with why)
+    preview: Literal["converting", "ready", "failed"] | None = None
+    preview_failure: str | None = None
 
 
 class EventDetail(EventOut):

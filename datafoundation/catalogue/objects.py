@@ -32,6 +32,7 @@ def _prefix(*magics: bytes) -> Callable[[bytes], bool]:
 
 
 _ZIP = _prefix(b"PK\x03\x04")
+_OLE = _prefix(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")  # the older office files (doc, xls)
 # content type -> a check of the file's own bytes
 ALLOWED_TYPES: dict[str, Callable[[bytes], bool]] = {
     "application/pdf": _prefix(b"%PDF-"),
@@ -42,10 +43,13 @@ ALLOWED_TYPES: dict[str, Callable[[bytes], bool]] = {
     "text/csv": _text,
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": _ZIP,
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": _ZIP,
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": _ZIP,
+    "application/msword": _OLE,
+    "application/vnd.ms-excel": _OLE,
 }
 # what a browser shows itself (images, PDF in its viewer); the rest (office files, text that
-# could be read as a page) is downloaded. Office files are not converted to PDF: the
-# converter (LibreOffice, ~290 MB installed) is too heavy for the platform (docs/console.md)
+# could be read as a page) is downloaded. Office files are previewed as PDF converted by
+# LibreOffice in the background (previews.py, docs/console.md)
 INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg"})
 OBJECT_COLUMNS = (
     "id, owner_kind, owner_id, transition_id, department_id, filename, content_type,"
@@ -82,13 +86,8 @@ async def store(
     filename: str, content_type: str, data: bytes, uploaded_by: str, max_bytes: int,
 ) -> dict:
     kind = check_upload(filename, content_type, data, max_bytes)
-    digest = hashlib.sha256(data).hexdigest()
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "INSERT INTO object_blobs (sha256, size_bytes, data) VALUES (%s, %s, %s)"
-            " ON CONFLICT (sha256) DO NOTHING",
-            (digest, len(data), data),
-        )
+        digest = await store_blob(conn, data)
         await cur.execute(
             "INSERT INTO objects (owner_kind, owner_id, department_id, filename, content_type,"
             " size_bytes, sha256, uploaded_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
@@ -97,6 +96,14 @@ async def store(
              uploaded_by),
         )
         return await cur.fetchone()
+
+
+async def store_blob(conn: AsyncConnection, data: bytes) -> str:
+    """Bytes stored once per distinct content; their SHA-256."""
+    digest = hashlib.sha256(data).hexdigest()
+    await conn.execute("INSERT INTO object_blobs (sha256, size_bytes, data) VALUES (%s, %s, %s)"
+                       " ON CONFLICT (sha256) DO NOTHING", (digest, len(data), data))
+    return digest
 
 
 async def fetch(conn: AsyncConnection, owner_kind: str, owner_id: str, object_id: int):

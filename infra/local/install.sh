@@ -17,7 +17,10 @@ PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 cmake g
           snmpd snmp
           # the drivers' interoperability tests (tests/interop): a Modbus server of our own
           # built on libmodbus, another vendor's implementation (gcc is listed above)
-          libmodbus-dev)
+          libmodbus-dev
+          # office files previewed as PDF (datafoundation/office_preview.py): LibreOffice
+          # without its desktop, 66 packages, ~300 MB (docs/console.md)
+          libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui)
 # The console is built with npm at set-up time: Debian's node 18 suffices (vite 6). A node
 # installed another way (e.g. NodeSource, which bundles npm) is used as it is.
 if ! command -v npm >/dev/null 2>&1; then
