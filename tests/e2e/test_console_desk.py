@@ -1,10 +1,12 @@
 """部门工作台 as the urban-management staff's day: a data request approved for fewer days than
 asked (the grant's term read back from the API), a resource refused before sending and then
 registered, an oversize file refused in Chinese before it is sent, an image uploaded and
-previewed; no raw keys on the tabs used. A 校核纠错 task commented and resolved."""
+previewed, a DOCX converted to PDF and opened; no raw keys on the tabs used. A 校核纠错 task
+commented and resolved."""
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
 import struct
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from docx import Document
 from playwright.sync_api import Page, expect
 
 from datafoundation.governance import Field, register_dataset
@@ -22,6 +25,7 @@ from tests.e2e.conftest import Console, login, shoot
 from tests.e2e.test_console_i18n import RAW_KEY, VISIBLE_TEXT
 
 STAFF_DEPT = "urban-management"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
 def _png() -> bytes:
@@ -55,6 +59,14 @@ def _waiting_request(console: Console) -> tuple[str, int]:
         "application": "flood-inspect", "purpose": "汛期排查积水点周边井盖", "days": 30})
     assert asked.status_code == 201 and asked.json()["request"]["state"] == "with_provider"
     return made.json()["code"], asked.json()["request"]["id"]
+
+
+def _docx(words: str) -> bytes:
+    document = Document()
+    document.add_paragraph(words)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
 
 
 def _no_raw_keys(page: Page) -> None:
@@ -112,6 +124,17 @@ def test_department_staff_decide_register_and_upload(page: Page, console: Consol
     expect(preview).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
     expect(preview).to_have_js_property("naturalWidth", 160)  # drawn, not a broken image
     expect(page.locator("[data-test=files]")).to_contain_text("路灯.png")
+    # an office file: converted to PDF in the background, then opened in the browser's viewer
+    page.set_input_files("[data-test=file-input]", files=[
+        {"name": "巡查记录.docx", "mimeType": DOCX, "buffer": _docx("夜间巡查 路灯 L-001 不亮")}])
+    page.click("[data-test=upload]")
+    office = page.locator("[data-test=files] tr", has_text="巡查记录.docx")
+    expect(office.locator("[data-test=converting]")).to_have_text("正在转换为 PDF…")
+    expect(office.locator("[data-test=view-pdf]")).to_have_text("预览（PDF）", timeout=40000)
+    with page.expect_popup() as opened:
+        office.locator("[data-test=view-pdf]").click()
+    opened.value.wait_for_url(re.compile(r"^blob:"))
+    opened.value.close()
     shoot(page, console, "desk")
 
 
