@@ -242,22 +242,21 @@ async def upload(
         data=await file.read(settings.upload_max_bytes + 1), uploaded_by=caller.name,
         max_bytes=settings.upload_max_bytes,
     )
-    from api.routes.previews import ask_conversion  # (that module imports this one)
-
-    await ask_conversion(conn, request, row)  # office files: ready by the time they are viewed
+    # an office file: converted to PDF by the time it is viewed
+    await previews.ask(conn, previews.runner_for(request.app.state), row)
     return AttachmentOut.model_validate(row)
 
 
 @router.get("/v1/catalogue/resources/{code}/attachments", response_model=list[AttachmentOut],
             dependencies=_roles(*PEOPLE))
-async def list_attachments(code: Code, conn: Conn, caller: Caller, now: Now) -> list[dict]:
-    """The files of a resource, for whoever may read its data."""
+async def list_attachments(code: Code, conn: Conn, caller: Caller, now: Now,
+                           request: Request) -> list[dict]:
+    """The files of a resource, for whoever may read its data; an office file with the state
+    of its PDF preview (converting, ready, failed)."""
     resource = await resources.get(conn, code)
     await portal.may_read(conn, caller, resource, now)
     files = await objects.list_for(conn, "resource", code)
-    found = await previews.states(conn, [f["sha256"] for f in files])
-    return [{**f, "preview": found.get(f["sha256"], {}).get("state"),
-             "preview_failure": found.get(f["sha256"], {}).get("reason")} for f in files]
+    return await previews.with_states(conn, previews.runner_for(request.app.state), files)
 
 
 @router.get("/v1/catalogue/resources/{code}/attachments/{object_id}", response_class=Response,

@@ -22,23 +22,6 @@ router = APIRouter(tags=["catalogue"])
 ACTION = "GET /v1/catalogue/resources/{code}/attachments/{object_id}/preview"
 
 
-def runner(request: Request) -> previews.PreviewRunner:
-    """The API process's one runner (stopped with the process: api/main.py)."""
-    state = request.app.state
-    if getattr(state, "previews", None) is None:
-        state.previews = previews.PreviewRunner(state.pool, state.settings)
-    return state.previews
-
-
-async def ask_conversion(conn, request: Request, meta: dict) -> None:
-    """Start converting an office file unless it is converted, failed or converting."""
-    if meta["content_type"] in previews.OFFICE_TYPES:
-        run = runner(request)
-        if await previews.claim(conn, meta["sha256"], run.stale_after_s):
-            await conn.commit()  # the runner reads the file and the claim on its own connection
-            run.submit(meta["sha256"])
-
-
 @router.get("/v1/catalogue/resources/{code}/attachments/{object_id}/preview",
             response_class=Response, dependencies=[Depends(require(*PEOPLE))], responses={
                 200: {"content": {"application/pdf": {}, "image/*": {}}},
@@ -55,7 +38,8 @@ async def preview(code: Code, object_id: int, conn: Conn, caller: Caller, now: N
             raise InvalidInput(f"{name}: {kind} has no preview; download the file")
         found = await previews.state(conn, meta["sha256"], with_pdf=True)
         if found is None or found["state"] == "converting":
-            await ask_conversion(conn, request, meta)  # again if a stopped process left it
+            # started again if a stopped process left it
+            await previews.ask(conn, previews.runner_for(request.app.state), meta)
             return JSONResponse(error_body("converting", f"{name} is being converted to PDF"),
                                 202, headers={"Retry-After": "2"})
         if found["state"] == "failed":

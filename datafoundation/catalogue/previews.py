@@ -68,6 +68,42 @@ async def claim(conn: AsyncConnection, sha256: str, stale_after_s: float) -> boo
     return await cur.fetchone() is not None
 
 
+async def ask(conn: AsyncConnection, runner: PreviewRunner, meta: dict) -> str | None:
+    """An office file's preview state, its conversion started (again) if never asked for or
+    left by a stopped process; None for other files."""
+    if meta["content_type"] not in OFFICE_TYPES:
+        return None
+    if await claim(conn, meta["sha256"], runner.stale_after_s):
+        await conn.commit()  # the runner reads the file and the claim on its own connection
+        runner.submit(meta["sha256"])
+        return "converting"
+    found = await state(conn, meta["sha256"])
+    return found["state"] if found else None
+
+
+async def with_states(conn: AsyncConnection, runner: PreviewRunner,
+                      files: list[dict]) -> list[dict]:
+    """A file list with each office file's `preview` and `preview_failure`; a conversion
+    never started, or left by a stopped process, is started (the desk's list asks every 2 s
+    while one converts)."""
+    found = await states(conn, [f["sha256"] for f in files])
+    out = []
+    for f in files:
+        known = found.get(f["sha256"], {})
+        preview = known.get("state")
+        if f["content_type"] in OFFICE_TYPES and preview in (None, "converting"):
+            preview = await ask(conn, runner, f)
+        out.append({**f, "preview": preview, "preview_failure": known.get("reason")})
+    return out
+
+
+def runner_for(state: object) -> PreviewRunner:
+    """The API process's one runner, kept on its app state (stopped with the process)."""
+    if getattr(state, "previews", None) is None:
+        state.previews = PreviewRunner(state.pool, state.settings)  # type: ignore[attr-defined]
+    return state.previews  # type: ignore[attr-defined]
+
+
 class PreviewRunner:
     """Converts claimed contents in the background; `stop` at the API's shutdown."""
 

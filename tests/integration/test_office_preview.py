@@ -1,7 +1,8 @@
 """Office files previewed as PDF (issue 18, the 部门工作台's files): a DOCX and an XLSX uploaded
 together are converted by the real LibreOffice in one run in the background; their preview is a
 PDF with the documents' words, audited; a damaged DOCX gets a recorded failure and stays
-downloadable; who may read the resource may see its preview, nobody else."""
+downloadable, and is converted again when a stopped process left its conversion; who may read
+the resource may see its preview, nobody else."""
 
 from __future__ import annotations
 
@@ -107,6 +108,15 @@ def test_office_files_previewed_as_pdf_or_failure_recorded(api: Api) -> None:
     assert "could not read" in listed[bad["id"]]["preview_failure"]
     original = api.get("prev-prov", f"{base}/{bad['id']}")
     assert original.status_code == 200 and original.content == b"PK\x03\x04" + b"\x00" * 400
+
+    # a conversion left by a stopped API process (claimed long ago) is started again when the
+    # list is asked for
+    with psycopg.connect(api.url) as conn:
+        conn.execute("UPDATE object_previews SET state = 'converting', reason = NULL,"
+                     " started_at = now() - interval '1 hour' WHERE sha256 = %s", (bad["sha256"],))
+    listed = {f["id"]: f for f in api.ok("prev-prov", "GET", base)}
+    assert listed[bad["id"]]["preview"] == "converting"
+    assert _settled(api, f"{base}/{bad['id']}/preview").status_code == 422
 
     # the same checks as the file itself: another department's staff and a viewer without a
     # grant are refused (conditional sharing), an unknown file is a 404
