@@ -81,7 +81,8 @@ def _pdf_text(data: bytes) -> str:
 
 def test_office_files_previewed_as_pdf_or_failure_recorded(api: Api) -> None:
     code = _resource(api)
-    words, cell = f"Suixi gauge {unique('w')}", f"Station {unique('s')}"
+    # Chinese drawn with fonts-noto-cjk (infra/local/install.sh), extracted back by pypdf
+    words, cell = f"濉溪县水位站 {unique('w')}", f"Station {unique('s')}"
     base = f"/v1/catalogue/resources/{code}/attachments"
     doc = _upload(api, code, "台账.docx", _docx(words), DOCX)
     sheet = _upload(api, code, "levels.xlsx", _xlsx(cell), XLSX)
