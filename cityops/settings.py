@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     office_preview_soffice: str = "soffice"
     office_preview_timeout_s: float = Field(60.0, gt=0, le=600)
     office_preview_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    # LibreOffice in a network namespace of its own (no linked image fetched from the web);
+    # off only where the kernel refuses user namespaces
+    office_preview_no_network: bool = True
     # 催办 (co-handling, docs/city-operations.md): a task's Nth reminder also goes to the
     # department's leader; so does the sweep's reminder of an overdue task unless turned off
     event_reminder_escalate_after: int = Field(2, ge=1, le=10)

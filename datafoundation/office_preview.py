@@ -4,9 +4,12 @@
 `soffice --headless --convert-to pdf` (Debian's libreoffice-*-nogui, infra/local/install.sh) is
 run with a private, throwaway profile: two conversions never share a profile (LibreOffice
 refuses a second process on one) and nothing is left in the service account's home. Several
-files go in one call, so LibreOffice's start (5-10 s) is paid once for all of them. It runs
+files go in one call, so LibreOffice's start (1.5-10 s) is paid once for all of them. It runs
 with a timeout (the whole process group killed at the end of it) and reads only the copies
-written to its temporary directory; it needs no network.
+written to its temporary directory. It needs no network and gets none: a document can link
+images on a web server, which LibreOffice would fetch, so it runs in a network namespace of
+its own with only a loopback (`unshare --user --map-root-user --net`, util-linux; no root
+needed where the kernel allows user namespaces, as Debian's does), unless turned off.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import tempfile
 from dataclasses import dataclass
@@ -58,14 +62,17 @@ async def _run(command: list[str], home: Path, timeout_s: float) -> tuple[int, s
 
 
 async def convert(files: dict[str, bytes], *, soffice: str, timeout_s: float,
-                  max_pdf_bytes: int) -> dict[str, Converted]:
+                  max_pdf_bytes: int, no_network: bool = True) -> dict[str, Converted]:
     """Each named file (its name ends in its suffix, e.g. "3.docx") as a PDF or a reason."""
+    if shutil.which(soffice) is None:  # said plainly, not as unshare's failure to run it
+        raise ConversionFailed(f"LibreOffice could not be started ({soffice}): not found")
     with tempfile.TemporaryDirectory(prefix="cityops-office-") as tmp:
         root = Path(tmp)
         (root / "in").mkdir()
         for name, data in files.items():
             (root / "in" / name).write_bytes(data)
-        command = [soffice, f"-env:UserInstallation={(root / 'profile').as_uri()}",
+        isolate = ["unshare", "--user", "--map-root-user", "--net"] if no_network else []
+        command = [*isolate, soffice, f"-env:UserInstallation={(root / 'profile').as_uri()}",
                    "--headless", "--norestore", "--nologo", "--nodefault", "--nolockcheck",
                    "--convert-to", "pdf", "--outdir", str(root / "out"),
                    *(str(root / "in" / name) for name in files)]
@@ -75,7 +82,7 @@ async def convert(files: dict[str, bytes], *, soffice: str, timeout_s: float,
             raise ConversionFailed(f"LibreOffice did not finish within {timeout_s:g} s") from None
         except OSError as err:
             raise ConversionFailed(f"LibreOffice could not be started ({soffice}): {err}") from err
-        if status != 0:
+        if status != 0:  # e.g. user namespaces refused: every file then says why below
             log.warning("soffice ended with %s: %s", status, output)
         return {name: _result(root / "out" / f"{Path(name).stem}.pdf", max_pdf_bytes)
                 for name in files}

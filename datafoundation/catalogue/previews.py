@@ -147,7 +147,8 @@ class PreviewRunner:
                     {name: data for name, (_, data) in files.items()},
                     soffice=self.settings.office_preview_soffice,
                     timeout_s=self.settings.office_preview_timeout_s,
-                    max_pdf_bytes=self.settings.upload_max_bytes * 4)
+                    max_pdf_bytes=self.settings.upload_max_bytes * 4,
+                    no_network=self.settings.office_preview_no_network)
             except office_preview.ConversionFailed as err:
                 results = {name: office_preview.Converted(reason=err.detail) for name in files}
         async with self.pool.connection() as conn:

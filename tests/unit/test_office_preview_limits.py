@@ -1,7 +1,7 @@
 """The LibreOffice adapter's limits without LibreOffice: a converter that hangs is killed with
 its child processes at the timeout, one that cannot be started is a ConversionFailed naming the
-command, and a file it made no PDF of is reported with a reason (the real conversions:
-tests/integration/test_office_preview.py)."""
+command, a file it made no PDF of is reported with a reason, and it runs without a network
+interface besides loopback (the real conversions: tests/integration/test_office_preview.py)."""
 
 from __future__ import annotations
 
@@ -52,3 +52,14 @@ async def test_missing_converter_and_missing_or_oversize_pdf(tmp_path: Path) -> 
                         max_pdf_bytes=1000)
     assert "over the limit of 1000 bytes" in got["0.docx"].reason
     assert got["1.xlsx"].pdf is None and "could not read" in got["1.xlsx"].reason
+
+
+async def test_the_converter_sees_no_network_but_loopback(tmp_path: Path) -> None:
+    # /proc/net/dev lists the interfaces of the reader's network namespace
+    seen = tmp_path / "interfaces"
+    lister = _script(tmp_path, f"tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > {seen}")
+    await convert({"0.docx": b"PK"}, soffice=lister, timeout_s=5, max_pdf_bytes=1000)
+    assert seen.read_text().split() == ["lo"]
+    await convert({"0.docx": b"PK"}, soffice=lister, timeout_s=5, max_pdf_bytes=1000,
+                  no_network=False)
+    assert len(seen.read_text().split()) > 1, "this machine has a network: the check means it"
