@@ -27,16 +27,26 @@ REPO = Path(__file__).parents[1]
 # Suites whose tests share one expensive fixture of wider scope than a module (the console's
 # browser and processes, the one OpenStack lab, the Patroni cluster, the interop peers) run on
 # one pytest-xdist worker each; every other module stays on one worker too, so its module
-# fixtures start once. `make test` runs two workers (`--dist loadgroup`).
+# fixtures start once. `make test` runs two workers.
 SHARED_SUITES = ("tests/e2e", "tests/integration/cloud", "tests/integration/ha", "tests/interop",
                  "tests/pglite_timescale")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        path = item.path.relative_to(REPO).as_posix()
-        group = next((s for s in SHARED_SUITES if path.startswith(s + "/")), path)
-        item.add_marker(pytest.mark.xdist_group(group))
+def suite_of(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return next((s for s in SHARED_SUITES if path.startswith(s + "/")), path)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    # xdist's own `loadgroup` does nothing under pytest 9 (it renames items through an
+    # attribute pytest 9 no longer reads): schedule by suite here instead
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SuiteScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return suite_of(nodeid)
+
+    return SuiteScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

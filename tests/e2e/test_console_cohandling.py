@@ -4,6 +4,8 @@ dispatched event and reminds it; that department's staff take the task and answe
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import VIEWPORT, Console, login, shoot
@@ -42,6 +44,10 @@ def test_dispatcher_adds_and_reminds_a_co_handler_who_answers(
         mine.locator("[data-test=task-note]").fill("已协助更换井盖")
         mine.locator("button[data-action=task-feedback]").click()
         expect(mine.locator("[data-test=task-feedback]")).to_have_text("已协助更换井盖")
+        # the photo opens with the person's token (a plain link was refused with 401)
+        with staff.expect_popup() as opened:
+            mine.locator("a.photo").first.click()
+        expect(opened.value).to_have_url(re.compile(r"^blob:"))
     finally:
         context.close()
     stored = console.admin.get(f"/v1/events/{event}/tasks").json()
