@@ -19,9 +19,11 @@ from datafoundation.economy import queries as q
 
 router = APIRouter(tags=["economy"])
 Caller = Annotated[Principal, Depends(get_principal)]
-# the statistics bureau's and the economy bureau's staff load data; the command centre reads
-LOADERS = (Role.DEPARTMENT_STAFF,)
-READERS = (Role.VIEWER, Role.DISPATCHER, Role.DEPARTMENT_STAFF, Role.OPERATOR)
+# the statistics bureau's and the economy bureau's staff load data, and so does the county data
+# bureau (data_admin: 数据汇聚, bringing departments' data onto the platform, cityops/principal.py);
+# the command centre reads
+LOADERS = (Role.DEPARTMENT_STAFF, Role.DATA_ADMIN)
+READERS = (Role.VIEWER, Role.DISPATCHER, Role.DEPARTMENT_STAFF, Role.OPERATOR, Role.DATA_ADMIN)
 SECTIONS = Literal["by_industry", "by_size", "by_ownership", "by_town", "top_by_revenue",
                    "top_by_profit", "loss_making"]
 

@@ -85,3 +85,4 @@ class Batch(BaseModel):
     rows_loaded: int
     imported_by: str
     imported_at: datetime
+    encoding: str | None = Field(None, description="how the file was read; none before issue 18")

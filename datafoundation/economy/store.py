@@ -38,8 +38,9 @@ async def import_file(
         return ImportResult(None, total, 0, len(firms), [], parsed.encoding)
     async with conn.transaction():
         cur = await conn.execute(
-            "INSERT INTO import_batches (filename, rows_total, rows_loaded, imported_by)"
-            " VALUES (%s, %s, %s, %s) RETURNING id", (filename[:255], total, total, imported_by),
+            "INSERT INTO import_batches (filename, rows_total, rows_loaded, imported_by,"
+            " encoding) VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            (filename[:255], total, total, imported_by, parsed.encoding),
         )
         batch = (await cur.fetchone())[0]
         async with conn.cursor() as c:

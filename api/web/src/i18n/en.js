@@ -1,8 +1,10 @@
 // English. Keys are shared with zh.js; scripts/check-i18n.mjs keeps the two in step.
 import desk from "./desk.en.js"; // 部门工作台 (issue 18)
+import work from "./work.en.js"; // event photos, economy import (issue 18)
 
 export default {
   ...desk,
+  ...work,
   "app.name": "Suixi City Operations", "app.language": "Language", "app.logout": "Log out",
   "app.pageRefused": "Your role ({role}) may not see this page", "app.notFound": "No such page",
   "login.title": "City operations command centre", "login.sub": "Log in with your account",

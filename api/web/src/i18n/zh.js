@@ -1,8 +1,10 @@
 // 中文 (default). Keys are shared with en.js; scripts/check-i18n.mjs keeps the two in step.
 import desk from "./desk.zh.js"; // 部门工作台 (issue 18)
+import work from "./work.zh.js"; // event photos, economy import (issue 18)
 
 export default {
   ...desk,
+  ...work,
   "app.name": "濉溪县一网统管", "app.language": "语言", "app.logout": "退出",
   "app.pageRefused": "当前角色（{role}）无权查看此页面", "app.notFound": "页面不存在",
   "login.title": "城市运行指挥中心", "login.sub": "请使用您的账号登录", "login.username": "用户名",

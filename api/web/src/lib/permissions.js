@@ -45,6 +45,10 @@ const RULES = {
   // gateways, devices, CSV import (api/routes/gateways.py, device_registry.py)
   "device.register": ["admin", "field_technician"],
   "lineage.read": ["admin", "data_admin", "department_staff", "viewer"],
+  // 规上工业 (api/routes/economy.py): read county-wide; loaded by 统计局/经信局 staff and the
+  // data bureau (数据汇聚)
+  "economy.read": ["admin", "department_staff", "dispatcher", "operator", "viewer", "data_admin"],
+  "economy.import": ["admin", "department_staff", "data_admin"],
   // 数据质量 (issue 15): the data bureau sets and runs rules; departments see their own
   "quality.read": ["admin", "data_admin", "department_staff", "viewer"],
   "quality.write": ["data_admin"],
