@@ -68,7 +68,8 @@ def _drawn(page: Page, selector: str) -> None:
     img = page.locator(selector).first
     expect(img).to_be_visible()
     expect(img).to_have_attribute("src", DATA_PNG)
-    assert img.evaluate("i => i.complete && i.naturalWidth") == 24
+    page.wait_for_function("i => i.complete && i.naturalWidth === 24", arg=img.element_handle(),
+                           timeout=10000)
 
 
 def test_event_page_shows_photos_before_and_after_and_checks_with_one(
