@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from datafoundation.economy.parse import uscc_check_char
-from tests.e2e.conftest import Console, login
+from tests.e2e.conftest import Console, login, shoot
 
 DATA_PNG = re.compile(r"^data:image/png;base64,")
 
@@ -79,6 +79,7 @@ def test_event_page_shows_photos_before_and_after_and_checks_with_one(
     _drawn(page, "[data-test=event-photos] [data-side=before] img")
     _drawn(page, "[data-test=event-photos] [data-side=after] img")
     _drawn(page, "[data-test=event-timeline] li[data-action=feedback] [data-test=photo-strip] img")
+    shoot(page, console, "event-photos")
     page.locator("[data-side=after] button.thumb").click()
     viewer = page.locator("[data-test=photo-viewer]")
     expect(viewer.locator("img")).to_have_attribute("src", DATA_PNG)
@@ -161,6 +162,7 @@ def test_data_admin_checks_and_imports_an_economy_file(
     expect(row).to_contain_text(name)
     expect(row).to_contain_text("2 / 2")
     expect(row).to_contain_text("UTF-8")
+    shoot(page, console, "data-economy-import")
     assert len(posts) == 1
     batches = [b for b in _ok(console.client("dispatcher").get("/v1/economy/imports"))
                if b["filename"] == file]
