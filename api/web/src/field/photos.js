@@ -2,6 +2,8 @@
 // can read, not absurdly large), then resized here to a JPEG of at most MAX_SIDE pixels, so a
 // 12-megapixel camera shot (3.9 MB) goes up as ~130 KB over a weak mobile link. The preview
 // is a data: URL: the console's CSP admits data: images, not blob: ones.
+import { blobToDataUrl } from "../lib/files.js";
+
 export const MAX_PHOTOS = 6;
 export const MAX_SOURCE_BYTES = 30 * 1024 * 1024; // before resizing; the API takes 20 MB after
 const MAX_SIDE = 1280;
@@ -56,11 +58,5 @@ export async function attachmentUrl(eventId, objectId, token) {
   const res = await fetch(`/v1/events/${eventId}/attachments/${objectId}`,
                           { headers: { Authorization: `Bearer ${token}` } });
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  const blob = await res.blob();
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(reader.result);
-    reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(blob);
-  });
+  return blobToDataUrl(await res.blob());
 }

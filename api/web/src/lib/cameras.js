@@ -4,6 +4,7 @@
 // Errors come back in the person's language.
 import { api, ApiError, fresh } from "./api.js";
 import { session } from "./session.js";
+import { blobToDataUrl } from "./files.js";
 
 async function image(url) {
   await fresh(url);
@@ -12,13 +13,7 @@ async function image(url) {
     const body = await res.json().catch(() => ({}));
     throw new ApiError(res.status, body.code, body.detail);
   }
-  const blob = await res.blob();
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(reader.result);
-    reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(blob);
-  });
+  return blobToDataUrl(await res.blob());
 }
 
 export async function cameraDetail(id) {

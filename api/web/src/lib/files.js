@@ -46,8 +46,7 @@ async function fetchBlob(path) {
   return res.blob();
 }
 
-export async function dataUrl(path) {
-  const blob = await fetchBlob(path);
+export function blobToDataUrl(blob) {
   return new Promise((resolve, reject) => {
     const reader = new FileReader();
     reader.onload = () => resolve(reader.result);
@@ -55,6 +54,8 @@ export async function dataUrl(path) {
     reader.readAsDataURL(blob);
   });
 }
+
+export const dataUrl = async (path) => blobToDataUrl(await fetchBlob(path));
 
 // the tab is opened at the click (a popup blocker allows that), then given the file: a plain
 // link would reach the API without the person's token and be refused
