@@ -30,7 +30,7 @@ from collections import OrderedDict
 import orjson
 import psycopg
 
-from edge_agents.backoff import Backoff
+from cityops.backoff import Backoff
 from ingestion.rollups import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from cityevents.reminders import reminder_policy
 from cityops import wire
 from cityops.errors import BrokerUnavailable, InvalidInput, SinkUnavailable
 from cityops.mqtt import MqttConnection
-from cityops.reconnect import DATABASE_LOST, Backoff
+from cityops.reconnect import DATABASE_LOST, database_backoff
 from cityops.settings import Settings, deployment_of
 from cityops.tls import service_tls_context
 from ingestion.alarms import alarm_topic_root
@@ -41,7 +41,8 @@ class Watcher:
                                 settings.calendar_extra_workdays)
         self.inbox: asyncio.Queue[tuple[str, bytes, int, int]] = asyncio.Queue()
         self.next_sweep = 0.0
-        self.backoff = Backoff()  # 1, 2, 4, 8 s between sessions; 1 s again once subscribed
+        # 1, 2, 4, 8 s between sessions; 1 s again once subscribed
+        self.backoff = database_backoff()
         # the svc-api identity (the broker's ACL lets it read the alarm topics): over TLS its
         # certificate, checked now so a wrong setting stops the watcher at start
         self.tls_context = service_tls_context(settings, "api")
@@ -54,7 +55,7 @@ class Watcher:
             try:
                 await self._session()
             except (BrokerUnavailable, SinkUnavailable, *DATABASE_LOST) as err:
-                wait_s = self.backoff.next_s()
+                wait_s = self.backoff.next_delay()
                 log.warning("events watcher: %s; retrying in %.0f s", err, wait_s)
                 await asyncio.sleep(wait_s)
 

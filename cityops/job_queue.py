@@ -24,7 +24,7 @@ from collections.abc import Callable
 import procrastinate
 import psycopg
 
-from cityops.reconnect import Backoff
+from cityops.reconnect import database_backoff
 
 log = logging.getLogger(__name__)
 # what ends one life of the worker: the database lost under procrastinate's pool (its own
@@ -37,7 +37,7 @@ async def run_queue_worker(label: str, build_app: Callable[[], procrastinate.App
                            stop: asyncio.Event) -> None:
     """Serve `queues` until `stop` is set, starting procrastinate's worker again each time it
     ends on its own. `build_app` makes a fresh App (and connection pool) for each life."""
-    backoff = Backoff()
+    backoff = database_backoff()
     while not stop.is_set():
         if await _serve(label, build_app(), queues, concurrency, stalled_after_s, stop):
             backoff.reset()  # it served: the next loss starts the backoff again

@@ -15,40 +15,17 @@ from collections.abc import Iterator
 
 import psycopg
 
+from cityops.backoff import Backoff
 from cityops.errors import SinkUnavailable
 
-# the pauses between attempts, doubling up to the last
-WAITS_S = (1.0, 2.0, 4.0, 8.0)
 # a connection lost under a query (OperationalError: "server closed the connection
 # unexpectedly", "the connection is closed") or refused while no member is primary yet
 DATABASE_LOST: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
-class Backoff:
+def database_backoff() -> Backoff:
     """The pause before the next attempt: 1, 2, 4, 8, 8... s; `reset` once one worked."""
-
-    def __init__(self, waits_s: tuple[float, ...] = WAITS_S) -> None:
-        self.waits_s, self.attempt = waits_s, 0
-
-    def next_s(self) -> float:
-        wait_s = self.waits_s[min(self.attempt, len(self.waits_s) - 1)]
-        self.attempt += 1
-        return wait_s
-
-    def reset(self) -> None:
-        self.attempt = 0
-
-    async def pause(self, stop: asyncio.Event | None = None) -> None:
-        """Wait the next pause, or less if `stop` is set meanwhile."""
-        await pause(self.next_s(), stop)
-
-
-async def pause(seconds: float, stop: asyncio.Event | None = None) -> None:
-    if stop is None:
-        await asyncio.sleep(seconds)
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+    return Backoff(initial_s=1.0, cap_s=8.0, jitter=False)
 
 
 def stop_on_signals() -> asyncio.Event:

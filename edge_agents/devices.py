@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cityops import wire
+from cityops.backoff import Backoff
 from cityops.errors import DeviceError, PlatformError
-from edge_agents.backoff import Backoff
 from edge_agents.config import DeviceConfig
 from edge_agents.driver import Driver, OnReadings
 from edge_agents.points import Reading

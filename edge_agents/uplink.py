@@ -22,9 +22,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 from cityops import wire
+from cityops.backoff import Backoff, wait_for_port
 from cityops.errors import BrokerUnavailable, WireError
 from cityops.mqtt import NO_MATCHING_SUBSCRIBERS, MqttConnection, Will, client_tls_context
-from edge_agents.backoff import Backoff, wait_for_port
 from edge_agents.config import AgentConfig
 from edge_agents.queue import LocalQueue, QueuedBatch
 

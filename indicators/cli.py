@@ -92,7 +92,7 @@ def worker(interval_s: Annotated[float, typer.Option(min=5.0)] = 60.0) -> None:
     import logging
 
     from cityevents.calendar import now_utc
-    from cityops.reconnect import DATABASE_LOST, Backoff
+    from cityops.reconnect import DATABASE_LOST, database_backoff
     from indicators import compute as c
     from indicators.reports import archive
 
@@ -103,7 +103,7 @@ def worker(interval_s: Annotated[float, typer.Option(min=5.0)] = 60.0) -> None:
     async def loop() -> None:
         # a database lost (a failover) is tried again after 1-8 s, not a whole interval: a
         # period already computed is skipped (compute_due), so a round run again is harmless
-        backoff = Backoff()
+        backoff = database_backoff()
         while True:
             try:
                 async with await _connect(settings) as conn:
@@ -117,7 +117,7 @@ def worker(interval_s: Annotated[float, typer.Option(min=5.0)] = 60.0) -> None:
                 backoff.reset()
                 wait_s = interval_s  # a schedule, not a wait for a condition
             except (OSError, *DATABASE_LOST) as err:
-                wait_s = backoff.next_s()
+                wait_s = backoff.next_delay()
                 log.warning("indicator round failed: %s; again in %.0f s", err, wait_s)
             await asyncio.sleep(wait_s)
 

@@ -16,10 +16,10 @@ import time
 import psycopg
 
 from cityops import wire
+from cityops.backoff import Backoff, wait_for_port
 from cityops.errors import BrokerUnavailable, SinkUnavailable, StoreRejected
 from cityops.settings import Settings, deployment_of
 from cityops.tls import service_tls_context
-from edge_agents.backoff import Backoff, wait_for_port
 from ingestion.batcher import Batcher, Message
 from ingestion.decode import DeadLetter, DecodedBatch, Decoder
 from ingestion.jobs import Jobs

@@ -19,7 +19,7 @@ import time
 import psycopg
 from psycopg import AsyncConnection
 
-from edge_agents.backoff import Backoff
+from cityops.backoff import Backoff
 from ingestion.decode import Decoder, PointRef
 
 log = logging.getLogger(__name__)

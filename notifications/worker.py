@@ -17,7 +17,7 @@ from psycopg import AsyncConnection
 
 from cityevents.calendar import WorkCalendar
 from cityops.errors import PlatformError
-from cityops.reconnect import DATABASE_LOST, Backoff
+from cityops.reconnect import DATABASE_LOST, database_backoff
 from datafoundation.secrets import decrypt
 from notifications import registry
 from notifications.channels.base import Answer, Message
@@ -141,7 +141,7 @@ async def run(database_url: str, secret_key: str, cal: WorkCalendar, policy: Pol
     after a bounded backoff (1-8 s, cityops/reconnect.py) and the passes resume; a delivery
     claimed before the loss is not claimed again until its lease ends, and one sent before
     it is recorded on the new connection, so nothing is sent twice by this worker."""
-    backoff, unrecorded = Backoff(), []
+    backoff, unrecorded = database_backoff(), []
     async with httpx.AsyncClient(timeout=policy.timeout_s, trust_env=False) as client:
         while True:
             try:
@@ -158,7 +158,7 @@ async def run(database_url: str, secret_key: str, cal: WorkCalendar, policy: Pol
                             log.info("notify pass: %s", counts)
                         await asyncio.sleep(interval_s)
             except DATABASE_LOST as err:
-                wait_s = backoff.next_s()
+                wait_s = backoff.next_delay()
                 log.warning("notify worker: database unavailable (%s); again in %.0f s", err,
                             wait_s)
                 await asyncio.sleep(wait_s)

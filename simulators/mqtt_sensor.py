@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
+from cityops.backoff import Backoff
 from cityops.errors import BrokerUnavailable
 from cityops.mqtt import MqttConnection
-from edge_agents.backoff import Backoff
 from edge_agents.drivers.mqtt.driver import field_of
 from edge_agents.points import DataType, MqttPoint, MqttProfile
 from simulators.values import simulated_value

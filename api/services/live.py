@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from edge_agents.backoff import Backoff
+from cityops.backoff import Backoff
 
 log = logging.getLogger(__name__)
 CHANNEL = "cityops_live"

@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from cityops import wire
+from cityops.backoff import Backoff
 from cityops.errors import BrokerUnavailable
 from cityops.mqtt import MqttConnection
 from cityops.settings import Settings, deployment_of
 from cityops.tls import service_tls_context
-from edge_agents.backoff import Backoff
 
 log = logging.getLogger(__name__)
 Handler = Callable[[str, bytes], Awaitable[None]]

@@ -10,20 +10,21 @@ import time
 import psycopg
 import pytest
 
+from cityops.backoff import Backoff
 from cityops.errors import SinkUnavailable
-from cityops.reconnect import Backoff, database_lost_is_retryable
+from cityops.reconnect import database_backoff, database_lost_is_retryable
 
 
 def test_the_backoff_doubles_up_to_8_s_and_starts_again_after_a_success() -> None:
-    backoff = Backoff()
-    assert [backoff.next_s() for _ in range(6)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    backoff = database_backoff()
+    assert [backoff.next_delay() for _ in range(6)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
     backoff.reset()
-    assert backoff.next_s() == 1.0
+    assert backoff.next_delay() == 1.0
 
 
 def test_a_stop_cuts_the_pause_short() -> None:
     async def go() -> float:
-        stop, backoff = asyncio.Event(), Backoff((30.0,))
+        stop, backoff = asyncio.Event(), Backoff(initial_s=30.0, cap_s=30.0, jitter=False)
         asyncio.get_running_loop().call_later(0.05, stop.set)
         started = time.monotonic()
         await backoff.pause(stop)

@@ -1,4 +1,4 @@
-"""Capped exponential backoff with jitter, so a fleet of agents does not reconnect in step.
+"""Capped exponential backoff, with jitter so a fleet of agents does not reconnect in step.
 
 The cap is a few seconds, not half a minute: with a 30 s cap an agent kept dropping readings
 for 26 s after its broker was back, and services waited as long for their database. Against
@@ -21,15 +21,29 @@ class Backoff:
     initial_s: float = 0.5
     cap_s: float = 5.0
     attempt: int = 0
+    # off for the platform's own few workers waiting for a new database primary
+    # (cityops/reconnect.py): nothing to spread out, and their waits stay predictable
+    jitter: bool = True
 
     def next_delay(self) -> float:
         ceiling = min(self.cap_s, self.initial_s * (2**self.attempt))
         self.attempt += 1
+        if not self.jitter:
+            return ceiling
         # "equal jitter": never shorter than half the step, so a dead peer is not hammered
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311
 
     def reset(self) -> None:
         self.attempt = 0
+
+    async def pause(self, stop: asyncio.Event | None = None) -> None:
+        """Wait the next delay, or less if `stop` is set meanwhile."""
+        delay_s = self.next_delay()
+        if stop is None:
+            await asyncio.sleep(delay_s)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay_s)
 
 
 async def port_accepts(host: str, port: int, timeout_s: float = 1.0) -> bool:
