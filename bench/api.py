@@ -37,8 +37,9 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from api.auth import issue_token
+from bench.api_client import LeanClient
 from bench.api_load import IngestLoad
-from bench.api_paths import TIMEOUT_S, api_call, direct_call, flat_out, open_loop
+from bench.api_paths import api_call, direct_call, flat_out, open_loop, tree_cpu_s
 from cityops.principal import Principal, Role
 from cityops.settings import load_settings
 from infra.db.admin import database_beside, ensure_migrated
@@ -161,8 +162,8 @@ def start_api(url: str, secret: str, workers: int | None) -> tuple[subprocess.Po
     raise SystemExit("the API did not start")
 
 
-async def run_scenarios(args: argparse.Namespace, base: str, headers: dict, url: str,
-                        end: datetime) -> dict:
+async def run_scenarios(args: argparse.Namespace, port: int, headers: dict, url: str,
+                        end: datetime, api_pid: int) -> dict:
     """Every scenario through both paths, open loop at its rate and flat out."""
     start = end - timedelta(hours=24)
     window = f"start={start.isoformat()}&end={end.isoformat()}".replace("+00:00", "Z")
@@ -174,29 +175,47 @@ async def run_scenarios(args: argparse.Namespace, base: str, headers: dict, url:
         "buckets": [f"/v1/devices/{d}/readings?point=p1&bucket=1m&{window}" for d in devices],
     }
     out: dict = {}
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
-                                 timeout=TIMEOUT_S) as client, AsyncConnectionPool(
-            url, min_size=args.concurrency, max_size=10, open=False) as pool:
+    client = LeanClient("127.0.0.1", port, headers)
+    async with AsyncConnectionPool(url, min_size=args.concurrency, max_size=10,
+                                   open=False) as pool:
         await pool.open(wait=True)
         for name in args.only or list(paths):
             calls = {"api": api_call(client, paths[name]),
                      "direct": direct_call(pool, name, devices, DEPARTMENT, (start, end))}
             row: dict = {}
             for path, call in calls.items():
-                row[path] = await open_loop(call, args.rate, args.duration)
-                row[path + "_flat"] = await flat_out(call, args.concurrency, args.flat_s)
+                row[path] = await _measured(open_loop(call, args.rate, args.duration), api_pid)
+                row[path + "_flat"] = await _measured(
+                    flat_out(call, args.concurrency, args.flat_s), api_pid)
             row["ratio"] = round(row["api_flat"]["achieved_rps"]
                                  / max(row["direct_flat"]["achieved_rps"], 1e-9), 3)
             out[name] = row
-            print(f"  {name:8} at {args.rate:g}/s  api p50 {row['api']['p50_ms']:7.2f} p99"
-                  f" {row['api']['p99_ms']:7.2f} ms | direct p50 {row['direct']['p50_ms']:7.2f}"
-                  f" p99 {row['direct']['p99_ms']:7.2f} ms | flat out: api"
-                  f" {row['api_flat']['achieved_rps']:7.1f}/s (p99 {row['api_flat']['p99_ms']:.1f})"
-                  f" direct {row['direct_flat']['achieved_rps']:7.1f}/s"
-                  f" (p99 {row['direct_flat']['p99_ms']:.1f}) ratio {row['ratio']:.2f}"
-                  f"  errors {row['api']['errors'] + row['api_flat']['errors']}", flush=True)
+            _print_row(name, args.rate, row)
+    await client.aclose()
     return out
+
+
+async def _measured(run, api_pid: int) -> dict:
+    """The run's figures with the CPU it cost per request: the bench's own event loop (the
+    client: it must stay far below the API's) and the API's processes (idle but for it)."""
+    client0, api0 = time.thread_time(), tree_cpu_s(api_pid)
+    figures = await run
+    requests = max(figures["requests"], 1)
+    figures["client_cpu_ms"] = round((time.thread_time() - client0) * 1000 / requests, 3)
+    figures["api_cpu_ms"] = round((tree_cpu_s(api_pid) - api0) * 1000 / requests, 3)
+    return figures
+
+
+def _print_row(name: str, rate: float, row: dict) -> None:
+    api, direct, flat, dflat = row["api"], row["direct"], row["api_flat"], row["direct_flat"]
+    print(f"  {name:8} at {rate:g}/s  api p50 {api['p50_ms']:7.2f} p99 {api['p99_ms']:7.2f} ms"
+          f" | direct p50 {direct['p50_ms']:7.2f} p99 {direct['p99_ms']:7.2f} ms | flat out:"
+          f" api {flat['achieved_rps']:7.1f}/s (p99 {flat['p99_ms']:.1f}) direct"
+          f" {dflat['achieved_rps']:7.1f}/s (p99 {dflat['p99_ms']:.1f}) ratio"
+          f" {row['ratio']:.2f}  errors {api['errors'] + flat['errors']}\n"
+          f"  {'':8} CPU ms/request flat out: API processes {flat['api_cpu_ms']:.2f},"
+          f" bench client {flat['client_cpu_ms']:.2f} (direct path's client"
+          f" {dflat['client_cpu_ms']:.2f})", flush=True)
 
 
 def main() -> None:
@@ -225,17 +244,16 @@ def main() -> None:
                      "api_workers": args.workers or "default", "devices": DEVICES,
                      "points": DEVICES * POINTS, "load_average_before": load_before,
                      "cores": os.cpu_count()}
-    base = f"http://127.0.0.1:{port}"
     try:
         print("idle:", flush=True)
-        results["idle"] = asyncio.run(run_scenarios(args, base, headers, url, end))
+        results["idle"] = asyncio.run(run_scenarios(args, port, headers, url, end, proc.pid))
         if args.ingest_rps:
             load = IngestLoad(args.ingest_rps)
             try:
                 load.start()
                 print(f"under ingest (target {args.ingest_rps:,.0f} readings/s):", flush=True)
-                results["under_ingest"] = asyncio.run(run_scenarios(args, base, headers, url,
-                                                                    end))
+                results["under_ingest"] = asyncio.run(run_scenarios(args, port, headers, url,
+                                                                    end, proc.pid))
                 results["under_ingest_rps"] = round(load.committed_rps())
                 print(f"  ingested {results['under_ingest_rps']:,} readings/s meanwhile")
             finally:

@@ -5,14 +5,15 @@ database answers with no HTTP, auth, validation or encoding), at the same rate o
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-import httpx
 from psycopg_pool import AsyncConnectionPool
 
 from api.queries import readings as q
+from bench.api_client import LeanClient
 from ingestion import rollups
 
 Call = Callable[[int], Awaitable[bool]]  # request i; True when it succeeded
@@ -74,14 +75,38 @@ async def flat_out(call: Call, concurrency: int, duration_s: float) -> dict:
     return figures(latencies, started, errors, loop.time() - t0)
 
 
-def api_call(client: httpx.AsyncClient, paths: list[str]) -> Call:
+def api_call(client: LeanClient, paths: list[str]) -> Call:
     async def call(i: int) -> bool:
         try:
-            res = await client.get(paths[i % len(paths)])
-        except httpx.HTTPError:
+            async with asyncio.timeout(TIMEOUT_S):
+                return await client.get(paths[i % len(paths)]) == 200
+        except (OSError, TimeoutError):  # ConnectionError is an OSError
             return False  # e.g. a keep-alive connection the server had just closed
-        return res.status_code == 200
     return call
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and all its descendants alive now (the API's
+    uvicorn supervisor and its worker processes), from /proc."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        tree.add(current)
+        todo.extend(child for child, parent in parents.items() if parent == current)
+    return sum(times.get(p, 0.0) for p in tree)
 
 
 def direct_call(pool: AsyncConnectionPool, scenario: str, devices: list[str], department: str,
