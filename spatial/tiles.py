@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from psycopg import AsyncConnection, sql
 
 from cityops.errors import InvalidInput, NotFound
+from spatial import device_cells
 from spatial.components import COMPONENTS, components_tile
 from spatial.importer import AREA_KINDS
 
 MAX_ZOOM = 22
-CLUSTER_BELOW = 13
+CLUSTER_BELOW = device_cells.CELLS_BELOW
 CLUSTER_CELLS = 64  # per tile side
-EXTENT, BUFFER = 4096, 64
+EXTENT, BUFFER = device_cells.EXTENT, device_cells.BUFFER
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Layer:
     # 100,000 devices in one zoom-8 tile were 2.4 MB and 2.8 s as single points
     cluster: str | None = None  # the clusters' extra attributes (aggregates)
     cluster_source: str | None = None  # FROM for clusters, when lighter than `source`
-    # clusters read from map_device_cells (precomputed per zoom) instead of grouped here
+    # clusters read from map_device_cells/_tiles (spatial/device_cells.py), not grouped here
     precomputed: bool = False
 
 
@@ -91,49 +92,7 @@ def check_tile(z: int, x: int, y: int) -> None:
             raise InvalidInput(f"{name} {value} is outside 0..{side - 1} at zoom {z}")
 
 
-_BOUNDS = (
-    "WITH b AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,"
-    " ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), 4490)"
-    " AS env_4490)")
-
-
-CELLS_FROM = 8  # zooms CELLS_FROM..CLUSTER_BELOW-1 are precomputed (below: grouped per request)
-# a department-scoped caller's cells are summed over its departments only
-_CELLS_SQL = (
-    _BOUNDS + ", rows AS (SELECT sum(t.count)::int AS count, sum(t.unowned)::int AS unowned,"
-    " ST_AsMVTGeom(ST_Transform(ST_SetSRID(ST_MakePoint("
-    "sum(ST_X(t.geom) * t.count) / sum(t.count), sum(ST_Y(t.geom) * t.count) / sum(t.count)),"
-    f" 4490), 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {EXTENT}, {BUFFER}, true) AS geom"
-    " FROM map_device_cells t, b WHERE t.z = %(z)s AND t.geom && b.env_4490{scope}"
-    " GROUP BY t.cx, t.cy)"
-    f" SELECT ST_AsMVT(rows, %(layer)s, {EXTENT}, 'geom') FROM rows"
-)
-# recomputed in one transaction when devices changed; others read the previous cells meanwhile
-_REFRESH = [
-    "DELETE FROM map_device_cells",
-    "INSERT INTO map_device_cells (z, cx, cy, department_id, count, unowned, geom)"
-    " SELECT z, floor(longitude / (360.0 / (1 << z) / 64))::int,"
-    " floor(latitude / (360.0 / (1 << z) / 64))::int, department_id, count(*),"
-    " count(*) FILTER (WHERE department_id IS NULL),"
-    " ST_SetSRID(ST_MakePoint(avg(longitude), avg(latitude)), 4490)"
-    " FROM devices, generate_series(%(low)s::int, %(high)s::int) z WHERE geom IS NOT NULL"
-    " GROUP BY 1, 2, 3, 4",
-    "UPDATE map_cells_state SET dirty = false",
-]
-
-
-async def refresh_cells(conn: AsyncConnection) -> bool:
-    """Recompute the device cells if devices changed; one refresher at a time (the others
-    go on with the cells as they are). True when it refreshed."""
-    async with conn.transaction():
-        cur = await conn.execute(
-            "SELECT pg_try_advisory_xact_lock(hashtext('map_device_cells'))"
-            " AND (SELECT dirty FROM map_cells_state FOR UPDATE SKIP LOCKED)")
-        if not (await cur.fetchone())[0]:
-            return False
-        for statement in _REFRESH:
-            await conn.execute(statement, {"low": CELLS_FROM, "high": CLUSTER_BELOW - 1})
-    return True
+_BOUNDS = device_cells.BOUNDS
 
 
 def _cluster_sql(spec: Layer, where: str) -> str:
@@ -160,8 +119,10 @@ def check_layer(layer: str) -> Layer | None:
     return spec
 
 
-def tile_query(layer: str, z: int, scoped: bool, recent: bool = False) -> sql.Composed:
-    """The one statement cutting a tile of `layer`; parameters z, x, y (and departments)."""
+def tile_query(layer: str, z: int, scoped: bool, recent: bool = False,
+               cut: bool = False) -> sql.Composed:
+    """The one statement cutting a tile of `layer`; parameters z, x, y (and departments).
+    `cut`: a stored tile cut anew (spatial/device_cells.py)."""
     spec = check_layer(layer)
     if spec is None:
         raise InvalidInput(f"layer {layer!r} has no single statement (see components_tile)")
@@ -172,9 +133,8 @@ def tile_query(layer: str, z: int, scoped: bool, recent: bool = False) -> sql.Co
         where += " AND FALSE"
     if recent and layer == "events":  # the heat map's period
         where += " AND t.reported_at >= now() - make_interval(days => %(days)s)"
-    if spec.precomputed and CELLS_FROM <= z < CLUSTER_BELOW:
-        scope = " AND t.department_id = ANY(%(departments)s)" if scoped else ""
-        return sql.SQL(_CELLS_SQL.format(scope=scope))  # type: ignore[arg-type]
+    if device_cells.kept(spec.precomputed, z):
+        return sql.SQL(device_cells.query(scoped, cut))  # type: ignore[arg-type]
     if spec.cluster and z < CLUSTER_BELOW:
         return sql.SQL(_cluster_sql(spec, where))  # type: ignore[arg-type]
     text = (
@@ -201,9 +161,9 @@ async def tile(conn: AsyncConnection, layer: str, z: int, x: int, y: int,
     if layer == COMPONENTS:
         return await components_tile(conn, z, x, y)
     spec = LAYERS.get(layer)
-    if spec is not None and spec.precomputed and CELLS_FROM <= z < CLUSTER_BELOW:
-        await refresh_cells(conn)
+    if spec is not None and device_cells.kept(spec.precomputed, z):
+        await device_cells.refresh(conn)
     query = tile_query(layer, z, departments is not None, days is not None)
     cur = await conn.execute(query, tile_params(layer, z, x, y, departments, days))
-    row = await cur.fetchone()
-    return bytes(row[0] or b"")
+    row = await cur.fetchone()  # none: a stored layer's tile away from every device
+    return bytes(row[0] or b"") if row else b""

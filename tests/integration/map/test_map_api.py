@@ -120,6 +120,28 @@ def test_clusters_follow_devices_as_they_move(api: Api) -> None:
     wait_for(lambda: total() == before, timeout_s=3, what="the device moved back")
 
 
+def test_low_zoom_tiles_are_stored_and_read_without_writing(api: Api) -> None:
+    """Every department's zoom 8-12 device tiles are stored when devices change (migration
+    250): the stored tile holds every device of the tile and its margin, a tile away from
+    every device is empty, and reading tiles while nothing changed writes nothing (the state
+    row is not locked: locking it made every tile request a WAL flush)."""
+    x, y = tile_of(*CENTRE, 11)
+    with psycopg.connect(api.url) as conn:
+        placed = conn.execute(
+            "SELECT count(*) FROM devices WHERE geom && ST_Transform(ST_TileEnvelope(11, %s,"
+            " %s, margin => 64.0 / 4096), 4490)", (x, y)).fetchone()[0]
+    assert sum(c["count"] for c in tile(api, "map-admin", "devices", z=11)["devices"]) == placed
+    with psycopg.connect(api.url) as conn:
+        stored = conn.execute("SELECT mvt FROM map_device_tiles WHERE (z, x, y) = (11, %s, %s)",
+                              (x, y)).fetchone()
+        lock = conn.execute("SELECT xmax FROM map_cells_state").fetchone()[0]
+    assert stored is not None and decode(bytes(stored[0]))["devices"]
+    assert tile(api, "map-admin", "devices", z=12, at=(100.0, 30.0)) == {}
+    tile(api, "map-admin", "devices", z=9)
+    with psycopg.connect(api.url) as conn:
+        assert conn.execute("SELECT xmax FROM map_cells_state").fetchone()[0] == lock
+
+
 def test_department_caller_sees_only_its_devices_and_alarms(api: Api) -> None:
     ids = api.ids
     seen = {f["id"] for f in tile(api, "map-staff-b", "devices").get("devices", [])}
