@@ -62,8 +62,10 @@ class Settings(BaseSettings):
     ingest_max_inflight_messages: int = Field(20000, ge=10)
     # batches stored at once, each on its own connection (ingestion/pipeline.py)
     ingest_store_connections: int = Field(2, ge=1, le=8)
-    # keep readings_latest in each store's transaction (off only to measure its cost)
+    # keep readings_latest in the stores' transactions (off only to measure its cost), each
+    # worker writing it at most every ..._every_ms (0: every store; ingestion/latest.py)
     ingest_keep_latest: bool = True
+    ingest_latest_every_ms: int = Field(250, ge=0, le=60_000)
     ingest_metrics_port: int = Field(0, ge=0, le=65535)  # 0: no metrics endpoint
     ingest_metrics_host: str = "127.0.0.1"
     ingest_rules_reload_s: float = Field(5.0, gt=0)

@@ -23,6 +23,7 @@ from cityops.tls import service_tls_context
 from ingestion.batcher import Batcher, Message
 from ingestion.decode import DeadLetter, DecodedBatch, Decoder
 from ingestion.jobs import Jobs
+from ingestion.latest import repair
 from ingestion.metrics import IngestMetrics
 from ingestion.mqtt_session import LeanMqttSession
 from ingestion.pipeline import StorePipeline, after
@@ -46,7 +47,8 @@ class IngestWorker:
         self.tls_context = service_tls_context(settings, "ingest")
         url = settings.database_url.get_secret_value()
         self.stores = StorePipeline(url, settings.ingest_store_connections,
-                                    settings.ingest_keep_latest)
+                                    settings.ingest_keep_latest,
+                                    settings.ingest_latest_every_ms)
         self.decoder = Decoder({}, max_past_s=settings.ingest_max_past_s,
                                max_future_s=settings.ingest_max_future_s,
                                on_foreign=lambda: self.metrics.foreign_messages.inc())
@@ -105,13 +107,15 @@ class IngestWorker:
         await self._connect_sink()
         jobs = asyncio.create_task(self.jobs.run())
         registry = asyncio.create_task(self.registry.run())
+        repair = asyncio.create_task(self._repair_latest())
         try:
             await self._consume()
         finally:
-            for task in (jobs, registry):
+            for task in (jobs, registry, repair):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await self._write_latest_now()
             await self.jobs.close()
             await self.rules.close()
             await self.stores.close()
@@ -210,6 +214,8 @@ class IngestWorker:
             self.batcher.full.clear()
             if self.batcher.messages:
                 await self._flush(conn)
+            elif self.stores.latest_due():  # quiet: write what the last stores left pending
+                await self.stores.submit(self._store_latest)
         raise BrokerUnavailable(f"closed: {conn.closed.result()}")
 
     async def _flush(self, conn: LeanMqttSession) -> None:
@@ -227,6 +233,38 @@ class IngestWorker:
             lambda sink, previous: self._store(conn, sink, previous, taken, batches, dead,
                                                started))
         await asyncio.sleep(0)  # let it send its first statement before we decode on
+
+    async def _store_latest(self, sink: Sink, _previous: asyncio.Task[None] | None) -> None:
+        """readings_latest alone: a failure leaves the rows pending for the next store."""
+        try:
+            await sink.store([], [])
+        except (SinkUnavailable, StoreRejected) as err:
+            log.debug("ingest %s: latest values not written yet: %s", self.client_id, err)
+
+    async def _write_latest_now(self) -> None:
+        """At a stop: the pending latest values, unless the database is away."""
+        latest = self.stores.latest
+        if latest is None or not latest.pending:
+            return
+        latest.hurry()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._store_latest(self.stores.primary, None), 10)
+
+    async def _repair_latest(self) -> None:
+        """readings_latest as the readings say, for what a worker that died held pending
+        (ingestion/latest.py); in the background, once."""
+        if self.stores.latest is None:
+            return
+        backoff = Backoff(cap_s=10)
+        while True:
+            try:
+                moved = await repair(self.settings.database_url.get_secret_value())
+                break
+            except psycopg.OperationalError as err:
+                log.debug("ingest %s: latest values not repaired yet: %s", self.client_id, err)
+                await asyncio.sleep(backoff.next_delay())
+        if moved:
+            log.info("ingest %s: %d latest values repaired from readings", self.client_id, moved)
 
     async def _store(
         self, conn: LeanMqttSession, sink: Sink, previous: asyncio.Task[None] | None,

@@ -19,14 +19,18 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from ingestion.latest import LatestKeeper
 from ingestion.sink import Sink
 
 Store = Callable[[Sink, asyncio.Task[None] | None], Awaitable[None]]
 
 
 class StorePipeline:
-    def __init__(self, database_url: str, depth: int, keep_latest: bool = True) -> None:
-        self.sinks = [Sink(database_url, keep_latest) for _ in range(depth)]
+    def __init__(self, database_url: str, depth: int, keep_latest: bool = True,
+                 latest_every_ms: int = 0) -> None:
+        # one latest-value keeper for the worker: its stores take turns writing the rows
+        self.latest = LatestKeeper(latest_every_ms) if keep_latest else None
+        self.sinks = [Sink(database_url, keep_latest, self.latest) for _ in range(depth)]
         self._inflight: deque[asyncio.Task[None]] = deque()
         self._started = 0
 
@@ -58,6 +62,10 @@ class StorePipeline:
         previous = self._inflight[-1] if self._inflight else None
         self._inflight.append(asyncio.create_task(store(sink, previous)))
         self._started += 1
+
+    def latest_due(self) -> bool:
+        """Readings committed and not yet in readings_latest, and time to write them."""
+        return self.latest is not None and self.latest.due()
 
     async def drain(self) -> None:
         """Wait for every store; shielded, so a stop never cuts a commit short."""

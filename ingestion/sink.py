@@ -6,13 +6,12 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass, field
-from itertools import chain
-from operator import itemgetter
 
 import psycopg
 
 from cityops.errors import SinkUnavailable, StoreRejected
 from ingestion.decode import DeadLetter, DecodedBatch, PointRef
+from ingestion.latest import KEEP_LATEST, LatestKeeper, Newest
 from ingestion.rollups import minutes_of, uses_caggs
 
 # errors that mean "the database went away or is restarting": retry, never drop or ack
@@ -73,54 +72,6 @@ def text_copy_data(rows: list[tuple[int, int, str | None, int]]) -> bytes:
     return bytes(out)
 
 
-# One row per point of a store, newest first wins; `WHERE excluded.time > l.time`: a late or
-# out-of-order batch (another worker's, a resend) never moves a point back in time. Rows go in
-# point order, so two stores (or workers) updating the same points wait for each other rather
-# than deadlock.
-_KEEP_LATEST = """INSERT INTO readings_latest AS l (point_id, time, value, text, quality)
-    SELECT p, timestamptz 'epoch' + ms * interval '1 millisecond', v, t, q
-    FROM unnest(%s::int[], %s::bigint[], %s::float8[], %s::text[], %s::int2[])
-        AS u(p, ms, v, t, q)
-    ON CONFLICT (point_id) DO UPDATE SET time = excluded.time, value = excluded.value,
-        text = excluded.text, quality = excluded.quality
-    WHERE excluded.time > l.time"""
-_BY_TIME = itemgetter(0)
-
-
-def latest_rows(batches: list[DecodedBatch]) -> list[str | None]:
-    """The newest reading of each point in these batches, as the parameters of _KEEP_LATEST.
-
-    A stable sort by time, then a dict keyed by point keeps each point's newest (the last of
-    equal times): rows mostly arrive in time order, which the sort finds in one pass. The
-    number columns go as array literals made here: psycopg's adaptation of lists cost about
-    4 us per element, more than the rest of the store per reading when flushes are small
-    (nearly one newest reading per reading); str() of a float is its shortest exact form.
-    """
-    numeric = {row[1]: row for row in sorted(
-        chain.from_iterable(b.numeric for b in batches), key=_BY_TIME)}
-    text = {row[1]: row for row in sorted(
-        chain.from_iterable(b.text for b in batches), key=_BY_TIME)}
-    points = sorted(numeric.keys() | text.keys())
-    rows = [numeric.get(p) or text[p] for p in points]
-    values = ",".join("NULL" if p not in numeric or r[2] is None else str(r[2])
-                      for p, r in zip(points, rows, strict=True))
-    return [_array(points), _array([r[0] for r in rows]), "{" + values + "}",
-            "{" + ",".join(_quoted(None if p in numeric else text[p][2]) for p in points) + "}"
-            if text else None,
-            _array([r[3] for r in rows])]
-
-
-def _array(ints: list[int]) -> str:
-    return "{" + ",".join(map(str, ints)) + "}"
-
-
-def _quoted(text: str | None) -> str:
-    """An element of a text array literal: double-quoted, backslash and quote escaped."""
-    if text is None:
-        return "NULL"
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 @dataclass
 class StoreResult:
     readings: int = 0
@@ -139,10 +90,13 @@ def late_count(batch: DecodedBatch, cutoff_ms: int) -> int:
 
 
 class Sink:
-    def __init__(self, database_url: str, keep_latest: bool = True) -> None:
+    def __init__(self, database_url: str, keep_latest: bool = True,
+                 latest: LatestKeeper | None = None) -> None:
         self.database_url = database_url
-        # maintain readings_latest (off only to measure what it costs: bench-ingest)
-        self.keep_latest = keep_latest
+        # maintain readings_latest (off only to measure what it costs: bench-ingest); the
+        # keeper is shared by a worker's sinks (ingestion/latest.py); alone, a sink writes
+        # its rows with every store
+        self.latest = (latest or LatestKeeper()) if keep_latest else None
         self.conn: psycopg.AsyncConnection | None = None
         # whether the rollups are the platform's tables (mark the minutes written) or
         # continuous aggregates; decided at the first connection, as migration 017 fixed it
@@ -193,12 +147,15 @@ class Sink:
             await self.connect()
         assert self.conn is not None
         # worked out before the transaction (usually every batch is new), again if not
-        latest = latest_rows(batches) if self.keep_latest and batches else None
+        own = Newest.of(batches) if self.latest is not None and batches else Newest()
+        rows = self.latest.take(own) if self.latest is not None else None
+        committed = False
         try:
             async with self.conn.transaction():
                 fresh = await self._claim(batches) if batches else []
-                if latest and len(fresh) < len(batches):
-                    latest = latest_rows(fresh)
+                if len(fresh) < len(batches) and own:
+                    own = Newest.of(fresh)
+                    rows = self.latest.rows(own) if rows is not None else None
                 prepare(fresh, self.marks_minutes)
                 numeric = sum(len(b.numeric) for b in fresh)
                 text = [row for b in fresh for row in b.text]
@@ -217,15 +174,19 @@ class Sink:
                             " VALUES (%s, %s, %s, %s)",
                             [(d.topic, d.payload, d.reason, d.detail) for d in dead],
                         )
-                    if latest and latest[0] != "{}" and fresh:
+                    if rows:
                         # last before the commit: the rows stay locked the least time
-                        await cur.execute(_KEEP_LATEST, latest)
+                        await cur.execute(KEEP_LATEST, rows.params())
+            committed = True
         except _TRANSIENT as err:
             await self.close()
             raise SinkUnavailable(f"database write failed: {err}") from err
         except psycopg.Error as err:
             # the transaction is rolled back; retrying the same data would fail forever
             raise StoreRejected(f"the database refused the batch: {err}") from err
+        finally:
+            if self.latest is not None:
+                self.latest.ended(own, rows, committed)
         return StoreResult(numeric + len(text), fresh, len(batches) - len(fresh))
 
     async def _claim(self, batches: list[DecodedBatch]) -> list[DecodedBatch]:

@@ -5,6 +5,7 @@ never moved back by late or out-of-order batches, from two writers at once; kept
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from datetime import UTC, datetime
 
@@ -137,3 +138,42 @@ def test_a_worker_keeps_latest_and_the_api_pages_it_by_keyset(
         bad = client.get("/v1/readings/latest", params={"after": "no such/id"}, headers=auth)
         assert bad.status_code == 422 and bad.json()["code"]
 
+
+
+def test_pending_latest_values_of_a_killed_worker_are_repaired_at_the_next_start(
+    processes: Processes, broker: BrokerFixture, database_url: str,
+) -> None:
+    """A worker writes readings_latest at most every INGEST_LATEST_EVERY_MS: its first
+    store writes, the next ones leave their rows pending; killed (-9) before writing them,
+    the next worker's start repairs them from the committed readings."""
+    gateway = unique("gw")
+    password = broker.add_gateway(gateway)
+    device = f"{gateway}-d"
+    ids = register(database_url, gateway, {device: ["a", "b"]})
+    env = processes.env | {"CITYOPS_INGEST_LATEST_EVERY_MS": "60000"}
+    worker = processes.start("ingest-slow", "ingest", env=env)
+    wait_for(lambda: "subscribed" in processes.log("ingest-slow"), what="worker subscribed")
+    sender = Gateway(broker, gateway, password)
+    now = now_ms()
+    points = list(ids.values())
+
+    def stored() -> int:
+        with psycopg.connect(database_url) as conn:
+            return conn.execute("SELECT count(*) FROM readings WHERE point_id = ANY(%s)",
+                                (points,)).fetchone()[0]
+
+    try:
+        sender.send([(device, "a", now, 1.0), (device, "b", now, 1.0)])
+        wait_for(lambda: len(latest(database_url, points)) == 2, what="the first store")
+        sender.send([(device, "a", now + 1000, 2.0), (device, "b", now + 1000, 2.0)])
+        wait_for(lambda: stored() == 4, what="the second batch committed")
+        # committed, and pending: the worker wrote readings_latest less than a minute ago
+        assert {r[1] for r in latest(database_url, points).values()} == {1.0}
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        sender.close()
+    processes.start("ingest", "ingest")
+    wait_for(lambda: {r[1] for r in latest(database_url, points).values()} == {2.0},
+             what="the killed worker's pending values repaired")
+    assert "latest values repaired" in processes.log("ingest")
