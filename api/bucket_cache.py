@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from array import array
+from bisect import bisect_left
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import orjson
 import psycopg
@@ -37,10 +40,32 @@ log = logging.getLogger(__name__)
 Key = tuple[int, int, int]  # point id, bucket seconds, period start (epoch seconds)
 
 
+@dataclass(frozen=True, slots=True)
+class Period:
+    """One closed period's buckets: their JSON items joined by commas (no brackets), each
+    item's bucket start (epoch seconds) and byte offset, so that a window starting or ending
+    inside the period takes its part without computing it (api/queries/buckets.py)."""
+
+    body: bytes
+    starts: array
+    offsets: array
+
+    def __len__(self) -> int:  # what it costs the cache's byte budget
+        return len(self.body) + 16 * len(self.starts)
+
+    def between(self, lo: float, hi: float) -> bytes:
+        """The items whose bucket starts in [lo, hi)."""
+        i, j = bisect_left(self.starts, lo), bisect_left(self.starts, hi)
+        if i >= j:
+            return b""
+        last = self.offsets[j] - 1 if j < len(self.offsets) else len(self.body)
+        return self.body[self.offsets[i]:last]
+
+
 class BucketCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self.entries: OrderedDict[Key, bytes] = OrderedDict()
+        self.entries: OrderedDict[Key, Period] = OrderedDict()
         self.bytes = 0
         self.generation = 0  # moves on every invalidation
         self.listening = asyncio.Event()
@@ -50,7 +75,7 @@ class BucketCache:
     def usable(self) -> bool:
         return self.max_bytes > 0 and self.listening.is_set()
 
-    def get(self, key: Key) -> bytes | None:
+    def get(self, key: Key) -> Period | None:
         found = self.entries.get(key) if self.usable else None
         if found is None:
             self.misses += 1
@@ -59,7 +84,7 @@ class BucketCache:
         self.hits += 1
         return found
 
-    def put(self, key: Key, body: bytes, generation: int) -> None:
+    def put(self, key: Key, body: Period, generation: int) -> None:
         """Keep `body` unless the cache was invalidated since `generation` was read."""
         if not self.usable or generation != self.generation or len(body) > self.max_bytes:
             return

@@ -176,8 +176,8 @@ async def run_scenarios(args: argparse.Namespace, port: int, headers: dict, url:
     }
     out: dict = {}
     client = LeanClient("127.0.0.1", port, headers)
-    async with AsyncConnectionPool(url, min_size=args.concurrency, max_size=10,
-                                   open=False) as pool:
+    async with AsyncConnectionPool(url, min_size=args.concurrency, max_size=10, open=False,
+                                   kwargs={"autocommit": True}) as pool:
         await pool.open(wait=True)
         for name in args.only or list(paths):
             calls = {"api": api_call(client, paths[name]),

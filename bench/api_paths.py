@@ -112,11 +112,11 @@ def tree_cpu_s(pid: int) -> float:
 def direct_call(pool: AsyncConnectionPool, scenario: str, devices: list[str], department: str,
                 window: tuple[datetime, datetime]) -> Call:
     """The route's SQL for request i, as api/queries issues it (the department check
-    included), rows fetched and dropped."""
+    included), rows fetched and dropped; buckets computed from the rollup every time (the
+    route's cache of closed periods is the API's own gain). `pool` in autocommit, as the
+    routes' connections (api/read_pool.py)."""
     async def one(conn, i: int) -> None:
-        device = devices[i % len(devices)]
-        await q.device_exists(conn, device)
-        await q.latest(conn, device)
+        await q.device_latest(conn, devices[i % len(devices)])
 
     async def buckets(conn, i: int) -> None:
         _, point_id, _ = await q.department_and_point(conn, devices[i % len(devices)], "p1")

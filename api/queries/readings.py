@@ -5,13 +5,11 @@ per point cost ~60-120 ms for 4,000 points)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-import orjson
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from api.bucket_cache import BucketCache, period_of
 from api.queries.registry import where
 from cityops.errors import NotFound
 from ingestion import rollups
@@ -55,6 +53,30 @@ async def latest(conn: AsyncConnection, device: str) -> list[dict]:
     return await latest_many(conn, [device])
 
 
+_DEVICE_LATEST = """
+SELECT d.department_id, p.name, p.unit, p.data_type, l.time, l.value, l.text, l.quality
+FROM devices d LEFT JOIN points p ON p.device_id = d.id
+    LEFT JOIN readings_latest l ON l.point_id = p.id
+WHERE d.id = %s ORDER BY p.name
+"""
+
+
+async def device_latest(conn: AsyncConnection, device: str) -> tuple[str | None, list[dict]]:
+    """(the device's department, its points' latest values as latest_many gives them) in
+    one round trip (device_exists, then latest, were two: issue #21); NotFound when the
+    device is not registered. The caller checks the department before showing the rows."""
+    cur = await conn.execute(_DEVICE_LATEST, (device,))
+    rows = await cur.fetchall()
+    if not rows:
+        raise NotFound(f"device {device!r} is not registered")
+    points = [{"device": device, "point": name, "unit": unit, "data_type": data_type,
+               "time": at, "value": text if data_type == "string" else value,
+               "quality": quality}
+              for _, name, unit, data_type, at, value, text, quality in rows
+              if name is not None]  # a device without points: one row of NULLs
+    return rows[0][0], points
+
+
 async def raw(
     conn: AsyncConnection, point_id: int, is_text: bool, start: datetime, end: datetime,
     limit: int,
@@ -74,58 +96,6 @@ async def bucketed(
     """(bucket, avg, min, max, count): the coarsest rollup that answers (1 h, 1 min) for the
     rolled-up part of the range, raw readings for the rest (ingestion/rollups.py)."""
     return await rollups.bucketed(conn, point_id, bucket_s, start, end)
-
-
-def _items(rows: list[tuple]) -> bytes:
-    """The buckets as JSON array items, without the brackets (b"" for none)."""
-    return orjson.dumps([{"time": t, "avg": a, "min": lo, "max": hi, "count": n}
-                         for t, a, lo, hi, n in rows])[1:-1]
-
-
-async def buckets_json(
-    conn: AsyncConnection, cache: BucketCache | None, point_id: int, bucket_s: int,
-    start: datetime, end: datetime,
-) -> bytes:
-    """The JSON array of the buckets of [start, end): closed periods (api/bucket_cache.py)
-    from the cache, or computed and kept there; the edges and open periods computed."""
-    period = period_of(bucket_s)
-    if cache is None or not period or not cache.usable or await rollups.caggs_of(conn):
-        return b"[" + _items(await bucketed(conn, point_id, bucket_s, start, end)) + b"]"
-    generation = cache.generation  # before anything is read
-    row = await (await conn.execute("SELECT min(bucket) FROM rollup_dirty")).fetchone()
-    closed = datetime.now(UTC).replace(second=0, microsecond=0)
-    if row and row[0] is not None:
-        closed = min(closed, row[0])
-    lo = -(-int(start.timestamp()) // period) * period
-    hi = min(int(end.timestamp()), int(closed.timestamp())) // period * period
-    if lo >= hi:
-        return b"[" + _items(await bucketed(conn, point_id, bucket_s, start, end)) + b"]"
-    parts = [_items(await bucketed(conn, point_id, bucket_s, start, _at(lo)))] \
-        if start < _at(lo) else []
-    at = lo
-    while at < hi:
-        if (body := cache.get((point_id, bucket_s, at))) is not None:
-            parts.append(body)
-            at += period
-            continue
-        upto = at + period  # the run of missing periods, read in one query
-        while upto < hi and (point_id, bucket_s, upto) not in cache.entries:
-            upto += period
-        by_period: dict[int, list[tuple]] = {}
-        for r in await bucketed(conn, point_id, bucket_s, _at(at), _at(upto)):
-            by_period.setdefault(int(r[0].timestamp()) // period * period, []).append(r)
-        for p in range(at, upto, period):
-            body = _items(by_period.get(p, []))
-            cache.put((point_id, bucket_s, p), body, generation)
-            parts.append(body)
-        at = upto
-    if _at(hi) < end:
-        parts.append(_items(await bucketed(conn, point_id, bucket_s, _at(hi), end)))
-    return b"[" + b",".join(p for p in parts if p) + b"]"
-
-
-def _at(epoch_s: int) -> datetime:
-    return datetime.fromtimestamp(epoch_s, UTC)
 
 
 async def latest_many(conn: AsyncConnection, devices: list[str]) -> list[dict]:

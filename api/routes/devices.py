@@ -11,8 +11,10 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from api.deps import AnyRole, Caller, Conn, check_department
+from api.deps import AnyRole, Caller, check_department
+from api.queries import buckets as qb
 from api.queries import readings as q
+from api.read_pool import AutocommitConn
 from api.schemas.readings import Bucket, DeviceLatest, LatestPoint, RawReading, Readings
 from api.services.export import to_csv
 from cityops.errors import InvalidInput, NotFound
@@ -65,14 +67,16 @@ def latest_points(rows: list[dict]) -> list[LatestPoint]:
 
 
 @router.get("/v1/devices/{device}/latest", response_model=DeviceLatest)
-async def device_latest(device: DeviceId, conn: Conn, caller: Caller) -> DeviceLatest:
-    check_department(caller, await q.device_exists(conn, device), f"device {device!r}")
-    return DeviceLatest(device=device, points=latest_points(await q.latest(conn, device)))
+async def device_latest(device: DeviceId, conn: AutocommitConn, caller: Caller
+                        ) -> DeviceLatest:
+    department, rows = await q.device_latest(conn, device)
+    check_department(caller, department, f"device {device!r}")
+    return DeviceLatest(device=device, points=latest_points(rows))
 
 
 def _buckets_json(head: Readings, bucket_s: int, buckets: bytes) -> Response:
     """The `Readings` shape around the buckets' JSON array (api/queries/readings.py
-    buckets_json: closed periods come encoded from the cache): a day of 1-minute buckets is
+    buckets.buckets_json: closed periods come encoded from the cache): a day of 1-minute buckets is
     1,440 of them, and building and re-validating that many models cost more CPU than the
     query (`make bench-api`)."""
     body = orjson.dumps(head.model_dump(mode="json", exclude={"buckets"})
@@ -84,7 +88,7 @@ def _buckets_json(head: Readings, bucket_s: int, buckets: bytes) -> Response:
 async def device_readings(
     request: Request,
     device: DeviceId,
-    conn: Conn,
+    conn: AutocommitConn,
     caller: Caller,
     point: Annotated[str, Query(pattern=ID_PATTERN, examples=["voltage_l1"])],
     start: Annotated[datetime | None, Query(description="ISO 8601; default end - 1 h")] = None,
@@ -97,7 +101,7 @@ async def device_readings(
     start = _utc(start) if start else end - timedelta(hours=1)
     if start >= end:
         raise InvalidInput("start must be before end")
-    department, point_id, data_type = await q.department_and_point(conn, device, point)
+    department, point_id, data_type, dirty = await qb.point_and_dirty(conn, device, point)
     check_department(caller, department, f"device {device!r}")
     if point_id is None or data_type is None:
         raise NotFound(f"device {device!r} has no point {point!r}")
@@ -116,8 +120,8 @@ async def device_readings(
             raise InvalidInput(f"more than {MAX_BUCKETS} buckets: use a larger bucket")
         if format == "json":
             cache = getattr(request.app.state, "bucket_cache", None)
-            return _buckets_json(result, bucket_s, await q.buckets_json(
-                conn, cache, point_id, bucket_s, start, end))
+            return _buckets_json(result, bucket_s, await qb.buckets_json(
+                conn, cache, point_id, bucket_s, start, end, dirty))
         rows = await q.bucketed(conn, point_id, bucket_s, start, end)
         result.bucket_s = bucket_s
         result.buckets = [Bucket(time=t, avg=a, min=lo, max=hi, count=n)

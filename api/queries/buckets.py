@@ -1,0 +1,129 @@
+"""Time buckets of one point as the JSON of /v1/devices/{device}/readings?bucket=: closed
+periods from the cache of encoded periods (api/bucket_cache.py), the rest computed.
+
+Round trips are what a cached answer costs (issue #21): the device, the point and the oldest
+dirty minute come in one query, and a closed period the window only partly covers (the
+leading hour of "the last 24 h", or the trailing one of a window that ended) is sliced out
+of its cached period when the window's edge falls on a bucket boundary, instead of being
+computed from the rollup. A day of 1-minute buckets with both edges closed is then one query
+and ~25 slices of cached bytes; an edge in the open period costs one rollup query."""
+
+from __future__ import annotations
+
+from array import array
+from datetime import UTC, datetime
+
+import orjson
+from psycopg import AsyncConnection
+
+from api.bucket_cache import BucketCache, Period, period_of
+from cityops.errors import NotFound
+from ingestion import rollups
+
+_POINT = ("SELECT d.department_id, p.id, p.data_type{dirty} FROM devices d"
+          " LEFT JOIN points p ON p.device_id = d.id AND p.name = %s WHERE d.id = %s")
+_DIRTY = ", (SELECT min(bucket) FROM rollup_dirty)"
+
+
+async def point_and_dirty(
+    conn: AsyncConnection, device: str, point: str,
+) -> tuple[str | None, int | None, str | None, datetime | None]:
+    """(department, point id, data type, oldest dirty minute or None) in one round trip;
+    NotFound when the device is not registered (as readings.department_and_point)."""
+    cagg = await rollups.caggs_of(conn)  # asked once per process: no dirty table read then
+    cur = await conn.execute(_POINT.format(dirty="" if cagg else _DIRTY), (point, device))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"device {device!r} is not registered")
+    return row[0], row[1], row[2], None if cagg else row[3]
+
+
+def encode(rows: list[tuple]) -> Period:
+    """Buckets as comma-joined JSON items with each one's start and byte offset."""
+    items = [orjson.dumps({"time": t, "avg": a, "min": lo, "max": hi, "count": n})
+             for t, a, lo, hi, n in rows]
+    offsets, at = array("q"), 0
+    for item in items:
+        offsets.append(at)
+        at += len(item) + 1
+    return Period(b",".join(items), array("q", (int(r[0].timestamp()) for r in rows)),
+                  offsets)
+
+
+def _at(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
+
+
+async def _computed(conn: AsyncConnection, point_id: int, bucket_s: int, lo: float,
+                    hi: float) -> bytes:
+    return encode(await rollups.bucketed(conn, point_id, bucket_s, _at(lo), _at(hi))).body
+
+
+def _plan(start: float, end: float, bucket_s: int, period: int, closed: float
+          ) -> list[tuple[float, float, int | None]]:
+    """The window cut at period boundaries: (from, to, the period to slice or None when the
+    piece is computed). A piece is sliced when its period is closed and its edges inside
+    the period fall on bucket boundaries (so the cached buckets are whole there too)."""
+    pieces: list[tuple[float, float, int | None]] = []
+    at = int(start // period * period)
+    while at < end:
+        lo, hi = max(start, at), min(end, at + period)
+        whole = (lo == at or lo % bucket_s == 0) and (hi == at + period or hi % bucket_s == 0)
+        key = at if whole and at + period <= closed else None
+        if key is None and pieces and pieces[-1][2] is None and pieces[-1][1] == lo:
+            pieces[-1] = (pieces[-1][0], hi, None)  # one query for adjacent computed pieces
+        else:
+            pieces.append((lo, hi, key))
+        at += period
+    return pieces
+
+
+async def buckets_json(
+    conn: AsyncConnection, cache: BucketCache | None, point_id: int, bucket_s: int,
+    start: datetime, end: datetime, dirty: datetime | None,
+) -> bytes:
+    """The JSON array of the buckets of [start, end); `dirty`: the oldest minute not yet
+    rolled up, read in the same round trip as the point (point_and_dirty)."""
+    period = period_of(bucket_s)
+    if cache is None or not period or not cache.usable or await rollups.caggs_of(conn):
+        return b"[" + await _computed(conn, point_id, bucket_s, start.timestamp(),
+                                      end.timestamp()) + b"]"
+    generation = cache.generation  # before anything is read
+    closed = datetime.now(UTC).replace(second=0, microsecond=0).timestamp()
+    if dirty is not None:
+        closed = min(closed, dirty.timestamp())
+    pieces = _plan(start.timestamp(), end.timestamp(), bucket_s, period, closed)
+    missing = [key for _, _, key in pieces if key is not None
+               and cache.get((point_id, bucket_s, key)) is None]
+    found = await _fill(conn, cache, point_id, bucket_s, period, missing, generation)
+    parts = []
+    for lo, hi, key in pieces:
+        if key is None:
+            parts.append(await _computed(conn, point_id, bucket_s, lo, hi))
+            continue
+        entry = found.get(key) or cache.entries.get((point_id, bucket_s, key))
+        parts.append(entry.between(lo, hi) if entry is not None else
+                     await _computed(conn, point_id, bucket_s, lo, hi))
+    return b"[" + b",".join(p for p in parts if p) + b"]"
+
+
+async def _fill(conn: AsyncConnection, cache: BucketCache, point_id: int, bucket_s: int,
+                period: int, missing: list[int], generation: int) -> dict[int, Period]:
+    """The missing closed periods, each run of consecutive ones read in one query, kept in
+    the cache (unless it was invalidated meanwhile) and returned."""
+    found: dict[int, Period] = {}
+    runs: list[list[int]] = []
+    for key in missing:
+        if runs and runs[-1][-1] + period == key:
+            runs[-1].append(key)
+        else:
+            runs.append([key])
+    for run in runs:
+        by_period: dict[int, list[tuple]] = {key: [] for key in run}
+        for r in await rollups.bucketed(conn, point_id, bucket_s, _at(run[0]),
+                                        _at(run[-1] + period)):
+            by_period[int(r[0].timestamp()) // period * period].append(r)
+        for key, rows in by_period.items():
+            found[key] = encode(rows)
+            cache.put((point_id, bucket_s, key), found[key], generation)
+    return found
