@@ -55,6 +55,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Rig:
     def __init__(self) -> None:
         self.settings = load_settings()
@@ -135,8 +144,16 @@ class Rig:
     def cpu_s(self) -> float:
         """The worker's user + system CPU seconds so far."""
         assert self.worker is not None
-        fields = Path(f"/proc/{self.worker.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_s(self.worker.pid)
+
+    def db_cpu_s(self) -> float:
+        """User + system CPU seconds so far of this database's backends (the worker's
+        connections, while it runs): the database's share of a reading, whatever the load."""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            pids = [r[0] for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()")]
+        return sum(process_cpu_s(pid) for pid in pids)
 
     def publisher(self) -> paho.Client:
         client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5,
@@ -164,11 +181,19 @@ class Rig:
 
 def copy_ceiling(rig: Rig, seconds: float) -> float:
     """Rows/s of binary COPY into readings, 5000 rows per transaction, bytes made beforehand."""
+    return copy_ceiling_cpu(rig, seconds)[0]
+
+
+def copy_ceiling_cpu(rig: Rig, seconds: float) -> tuple[float, float]:
+    """copy_ceiling, and the CPU microseconds its backend spent per row (what the indexes
+    cost the server, less moved by other work on the machine than the rate)."""
     t0 = int(time.time() * 1000) - 3_600_000
     chunks = [numeric_copy_data([(t0 + c * 100 + i // 1000, 1 + i % 1000, float(i), 0)
                                  for i in range(5000)]) for c in range(40)]
     rows, started = 0, time.perf_counter()
     with psycopg.connect(rig.url) as conn:
+        backend = conn.info.backend_pid
+        cpu_before = process_cpu_s(backend)
         while time.perf_counter() - started < seconds:
             for data in chunks:
                 with conn.transaction(), conn.cursor() as cur, cur.copy(
@@ -177,9 +202,10 @@ def copy_ceiling(rig: Rig, seconds: float) -> float:
                     copy.write(data)
                 rows += 5000
         elapsed = time.perf_counter() - started
+        cpu_us = (process_cpu_s(backend) - cpu_before) * 1e6 / rows
         conn.execute("TRUNCATE readings")
         conn.commit()
-    return rows / elapsed
+    return rows / elapsed, cpu_us
 
 
 def drain_rate(rig: Rig, per_message: int, readings: int) -> tuple[float, float]:
@@ -241,6 +267,8 @@ def main() -> None:
                         help="only the side-by-side costs (bench/ingest_cost.py): the time"
                         " index's on the ceiling, readings_latest's on the 50-reading drain;"
                         " merged into the results file")
+    parser.add_argument("--cost-rounds", type=int, default=4,
+                        help="ABBA rounds of each side-by-side cost (--costs-only)")
     args = parser.parse_args()
     if args.costs_only:
         return costs_only(args)
@@ -250,7 +278,7 @@ def main() -> None:
     try:
         ceiling = copy_ceiling(rig, args.ceiling_s)
         print(f"copy ceiling          {ceiling:12,.0f} readings/s")
-        by_index = ceiling_by_index(rig, args.ceiling_s, rounds=1)
+        by_index = ceiling_by_index(rig, args.ceiling_s, rounds=2)
         rig.start_worker()
         batched, batched_cpu = drain_rate(rig, 50, args.batched_readings)
         print(f"50-reading messages   {batched:12,.0f} readings/s  ({batched / ceiling:.0%}"
@@ -298,15 +326,17 @@ def costs_only(args: argparse.Namespace) -> None:
     load = os.getloadavg()
     rig = Rig()
     try:
-        results = ceiling_by_index(rig, args.ceiling_s)
+        results = ceiling_by_index(rig, args.ceiling_s, args.cost_rounds)
         print(f"copy ceiling: old B-tree {results['copy_ceiling_old_index_rps']:,} rows/s,"
               f" BRIN {results['copy_ceiling_new_index_rps']:,} rows/s"
-              f" ({results['copy_ceiling_index_gain']:+.1%}; target +20%)")
+              f" ({results['copy_ceiling_index_gain']:+.1%}; target +20%); rows per backend"
+              f" CPU-second {results['copy_cpu_index_gain']:+.1%}")
         rig.start_worker()
-        results |= latest_cost(rig, args.batched_readings)
+        results |= latest_cost(rig, args.batched_readings, args.cost_rounds)
         print(f"50-reading drain: with readings_latest {results['batched_with_latest_rps']:,}"
               f" readings/s, without {results['batched_without_latest_rps']:,}"
-              f" (cost {results['latest_cost']:.1%}; target <= 5%)")
+              f" (cost {results['latest_cost']:.1%}; target <= 5%); worker + database CPU"
+              f" per reading {results['latest_cpu_cost']:+.1%}")
     finally:
         rig.close()
     print(f"load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"

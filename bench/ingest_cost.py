@@ -1,10 +1,16 @@
 """What two choices of the write path cost, measured side by side in one `make bench-ingest`
 run (bench/ingest.py):
 
-- the latest-value table (readings_latest, kept by each store's transaction): the 50-reading
-  drain rate with it and without it (`CITYOPS_INGEST_KEEP_LATEST=false`), alternately;
+- the latest-value table (readings_latest, kept by the worker's stores, ingestion/latest.py):
+  the 50-reading drain rate with it and without it (`CITYOPS_INGEST_KEEP_LATEST=false`);
 - the time index: the COPY ceiling with TimescaleDB's default B-tree on readings (time) (the
-  old index) and with the BRIN of migration 091, alternately.
+  old index) and with the BRIN of migration 091.
+
+On a machine shared with other work a rate moves by a factor of two between samples, so both
+are measured in alternating rounds in ABBA order (A B, B A, A B...: a load that rises or falls
+through the run favours neither), reported as medians, and next to the rates the CPU each
+side spent per row (the COPY's backend; the worker and its database backends), which the
+other work on the machine moves far less.
 """
 
 from __future__ import annotations
@@ -29,46 +35,75 @@ def _use_index(rig: Rig, old: bool) -> None:
                                                 else "readings_time_idx"))
 
 
-def ceiling_by_index(rig: Rig, seconds: float, rounds: int = 2) -> dict:
-    """COPY ceiling (rows/s) with the old B-tree and with the BRIN, `rounds` times each,
-    alternately; the database keeps the BRIN (migration 091) at the end."""
-    from bench.ingest import copy_ceiling
+def abba(first: str, second: str, rounds: int) -> list[str]:
+    """A B, B A, A B...: each side equally often early and late in the run."""
+    order: list[str] = []
+    for r in range(rounds):
+        order += [first, second] if r % 2 == 0 else [second, first]
+    return order
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def ceiling_by_index(rig: Rig, seconds: float, rounds: int = 4) -> dict:
+    """COPY ceiling (rows/s) and its backend's CPU per row, with the old B-tree and with the
+    BRIN, `rounds` times each in ABBA order; the database keeps the BRIN (migration 091)."""
+    from bench.ingest import copy_ceiling_cpu
 
     rates: dict[str, list[float]] = {"old": [], "new": []}
+    cpu: dict[str, list[float]] = {"old": [], "new": []}
     try:
-        for _ in range(rounds):
-            for which in ("old", "new"):
-                _use_index(rig, which == "old")
-                rates[which].append(copy_ceiling(rig, seconds))
-                print(f"  copy ceiling, {which} time index: {rates[which][-1]:12,.0f} rows/s",
-                      flush=True)
+        for which in abba("old", "new", rounds):
+            _use_index(rig, which == "old")
+            rate, us = copy_ceiling_cpu(rig, seconds)
+            rates[which].append(rate)
+            cpu[which].append(us)
+            print(f"  copy ceiling, {which} time index: {rate:12,.0f} rows/s,"
+                  f" backend {us:.2f} us/row", flush=True)
     finally:
         _use_index(rig, False)
-    old, new = statistics.median(rates["old"]), statistics.median(rates["new"])
+    old, new = _median(rates["old"]), _median(rates["new"])
+    old_us, new_us = _median(cpu["old"]), _median(cpu["new"])
     return {"copy_ceiling_old_index_rps": round(old), "copy_ceiling_new_index_rps": round(new),
             "copy_ceiling_index_gain": round(new / old - 1, 3),
-            "copy_ceiling_by_index": rates}
+            "copy_backend_us_per_row_old_index": round(old_us, 3),
+            "copy_backend_us_per_row_new_index": round(new_us, 3),
+            # rows per backend CPU-second, new over old: the gain the load moves least
+            "copy_cpu_index_gain": round(old_us / new_us - 1, 3),
+            "copy_ceiling_by_index": rates, "copy_backend_us_by_index": cpu}
 
 
 def latest_cost(rig: Rig, readings: int, rounds: int = 2) -> dict:
-    """The 50-reading drain rate with the latest-value table kept and without, alternately,
-    each on a worker started for it."""
+    """The 50-reading drain rate, and the CPU per reading of the worker and of its database
+    backends, with readings_latest kept and without, in ABBA order, each on a worker
+    started for it."""
     from bench.ingest import drain_rate
 
     rates: dict[str, list[float]] = {"with": [], "without": []}
-    cpu: dict[str, list[float]] = {"with": [], "without": []}
-    for _ in range(rounds):
-        for which in ("with", "without"):
-            rig.stop_worker()
-            rig.start_worker({"CITYOPS_INGEST_KEEP_LATEST": str(which == "with").lower()})
-            rate, us = drain_rate(rig, 50, readings)
-            rates[which].append(rate)
-            cpu[which].append(us)
-            print(f"  50-reading drain {which} readings_latest: {rate:12,.0f} readings/s,"
-                  f" worker {us:.2f} us/reading", flush=True)
-    with_, without = statistics.median(rates["with"]), statistics.median(rates["without"])
+    worker: dict[str, list[float]] = {"with": [], "without": []}
+    db: dict[str, list[float]] = {"with": [], "without": []}
+    for which in abba("with", "without", rounds):
+        rig.stop_worker()
+        rig.start_worker({"CITYOPS_INGEST_KEEP_LATEST": str(which == "with").lower()})
+        db_before = rig.db_cpu_s()
+        rate, us = drain_rate(rig, 50, readings)
+        db_us = (rig.db_cpu_s() - db_before) * 1e6 / readings
+        rates[which].append(rate)
+        worker[which].append(us)
+        db[which].append(db_us)
+        print(f"  50-reading drain {which} readings_latest: {rate:12,.0f} readings/s,"
+              f" worker {us:.2f} us/reading, database {db_us:.2f} us/reading", flush=True)
+    with_, without = _median(rates["with"]), _median(rates["without"])
+    cpu_with = _median(worker["with"]) + _median(db["with"])
+    cpu_without = _median(worker["without"]) + _median(db["without"])
     return {"batched_with_latest_rps": round(with_), "batched_without_latest_rps": round(without),
             "latest_cost": round(1 - with_ / without, 3),
-            "worker_cpu_us_with_latest": round(statistics.median(cpu["with"]), 3),
-            "worker_cpu_us_without_latest": round(statistics.median(cpu["without"]), 3),
+            "worker_cpu_us_with_latest": round(_median(worker["with"]), 3),
+            "worker_cpu_us_without_latest": round(_median(worker["without"]), 3),
+            "db_cpu_us_with_latest": round(_median(db["with"]), 3),
+            "db_cpu_us_without_latest": round(_median(db["without"]), 3),
+            # worker + database CPU per reading, with over without: the load moves it least
+            "latest_cpu_cost": round(cpu_with / cpu_without - 1, 3),
             "latest_cost_runs": rates}
