@@ -14,6 +14,7 @@ from typing import Annotated
 import psycopg
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
 
 async def get_read_conn(request: Request) -> AsyncIterator[AsyncConnection]:
@@ -24,18 +25,24 @@ async def get_read_conn(request: Request) -> AsyncIterator[AsyncConnection]:
 ReadConn = Annotated[AsyncConnection, Depends(get_read_conn, scope="function")]
 
 
-async def get_autocommit_conn(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A main-pool connection in autocommit for the hot read routes (device latest, buckets,
+@contextlib.asynccontextmanager
+async def autocommit(pool: AsyncConnectionPool) -> AsyncIterator[AsyncConnection]:
+    """A connection of `pool` in autocommit for the hot read routes (device latest, buckets,
     latest of many): each statement is its own snapshot, and the BEGIN and COMMIT around
-    them, two of a small read's four round trips, are not sent (issue #21). Only for routes
+    them, two of a small read's four round trips, are not sent (issue #21). Only for reads
     that write nothing and need no snapshot across their statements."""
-    async with request.app.state.pool.connection() as conn:
+    async with pool.connection() as conn:
         await conn.set_autocommit(True)  # a flag on an idle connection: no round trip
         try:
             yield conn
         finally:
             with contextlib.suppress(psycopg.Error):  # a broken one is dropped by the pool
                 await conn.set_autocommit(False)
+
+
+async def get_autocommit_conn(request: Request) -> AsyncIterator[AsyncConnection]:
+    async with autocommit(request.app.state.pool) as conn:
+        yield conn
 
 
 AutocommitConn = Annotated[AsyncConnection, Depends(get_autocommit_conn, scope="function")]
