@@ -10,7 +10,9 @@ and ~25 slices of cached bytes; an edge in the open period costs one rollup quer
 
 from __future__ import annotations
 
+import re
 from array import array
+from bisect import bisect_left
 from datetime import UTC, datetime
 
 import orjson
@@ -38,16 +40,26 @@ async def point_and_dirty(
     return row[0], row[1], row[2], None if cagg else row[3]
 
 
+_ITEM = re.compile(rb'\{"time":')  # where each bucket's item begins: no strings but times
+
+
 def encode(rows: list[tuple]) -> Period:
-    """Buckets as comma-joined JSON items with each one's start and byte offset."""
-    items = [orjson.dumps({"time": t, "avg": a, "min": lo, "max": hi, "count": n})
-             for t, a, lo, hi, n in rows]
-    offsets, at = array("q"), 0
-    for item in items:
-        offsets.append(at)
-        at += len(item) + 1
-    return Period(b",".join(items), array("q", (int(r[0].timestamp()) for r in rows)),
-                  offsets)
+    """Buckets (in time order) as comma-joined JSON items with each one's start and byte
+    offset: one orjson call for them all, the offsets found by one scan of the bytes."""
+    body = orjson.dumps([{"time": t, "avg": a, "min": lo, "max": hi, "count": n}
+                         for t, a, lo, hi, n in rows])[1:-1]
+    return Period(body, array("q", [int(r[0].timestamp()) for r in rows]),
+                  array("q", [m.start() for m in _ITEM.finditer(body)]))
+
+
+def part(whole: Period, lo: int, hi: int) -> Period:
+    """The buckets of `whole` starting in [lo, hi) as a Period of their own."""
+    i, j = bisect_left(whole.starts, lo), bisect_left(whole.starts, hi)
+    if i >= j:
+        return Period(b"", array("q"), array("q"))
+    first = whole.offsets[i]
+    return Period(whole.between(lo, hi), whole.starts[i:j],
+                  array("q", [o - first for o in whole.offsets[i:j]]))
 
 
 def _at(epoch_s: float) -> datetime:
@@ -119,11 +131,9 @@ async def _fill(conn: AsyncConnection, cache: BucketCache, point_id: int, bucket
         else:
             runs.append([key])
     for run in runs:
-        by_period: dict[int, list[tuple]] = {key: [] for key in run}
-        for r in await rollups.bucketed(conn, point_id, bucket_s, _at(run[0]),
-                                        _at(run[-1] + period)):
-            by_period[int(r[0].timestamp()) // period * period].append(r)
-        for key, rows in by_period.items():
-            found[key] = encode(rows)
+        whole = encode(await rollups.bucketed(conn, point_id, bucket_s, _at(run[0]),
+                                              _at(run[-1] + period)))
+        for key in run:
+            found[key] = part(whole, key, key + period)
             cache.put((point_id, bucket_s, key), found[key], generation)
     return found
