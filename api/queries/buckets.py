@@ -10,10 +10,10 @@ and ~25 slices of cached bytes; an edge in the open period costs one rollup quer
 
 from __future__ import annotations
 
-import re
 from array import array
 from bisect import bisect_left
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 
 import orjson
 from psycopg import AsyncConnection
@@ -40,16 +40,27 @@ async def point_and_dirty(
     return row[0], row[1], row[2], None if cagg else row[3]
 
 
-_ITEM = re.compile(rb'\{"time":')  # where each bucket's item begins: no strings but times
+_ITEM_SEP = b',{"time":'  # between two items: the only strings in an item are its keys and time
+_SECOND = timedelta(seconds=1)
 
 
 def encode(rows: list[tuple]) -> Period:
     """Buckets (in time order) as comma-joined JSON items with each one's start and byte
-    offset: one orjson call for them all, the offsets found by one scan of the bytes."""
+    offset: one orjson call for them all; offsets from one split of the bytes, starts by
+    subtracting from the first (datetime.timestamp() per row, through the zone's utcoffset,
+    was 1.4 us a row: most of a day's encoding)."""
+    if not rows:
+        return Period(b"", array("q"), array("q"))
     body = orjson.dumps([{"time": t, "avg": a, "min": lo, "max": hi, "count": n}
                          for t, a, lo, hi, n in rows])[1:-1]
-    return Period(body, array("q", [int(r[0].timestamp()) for r in rows]),
-                  array("q", [m.start() for m in _ITEM.finditer(body)]))
+    pieces = body.split(_ITEM_SEP)
+    # item k + 1 starts where item k did, plus item k's length and the comma
+    lengths = [len(pieces[0]) + 1, *(len(p) + len(_ITEM_SEP) for p in pieces[1:-1])]
+    offsets = accumulate(lengths[:len(rows) - 1], initial=0)
+    first = rows[0][0]
+    base = int(first.timestamp())
+    return Period(body, array("q", [base + (r[0] - first) // _SECOND for r in rows]),
+                  array("q", offsets))
 
 
 def part(whole: Period, lo: int, hi: int) -> Period:
