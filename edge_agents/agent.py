@@ -7,9 +7,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import orjson
 
 from cityops import wire
 from cityops.errors import ConfigError
@@ -20,6 +19,7 @@ from edge_agents.driver import Driver, DriverFactory
 from edge_agents.metrics import MetricsServer
 from edge_agents.points import Reading
 from edge_agents.queue import LocalQueue
+from edge_agents.readings import ReadingBlock, encode_batch
 from edge_agents.remote_config import parse_remote_config
 from edge_agents.uplink import Uplink
 
@@ -27,30 +27,27 @@ log = logging.getLogger(__name__)
 AGENT_VERSION = "0.1.0"
 
 
-def encode_readings(readings: list[Reading]) -> bytes:
-    return orjson.dumps(
-        [
-            {"device": r.device, "point": r.point, "ts": r.ts_ms, "value": r.value,
-             "quality": r.quality.value}
-            for r in readings
-        ]
-    )
+def encode_readings(readings: Sequence[Reading]) -> bytes:
+    return encode_batch([readings])
 
 
 @dataclass
 class Recorder:
-    """Collects readings and writes them to the queue in batches."""
+    """Collects readings and writes them to the queue in batches of at most max_readings;
+    a device's poll (a ReadingBlock) is split only when it alone is larger."""
 
     queue: LocalQueue
     uplink: Uplink
     max_readings: int
     max_wait_s: float
-    pending: list[Reading] = field(default_factory=list)
+    pending: list[ReadingBlock | Sequence[Reading]] = field(default_factory=list)
+    pending_count: int = 0
     _flush_now: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def add(self, readings: list[Reading]) -> None:
-        self.pending.extend(readings)
-        if len(self.pending) >= self.max_readings:
+    def add(self, readings: ReadingBlock | Sequence[Reading]) -> None:
+        self.pending.append(readings)
+        self.pending_count += len(readings)
+        if self.pending_count >= self.max_readings:
             self._flush_now.set()
 
     async def run(self) -> None:
@@ -62,11 +59,38 @@ class Recorder:
 
     async def flush(self) -> None:
         while self.pending:
-            chunk, self.pending = (
-                self.pending[: self.max_readings], self.pending[self.max_readings :]
-            )
-            await self.queue.append(encode_readings(chunk), len(chunk))
+            chunk, count = self._next_chunk()
+            await self.queue.append(encode_batch(chunk), count)
             self.uplink.new_data.set()
+
+    def _next_chunk(self) -> tuple[list[ReadingBlock | Sequence[Reading]], int]:
+        """Whole items from the front of pending, up to max_readings together."""
+        limit, chunk, count = self.max_readings, [], 0
+        while self.pending:
+            item = self.pending[0]
+            if count + len(item) > limit:
+                if count:
+                    break  # the next batch starts with it
+                head, rest = _split(item, limit)
+                self.pending[0] = rest
+                self.pending_count -= len(head)
+                return [head], len(head)
+            chunk.append(self.pending.pop(0))
+            count += len(item)
+        self.pending_count -= count
+        return chunk, count
+
+
+def _split(item: ReadingBlock | Sequence[Reading], limit: int
+           ) -> tuple[ReadingBlock | Sequence[Reading], ReadingBlock | Sequence[Reading]]:
+    if isinstance(item, ReadingBlock):
+        parts = item.split(limit)
+        rest = ReadingBlock(item.device)
+        for part in parts[1:]:
+            for layout, ts, values, qualities in part.parts:
+                rest.add(layout, ts, values, qualities)
+        return parts[0], rest
+    return item[:limit], item[limit:]
 
 
 class Agent:
@@ -168,7 +192,7 @@ class Agent:
         self.runners.clear()
         self.factory.close()
 
-    def _on_readings(self, readings: list[Reading]) -> None:
+    def _on_readings(self, readings: ReadingBlock | list[Reading]) -> None:
         self.readings_total += len(readings)
         self.recorder.add(readings)
 

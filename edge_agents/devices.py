@@ -17,6 +17,7 @@ from cityops.errors import DeviceError, PlatformError
 from edge_agents.config import DeviceConfig
 from edge_agents.driver import Driver, OnReadings
 from edge_agents.points import Reading
+from edge_agents.readings import ReadingBlock
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,12 @@ class DeviceRunner:
         finally:
             await self.driver.close()
 
-    def _deliver(self, readings: list[Reading]) -> None:
+    def _deliver(self, readings: list[Reading] | ReadingBlock) -> None:
         if readings:
             self._mark("online", None)
             self.backoff.reset()
-            fresh = self._changed(readings)
+            # a block is stamped at the time of reading: never the previous one again
+            fresh = readings if isinstance(readings, ReadingBlock) else self._changed(readings)
             if fresh:
                 self.readings += len(fresh)
                 self.on_readings(fresh)

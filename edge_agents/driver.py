@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cityops.wire import Value
 from edge_agents.points import Method, Reading
+from edge_agents.readings import ReadingBlock
 
 if TYPE_CHECKING:
     from edge_agents.config import DeviceConfig
@@ -36,8 +37,8 @@ class Driver(Protocol):
     async def close(self) -> None:
         """Release the session; safe to call twice and after a failure."""
 
-    async def read(self) -> list[Reading]:
-        """Read every point once."""
+    async def read(self) -> list[Reading] | ReadingBlock:
+        """Read every point once (a ReadingBlock: the poll column-wise, edge_agents/readings)."""
         ...
 
     async def subscribe(self, on_readings: OnReadings) -> None:

@@ -15,7 +15,7 @@ import logging
 import math
 import struct
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from pymodbus.client import AsyncModbusTcpClient
@@ -24,6 +24,7 @@ from pymodbus.exceptions import ModbusException
 from cityops.errors import DecodeError, DeviceRejected, DeviceUnreachable
 from cityops.wire import Quality, Value
 from edge_agents.driver import OnReadings, method_values
+from edge_agents.drivers.modbus.block import BlockDecoder, ValueOf
 from edge_agents.drivers.modbus.codec import (
     ReadBlock,
     encode_value,
@@ -33,7 +34,8 @@ from edge_agents.drivers.modbus.codec import (
 )
 from edge_agents.drivers.modbus.config import ModbusEndpoint
 from edge_agents.numbers import scaler
-from edge_agents.points import Method, ModbusPoint, ModbusProfile, Reading
+from edge_agents.points import Method, ModbusPoint, ModbusProfile
+from edge_agents.readings import Layout, ReadingBlock
 
 log = logging.getLogger(__name__)
 
@@ -158,17 +160,22 @@ class ModbusDriver:
         self._alone: set[int] = set()  # points read one per request: their block was refused
         self._refused: set[str] = set()  # points the device refuses now (logged once)
         self._split_at = 0.0  # when points were last set apart
+        self._value_of = {p.name: self._decoding(p) for p in self.profile.points}
         self._plan = self._make_plan()
-        self._readers = [self._reader(p) for p in self.profile.points]
-        self._reader_of = {p.name: r for p, r in zip(self.profile.points, self._readers,
-                                                      strict=True)}
 
-    def _make_plan(self) -> list[ReadBlock]:
+    def _make_plan(self) -> list[tuple[ReadBlock, BlockDecoder, Layout]]:
         together = [i for i in range(len(self._spans)) if i not in self._alone]
         plan = plan_reads([self._spans[i] for i in together], self.max_gap)
         for block in plan:
             block.members = [(together[i], rel) for i, rel in block.members]
-        return plan + [ReadBlock(*self._spans[i], [(i, 0)]) for i in sorted(self._alone)]
+        plan += [ReadBlock(*self._spans[i], [(i, 0)]) for i in sorted(self._alone)]
+        return [self._compiled(block) for block in plan]
+
+    def _compiled(self, block: ReadBlock) -> tuple[ReadBlock, BlockDecoder, Layout]:
+        points = self.profile.points
+        decoder = BlockDecoder([(points[i], rel) for i, rel in block.members],
+                               lambda point: self._value_of[point.name])
+        return block, decoder, Layout(self.device, decoder.names)
 
     @property
     def request_count_per_poll(self) -> int:
@@ -189,15 +196,15 @@ class ModbusDriver:
     async def subscribe(self, on_readings: OnReadings) -> None:
         raise NotImplementedError("Modbus devices are polled")
 
-    async def read(self) -> list[Reading]:
+    async def read(self) -> ReadingBlock:
         """Read every point; a point whose bytes do not decode comes back with quality bad."""
         async with self.connection.exclusive():
             return await self._read_all()
 
-    async def _read_all(self) -> list[Reading]:
-        readings: list[Reading] = []
-        for block in list(self._plan):
-            readings += await self._read_block(block)
+    async def _read_all(self) -> ReadingBlock:
+        readings = ReadingBlock(self.device)
+        for compiled in list(self._plan):
+            await self._read_block(*compiled, readings)
         if self._alone and not self._refused and \
                 time.monotonic() - self._split_at > REJOIN_AFTER_S:
             # every address answers again (a firmware update): back to the fewest requests
@@ -205,8 +212,8 @@ class ModbusDriver:
             self._plan = self._make_plan()
         return readings
 
-    async def _read_block(self, block: ReadBlock) -> list[Reading]:
-        points = self.profile.points
+    async def _read_block(self, block: ReadBlock, decoder: BlockDecoder, layout: Layout,
+                          readings: ReadingBlock) -> None:
         try:
             response = await self.connection.call(
                 _READ_CALLS[block.table], self.endpoint.unit_id, block.start, count=block.count
@@ -215,29 +222,30 @@ class ModbusDriver:
             if err.context.get("exception_code") not in BLOCK_REFUSALS:
                 raise  # busy, failing: the device's trouble, not these addresses'
             if len(block.members) == 1:
-                return [self._refused_point(block.members[0][0], err)]
+                self._refused_point(block.members[0][0], err, readings)
+                return
             # which of the points does it refuse? ask for each alone, now and from now on
             self._alone.update(index for index, _ in block.members)
             self._plan, self._split_at = self._make_plan(), time.monotonic()
-            readings = []
             for index, _ in block.members:
-                readings += await self._read_block(ReadBlock(*self._spans[index], [(index, 0)]))
-            return readings
+                alone = self._compiled(ReadBlock(*self._spans[index], [(index, 0)]))
+                await self._read_block(*alone, readings)
+            return
         ts = int(time.time() * 1000)
-        if block.table in ("coil", "discrete_input"):
-            data, width = response.bits, 1
-        else:  # the block's bytes once; each point reads its own at its offset
-            data, width = registers_to_bytes(response.registers), 2
         if self._refused:
-            for index, _ in block.members:
-                if points[index].name in self._refused:
-                    self._refused.discard(points[index].name)
-                    log.info("device %s: point %s is read again", self.device,
-                             points[index].name)
-        readers = self._readers
-        return [readers[index](data, width * rel, ts) for index, rel in block.members]
+            self._read_again(block)
+        bits = block.table in ("coil", "discrete_input")
+        values, qualities = decoder.decode(response.bits if bits else response.registers)
+        readings.add(layout, ts, values, qualities)
 
-    def _refused_point(self, index: int, err: DeviceRejected) -> Reading:
+    def _read_again(self, block: ReadBlock) -> None:
+        points = self.profile.points
+        for index, _ in block.members:
+            if points[index].name in self._refused:
+                self._refused.discard(points[index].name)
+                log.info("device %s: point %s is read again", self.device, points[index].name)
+
+    def _refused_point(self, index: int, err: DeviceRejected, readings: ReadingBlock) -> None:
         """A point whose address the device refuses: bad, the rest of the device reads on."""
         point = self.profile.points[index]
         if point.name not in self._refused:
@@ -245,16 +253,17 @@ class ModbusDriver:
             table, start, count = self._spans[index]
             log.warning("device %s: point %s (%s %d, %d registers) refused: %s; reported bad",
                         self.device, point.name, table, start, count, err.detail)
-        return Reading(self.device, point.name, int(time.time() * 1000), None, Quality.BAD)
+        readings.add(Layout(self.device, [point.name]), int(time.time() * 1000), [None],
+                     [Quality.BAD])
 
     @property
     def refused_points(self) -> frozenset[str]:
         return frozenset(self._refused)
 
-    def _reader(self, point: ModbusPoint) -> Callable[[bytes | list, int, int], Reading]:
-        """The point's decoding made once: every poll decodes every point, and the generic
-        path (format strings, slices, decimal scaling) was most of the agent's CPU
-        (`make bench-agent`)."""
+    def _decoding(self, point: ModbusPoint) -> ValueOf:
+        """The point's own decoding, made once: (block data, byte offset) -> (value, quality).
+        Blocks decode their numeric points together (block.py); this serves the others and
+        read-backs."""
         device, name, address = self.device, point.name, point.address
         if address.is_bit_table:
             def raw_of(data: bytes | list, at: int) -> Value:
@@ -267,19 +276,19 @@ class ModbusDriver:
         convert = scaler(point.data_type == "float32", point.scale, point.offset)
         isfinite = math.isfinite
 
-        def read(data: bytes | list, at: int, ts: int) -> Reading:
+        def value_of(data: bytes | list, at: int) -> tuple[Value | None, Quality]:
             try:
                 raw = raw_of(data, at)
             except (DecodeError, struct.error, IndexError) as err:
                 log.warning("device %s point %s: %s", device, name, err)
-                return Reading(device, name, ts, None, Quality.BAD)
+                return None, Quality.BAD
             if not scaled:
-                return Reading(device, name, ts, raw, Quality.GOOD)
+                return raw, Quality.GOOD
             if raw.__class__ is float and not isfinite(raw):
-                return Reading(device, name, ts, None, Quality.BAD)  # NaN: no value
-            return Reading(device, name, ts, convert(raw), Quality.GOOD)
+                return None, Quality.BAD  # NaN: no value
+            return convert(raw), Quality.GOOD
 
-        return read
+        return value_of
 
     async def write(self, point_name: str, value: Value) -> Value:
         """Write one point and return the value read back from the device."""
@@ -332,8 +341,8 @@ class ModbusDriver:
         )
         data = response.bits if point.address.is_bit_table else \
             registers_to_bytes(response.registers)
-        reading = self._reader_of[point.name](data, 0, int(time.time() * 1000))
-        if reading.quality is Quality.BAD:
+        value, quality = self._value_of[point.name](data, 0)
+        if quality is Quality.BAD:
             raise DecodeError(f"read-back of {point.name} did not decode")
-        return reading.value  # type: ignore[return-value]
+        return value  # type: ignore[return-value]
 
