@@ -155,6 +155,11 @@ def test_a_pooled_connection_killed_on_the_server_is_not_handed_out(database_url
                 pid = conn.info.backend_pid
             with psycopg.connect(database_url, autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                # the signal is asynchronous: the backend has gone (and said so) once it is
+                # no longer listed
+                wait_for(lambda: admin.execute("SELECT count(*) FROM pg_stat_activity WHERE"
+                                               " pid = %s", (pid,)).fetchone() == (0,),
+                         what="the backend gone")
             async with pool.connection() as conn:  # the dead one found and replaced
                 assert (await (await conn.execute("SELECT 1")).fetchone()) == (1,)
                 assert conn.info.backend_pid != pid
