@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import pytest
 
@@ -134,6 +135,43 @@ async def test_a_late_answer_is_not_taken_for_the_next_request() -> None:
             await driver.read_point(a)
         assert await driver.read_point(b) == 222
         assert await driver.read_point(a) == 111
+
+
+async def test_a_poll_answered_late_records_nothing_wrong(caplog) -> None:
+    """Issue #21 item 6: the first block of a poll is answered after the driver's timeout.
+    That poll marks the device offline (every point bad), the late answer is never taken
+    for a later request, and every other reading is the point's own value."""
+    profile = parse_profile(PROFILE, "p")
+    expected = {"voltage": 24.8, "current": 12, "frequency": 50.03, "a": 111, "b": 222,
+                "label": "", "counter": 0}
+    async with device(profile) as (ctx, driver):
+        driver.connection.timeout_s = 0.3
+        ctx.late[(4, 0)] = 0.6  # read input registers at 0: the poll's first request
+        polls: list = []
+        config = DeviceConfig.model_validate({"id": "dev", "profile": "x",
+                                              "poll_interval_s": 0.05,
+                                              "endpoint": {"host": "127.0.0.1", "port": 1}})
+        runner = DeviceRunner(config, profile, driver, polls.append, lambda *_: None)
+        with caplog.at_level(logging.DEBUG, logger="pymodbus"):
+            task = asyncio.create_task(runner.run())
+            # until a poll well after the late answer was sent (0.6 s after the request)
+            after_ms = int((time.time() + 1.0) * 1000)
+            await await_for(lambda: _true(any(r.ts_ms > after_ms for p in polls for r in p)),
+                            what="polls after the late answer")
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        values = [_values(poll) for poll in polls]
+        assert values[0] == {name: (None, "bad") for name in expected}, "the late poll"
+        assert len(values) > 3
+        for later in values[1:]:
+            assert later == {name: (value, "good") for name, value in expected.items()}
+        # pymodbus' words for an answer it could not match, or one it skipped
+        unmatched = [r.getMessage() for r in caplog.records
+                     if "without a corresponding request" in r.getMessage()
+                     or "request ask for" in r.getMessage()]
+        assert unmatched == []
+        assert runner.failures == 1
 
 
 async def test_a_text_too_long_is_refused_before_anything_is_written() -> None:

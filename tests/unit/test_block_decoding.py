@@ -171,3 +171,14 @@ def test_float_bytes_of_the_bench_meter_survive() -> None:
             "table": "input_register", "offset": 0, "order": "CDAB"}}]}, "m")
     high, low = struct.unpack(">HH", struct.pack(">f", 24.8))
     assert _decoder(profile).decode([low, high]) == ([24.8], None)
+
+
+def test_a_float32_seen_before_decodes_the_same_and_zero_keeps_its_sign() -> None:
+    profile = parse_profile({"model": "m", "category": "power", "protocol": "modbus", "points": [
+        {"name": f"v{i}", "data_type": "float32", "address": {
+            "table": "input_register", "offset": 2 * i}} for i in range(2)]}, "m")
+    decoder = _decoder(profile)
+    words = list(struct.unpack(">4H", struct.pack(">2f", 24.8, 0.0)))
+    assert decoder.decode(words) == decoder.decode(words) == ([24.8, 0.0], None)
+    negative = list(struct.unpack(">4H", struct.pack(">2f", 24.8, -0.0)))
+    assert str(decoder.decode(negative)[0][1]) == "-0.0"

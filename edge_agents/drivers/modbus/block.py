@@ -29,6 +29,7 @@ _INT_LIMIT = {"int16": 2**15, "uint16": 2**16, "int32": 2**31, "uint32": 2**32,
               "int64": 2**63, "uint64": 2**64}
 _INT, _FLOAT, _F32, _SCALED, _EACH = range(5)
 _BAD = Quality.BAD
+FLOAT32_SEEN_MAX = 4096  # per block: a few polls' worth of distinct float32 values
 
 
 def _getter(indices: list[int]) -> Callable[[list[int]], tuple]:
@@ -76,6 +77,7 @@ class BlockDecoder:
         self._each = [value_of(p) for p, _ in members]
         self._each_at = [rel for _, rel in members]
         self._member_names = [p.name for p, _ in members]
+        self._float32_seen: dict[float, float] = {}
         self._bits = bool(members) and members[0][0].address.is_bit_table
 
     @staticmethod
@@ -131,7 +133,7 @@ class BlockDecoder:
             elif tag is _EACH or (total := sum(run)) - total != 0:
                 self._convert(kind, run, values, bad)
             elif tag is _F32:
-                values += [shortest_float32(r) for r in run]
+                values += self._shortest(run)
             else:
                 values += run
         data = registers_to_bytes(registers) if self._slow else b""
@@ -141,6 +143,21 @@ class BlockDecoder:
                 bad.append(len(values))
             values.append(value)
         return values, self._qualities(len(values), bad)
+
+    def _shortest(self, run: tuple) -> list[float]:
+        """shortest_float32 (about 1.5 us a value: formatting and parsing back) once per
+        value seen: a value that has not changed since the last poll costs a lookup. Zero
+        keeps its sign (0.0 and -0.0 are one key)."""
+        memo = self._float32_seen
+        if len(memo) > FLOAT32_SEEN_MAX:
+            memo.clear()
+        out = []
+        for raw in run:
+            value = memo.get(raw)
+            if value is None or not raw:
+                value = memo[raw] = shortest_float32(raw)
+            out.append(value)
+        return out
 
     @staticmethod
     def _convert(kind: tuple, run: tuple, values: list, bad: list[int]) -> None:

@@ -106,26 +106,12 @@ class ModbusConnection:
 
     async def call(self, method: str, unit_id: int, *args: object, **kwargs: object) -> object:
         """Run one request under the connection's lock; translate every failure."""
-        async with self.exclusive():
-            client = await self._ensure_connected()
-            self.requests += 1
-            try:
-                # a deadline on this task, not wait_for's extra task per request
-                async with asyncio.timeout(self.timeout_s + 0.5):
-                    response = await getattr(client, method)(*args, device_id=unit_id,
-                                                             **kwargs)
-            except (TimeoutError, OSError, ModbusException) as err:
-                # the answer may still come, late: on this connection it could be taken for
-                # the next request's (pymodbus' own server stamps it with the newest
-                # transaction id), so the next request goes out on a fresh connection
-                self._drop()
-                raise DeviceUnreachable(
-                    f"{method}{_at(args)} on {self._where()} unit {unit_id} failed: {err!r}"
-                ) from err
-            except asyncio.CancelledError:
-                self._drop()  # the caller gave up (agent stopping): same late-answer risk
-                raise
-        if response.isError():
+        if self._owner is asyncio.current_task():  # a poll's or command's own requests
+            response = await self._request(method, unit_id, args, kwargs)
+        else:
+            async with self.exclusive():
+                response = await self._request(method, unit_id, args, kwargs)
+        if response.isError():  # type: ignore[attr-defined]
             code = getattr(response, "exception_code", 0)
             raise DeviceRejected(
                 f"{method}{_at(args)} on unit {unit_id}: exception {code} "
@@ -133,6 +119,26 @@ class ModbusConnection:
                 exception_code=code,
             )
         return response
+
+    async def _request(self, method: str, unit_id: int, args: tuple, kwargs: dict
+                       ) -> object:
+        client = await self._ensure_connected()
+        self.requests += 1
+        try:
+            # a deadline on this task, not wait_for's extra task per request
+            async with asyncio.timeout(self.timeout_s + 0.5):
+                return await getattr(client, method)(*args, device_id=unit_id, **kwargs)
+        except (TimeoutError, OSError, ModbusException) as err:
+            # the answer may still come, late: on this connection it could be taken for
+            # the next request's (pymodbus' own server stamps it with the newest
+            # transaction id), so the next request goes out on a fresh connection
+            self._drop()
+            raise DeviceUnreachable(
+                f"{method}{_at(args)} on {self._where()} unit {unit_id} failed: {err!r}"
+            ) from err
+        except asyncio.CancelledError:
+            self._drop()  # the caller gave up (agent stopping): same late-answer risk
+            raise
 
     def close(self) -> None:
         self._drop()
