@@ -33,7 +33,8 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import psycopg
 
-from bench.ingest_cost import ceiling_by_index, latest_cost
+from bench.ingest_cost import ceiling_by_index, latest_cost, latest_live_cost
+from bench.ingest_latest import latest_parts_cost
 from bench.ingest_live import live_max, paced_latency, payload
 from cityops import wire
 from cityops.settings import load_settings
@@ -269,6 +270,10 @@ def main() -> None:
                         " merged into the results file")
     parser.add_argument("--cost-rounds", type=int, default=4,
                         help="ABBA rounds of each side-by-side cost (--costs-only)")
+    parser.add_argument("--live-cost-rps", type=float, default=100_000,
+                        help="paced rate of the live readings_latest cost (--costs-only)")
+    parser.add_argument("--live-cost-s", type=float, default=10,
+                        help="seconds of each live readings_latest cost sample")
     args = parser.parse_args()
     if args.costs_only:
         return costs_only(args)
@@ -335,8 +340,22 @@ def costs_only(args: argparse.Namespace) -> None:
         results |= latest_cost(rig, args.batched_readings, args.cost_rounds)
         print(f"50-reading drain: with readings_latest {results['batched_with_latest_rps']:,}"
               f" readings/s, without {results['batched_without_latest_rps']:,}"
-              f" (cost {results['latest_cost']:.1%}; target <= 5%); worker + database CPU"
-              f" per reading {results['latest_cpu_cost']:+.1%}")
+              f" (cost {results['latest_cost_drain_rates']:.1%}: rates this load moves by"
+              f" more); worker + database CPU per reading {results['latest_cpu_cost']:+.1%}")
+        results |= latest_parts_cost(rig)
+        # the cost that holds under load: the drain's stores, with and without the upsert
+        # alternating store by store (bench/ingest_latest.py)
+        results["latest_cost"] = results["latest_drain_cost"]
+        print(f"readings_latest cost: {results['latest_cost']:.1%} of the drain's store CPU"
+              f" (target <= 5%); {results['latest_live_cost']:.1%} at 100,000/s live"
+              f" ({results['latest_live_cost_every_store']:.1%} when every store wrote it)")
+        results |= latest_live_cost(rig, args.live_cost_rps, args.live_cost_s)
+        runs = results["live_cpu_us_per_reading"]
+        print(f"live at {args.live_cost_rps:,.0f} readings/s, worker + database CPU per"
+              f" reading: without readings_latest {runs['without']:.2f} us, with"
+              f" {runs['with']:.2f} us ({results['latest_live_cpu_cost']:+.1%}), written by"
+              f" every store {runs['every_store']:.2f} us"
+              f" ({results['latest_live_cpu_cost_every_store']:+.1%})")
     finally:
         rig.close()
     print(f"load average before the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"

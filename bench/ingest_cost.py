@@ -99,7 +99,7 @@ def latest_cost(rig: Rig, readings: int, rounds: int = 2) -> dict:
     cpu_with = _median(worker["with"]) + _median(db["with"])
     cpu_without = _median(worker["without"]) + _median(db["without"])
     return {"batched_with_latest_rps": round(with_), "batched_without_latest_rps": round(without),
-            "latest_cost": round(1 - with_ / without, 3),
+            "latest_cost_drain_rates": round(1 - with_ / without, 3),
             "worker_cpu_us_with_latest": round(_median(worker["with"]), 3),
             "worker_cpu_us_without_latest": round(_median(worker["without"]), 3),
             "db_cpu_us_with_latest": round(_median(db["with"]), 3),
@@ -107,3 +107,64 @@ def latest_cost(rig: Rig, readings: int, rounds: int = 2) -> dict:
             # worker + database CPU per reading, with over without: the load moves it least
             "latest_cpu_cost": round(cpu_with / cpu_without - 1, 3),
             "latest_cost_runs": rates}
+
+
+LATEST_MODES = {  # what readings_latest costs live, and what writing it per store cost
+    "without": {"CITYOPS_INGEST_KEEP_LATEST": "false"},
+    "every_store": {"CITYOPS_INGEST_LATEST_EVERY_MS": "0"},
+    "with": {},  # the default: at most every INGEST_LATEST_EVERY_MS
+}
+
+
+def _paced(rig: Rig, rate_rps: float, seconds: float) -> tuple[float, float, float]:
+    """Publish 50-reading messages at `rate_rps` for `seconds` (after 2 s of warm-up);
+    readings/s committed, and the worker's and its database backends' CPU us per reading."""
+    import time
+    import uuid
+
+    from bench.ingest_live import live_publisher
+    from cityops import wire
+
+    client, templates = live_publisher(rig, str(uuid.uuid4()), 50)
+    topic, interval, seq = wire.telemetry_topic(rig.gateway), 50 / rate_rps, 0
+    started = time.perf_counter()
+    marks: list[tuple[float, float, float, float]] = []
+    while (now := time.perf_counter()) - started < seconds + 2:
+        while seq < int((now - started) / interval) + 1:
+            seq += 1
+            client.publish(topic, templates.make(seq, int(time.time() * 1000)), qos=1)
+        if not marks and now - started >= 2:
+            marks.append((now, rig.stored(), rig.cpu_s(), rig.db_cpu_s()))
+        time.sleep(0.002)
+    marks.append((time.perf_counter(), rig.stored(), rig.cpu_s(), rig.db_cpu_s()))
+    client.loop_stop()
+    client.disconnect()
+    (t0, n0, w0, d0), (t1, n1, w1, d1) = marks
+    readings = max(n1 - n0, 1)
+    return readings / (t1 - t0), (w1 - w0) * 1e6 / readings, (d1 - d0) * 1e6 / readings
+
+
+def latest_live_cost(rig: Rig, rate_rps: float, seconds: float, rounds: int = 2) -> dict:
+    """At a steady live rate (as bench-api's load), the worker + database CPU per reading
+    without readings_latest, writing it with every store (before 2026-12-03) and at most
+    every INGEST_LATEST_EVERY_MS (now); modes in rotating order, medians."""
+    names = list(LATEST_MODES)
+    order = [m for r in range(rounds) for m in (names if r % 2 == 0 else names[::-1])]
+    cpu: dict[str, list[float]] = {m: [] for m in names}
+    rates: dict[str, list[float]] = {m: [] for m in names}
+    for mode in order:
+        rig.stop_worker()
+        rig.start_worker(LATEST_MODES[mode])
+        rate, worker_us, db_us = _paced(rig, rate_rps, seconds)
+        cpu[mode].append(worker_us + db_us)
+        rates[mode].append(rate)
+        print(f"  live {rate_rps:,.0f}/s, readings_latest {mode:11}: committed {rate:9,.0f}/s,"
+              f" worker {worker_us:.2f} + database {db_us:.2f} us/reading", flush=True)
+    base = _median(cpu["without"])
+    return {"live_cost_rate_rps": rate_rps,
+            "live_cpu_us_per_reading": {m: round(_median(v), 3) for m, v in cpu.items()},
+            "live_committed_rps": {m: round(_median(v)) for m, v in rates.items()},
+            "latest_live_cpu_cost": round(_median(cpu["with"]) / base - 1, 3),
+            "latest_live_cpu_cost_every_store": round(_median(cpu["every_store"]) / base - 1,
+                                                      3),
+            "latest_live_cpu_runs": cpu}
