@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_agents.recent import RecentBatches
+
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -70,6 +72,8 @@ class LocalQueue:
         self.dropped_readings = 0
         self._page_size = 4096
         self._dropping = False
+        self._dropped_upto = 0  # the last seq a full queue dropped (set on the queue's thread)
+        self.recent = RecentBatches(min(WAL_CAP_MAX, max_bytes // 8))
 
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -114,7 +118,10 @@ class LocalQueue:
         self._db = db
 
     async def append(self, readings_json: bytes, count: int) -> int:
-        return await self._run(self._append, readings_json, count)
+        seq = await self._run(self._append, readings_json, count)
+        self.recent.forget_upto(self._dropped_upto)
+        self.recent.remember(QueuedBatch(seq, readings_json, count))
+        return seq
 
     def disk_bytes(self) -> int:
         """What the queue takes on disk: the database, its WAL and the WAL's index."""
@@ -182,6 +189,7 @@ class LocalQueue:
         self._db.execute("BEGIN")
         n = self._db.execute("DELETE FROM batches WHERE seq <= ?", (seq,)).rowcount
         self.dropped_readings += count
+        self._dropped_upto = seq
         self._db.execute(
             "INSERT INTO meta VALUES ('dropped', ?) ON CONFLICT(key) DO UPDATE SET value=?",
             (str(self.dropped_readings), str(self.dropped_readings)),
@@ -204,6 +212,9 @@ class LocalQueue:
     async def peek(
         self, after_seq: int, limit: int, upto_seq: int | None = None
     ) -> list[QueuedBatch]:
+        cached = self.recent.after(after_seq, limit, upto_seq)
+        if cached is not None:
+            return cached
         return await self._run(self._peek, after_seq, limit, upto_seq)
 
     def _peek(self, after_seq: int, limit: int, upto_seq: int | None = None) -> list[QueuedBatch]:
@@ -233,6 +244,7 @@ class LocalQueue:
 
     async def remove_ranges(self, seq_ranges: list[tuple[int, int]]) -> int:
         """Forget the batches in these inclusive seq ranges; returns how many there were."""
+        self.recent.forget(seq_ranges)
         return await self._run(self._remove_ranges, seq_ranges)
 
     def _remove_ranges(self, seq_ranges: list[tuple[int, int]]) -> int:

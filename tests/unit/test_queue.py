@@ -90,3 +90,23 @@ async def test_remove_ranges_and_get(tmp_path: Path) -> None:
     assert [b.seq for b in got] == [1, 8, 9], "only what is still queued, in seq order"
     assert got[0].readings_json == b"[0]"
     await q.close()
+
+
+async def test_the_newest_batches_read_from_memory_are_what_sqlite_holds(tmp_path: Path) -> None:
+    q = LocalQueue(tmp_path / "q.db", max_bytes=1 << 20)  # memory keeps 128 KiB of batches
+    await q.open()
+    for i in range(40):
+        await q.append(f"[{i}]".encode() + b" " * 8000, 1)
+    await q.remove_ranges([(30, 31)])
+    await q.remove([35])
+
+    def seqs(batches) -> list:
+        return [(b.seq, b.readings_json, b.count) for b in batches]
+
+    cases = [(27, 10, None), (33, 3, None), (36, 10, 38), (0, 5, None), (20, 100, 28)]
+    memory = [seqs(await q.peek(*case)) for case in cases]
+    assert q.recent.complete_from > 1, "the oldest were let go from memory"
+    on_disk = [seqs(await q._run(q._peek, *case)) for case in cases]  # SQLite itself
+    assert memory == on_disk
+    assert [s for s, _, _ in memory[0]] == [28, 29, 32, 33, 34, 36, 37, 38, 39, 40]
+    await q.close()
