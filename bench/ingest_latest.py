@@ -71,25 +71,30 @@ def store_parts(rig: Rig, flush_readings: int, stores: int, points: int) -> dict
             "write_python_us": per["latest"][1] - per["copy"][1] - newest_us}
 
 
-def cost_at(parts: dict, rate_rps: float, writes_per_s: float) -> float:
-    """The share of the store's CPU (database + worker's store work) that the upserts add at
-    `rate_rps` readings/s with `writes_per_s` upserts of `points` rows each."""
+def cost_at(parts: dict, rate_rps: float, writes_per_s: float,
+            base_us_per_reading: float | None = None) -> float:
+    """The CPU the latest values add at `rate_rps` readings/s with `writes_per_s` upserts of
+    `points` rows each, as a share of what ingesting costs without them: the worker's and the
+    database's CPU per reading measured in the drain (`base_us_per_reading`), or, without
+    it, the stores' alone (database + packing; an upper bound: no decoding, no MQTT)."""
     stores_per_s = rate_rps / parts["flush_readings"]
-    base = stores_per_s * sum(parts["store_us"])
+    base = (rate_rps * base_us_per_reading if base_us_per_reading
+            else stores_per_s * sum(parts["store_us"]))
     extra = (stores_per_s * parts["newest_us"] + min(writes_per_s, stores_per_s)
              * (parts["write_db_us"] + parts["write_python_us"]))
     return extra / base
 
 
-def latest_parts_cost(rig: Rig, stores: int = 100) -> dict:
+def latest_parts_cost(rig: Rig, base_us_per_reading: float | None = None,
+                      stores: int = 100) -> dict:
     """The parts at two flush sizes, and the cost at 100 000 readings/s live (20-ms flushes
     of 2000 readings) and in a drain (20 000-reading flushes at 200 000/s), per store and at
-    most every 250 ms."""
-    out: dict = {}
+    most every 250 ms, against `base_us_per_reading` (see cost_at)."""
+    out: dict = {"latest_cost_base_us_per_reading": base_us_per_reading}
     for name, flush, rate in (("live", 2000, 100_000), ("drain", 20_000, 200_000)):
         parts = store_parts(rig, flush, stores, 1000)
-        every_store = cost_at(parts, rate, rate / flush)
-        every_250 = cost_at(parts, rate, 4)
+        every_store = cost_at(parts, rate, rate / flush, base_us_per_reading)
+        every_250 = cost_at(parts, rate, 4, base_us_per_reading)
         out[f"latest_{name}_parts"] = {k: (round(v, 1) if isinstance(v, float) else v)
                                        for k, v in parts.items()}
         out[f"latest_{name}_cost_every_store"] = round(every_store, 3)

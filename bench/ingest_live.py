@@ -45,12 +45,12 @@ class LinePublisher:
     """mosquitto_pub -l (C, libmosquitto) fed one message per line: the paced run's
     publisher costs the shared CPU far less than a Python MQTT client would."""
 
-    def __init__(self, rig: Rig) -> None:
+    def __init__(self, port: int, gateway: str, password: str) -> None:
         self.proc = subprocess.Popen(
-            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(rig.broker.port), "-V", "mqttv5",
-             "-q", "1", "-u", rig.gateway, "-P", rig.gateway_password,
-             "-i", wire.gateway_client_id(rig.gateway), "-l",
-             "-t", wire.telemetry_topic(rig.gateway)],
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-V", "mqttv5",
+             "-q", "1", "-u", gateway, "-P", password,
+             "-i", wire.gateway_client_id(gateway), "-l",
+             "-t", wire.telemetry_topic(gateway)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             bufsize=0)
 
@@ -71,10 +71,16 @@ def live_publisher(
     rig: Rig, stream: str, per_message: int,
 ) -> tuple[LinePublisher | paho.Client, Templates]:
     """mosquitto_pub (a Python client where it is missing) and messages covering every point."""
-    client = LinePublisher(rig) if shutil.which("mosquitto_pub") else rig.publisher()
-    names = rig.point_names * 2
-    return client, Templates(stream, [names[i:i + per_message]
-                                      for i in range(0, len(rig.point_names), per_message)])
+    client = (LinePublisher(rig.broker.port, rig.gateway, rig.gateway_password)
+              if shutil.which("mosquitto_pub") else rig.publisher())
+    return client, covering(stream, rig.point_names, per_message)
+
+
+def covering(stream: str, point_names: list[tuple[str, str]], per_message: int) -> Templates:
+    """Templates of `per_message` readings that together cover every point."""
+    names = point_names * 2
+    return Templates(stream, [names[i:i + per_message]
+                              for i in range(0, len(point_names), per_message)])
 
 
 def keeps_up(rig: Rig, rate_rps: float, seconds: float) -> bool:
