@@ -174,6 +174,20 @@ async def test_a_poll_answered_late_records_nothing_wrong(caplog) -> None:
         assert runner.failures == 1
 
 
+async def test_an_answer_while_a_given_up_request_winds_down_is_dropped() -> None:
+    """The turn between pymodbus' answer future cancelled and the connection closed: bytes
+    arriving then never reach pymodbus' matching; a pending request's answer does."""
+    connection = ModbusConnection("127.0.0.1", 1, timeout_s=1.0)
+    pending: asyncio.Future = asyncio.get_running_loop().create_future()
+    client = type("Client", (), {"ctx": type("Ctx", (), {"response_future": pending})()})()
+    answer = b"\x00\x07\x00\x00\x00\x05\x01\x03\x02\x00\x6f"
+    assert connection._screen(client, False, answer) == answer
+    assert connection._screen(client, True, b"request") == b"request"
+    pending.cancel()
+    assert connection._screen(client, False, answer) == b""
+    assert connection.late_answers == 1
+
+
 async def test_a_text_too_long_is_refused_before_anything_is_written() -> None:
     profile = parse_profile(PROFILE, "p")
     label = profile.point("label")

@@ -63,6 +63,7 @@ class ModbusConnection:
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task | None = None
         self.requests = 0
+        self.late_answers = 0  # answers dropped because their request was given up
 
     @contextlib.asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:
@@ -86,7 +87,8 @@ class ModbusConnection:
             return self._client
         self._drop()
         client = AsyncModbusTcpClient(
-            self.host, port=self.port, timeout=self.timeout_s, retries=0, reconnect_delay=0
+            self.host, port=self.port, timeout=self.timeout_s, retries=0, reconnect_delay=0,
+            trace_packet=lambda sending, data: self._screen(client, sending, data),
         )
         try:
             ok = await asyncio.wait_for(client.connect(), self.timeout_s)
@@ -98,6 +100,16 @@ class ModbusConnection:
             raise DeviceUnreachable(f"cannot connect to {self._where()}")
         self._client = client
         return client
+
+    def _screen(self, client: AsyncModbusTcpClient, sending: bool, data: bytes) -> bytes:
+        """What pymodbus gets of the bytes that arrive. A request given up (cancelled, timed
+        out) leaves pymodbus' answer future done for one loop turn before the error reaches
+        call() and the connection is closed; an answer arriving in that turn is dropped here
+        (pymodbus would log "received pdu without a corresponding request")."""
+        if sending or not client.ctx.response_future.done():
+            return data
+        self.late_answers += 1
+        return b""
 
     def _drop(self) -> None:
         if self._client is not None:
