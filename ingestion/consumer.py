@@ -263,8 +263,8 @@ class IngestWorker:
             except psycopg.OperationalError as err:
                 log.debug("ingest %s: latest values not repaired yet: %s", self.client_id, err)
                 await asyncio.sleep(backoff.next_delay())
-        if moved:
-            log.info("ingest %s: %d latest values repaired from readings", self.client_id, moved)
+        log.info("ingest %s: readings_latest checked against readings, %d rows moved forward",
+                 self.client_id, moved)
 
     async def _store(
         self, conn: LeanMqttSession, sink: Sink, previous: asyncio.Task[None] | None,

@@ -164,13 +164,24 @@ class LatestKeeper:
             self.pending.merge(own)
 
 
+REPAIR_POINTS = 1000  # points per statement: its row locks are held until it ends
+
+
 async def repair(database_url: str) -> int:
     """Rows moved forward by re-reading every point's newest reading (one index probe each):
     what a worker that died held pending. Run at a worker's start, on a connection of its
-    own; never moves a row back."""
+    own, a thousand points per statement (each holds its rows' locks until it ends, and a
+    store's upsert of those points waits for them); never moves a row back."""
     import psycopg
 
+    moved, after = 0, 0
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        cur = await conn.execute("SELECT readings_latest_refresh(NULL)")
-        row = await cur.fetchone()
-    return int(row[0]) if row else 0
+        while True:
+            cur = await conn.execute(
+                "SELECT max(id), readings_latest_refresh(array_agg(id)) FROM"
+                " (SELECT id FROM points WHERE id > %s ORDER BY id LIMIT %s) p",
+                (after, REPAIR_POINTS))
+            row = await cur.fetchone()
+            if row is None or row[0] is None:
+                return moved
+            after, moved = row[0], moved + int(row[1] or 0)
