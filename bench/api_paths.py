@@ -53,6 +53,17 @@ async def open_loop(call: Call, rate: float, duration_s: float) -> dict:
     return figures(latencies, total, errors, loop.time() - t0)
 
 
+async def warm(call: Call, calls: int, concurrency: int) -> None:
+    """`calls` requests, i = 0..calls-1, `concurrency` at a time, nothing measured."""
+    queue = iter(range(calls))
+
+    async def caller() -> None:
+        for i in queue:
+            await call(i)
+
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+
+
 async def flat_out(call: Call, concurrency: int, duration_s: float) -> dict:
     """Closed loop: `concurrency` callers back to back for `duration_s`: the most requests/s
     the path answers, with the p99 it answers them at."""
