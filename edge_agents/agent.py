@@ -184,10 +184,14 @@ class Agent:
             self._device_tasks[device.id] = asyncio.create_task(runner.run(), name=device.id)
 
     async def _stop_devices(self) -> None:
-        tasks = list(self._device_tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        pending = set(self._device_tasks.values())
+        while pending:
+            # again and again: Python 3.11's wait_for (inside pymodbus) swallows a cancel that
+            # arrives with the answer, and that device would poll on; a stop of the
+            # 240-meter bench hung on it
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
         self._device_tasks.clear()
         self.runners.clear()
         self.factory.close()
