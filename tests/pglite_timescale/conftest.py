@@ -77,7 +77,7 @@ def start_pglite(tmp_path: Path) -> Iterator[Callable[[], PgliteServer]]:
 # the map's migrations (issue 16's range) need PostGIS, which PGlite does not have, and the
 # indicators' metrics views (156) read the map's event columns, and the cameras (175) extend
 # the map's facilities; the rollup code under test here does not touch their tables
-SPATIAL_MIGRATIONS = (*range(80, 85), 156, 175)
+SPATIAL_MIGRATIONS = (*range(80, 85), 156, 175, 250)  # the map's tables need PostGIS
 
 
 def without_postgis(folder: Path, skip: tuple[int, ...] = ()) -> Path:
