@@ -65,11 +65,8 @@ class ReadingBlock:
         return self.count
 
     def __iter__(self) -> Iterator[Reading]:
-        good = Quality.GOOD
-        for layout, ts, values, qualities in self.parts:
-            marks = qualities or [good] * len(values)
-            for name, value, quality in zip(layout.names, values, marks, strict=True):
-                yield Reading(layout.device, name, ts, value, quality)
+        for part in self.parts:
+            yield from _part_readings(*part)
 
     def __getitem__(self, index: int) -> Reading:
         return list(self)[index]
@@ -103,10 +100,14 @@ def _part_json(layout: Layout, ts: int, values: list, qualities: list[Quality] |
         # numbers and booleans: orjson writes them all in one call and none holds a comma
         numbers = orjson.dumps(values)[1:-1].split(b",")
         return layout.template().replace(_TS, b"%d" % ts) % tuple(numbers)
-    return readings_body(
-        Reading(layout.device, name, ts, value, quality)
-        for name, value, quality in zip(layout.names, values,
-                                        qualities or [Quality.GOOD] * len(values), strict=True))
+    return readings_body(_part_readings(layout, ts, values, qualities))
+
+
+def _part_readings(layout: Layout, ts: int, values: list,
+                   qualities: list[Quality] | None) -> Iterator[Reading]:
+    marks = qualities or [Quality.GOOD] * len(values)
+    for name, value, quality in zip(layout.names, values, marks, strict=True):
+        yield Reading(layout.device, name, ts, value, quality)
 
 
 def readings_body(readings: Iterator[Reading] | Sequence[Reading]) -> bytes:
