@@ -81,9 +81,13 @@ def ingest() -> None:
     """Run an ingest worker (start several to share the load)."""
     from cityops.settings import deployment_of
     from ingestion.consumer import IngestWorker
+    from ingestion.priority import lower_worker_priority
     from ingestion.slots import claim_slot
 
     settings = _settings()
+    # before any thread starts: they inherit it (ingestion/priority.py); a worker run inside
+    # another process (tests) leaves that process's priority alone
+    lower_worker_priority(settings.ingest_nice)
     if settings.ingest_client_id:  # a replacement for a dead host's worker (docs/ingestion.md)
         _run_async(IngestWorker(settings, settings.ingest_client_id).run())
         return

@@ -125,6 +125,9 @@ def settings(database_url: str, broker: BrokerFixture, tmp_path_factory) -> Sett
         # the suite's people have simple passwords (the password rules' own tests use the
         # defaults)
         password_min_length=8, password_min_classes=1,
+        # the suite's workers wait for ingestion while they load both cores themselves: a
+        # worker below them would only stretch those waits (test_ingest_priority sets its own)
+        ingest_nice=0,
     )
 
 
