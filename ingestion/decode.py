@@ -26,10 +26,12 @@ from cityops.errors import WireError
 
 log = logging.getLogger(__name__)
 
-_TOP_KEYS = {"stream", "seq", "readings"}
+_TOP_KEYS = ({"stream", "seq", "readings"}, {"stream", "seq", "groups"},
+             {"stream", "seq", "readings", "groups"})
+_GROUP_KEYS = {"device", "ts", "points", "values"}
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _QUALITY = {q.value: code for q, code in wire.QUALITY_CODES.items()}
-_MAX_READINGS = 10000
+_MAX_READINGS = wire.MAX_BATCH_READINGS
 _NUMBER = (int, float, bool)
 DEFAULT_MAX_PAST_S = 30 * 86400  # as long as batch keys are kept (retention: 30 days)
 DEFAULT_MAX_FUTURE_S = 300
@@ -78,23 +80,25 @@ class DecodedBatch:
 
 
 class _Envelope(BaseModel):
-    """wire.Telemetry with the readings left raw, to validate them one by one."""
+    """wire.Telemetry with the readings and groups left raw, to validate them one by one."""
 
     model_config = ConfigDict(extra="forbid")
     stream: uuid.UUID
     seq: wire.Seq
-    readings: list[Any] = Field(min_length=1, max_length=_MAX_READINGS)
+    readings: list[Any] | None = Field(None, min_length=1, max_length=_MAX_READINGS)
+    groups: list[Any] | None = Field(None, min_length=1, max_length=_MAX_READINGS)
 
 
 class _Rejects:
     """Rejected readings of one message, grouped by reason, each with what was wrong."""
 
     def __init__(self) -> None:
-        self.by_reason: dict[str, tuple[list[Any], list[str]]] = {}
+        # reason -> (rejected readings, rejected groups, problems)
+        self.by_reason: dict[str, tuple[list[Any], list[Any], list[str]]] = {}
 
-    def add(self, reason: str, raw: Any, problem: str) -> None:
-        raws, problems = self.by_reason.setdefault(reason, ([], []))
-        raws.append(raw)
+    def add(self, reason: str, raw: Any, problem: str, kind: str = "readings") -> None:
+        readings, groups, problems = self.by_reason.setdefault(reason, ([], [], []))
+        (groups if kind == "groups" else readings).append(raw)
         problems.append(problem)
 
 
@@ -164,10 +168,9 @@ class Decoder:
                     hi: int) -> tuple[DecodedBatch, list[DeadLetter]]:
         """The path that explains: every rejected reading gets a reason and a detail."""
         wire.parse_json(payload)  # duplicate keys: the whole message
-        stream, seq, readings, rejects = _validate(payload)
+        stream, seq, located, rejects = _validate(payload)
         batch = DecodedBatch(gateway, stream, seq)
-        for i, r in readings:
-            where = f"readings.{i}"
+        for where, r in located:
             if not lo <= r.ts <= hi:
                 rejects.add("out_of_window", r.model_dump(mode="json"),
                             f"{where}.ts: {r.ts} is outside [{lo}, {hi}] (now - max past,"
@@ -189,8 +192,9 @@ class Decoder:
             else:
                 number = None if r.value is None else float(r.value)
                 batch.numeric.append((r.ts, ref.point_id, number, quality))
-        dead = [self._dead(topic, _batch_bytes(stream, seq, raws), reason, "; ".join(problems))
-                for reason, (raws, problems) in rejects.by_reason.items()]
+        dead = [self._dead(topic, _batch_bytes(stream, seq, readings, groups), reason,
+                           "; ".join(problems))
+                for reason, (readings, groups, problems) in rejects.by_reason.items()]
         return batch, dead
 
     def _fast(self, gateway: str, payload: bytes, lo: int, hi: int) -> DecodedBatch | None:
@@ -208,51 +212,71 @@ class Decoder:
         """
         try:
             obj = orjson.loads(payload)
-            if type(obj) is not dict or obj.keys() != _TOP_KEYS:
+            if type(obj) is not dict or obj.keys() not in _TOP_KEYS:
                 return None
-            stream, seq, readings = obj["stream"], obj["seq"], obj["readings"]
+            stream, seq = obj["stream"], obj["seq"]
             if (type(stream) is not str or not _CANONICAL_UUID.fullmatch(stream)
-                    or type(seq) is not int or not 0 <= seq <= wire.INT64_MAX
-                    or type(readings) is not list or not 0 < len(readings) <= _MAX_READINGS):
+                    or type(seq) is not int or not 0 <= seq <= wire.INT64_MAX):
                 return None
             batch = DecodedBatch(gateway, stream, seq)
-            numeric, text, points = batch.numeric, batch.text, self._points
-            strings = 4  # the three keys and the stream
-            for r in readings:
-                # exactly device, point, ts, value (+ quality): a missing one raises KeyError
-                n = len(r) if type(r) is dict else 0
-                if n != 4 and not (n == 5 and "quality" in r):
-                    return None
-                ref = points.get((r["device"], r["point"]))
-                ts, value = r["ts"], r["value"]
-                quality = _QUALITY.get(r.get("quality", "good"))
-                if (ref is None or ref.gateway != gateway or quality is None
-                        or type(ts) is not int or not lo <= ts <= hi):
-                    return None
-                kind = type(value)
-                strings += n + 2 + (n == 5) + (kind is str)
-                if ref.is_text:
-                    if value is not None and kind not in (str, *_NUMBER):
-                        return None
-                    if kind is str and "\x00" in value:
-                        return None
-                    text.append((ts, ref.point_id, None if value is None else str(value),
-                                 quality))
-                elif value is None:
-                    numeric.append((ts, ref.point_id, None, quality))
-                elif kind in _NUMBER:
-                    # orjson refuses NaN and infinite floats, and reads integers beyond 64 bits
-                    # as floats: all finite, as the model requires (wire.WireInt)
-                    numeric.append((ts, ref.point_id, float(value), quality))
-                else:
-                    return None
+            strings = 1 + len(obj)  # the keys and the stream
+            if "readings" in obj:
+                strings += self._fast_readings(batch, obj["readings"], lo, hi)
+            if "groups" in obj:
+                strings += self._fast_groups(batch, obj["groups"], lo, hi)
             # any backslash (rare from an agent: orjson escapes only quotes, backslashes and
             # control characters) takes the validating path; `in` on one byte is a memchr
-            if b"\\" in payload or payload.count(b'"') != 2 * strings:
+            if (b"\\" in payload or payload.count(b'"') != 2 * strings
+                    or not 0 < batch.count <= _MAX_READINGS):
                 return None
             return batch
-        except (orjson.JSONDecodeError, TypeError, KeyError):  # TypeError: unhashable values
-            return None
+        except (orjson.JSONDecodeError, TypeError, KeyError, _NotFast):
+            return None  # TypeError: unhashable values; KeyError: a key missing
+
+    def _fast_readings(self, batch: DecodedBatch, readings: Any, lo: int, hi: int) -> int:
+        """The readings of a list into the batch; the strings they hold (see _fast)."""
+        if type(readings) is not list or not readings:
+            raise _NotFast
+        gateway, points, strings = batch.gateway, self._points, 0
+        for r in readings:
+            # exactly device, point, ts, value (+ quality): a missing one raises KeyError
+            n = len(r) if type(r) is dict else 0
+            if n != 4 and not (n == 5 and "quality" in r):
+                raise _NotFast
+            ref = points.get((r["device"], r["point"]))
+            ts, value = r["ts"], r["value"]
+            quality = _QUALITY.get(r.get("quality", "good"))
+            if (ref is None or ref.gateway != gateway or quality is None
+                    or type(ts) is not int or not lo <= ts <= hi):
+                raise _NotFast
+            strings += n + 2 + (n == 5) + (type(value) is str)
+            _fast_row(batch, ref, ts, value, quality)
+        return strings
+
+    def _fast_groups(self, batch: DecodedBatch, groups: Any, lo: int, hi: int) -> int:
+        """The readings of groups into the batch; the strings they hold (see _fast)."""
+        if type(groups) is not list or not groups:
+            raise _NotFast
+        gateway, points, strings = batch.gateway, self._points, 0
+        for g in groups:
+            keys = g.keys() if type(g) is dict else ()
+            if keys != _GROUP_KEYS and not (len(keys) == 5 and keys - _GROUP_KEYS == {"quality"}):
+                raise _NotFast
+            device, ts, names, values = g["device"], g["ts"], g["points"], g["values"]
+            qualities = g.get("quality")
+            if (type(device) is not str or type(ts) is not int or not lo <= ts <= hi
+                    or type(names) is not list or type(values) is not list
+                    or not names or len(values) != len(names)):
+                raise _NotFast
+            codes = _fast_qualities(qualities, len(names))
+            strings += len(keys) + 1 + len(names) + len(qualities or ())
+            for name, value, quality in zip(names, values, codes, strict=True):
+                ref = points.get((device, name))
+                if ref is None or ref.gateway != gateway or type(name) is not str:
+                    raise _NotFast
+                strings += type(value) is str
+                _fast_row(batch, ref, ts, value, quality)
+        return strings
 
     def _foreign(self, gateway: str) -> None:
         """A gateway not registered here: on a broker several deployments share,
@@ -276,41 +300,108 @@ class Decoder:
         return DeadLetter(topic, payload, reason, detail)
 
 
-def _validate(payload: bytes) -> tuple[str, int, list[tuple[int, wire.WireReading]], _Rejects]:
-    """(stream, seq, the valid readings with their index, the rejected ones); WireError when
-    the envelope itself is wrong."""
+class _NotFast(Exception):
+    """Something the fast path does not take: the validating path decides."""
+
+
+def _fast_qualities(qualities: Any, count: int) -> list[int]:
+    if qualities is None:
+        return [0] * count
+    if type(qualities) is not list or len(qualities) != count:
+        raise _NotFast
+    codes = [_QUALITY.get(q) for q in qualities]  # TypeError for an unhashable one
+    if None in codes:
+        raise _NotFast
+    return codes  # type: ignore[return-value]
+
+
+def _fast_row(batch: DecodedBatch, ref: PointRef, ts: int, value: Any, quality: int) -> None:
+    kind = type(value)
+    if ref.is_text:
+        if value is not None and kind not in (str, *_NUMBER):
+            raise _NotFast
+        if kind is str and "\x00" in value:
+            raise _NotFast
+        batch.text.append((ts, ref.point_id, None if value is None else str(value), quality))
+    elif value is None:
+        batch.numeric.append((ts, ref.point_id, None, quality))
+    elif kind in _NUMBER:
+        # orjson refuses NaN and infinite floats, and reads integers beyond 64 bits as
+        # floats: all finite, as the model requires (wire.WireInt)
+        batch.numeric.append((ts, ref.point_id, float(value), quality))
+    else:
+        raise _NotFast
+
+
+Located = list[tuple[str, wire.WireReading]]
+
+
+def _validate(payload: bytes) -> tuple[str, int, Located, _Rejects]:
+    """(stream, seq, the valid readings with where they are, the rejected ones); WireError
+    when the envelope itself is wrong. Groups come out as their readings, each in list form."""
     rejects = _Rejects()
     try:
         message = wire.Telemetry.model_validate_json(payload)
-        return str(message.stream), message.seq, list(enumerate(message.readings)), rejects
+        return (str(message.stream), message.seq,
+                _located(message.readings, message.groups), rejects)
     except PydanticValidationError as err:
-        bad = _bad_readings(err)
+        bad = _bad_items(err)
         if bad is None:
             raise wire.schema_error(err) from err
-    envelope = _Envelope.model_validate_json(payload)  # valid: only readings had errors
-    good = []
-    for i, raw in enumerate(envelope.readings):
-        if i in bad:
-            rejects.add("schema", raw, bad[i])
-        else:
-            good.append((i, wire.WireReading.model_validate(raw)))
-    return str(envelope.stream), envelope.seq, good, rejects
+    envelope = _Envelope.model_validate_json(payload)  # valid: only readings/groups had errors
+    good: dict[str, list] = {"readings": [], "groups": []}
+    for key, model in (("readings", wire.WireReading), ("groups", wire.WireGroup)):
+        for i, raw in enumerate(getattr(envelope, key) or ()):
+            if (key, i) in bad:
+                rejects.add("schema", raw, bad[(key, i)], key)
+            else:
+                good[key].append((i, model.model_validate(raw)))
+    if wire.reading_count([r for _, r in good["readings"]],
+                          [g for _, g in good["groups"]]) > _MAX_READINGS:
+        raise WireError(f"payload: more than {_MAX_READINGS} readings", reason="schema")
+    located = [(f"readings.{i}", r) for i, r in good["readings"]]
+    for i, group in good["groups"]:
+        located.extend(_group_readings(i, group))
+    return str(envelope.stream), envelope.seq, located, rejects
 
 
-def _bad_readings(err: PydanticValidationError) -> dict[int, str] | None:
-    """Index -> first problem of each invalid reading; None if anything else is invalid."""
-    bad: dict[int, str] = {}
+def _located(readings: list[wire.WireReading] | None,
+             groups: list[wire.WireGroup] | None) -> Located:
+    located = [(f"readings.{i}", r) for i, r in enumerate(readings or ())]
+    for i, group in enumerate(groups or ()):
+        located.extend(_group_readings(i, group))
+    return located
+
+
+def _group_readings(index: int, group: wire.WireGroup) -> Located:
+    """A group's readings as list-form readings (validated already: no second check)."""
+    qualities = group.quality or [wire.Quality.GOOD] * len(group.points)
+    return [(f"groups.{index}",
+             wire.WireReading.model_construct(device=group.device, point=point, ts=group.ts,
+                                              value=value, quality=quality))
+            for point, value, quality in zip(group.points, group.values, qualities, strict=True)]
+
+
+def _bad_items(err: PydanticValidationError) -> dict[tuple[str, int], str] | None:
+    """(readings|groups, index) -> first problem of each invalid reading or group; None if
+    anything else is invalid (the envelope: the whole message)."""
+    bad: dict[tuple[str, int], str] = {}
     for e in err.errors():
         loc = e["loc"]
-        if len(loc) < 2 or loc[0] != "readings" or type(loc[1]) is not int:
+        if len(loc) < 2 or loc[0] not in ("readings", "groups") or type(loc[1]) is not int:
             return None
         where = ".".join(str(p) for p in loc)
-        bad.setdefault(loc[1], f"{where}: {e['msg']}")
+        bad.setdefault((str(loc[0]), loc[1]), f"{where}: {e['msg']}")
     return bad
 
 
-def _batch_bytes(stream: str, seq: int, readings: list[Any]) -> bytes:
-    """The rejected readings as a telemetry message of their own batch key. json, not orjson:
-    a rejected reading may hold what orjson cannot write (an integer beyond 64 bits)."""
-    body = {"stream": stream, "seq": seq, "readings": readings}
+def _batch_bytes(stream: str, seq: int, readings: list[Any], groups: list[Any]) -> bytes:
+    """The rejected readings and groups as a telemetry message of their own batch key. json,
+    not orjson: a rejected reading may hold what orjson cannot write (an integer beyond 64
+    bits). A reading of a valid group rejected on its own comes as a list-form reading."""
+    body: dict[str, Any] = {"stream": stream, "seq": seq}
+    if readings:
+        body["readings"] = readings
+    if groups:
+        body["groups"] = groups
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()

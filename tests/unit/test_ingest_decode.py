@@ -74,6 +74,46 @@ CASES = [
 ]
 
 
+def group(**over):
+    return {"device": "ups-1", "ts": 1763892000123, "points": ["volts", "label"],
+            "values": [230.5, "UPS-A"]} | over
+
+
+def grouped(*groups, **over):
+    return orjson.dumps({"stream": STREAM, "seq": 7, "groups": list(groups)} | over)
+
+
+# issue #21: the grouped form takes the same paths, with the same outcome as its readings
+CASES += [
+    grouped(group()),
+    grouped(group(), group(points=["volts"], values=[None], quality=["bad"]),
+            readings=[reading()]),
+    grouped(group(quality=["uncertain", "good"], values=[1, 7])),
+    grouped(group(values=["text", "x"])),                 # dead letter: text in numeric
+    grouped(group(points=["volts", "nope"])),             # dead letter: unknown point
+    grouped(group(device="other-1", points=["volts"], values=[1])),
+    grouped(group(ts=0)),                                 # out of window: the group's readings
+    grouped(group(values=[1])),                           # dead letter: lengths differ
+    grouped(group(quality=["good"])),
+    grouped(group(quality=["good", "great"])),
+    grouped(group(quality=None)),
+    grouped(group(points=[], values=[])),
+    grouped(group(points=["volts", 1])),
+    grouped(group(points=["volts", ["x"]])),
+    grouped(group(colour=1)),
+    grouped({k: v for k, v in group().items() if k != "ts"} | {"colour": 1}),
+    grouped(group(ts=1.5e12)),
+    grouped(group(values=[float("nan"), 1])).replace(b"null", b"NaN"),
+    grouped(group(values=[1, "a\u0000b"])),
+    grouped(group(values=[1, 'say "hi"'])),
+    grouped(),
+    grouped(group(), readings=[]),
+    grouped(group(), group(ts=0), group(values=[1]), group(points=["nope", "volts"])),
+    grouped(group()).replace(b'"values"', b'"values":[1,2],"values"'),
+    grouped(group()).replace(b'"points"', b'"p\\u006fints":[],"points"'),
+]
+
+
 @pytest.mark.parametrize("payload", CASES)
 def test_fast_path_agrees_with_the_model(payload: bytes) -> None:
     fast, slow = decoder(), decoder()
@@ -87,6 +127,9 @@ def test_fast_path_takes_the_common_case() -> None:
     lo, hi = decoder().window()
     assert decoder()._fast("gw1", CASES[0], lo, hi) is not None
     assert decoder()._fast("gw1", CASES[4], lo, hi) is None
+    for payload in (grouped(group()), grouped(group(values=[None, None], quality=["bad"] * 2),
+                                              readings=[reading()])):
+        assert decoder()._fast("gw1", payload, lo, hi) is not None
 
 
 def outcome(payload: bytes) -> tuple[int, dict[str, str]]:
@@ -158,3 +201,34 @@ def test_a_detail_never_holds_nul() -> None:
     for payload in (message(reading(**{"\x00": 1})), message(reading(), **{"\x00": 1})):
         _count, dead = outcome(payload)
         assert dead and all("\x00" not in d for d in dead.values())
+
+
+def test_a_group_stores_what_its_readings_store() -> None:
+    as_list = message(reading(value=230.5), reading(point="label", value="UPS-A"),
+                      reading(value=None, quality="bad", ts=1763892000124),
+                      reading(point="label", value=3, quality="uncertain", ts=1763892000124))
+    as_groups = grouped(group(), group(ts=1763892000124, values=[None, 3],
+                                       quality=["bad", "uncertain"]))
+    for validating in (False, True):
+        listed, grouped_ = decoder(), decoder()
+        if validating:
+            listed._fast = grouped_._fast = lambda *_: None  # type: ignore[method-assign]
+        want, got = listed.decode(TOPIC, as_list), grouped_.decode(TOPIC, as_groups)
+        assert vars(got[0]) == vars(want[0]) and got[1] == want[1] == []
+        assert got[0].count == 4
+
+
+def test_a_bad_group_costs_only_itself() -> None:
+    payload = grouped(group(), group(values=[1]), group(points=["volts", "nope"]),
+                      group(ts=0, points=["volts"], values=[2]))
+    batch, dead = decoder().decode(TOPIC, payload)
+    assert batch is not None and batch.count == 3  # the first group and volts of the third
+    reasons = {d.reason: d for d in dead}
+    assert reasons["schema"].detail == "groups.1.values: 1 values for 2 points"
+    assert orjson.loads(reasons["schema"].payload) == {
+        "stream": STREAM, "seq": 7, "groups": [group(values=[1])]}
+    assert reasons["unknown_point"].detail == "ups-1/nope: unknown point"
+    assert orjson.loads(reasons["unknown_point"].payload)["readings"] == [{
+        "device": "ups-1", "point": "nope", "ts": 1763892000123, "value": "UPS-A",
+        "quality": "good"}]
+    assert reasons["out_of_window"].detail.startswith("groups.3.ts: 0 is outside")

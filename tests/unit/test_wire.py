@@ -80,3 +80,67 @@ def test_numbers_and_text_bounded_by_what_is_stored(model, raw: bytes, where: st
     with pytest.raises(WireError) as info:
         wire.decode(model, raw)
     assert info.value.context["reason"] == "schema" and where in info.value.detail
+
+
+# -- the grouped form (issue #21): one device at one time, column-wise ---------------------
+def _grouped(*groups: str, readings: str = "") -> bytes:
+    body = b'{"stream": "%s", "seq": 1' % STREAM
+    if readings:
+        body += b', "readings": [%s]' % readings.encode()
+    if groups:
+        body += b', "groups": [%s]' % ",".join(groups).encode()
+    return body + b"}"
+
+
+GROUP = '{"device": "ups-01", "ts": 5, "points": ["battery_pct", "load_pct"], "values": [87.5, 40]}'
+
+
+def test_a_group_is_its_readings() -> None:
+    message = wire.decode(wire.Telemetry, _grouped(
+        GROUP, '{"device": "ups-01", "ts": 6, "points": ["on", "name", "v"], '
+               '"values": [true, "A", null], "quality": ["good", "uncertain", "bad"]}',
+        readings='{"device": "d", "point": "p", "ts": 1, "value": 1}'))
+    first, second = message.groups
+    assert (first.points, first.values, first.quality) == (
+        ["battery_pct", "load_pct"], [87.5, 40], None)
+    assert type(first.values[1]) is int and second.values == [True, "A", None]
+    assert second.quality == [wire.Quality.GOOD, wire.Quality.UNCERTAIN, wire.Quality.BAD]
+    assert wire.reading_count(message.readings, message.groups) == 6
+    assert wire.decode(wire.Telemetry, wire.encode(message)) == message
+
+
+@pytest.mark.parametrize(("raw", "where"), [
+    (_grouped(GROUP.replace("[87.5, 40]", "[87.5]")), "groups.0.values: 1 values for 2 points"),
+    (_grouped(GROUP, GROUP.replace('"values"', '"quality": ["bad"], "values"')),
+     "groups.1.quality: 1 qualities for 2 points"),
+    (_grouped(GROUP.replace('["battery_pct", "load_pct"]', "[]").replace("[87.5, 40]", "[]")),
+     "groups.0.points"),
+    (_grouped(GROUP.replace("battery_pct", "Battery")), "groups.0.points.0"),
+    (_grouped(GROUP.replace("87.5", "NaN")), "groups.0.values.0"),
+    (_grouped(GROUP.replace("87.5", '"a\\u0000b"')), "groups.0.values.0"),
+    (_grouped(GROUP.replace("87.5", "[1]")), "groups.0.values.0"),
+    (_grouped(GROUP.replace('"values"', '"quality": ["good", "great"], "values"')),
+     "groups.0.quality.1"),
+    (_grouped(GROUP.replace('"ts": 5', '"ts": -5')), "groups.0.ts"),
+    (_grouped(GROUP.replace('"ts": 5', '"time": 5')), "groups.0.ts"),
+    (_grouped(GROUP.replace('"ts": 5', '"ts": 5, "colour": 1')), "groups.0.colour"),
+    (_grouped(), "readings or groups is required"),
+    (_grouped(GROUP).replace(b'"groups": [', b'"readings": [], "groups": ['), "readings"),
+    (_grouped(GROUP).replace(b'"groups": [' + GROUP.encode() + b"]", b'"groups": []'),
+     "groups"),
+])
+def test_a_bad_group_says_where(raw: bytes, where: str) -> None:
+    with pytest.raises(WireError) as info:
+        wire.decode(wire.Telemetry, raw)
+    assert info.value.context["reason"] == "schema" and where in info.value.detail
+
+
+def test_groups_count_towards_the_batch_limit() -> None:
+    names = ", ".join(f'"p{i}"' for i in range(5000))
+    values = ", ".join("1" for _ in range(5000))
+    group = f'{{"device": "d", "ts": 1, "points": [{names}], "values": [{values}]}}'
+    assert wire.decode(wire.Telemetry, _grouped(group, group))  # 10,000: the limit
+    with pytest.raises(WireError) as info:
+        wire.decode(wire.Telemetry, _grouped(
+            group, group, readings='{"device": "d", "point": "p", "ts": 1, "value": 1}'))
+    assert "10001 readings in one batch" in info.value.detail
