@@ -19,7 +19,7 @@ from edge_agents.driver import Driver, DriverFactory
 from edge_agents.metrics import MetricsServer
 from edge_agents.points import Reading
 from edge_agents.queue import LocalQueue
-from edge_agents.readings import ReadingBlock, encode_batch
+from edge_agents.readings import ReadingBlock, encode_batch, encode_grouped
 from edge_agents.remote_config import parse_remote_config
 from edge_agents.uplink import Uplink
 
@@ -40,6 +40,7 @@ class Recorder:
     uplink: Uplink
     max_readings: int
     max_wait_s: float
+    grouped: bool = True  # blocks as `groups` on the wire (issue #21), else all as `readings`
     pending: list[ReadingBlock | Sequence[Reading]] = field(default_factory=list)
     pending_count: int = 0
     _flush_now: asyncio.Event = field(default_factory=asyncio.Event)
@@ -60,7 +61,8 @@ class Recorder:
     async def flush(self) -> None:
         while self.pending:
             chunk, count = self._next_chunk()
-            await self.queue.append(encode_batch(chunk), count)
+            encode = encode_grouped if self.grouped else encode_batch
+            await self.queue.append(encode(chunk), count)
             self.uplink.new_data.set()
 
     def _next_chunk(self) -> tuple[list[ReadingBlock | Sequence[Reading]], int]:
@@ -102,7 +104,8 @@ class Agent:
         self.uplink = Uplink(self.config, self.queue, self.status,
                              on_message=self._on_message, on_connected=self._on_connected)
         self.recorder = Recorder(
-            self.queue, self.uplink, q.batch_max_readings, q.batch_max_wait_ms / 1000
+            self.queue, self.uplink, q.batch_max_readings, q.batch_max_wait_ms / 1000,
+            grouped=self.config.telemetry_form == "grouped",
         )
         self.factory = DriverFactory(self.config.gateway, q.path.parent)
         self.runners: dict[str, DeviceRunner] = {}

@@ -103,6 +103,9 @@ class AgentConfig(_Config):
     status_interval_s: float = Field(10.0, gt=0)
     metrics_port: int | None = Field(None, ge=0, le=65535, description="Prometheus; 0: any")
     metrics_host: str = "127.0.0.1"
+    # a device's poll goes as one group (a quarter of the bytes, issue #21); `readings` keeps
+    # the list form for an ingestion older than the grouped form (docs/wire.md)
+    telemetry_form: Literal["grouped", "readings"] = "grouped"
     # no devices here: they come from the retained cityops/v1/{gateway}/config topic
     devices: list[DeviceConfig] = []
 

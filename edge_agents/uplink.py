@@ -25,6 +25,7 @@ from cityops import wire
 from cityops.backoff import Backoff, wait_for_port
 from cityops.errors import BrokerUnavailable, WireError
 from cityops.mqtt import NO_MATCHING_SUBSCRIBERS, MqttConnection, Will, client_tls_context
+from edge_agents import readings
 from edge_agents.config import AgentConfig
 from edge_agents.queue import LocalQueue, QueuedBatch
 
@@ -33,8 +34,7 @@ log = logging.getLogger(__name__)
 
 def telemetry_payload(stream: str, batch: QueuedBatch) -> bytes:
     # readings are stored already encoded; only the key is wrapped around them
-    head = f'{{"stream":"{stream}","seq":{batch.seq},"readings":'.encode()
-    return head + batch.readings_json + b"}"
+    return readings.telemetry_payload(stream, batch.seq, batch.readings_json)
 
 
 class Uplink:

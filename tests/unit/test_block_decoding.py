@@ -22,7 +22,7 @@ from edge_agents.drivers.modbus.config import ModbusEndpoint, WordOrder
 from edge_agents.drivers.modbus.driver import ModbusConnection, ModbusDriver
 from edge_agents.points import Reading
 from edge_agents.profiles import parse_profile
-from edge_agents.readings import Layout, ReadingBlock, encode_batch
+from edge_agents.readings import Layout, ReadingBlock, encode_batch, telemetry_payload
 
 TYPES = ["int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"]
 SCALES = [(1.0, 0.0), (0.1, 0.0), (0.01, -40.0), (2.5, 273.15), (1 / 3, 0.5), (10.0, 0.0),
@@ -141,8 +141,20 @@ class _Queue:
         self.batches: list[tuple[list, int]] = []
 
     async def append(self, readings_json: bytes, count: int) -> int:
-        self.batches.append((orjson.loads(readings_json), count))
+        self.batches.append((sent_readings(readings_json), count))
         return len(self.batches)
+
+
+def sent_readings(stored: bytes) -> list[dict]:
+    """The readings of a queued batch as list-form dicts, whatever its form."""
+    payload = orjson.loads(telemetry_payload("5b0c6a3e-8f21-4c57-9d3a-2f8e1b7c4d10", 1, stored))
+    readings = payload.get("readings", [])
+    for g in payload.get("groups", []):
+        qualities = g.get("quality", ["good"] * len(g["points"]))
+        readings += [{"device": g["device"], "point": p, "ts": g["ts"], "value": v,
+                      "quality": q}
+                     for p, v, q in zip(g["points"], g["values"], qualities, strict=True)]
+    return readings
 
 
 async def test_the_recorder_keeps_polls_whole_up_to_the_batch_limit() -> None:
@@ -158,10 +170,10 @@ async def test_the_recorder_keeps_polls_whole_up_to_the_batch_limit() -> None:
     sizes = [count for _, count in queue.batches]
     assert all(len(json) == count for json, count in queue.batches)
     assert sizes == [4, 3, 4, 2], "a poll larger than a batch split, the rest kept whole"
-    sent = [(r["device"], r["point"], r["ts"]) for json, _ in queue.batches for r in json]
-    expected = [(r.device, r.point, r.ts_ms) for item in (blocks[0], [Reading(
-        "m-2", "x", 1, 1.0)], blocks[1]) for r in item]
-    assert sent == expected
+    sent = sorted((r["device"], r["point"], r["ts"]) for json, _ in queue.batches for r in json)
+    expected = sorted((r.device, r.point, r.ts_ms) for item in (blocks[0], [Reading(
+        "m-2", "x", 1, 1.0)], blocks[1]) for r in item)
+    assert sent == expected  # in a grouped batch, single readings go before the groups
 
 
 def test_float_bytes_of_the_bench_meter_survive() -> None:
