@@ -24,12 +24,12 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.params import File
 from fastapi.responses import JSONResponse, Response
-from fastapi.security.utils import get_authorization_scheme_param
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.docs import allowed_roles, api_routes
 from api.errors import error_body, platform_error
+from api.lean import authenticate
 from cityops.errors import PlatformError
 
 JSON_BODY_MAX_BYTES = 1024 * 1024
@@ -139,26 +139,13 @@ class RequestGuard:
             return None, None  # the router answers 404/405 without reading the body
         if not rule.public:  # who first: an anonymous caller learns nothing of the limits
             try:
-                await authenticate(scope, headers)
+                await authenticate(scope)  # as the route would: api/lean.py
             except PlatformError as err:  # 401, or 429 after too many failed attempts
                 return await platform_error(Request(scope), err), None
         if length is not None and length > rule.max_bytes:
             return _error(413, "too_large", f"the body is {length} bytes; {method} "
                           f"{rule.template} accepts at most {rule.max_bytes}"), None
         return None, rule
-
-
-async def authenticate(scope: Scope, headers: dict[bytes, bytes]) -> None:
-    """The route's own authentication (api.deps.get_principal), run before the body is read;
-    it leaves the principal on the request state, where the audit log finds it."""
-    from api.deps import get_principal  # api.deps imports the routes' services
-
-    request = Request(scope)
-    scheme, token = get_authorization_scheme_param(
-        headers.get(b"authorization", b"").decode("latin-1"))
-    api_key = headers.get(b"x-api-key", b"").decode("latin-1") or None
-    await get_principal(request, scope["app"].state.settings,
-                        token if scheme.lower() == "bearer" and token else None, api_key)
 
 
 def _counted(receive: Receive, rule: RouteRule, method: str) -> Receive:

@@ -12,6 +12,7 @@ from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.guard import RequestGuard
 from api.headers import SecurityHeaders
+from api.lean import LeanReads
 from api.middleware import AuditAndMetering
 from api.pool import DatabasePool
 from api.routes import (
@@ -111,6 +112,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # innermost: the hottest small GETs answered with the route's own checks, without
+    # FastAPI's per-request machinery (api/lean.py); every layer below still sees them
+    app.add_middleware(LeanReads, gets=(devices.LEAN_LATEST,))
     app.add_middleware(RequestGuard)  # body limits, auth before bodies, 405, nosniff
     app.add_middleware(AuditAndMetering)  # outermost: it audits the guard's refusals too
     app.add_middleware(SecurityHeaders)  # CSP, framing, HSTS: on every answer

@@ -1,0 +1,80 @@
+"""One device's latest answered by api/lean.py (not FastAPI's dependency solving), against
+the real database: the same answer, headers and error shape, the route's role and
+department checks, and a user's demotion or disabling applied within the identity cache's
+bound, as on every other route. API keys on this path: tests/component/test_api_keys.py."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+from fastapi.testclient import TestClient
+
+from api.identity import CACHE_TTL_S
+from api.main import create_app
+from cityops.settings import Settings
+from tests.api_kit import api_settings, bearer, ok, unique
+from tests.conftest import BrokerFixture
+from tests.helpers import wait_for
+from tests.integration.ingest_helpers import register
+
+
+def _security_headers(res) -> None:
+    assert "frame-ancestors 'none'" in res.headers["content-security-policy"]
+    assert res.headers["x-frame-options"] == "DENY"
+    assert res.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_lean_path_answers_as_the_route_did(
+    settings: Settings, broker: BrokerFixture, database_url: str,
+) -> None:
+    gateway = unique("gw")
+    device = f"{gateway}-d"
+    ids = register(database_url, gateway, {device: ["a"]})
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO readings_latest (point_id, time, value, quality)"
+                     " VALUES (%s, '2026-01-02T03:04:05.5Z', 7.25, 0)", (ids[(device, "a")],))
+    name = unique("t-lean")
+    viewer = bearer(settings, "viewer", name)
+    path = f"/v1/devices/{device}/latest"
+    with TestClient(create_app(api_settings(settings, broker))) as client:
+        res = client.get(path, headers=viewer)
+        assert ok(res) == {"device": device, "points": [
+            {"point": "a", "unit": "", "value": 7.25, "time": "2026-01-02T03:04:05.500000Z",
+             "quality": "good"}]}
+        assert res.headers["content-type"] == "application/json"
+        _security_headers(res)
+        lean = client.app.state.lean_reads
+        served = lean.served
+        anonymous = client.get(path)
+        assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthenticated"
+        assert anonymous.headers["www-authenticate"] == "Bearer"
+        _security_headers(anonymous)
+        # the first of a repeated header counts, as for FastAPI's security schemes
+        twice = client.get(path, headers=[("authorization", viewer["Authorization"]),
+                                          ("authorization", "Bearer nonsense")])
+        assert twice.status_code == 200
+        assert lean.served == served + 2
+        # a path parameter the route's pattern refuses goes on to FastAPI: its 422
+        bad = client.get("/v1/devices/Not_An_Id/latest", headers=viewer)
+        assert bad.status_code == 422 and bad.json()["code"] == "invalid_input"
+        assert lean.served == served + 2
+
+        def status() -> int:
+            return client.get(path, headers=viewer).status_code
+
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            # demoted to a role the route does not admit: refused within the cache's bound
+            conn.execute("UPDATE users SET role = 'audit_admin' WHERE username = %s", (name,))
+            changed = time.monotonic()
+            wait_for(lambda: status() == 403, timeout_s=CACHE_TTL_S + 3, interval_s=0.05,
+                     what="the demotion applied")
+            assert time.monotonic() - changed < CACHE_TTL_S + 1
+            conn.execute("UPDATE users SET role = 'viewer' WHERE username = %s", (name,))
+            wait_for(lambda: status() == 200, timeout_s=CACHE_TTL_S + 3, interval_s=0.05,
+                     what="the role given back")
+            conn.execute("UPDATE users SET disabled = true WHERE username = %s", (name,))
+            changed = time.monotonic()
+            wait_for(lambda: status() == 401, timeout_s=CACHE_TTL_S + 3, interval_s=0.05,
+                     what="the disabled login refused")
+            assert time.monotonic() - changed < CACHE_TTL_S + 1
