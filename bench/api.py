@@ -237,6 +237,9 @@ def main() -> None:
     parser.add_argument("--flat-s", type=float, default=5.0, help="seconds flat out")
     parser.add_argument("--ingest-rps", type=float, default=100_000,
                         help="readings/s ingested during the loaded half (0: idle only)")
+    parser.add_argument("--ingest-nice", type=int, default=None,
+                        help="the ingest load's nice value (worker, its database sessions, the"
+                        " publisher; default CITYOPS_INGEST_NICE, 10; 0: at the API's priority)")
     parser.add_argument("--workers", type=int, default=None,
                         help="API processes (default: the API's own, from the cores)")
     parser.add_argument("--warm-passes", type=int, default=4,
@@ -261,7 +264,9 @@ def main() -> None:
         print("idle:", flush=True)
         results["idle"] = asyncio.run(run_scenarios(args, port, headers, url, end, proc.pid))
         if args.ingest_rps:
-            load = IngestLoad(args.ingest_rps)
+            nice = settings.ingest_nice if args.ingest_nice is None else args.ingest_nice
+            results["ingest_nice"] = nice
+            load = IngestLoad(args.ingest_rps, nice)
             try:
                 load.start()
                 print(f"under ingest (target {args.ingest_rps:,.0f} readings/s):", flush=True)
@@ -271,6 +276,7 @@ def main() -> None:
                 print(f"  ingested {results['under_ingest_rps']:,} readings/s meanwhile")
             finally:
                 load.stop()
+                results["ingest_load"] = load.report
     finally:
         proc.terminate()
         proc.wait(10)

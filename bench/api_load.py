@@ -28,12 +28,17 @@ PER_MESSAGE = 50
 
 
 def publish(port: int, gateway: str, password: str, names: list[tuple[str, str]],
-            rate_rps: float, stop: Event) -> None:
+            rate_rps: float, nice: int, stop: Event) -> None:
     """The pacing loop (a child process): `rate_rps` readings/s in PER_MESSAGE-reading
-    messages through mosquitto_pub until `stop` is set."""
+    messages through mosquitto_pub until `stop` is set. It stands for the field's gateways,
+    other machines in a county: at the ingest worker's nice value (mosquitto_pub inherits
+    it), so the readers' priority over ingestion is not undone by the load's own source."""
+    import os
+
     from bench.ingest_live import LinePublisher, covering
     from cityops import wire
 
+    os.nice(nice)
     client = LinePublisher(port, gateway, password)
     templates = covering(str(uuid.uuid4()), names, PER_MESSAGE)
     topic, interval, seq = wire.telemetry_topic(gateway), PER_MESSAGE / rate_rps, 0
@@ -50,8 +55,8 @@ def publish(port: int, gateway: str, password: str, names: list[tuple[str, str]]
 
 
 class IngestLoad:
-    def __init__(self, rate_rps: float) -> None:
-        self.rate_rps = rate_rps
+    def __init__(self, rate_rps: float, nice: int = 10) -> None:
+        self.rate_rps, self.nice = rate_rps, nice
         self.rig: Rig | None = None
         self._ctx = multiprocessing.get_context("spawn")  # nothing of the bench inherited
         self._stop = self._ctx.Event()
@@ -61,12 +66,12 @@ class IngestLoad:
 
     def start(self) -> None:
         self.rig = Rig()
-        self.rig.start_worker()
+        self.rig.start_worker({"CITYOPS_INGEST_NICE": str(self.nice)})
         rig = self.rig
         self._publisher = self._ctx.Process(
             target=publish, daemon=True,
             args=(rig.broker.port, rig.gateway, rig.gateway_password, rig.point_names,
-                  self.rate_rps, self._stop))
+                  self.rate_rps, self.nice, self._stop))
         self._publisher.start()
         # settle: the first seconds fill the worker's caches and the first chunk
         deadline = time.monotonic() + 60
