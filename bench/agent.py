@@ -3,7 +3,8 @@
 1. Modbus: the real Agent (drivers, recorder, SQLite queue, uplink to a private Mosquitto,
    with mosquitto_sub standing in for ingestion) polls --devices simulated meters of 120
    points each, spread over --sims simulator processes (several unit ids per connection).
-   Reports readings/s and the CPU the agent process used (cores = CPU seconds / wall second).
+   Reports readings/s and the CPU the agent process used (cores = CPU seconds / wall second),
+   and the queued bytes per reading; --form readings sends the list form instead of groups.
 2. OPC-UA: a simulator process serves --opcua-items variables that all change every second;
    the driver subscribes (monitored items created in batches) and counts notifications over
    the window: delivered ratio = notifications / (items x seconds).
@@ -21,6 +22,7 @@ import contextlib
 import json
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -133,8 +135,9 @@ async def bench_modbus(env: Env, args: argparse.Namespace) -> dict:
                              "unit_id": n // args.sims + 1}} for n in range(args.devices)]
     config = AgentConfig.model_validate({
         "gateway": GATEWAY, "broker": {"url": env.url},
-        "queue": {"path": str(env.tmp / "modbus-queue.db"), "batch_max_readings": 1000},
-        "devices": devices})
+        "queue": {"path": str(env.tmp / "modbus-queue.db"),
+                  "batch_max_readings": args.batch_readings},
+        "telemetry_form": args.form, "devices": devices})
     profile = parse_profile(meter_profile(), "bench-meter")
     agent = Agent(LoadedAgentConfig(config=config, profiles={d.id: profile
                                                              for d in config.devices}))
@@ -150,12 +153,13 @@ async def bench_modbus(env: Env, args: argparse.Namespace) -> dict:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     rps, cores = (r1 - r0) / (t1 - t0), (c1 - c0) / (t1 - t0)
+    per_reading = _queued_bytes_per_reading(env.tmp / "modbus-queue.db")
     # the kernel's share (loopback TCP sends are most of it) beside the process's own
     system = (k1.system - k0.system) / max(c1 - c0, 1e-9)
     print(f"modbus: {args.devices} devices x 120 points ({online} online) over {args.sims} "
           f"simulators: {rps:,.0f} readings/s, agent CPU {cores:.3f} cores, {system:.0%} in "
           f"the kernel ({rps / max(cores, 1e-9):,.0f} readings per CPU second); queue "
-          f"backlog {backlog}")
+          f"backlog {backlog}; {args.form} form, {per_reading:.1f} bytes per reading")
     # the limit, in the same run against the same simulators: a bare client (bench/agent_bare.py)
     bare = await bare_modbus(ports, args.devices, args.poll_s, args.warmup_s, args.duration_s)
     ratio = rps / max(cores, 1e-9) / max(bare["bare_modbus_readings_per_cpu_s"], 1)
@@ -168,7 +172,19 @@ async def bench_modbus(env: Env, args: argparse.Namespace) -> dict:
             "modbus_readings_per_cpu_s": round(rps / max(cores, 1e-9)),
             "modbus_system_share": round(system, 3),
             "modbus_vs_bare_ratio": round(ratio, 3),
-            "modbus_devices_online": online, "modbus_queue_backlog": backlog} | bare
+            "modbus_devices_online": online, "modbus_queue_backlog": backlog,
+            "modbus_telemetry_form": args.form,
+            "modbus_batch_max_readings": args.batch_readings,
+            "modbus_bytes_per_reading": round(per_reading, 1)} | bare
+
+
+def _queued_bytes_per_reading(path: Path) -> float:
+    """What the agent queued and sent per reading (mosquitto_sub sends no receipts, so every
+    batch is still queued)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        size, count = db.execute("SELECT sum(length(readings)), sum(count) FROM batches"
+                                 ).fetchone()
+    return (size or 0) / max(count or 0, 1)
 
 
 async def bench_opcua(env: Env, args: argparse.Namespace) -> dict:
@@ -297,6 +313,10 @@ def cli() -> None:
     parser.add_argument("--drain-readings", type=int, default=1_000_000)
     parser.add_argument("--warmup-s", type=float, default=5)
     parser.add_argument("--duration-s", type=float, default=15)
+    parser.add_argument("--batch-readings", type=int, default=1000,
+                        help="the agent's queue.batch_max_readings in the Modbus run")
+    parser.add_argument("--form", choices=["grouped", "readings"], default="grouped",
+                        help="the agent's telemetry_form in the Modbus run")
     parser.add_argument("--only", nargs="+", default=["drain", "modbus", "opcua"],
                         choices=["drain", "modbus", "opcua"])
     args = parser.parse_args()

@@ -27,7 +27,7 @@ from edge_agents.drivers.modbus.driver import ModbusConnection, ModbusDriver
 from edge_agents.points import Reading
 from edge_agents.profiles import parse_profile
 from edge_agents.queue import LocalQueue
-from edge_agents.readings import ReadingBlock, encode_batch
+from edge_agents.readings import ReadingBlock, encode_batch, encode_grouped
 from edge_agents.uplink import Uplink
 
 BATCHES = 300
@@ -74,7 +74,8 @@ def decoding() -> list[ReadingBlock]:
         print(f"{name}: {timeit.timeit(fn, number=4000, timer=clock) / 4000 * 1e6:.1f} us")
     polls8 = [blocks() for _ in range(8)]
     singles = [r for poll in polls8 for r in poll]
-    for name, fn in (("batch JSON from blocks", lambda: encode_batch(polls8)),
+    for name, fn in (("batch JSON from blocks, grouped", lambda: encode_grouped(polls8)),
+                     ("batch JSON from blocks, readings", lambda: encode_batch(polls8)),
                      ("batch JSON from Readings", lambda: encode_readings(singles))):
         print(f"{name}: {timeit.timeit(fn, number=300, timer=clock) / 300 / 8 * 1e6:.1f} us")
     return polls8
@@ -127,7 +128,9 @@ async def _until(check, timeout_s: float = 60) -> None:
 def cli() -> None:
     print("CPU per 120-point poll of the bench meter:")
     polls = decoding()
-    asyncio.run(queue_and_uplink(encode_batch(polls), sum(len(p) for p in polls)))
+    for form, encode in (("grouped", encode_grouped), ("readings", encode_batch)):
+        print(f"{form} form:")
+        asyncio.run(queue_and_uplink(encode(polls), sum(len(p) for p in polls)))
 
 
 if __name__ == "__main__":

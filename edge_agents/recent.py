@@ -56,11 +56,16 @@ class RecentBatches:
         """What peek() would read, or None when memory may not hold all of it."""
         if after_seq + 1 < self.complete_from:
             return None
-        out = []
-        for seq, batch in self._batches.items():  # in seq order: appended so
+        newer = []
+        # from the newest back: the uplink asks for what follows its last batch, near the
+        # end, and the grouped form's small batches make many to walk past from the front
+        for seq in reversed(self._batches):
             if seq <= after_seq:
-                continue
+                break
+            newer.append(seq)
+        out = []
+        for seq in reversed(newer):
             if (upto_seq is not None and seq > upto_seq) or len(out) == limit:
                 break
-            out.append(batch)
+            out.append(self._batches[seq])
         return out
