@@ -35,7 +35,7 @@ import psycopg
 
 from bench.ingest_cost import ceiling_by_index, latest_cost, latest_live_cost
 from bench.ingest_latest import latest_parts_cost
-from bench.ingest_live import live_max, paced_latency, payload
+from bench.ingest_live import FORMS, form, live_max, paced_latency, payload
 from cityops import wire
 from cityops.settings import load_settings
 from infra.broker.accounts import add_gateway, ensure_service_account
@@ -256,6 +256,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60,
                         help="seconds of the paced latency / memory run (600 for the soak)")
     parser.add_argument("--ceiling-s", type=float, default=10)
+    parser.add_argument("--form", choices=FORMS, default="grouped",
+                        help="telemetry form of the published messages (grouped: the agent's)")
     parser.add_argument("--batched-readings", type=int, default=3_000_000)
     parser.add_argument("--single-readings", type=int, default=300_000)
     parser.add_argument("--paced-rps", type=float, default=0,
@@ -275,6 +277,7 @@ def main() -> None:
     parser.add_argument("--live-cost-s", type=float, default=10,
                         help="seconds of each live readings_latest cost sample")
     args = parser.parse_args()
+    form["telemetry"] = args.form
     if args.costs_only:
         return costs_only(args)
     load = os.getloadavg()
@@ -325,6 +328,7 @@ def main() -> None:
         "paced_rps": round(paced_rps), "duration_s": args.duration,
         "rss_paced_first_mb": paced["rss_first_mb"], "rss_paced_last_mb": paced["rss_last_mb"],
         "load_average_before": load, "dirty_background_bytes": writeback,
+        "telemetry_form": args.form,
     } | by_index, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(REPO)}")
 

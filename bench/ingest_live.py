@@ -22,9 +22,26 @@ if TYPE_CHECKING:
     from bench.ingest import Rig
 
 
+# the telemetry form of every message the ingest benches publish (bench/ingest.py --form):
+# by default what the agent sends, groups (issue #21); `readings` for the list form
+FORMS = ("grouped", "readings")
+form = {"telemetry": "grouped"}
+
+
 def payload(stream: str, seq: int, names: list[tuple[str, str]], ts: int) -> bytes:
-    return orjson.dumps({"stream": stream, "seq": seq, "readings": [
-        {"device": d, "point": p, "ts": ts, "value": seq * 0.5} for d, p in names]})
+    """One message of these (device, point) readings at one time, in the bench's form: as
+    groups, one per run of the same device."""
+    value = seq * 0.5
+    if form["telemetry"] == "readings":
+        return orjson.dumps({"stream": stream, "seq": seq, "readings": [
+            {"device": d, "point": p, "ts": ts, "value": value} for d, p in names]})
+    groups: list[dict] = []
+    for device, point in names:
+        if not groups or groups[-1]["device"] != device:
+            groups.append({"device": device, "ts": ts, "points": [], "values": []})
+        groups[-1]["points"].append(point)
+        groups[-1]["values"].append(value)
+    return orjson.dumps({"stream": stream, "seq": seq, "groups": groups})
 
 
 class Templates:
@@ -33,7 +50,7 @@ class Templates:
 
     def __init__(self, stream: str, groups: list[list[tuple[str, str]]]) -> None:
         self.groups = [payload(stream, 999_999_999, names, 8_888_888_888_888).replace(
-            b'"value":499999999.5', b'"value":1.5') for names in groups]
+            b"499999999.5", b"1.5") for names in groups]
 
     def make(self, seq: int, ts: int) -> bytes:
         body = self.groups[seq % len(self.groups)]
