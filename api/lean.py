@@ -131,12 +131,17 @@ class LeanReads:
         self._ready: list[_Ready] | None = None
         self.served = 0  # answers given here, not by FastAPI (tests, diagnostics)
 
+    def _prepared(self, app: FastAPI) -> list[_Ready]:
+        if self._ready is None:
+            self._ready = [_prepare(app, lean) for lean in self.gets]
+            app.state.lean_reads = self
+        return self._ready
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
-            if self._ready is None:  # built once the app is complete, on its first request
-                self._ready = [_prepare(scope["app"], lean) for lean in self.gets]
-                scope["app"].state.lean_reads = self
-            for ready in self._ready:
+        if scope["type"] == "lifespan":  # at start-up (a bad route fails it), with what it
+            self._prepared(scope["app"])  # made, out of the collector's walks (api/main.py)
+        elif scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
+            for ready in self._prepared(scope["app"]):  # at the first request without lifespan
                 match = ready.path.match(scope["path"])
                 if match is not None and all(ready.params[k].fullmatch(v)
                                              for k, v in match.groupdict().items()):
