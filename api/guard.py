@@ -91,6 +91,11 @@ class RequestGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan" and self._rules is None:
+                # at start-up, not on the first request: walking the routes makes FastAPI
+                # build ~47,000 objects it keeps, which then belong with what start-up made
+                # (api/main.py freezes those out of the garbage collector's walks)
+                self._rules = build_rules(scope["app"])
             await self.app(scope, receive, send)
             return
 

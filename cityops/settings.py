@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     api_workers: int = Field(0, ge=0, le=32)  # 0: one per core, at most 4
     # per API process: encoded answers of closed periods of buckets (api/bucket_cache.py); 0 off
     api_bucket_cache_mb: int = Field(256, ge=0, le=65536)
+    # after start-up, its objects moved out of the garbage collector's full walks (gc.freeze:
+    # docs/api.md); the suite turns it off, its processes start many apps
+    api_gc_freeze: bool = True
     jwt_secret: SecretStr = SecretStr("")
     # encrypts stored credentials of department systems (datafoundation/secrets.py)
     secret_key: SecretStr = SecretStr("")

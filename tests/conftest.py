@@ -128,6 +128,9 @@ def settings(database_url: str, broker: BrokerFixture, tmp_path_factory) -> Sett
         # the suite's workers wait for ingestion while they load both cores themselves: a
         # worker below them would only stretch those waits (test_ingest_priority sets its own)
         ingest_nice=0,
+        # a test process starts many apps: freezing each one's start-up would keep whatever
+        # earlier tests left for the collector (the API's own processes freeze: the default)
+        api_gc_freeze=False,
     )
 
 

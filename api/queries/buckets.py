@@ -148,7 +148,7 @@ async def buckets_json(
             continue
         entry = found.get(key)  # an hour without buckets is an empty (falsy) Period
         if entry is None:
-            entry = cache.entries.get((point_id, bucket_s, key))
+            entry = cache.peek((point_id, bucket_s, key))
         parts.append(entry.between(lo, hi) if entry is not None else
                      await _computed(conn, point_id, bucket_s, lo, hi))
     return b"[" + b",".join(p for p in parts if p) + b"]"

@@ -49,3 +49,28 @@ def test_plan_slices_closed_periods_on_bucket_boundaries_only() -> None:
     # adjacent computed pieces are one query
     assert _plan(day, day + 3 * HOUR, 60, HOUR, closed=day + 600) == [(day, day + 3 * HOUR,
                                                                      None)]
+
+
+def test_a_cached_period_is_held_untracked_and_read_back_equal() -> None:
+    """The cache holds plain bytes, which a full garbage collection no longer walks (with a
+    day of 1,000 points cached, each full collection stopped an API process 0.15-0.5 s)."""
+    import asyncio
+    import gc
+
+    from api.bucket_cache import BucketCache
+
+    rows = _rows([0, 1, 7, 59])
+    whole = encode(rows)
+    cache = BucketCache(1 << 20)
+    cache.listening = asyncio.Event()
+    cache.listening.set()
+    cache.put((1, 60, 0), whole, cache.generation)
+    gc.collect()
+    assert not gc.is_tracked(cache.entries[(1, 60, 0)])
+    found = cache.get((1, 60, 0))
+    assert found is not None and found.body == whole.body
+    assert list(found.starts) == list(whole.starts) and list(found.offsets) == list(whole.offsets)
+    base = whole.starts[0]
+    assert found.between(base + 60, base + 420) == whole.between(base + 60, base + 420)
+    assert part(found, base, base + 120) == part(whole, base, base + 120)
+    assert cache.bytes == len(whole)
