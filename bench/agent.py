@@ -4,12 +4,13 @@
    with mosquitto_sub standing in for ingestion) polls --devices simulated meters of 120
    points each, spread over --sims simulator processes (several unit ids per connection).
    Reports readings/s and the CPU the agent process used (cores = CPU seconds / wall second),
-   and the queued bytes per reading; --form readings sends the list form instead of groups.
+   and the queued bytes per reading; --form readings sends the list form instead of groups,
+   --form both runs the two one after the other; the bare client's figure is the limit.
 2. OPC-UA: a simulator process serves --opcua-items variables that all change every second;
    the driver subscribes (monitored items created in batches) and counts notifications over
    the window: delivered ratio = notifications / (items x seconds).
-3. Queue drain: --drain-readings readings pre-queued in 500-reading batches, drained by the
-   uplink to the broker; readings/s.
+3. Queue drain: --drain-readings readings pre-queued in 500-reading batches (groups of 100
+   points, or the list form with --form readings), drained by the uplink to the broker.
 
 Writes bench/results/agent.json. The machine is shared: figures are as measured.
 """
@@ -41,6 +42,7 @@ from edge_agents.drivers.opcua.driver import OpcUaDriver
 from edge_agents.points import Reading
 from edge_agents.profiles import parse_profile
 from edge_agents.queue import LocalQueue
+from edge_agents.readings import Layout, ReadingBlock, encode_grouped
 from edge_agents.uplink import Uplink
 from infra.broker.accounts import add_gateway, ensure_service_account
 from infra.broker.process import Broker
@@ -266,8 +268,15 @@ async def bench_drain(env: Env, args: argparse.Namespace) -> dict:
     queue = LocalQueue(env.tmp / "drain.db", max_bytes=4 << 30)
     await queue.open()
     now = int(time.time() * 1000)
-    batch = encode_readings([Reading(f"m{i % 50}", f"u{i % 120}", now + i, 230.5 + i % 7)
-                             for i in range(500)])
+    if args.form == "readings":
+        batch = encode_readings([Reading(f"m{i % 50}", f"u{i % 120}", now + i, 230.5 + i % 7)
+                                 for i in range(500)])
+    else:  # as the agent queues polls: five devices' 100 points, one group each
+        blocks = [ReadingBlock(f"m{d}") for d in range(5)]
+        for d, block in enumerate(blocks):
+            block.add(Layout(f"m{d}", [f"u{p}" for p in range(100)]), now + d,
+                      [230.5 + p % 7 for p in range(100)])
+        batch = encode_grouped(blocks)
     for _ in range(args.drain_readings // 500):
         await queue.append(batch, 500)
     config = AgentConfig.model_validate({
