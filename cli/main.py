@@ -108,9 +108,12 @@ def api(host: str | None = None, port: int | None = None) -> None:
     from api.main import create_app
 
     settings = _settings()
-    options = {"host": host or settings.api_host, "port": port or settings.api_port,
-               "log_level": settings.log_level.lower(), "access_log": False}
+    from api.http_writes import CoalescingHttpTools  # an answer's head and body in one write
     from api.tls_serve import start_redirect, tls_options
+
+    options = {"host": host or settings.api_host, "port": port or settings.api_port,
+               "log_level": settings.log_level.lower(), "access_log": False,
+               "http": CoalescingHttpTools}
 
     options |= tls_options(settings)  # HTTPS when certificates are configured
     start_redirect(settings, options["port"])
