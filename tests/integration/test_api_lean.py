@@ -5,13 +5,17 @@ bound, as on every other route. API keys on this path: tests/component/test_api_
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
 
 from api.identity import CACHE_TTL_S
 from api.main import create_app
+from api.pool import DatabasePool
+from api.read_pool import autocommit
 from cityops.settings import Settings
 from tests.api_kit import api_settings, bearer, ok, unique
 from tests.conftest import BrokerFixture
@@ -78,3 +82,20 @@ def test_the_lean_path_answers_as_the_route_did(
             wait_for(lambda: status() == 401, timeout_s=CACHE_TTL_S + 3, interval_s=0.05,
                      what="the disabled login refused")
             assert time.monotonic() - changed < CACHE_TTL_S + 1
+
+
+def test_autocommit_connections_go_back_to_the_pool_as_they_came(database_url: str) -> None:
+    async def run() -> None:
+        async with DatabasePool(database_url, min_size=1, max_size=1, open=False) as pool:
+            await pool.open(wait=True)
+            async with autocommit(pool) as conn:
+                assert conn.autocommit
+                first = conn.info.backend_pid
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                async with autocommit(pool) as conn:
+                    await conn.execute("SELECT 1/0")
+            async with pool.connection() as conn:  # the same one, in transactions again
+                assert conn.info.backend_pid == first and not conn.autocommit
+                assert await (await conn.execute("SELECT 2")).fetchone() == (2,)
+            assert pool.get_stats()["pool_available"] == 1
+    asyncio.run(run())
