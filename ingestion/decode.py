@@ -356,9 +356,12 @@ def _validate(payload: bytes) -> tuple[str, int, Located, _Rejects]:
                 rejects.add("schema", raw, bad[(key, i)], key)
             else:
                 good[key].append((i, model.model_validate(raw)))
-    if wire.reading_count([r for _, r in good["readings"]],
-                          [g for _, g in good["groups"]]) > _MAX_READINGS:
-        raise WireError(f"payload: more than {_MAX_READINGS} readings", reason="schema")
+    sent = len(envelope.readings or ()) + sum(  # the bad groups' points count too
+        len(g["points"]) for g in envelope.groups or ()
+        if type(g) is dict and type(g.get("points")) is list)
+    if sent > _MAX_READINGS:
+        raise WireError(f"payload: {sent} readings in one batch, more than {_MAX_READINGS}",
+                        reason="schema")
     located = [(f"readings.{i}", r) for i, r in good["readings"]]
     for i, group in good["groups"]:
         located.extend(_group_readings(i, group))

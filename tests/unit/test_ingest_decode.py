@@ -232,3 +232,12 @@ def test_a_bad_group_costs_only_itself() -> None:
         "device": "ups-1", "point": "nope", "ts": 1763892000123, "value": "UPS-A",
         "quality": "good"}]
     assert reasons["out_of_window"].detail.startswith("groups.3.ts: 0 is outside")
+
+
+def test_a_bad_group_does_not_hide_a_batch_over_the_limit() -> None:
+    names = [f"p{i}" for i in range(5000)]
+    big = group(points=names, values=[1] * 5000)
+    count, dead = outcome(grouped(big, big, group(values=[1])))  # 10,002, the last one bad
+    assert count == -1 and "10002 readings in one batch" in dead["schema"]
+    count, dead = outcome(grouped(big, group(values=[1])))
+    assert count == 0 and list(dead) == ["schema", "unknown_point"]  # p0... not registered
