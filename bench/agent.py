@@ -36,7 +36,7 @@ from asyncua import ua
 
 from bench.agent_bare import bare_modbus
 from edge_agents.agent import Agent, encode_readings
-from edge_agents.config import AgentConfig, LoadedAgentConfig
+from edge_agents.config import AgentConfig, LoadedAgentConfig, QueueConfig
 from edge_agents.drivers.opcua.config import OpcUaEndpoint
 from edge_agents.drivers.opcua.driver import OpcUaDriver
 from edge_agents.points import Reading
@@ -337,11 +337,11 @@ def cli() -> None:
     parser.add_argument("--drain-readings", type=int, default=1_000_000)
     parser.add_argument("--warmup-s", type=float, default=5)
     parser.add_argument("--duration-s", type=float, default=15)
-    # 5000 grouped readings of the meter are about 65 kB, less than the 1000 readings of the
-    # list form this bench used before (81 kB): batches of the same bytes, five times the
-    # readings, the per-batch costs (queue thread hop, SQLite commit, publish, PUBACK)
-    # spread over them; --batch-readings 1000 for the figures before (docs/ingestion.md)
-    parser.add_argument("--batch-readings", type=int, default=5000,
+    # the agent's own default (edge_agents/config.py: 5000 grouped readings, ~65 kB, fewer
+    # bytes than the 1000 list-form readings this bench used before); --batch-readings 1000
+    # for the figures before (docs/ingestion.md)
+    parser.add_argument("--batch-readings", type=int,
+                        default=QueueConfig.model_fields["batch_max_readings"].default,
                         help="the agent's queue.batch_max_readings in the Modbus run")
     parser.add_argument("--form", choices=["grouped", "readings", "both"], default="grouped",
                         help="the agent's telemetry_form in the Modbus run; both: one after"

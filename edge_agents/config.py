@@ -55,7 +55,11 @@ class QueueConfig(_Config):
     max_bytes: int = Field(1 << 30, ge=1 << 18,
                            description="on-disk limit of the queue's files (database and WAL)")
     when_full: Literal["drop_oldest"] = "drop_oldest"
-    batch_max_readings: int = Field(500, ge=1, le=10000)
+    # 5,000 grouped readings of a meter poll are ~65 kB (13 bytes each, docs/wire.md): the
+    # per-batch costs (queue hop, SQLite commit, publish, PUBACK, receipt) spread over five
+    # times the readings of the 1,000 list-form ones of the same bytes; a quiet gateway's
+    # batches are closed by batch_max_wait_ms long before (issue #21, docs/ingestion.md)
+    batch_max_readings: int = Field(5000, ge=1, le=10000)
     batch_max_wait_ms: int = Field(200, ge=1, le=60000)
     publish_window: int = Field(64, ge=1, le=1000, description="batches awaiting PUBACK at once")
     # batches stay queued until ingestion's commit receipt (docs/wire.md); one still without
