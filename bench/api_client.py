@@ -15,13 +15,18 @@ import httptools
 
 
 class _Answer:
-    """httptools' callbacks for one answer: its size and when it is complete."""
+    """httptools' callbacks for one answer: its size, when it is complete, and whether the
+    server closes the connection after it (HTTP/1.1 keeps it unless it says `close`)."""
 
-    __slots__ = ("complete", "size")
+    __slots__ = ("closes", "complete", "size")
 
     def __init__(self) -> None:
-        self.complete = False
+        self.complete = self.closes = False
         self.size = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"connection" and value.lower() == b"close":
+            self.closes = True
 
     def on_body(self, body: bytes) -> None:
         self.size += len(body)
@@ -44,7 +49,10 @@ class _Connection:
             if not data:
                 raise ConnectionError("the server closed the connection mid-answer")
             parser.feed_data(data)
-        return parser.get_status_code(), parser.should_keep_alive()
+        # not parser.should_keep_alive(): once the answer is complete it says False for a
+        # connection the server keeps, and every request paid a connect, an accept and a
+        # close that the direct path's pooled connections do not (found by P22, issue #21)
+        return parser.get_status_code(), not answer.closes
 
     def close(self) -> None:
         self.writer.close()
