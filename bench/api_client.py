@@ -73,18 +73,26 @@ class LeanClient:
         """The answer's status; an OSError or ConnectionError when there was none."""
         request = b"GET " + path.encode() + b" HTTP/1.1\r\n" + self._head + b"\r\n"
         async with self._slots:
-            conn = self._idle.pop() if self._idle else _Connection(
-                *await asyncio.open_connection(self.host, self.port))
-            try:
-                status, reuse = await conn.get(request)
-            except BaseException:
-                conn.close()
-                raise
-            if reuse:
-                self._idle.append(conn)
-            else:
-                conn.close()
-            return status
+            while self._idle:  # a kept connection the server may have closed meanwhile
+                conn = self._idle.pop()
+                try:
+                    return await self._on(conn, request)
+                except (ConnectionError, OSError):
+                    continue  # uvicorn closes one idle for 5 s: a new one, as a browser does
+            conn = _Connection(*await asyncio.open_connection(self.host, self.port))
+            return await self._on(conn, request)
+
+    async def _on(self, conn: _Connection, request: bytes) -> int:
+        try:
+            status, reuse = await conn.get(request)
+        except BaseException:
+            conn.close()
+            raise
+        if reuse:
+            self._idle.append(conn)
+        else:
+            conn.close()
+        return status
 
     async def aclose(self) -> None:
         for conn in self._idle:
