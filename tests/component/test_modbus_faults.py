@@ -174,6 +174,32 @@ async def test_a_poll_answered_late_records_nothing_wrong(caplog) -> None:
         assert runner.failures == 1
 
 
+async def test_a_poll_hanging_past_pymodbus_time_out_ends_at_its_own_deadline(
+        monkeypatch) -> None:
+    """A poll's requests run under one deadline of the poll (no timer of ours per request,
+    issue #21): should pymodbus' own time-out not end a request, the poll still ends,
+    unreachable, with the connection closed, and the next poll reads every value again."""
+    profile = parse_profile(PROFILE, "p")
+    async with device(profile) as (ctx, driver):
+        connection = driver.connection
+        connection.timeout_s = 30.0  # pymodbus would wait this long for the answer
+        monkeypatch.setattr(ModbusConnection, "backstop_s", property(lambda _self: 0.2))
+        ctx.late[(4, 0)] = 3.0  # the poll's first request
+        started = time.monotonic()
+        with pytest.raises(DeviceUnreachable, match="did not end in time"):
+            await driver.read()
+        assert time.monotonic() - started < 2.0, "ended by the poll's deadline"
+        assert connection._client is None, "a late answer must not reach the next request"
+        assert connection._owner is None and not connection._deadline_held
+        ctx.late.clear()
+        values = _values(await driver.read())
+        assert values["voltage"] == (24.8, "good") and values["b"] == (222, "good")
+        # a command's requests keep a deadline each: they hold no poll's
+        ctx.late[(3, 0)] = 3.0
+        with pytest.raises(DeviceUnreachable, match="read_holding_registers at 0"):
+            await driver.read_point(profile.point("a"))
+
+
 async def test_an_answer_while_a_given_up_request_winds_down_is_dropped() -> None:
     """The turn between pymodbus' answer future cancelled and the connection closed: bytes
     arriving then never reach pymodbus' matching; a pending request's answer does."""
