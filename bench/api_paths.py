@@ -36,7 +36,10 @@ async def open_loop(call: Call, rate: float, duration_s: float) -> dict:
     total = int(rate * duration_s)
     latencies: list[float] = []
     errors = 0
-    await call(0)  # warm the connections once
+    # warm the connections once, a few at a time: with keep-alive each sticks to one API
+    # process, and one call alone warmed one process (the other's first answer then waited
+    # for its own computation: the shared latest-of-many answer, api/shared_answers.py)
+    await asyncio.gather(*(call(0) for _ in range(4)))
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.1
 
