@@ -73,9 +73,7 @@ class ModbusConnection:
     def _where(self) -> str:
         return f"{self.host}:{self.port}"
 
-    async def _ensure_connected(self) -> AsyncModbusTcpClient:
-        if self._client is not None and self._client.connected:
-            return self._client
+    async def _connect(self) -> AsyncModbusTcpClient:
         self._drop()
         client = AsyncModbusTcpClient(
             self.host, port=self.port, timeout=self.timeout_s, retries=0, reconnect_delay=0,
@@ -132,7 +130,9 @@ class ModbusConnection:
 
     async def _request(self, method: str, unit_id: int, args: tuple, kwargs: dict,
                        deadline_s: float | None) -> object:
-        client = await self._ensure_connected()
+        client = self._client
+        if client is None or not client.connected:  # connected: no coroutine per request
+            client = await self._connect()
         self.requests += 1
         try:
             if deadline_s is None:  # under its holder's deadline (a poll's)
