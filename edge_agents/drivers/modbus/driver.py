@@ -31,6 +31,7 @@ from edge_agents.drivers.modbus.codec import (
     registers_to_bytes,
 )
 from edge_agents.drivers.modbus.config import ModbusEndpoint
+from edge_agents.drivers.modbus.responses import LEAN_RESPONSES
 from edge_agents.numbers import scaler
 from edge_agents.points import Method, ModbusPoint, ModbusProfile
 from edge_agents.readings import Layout, ReadingBlock
@@ -79,6 +80,8 @@ class ModbusConnection:
             self.host, port=self.port, timeout=self.timeout_s, retries=0, reconnect_delay=0,
             trace_packet=lambda sending, data: self._screen(client, sending, data),
         )
+        for response in LEAN_RESPONSES:  # this client's decoder only (responses.py)
+            client.register(response)
         try:
             ok = await asyncio.wait_for(client.connect(), self.timeout_s)
         except (TimeoutError, OSError, ModbusException) as err:
