@@ -1,5 +1,5 @@
 """Register read answers as the agent's Modbus clients decode them (part of the pymodbus
-adapter, driver.py; registered on the agent's own clients only, never pymodbus' tables).
+adapter, connection.py; registered on the agent's own clients only, never pymodbus' tables).
 
 pymodbus decodes a register answer with one struct.unpack per register in a Python loop and
 then formats the whole answer, every register, into a debug line it builds whether or not
