@@ -254,7 +254,7 @@ def main() -> None:
     parser.add_argument("--ingest-rps", type=float, default=100_000,
                         help="readings/s ingested during the loaded half (0: idle only)")
     parser.add_argument("--ingest-nice", type=int, default=None,
-                        help="the ingest load's nice value (worker, its database sessions, the"
+                        help="the ingest load's nice value (the worker and the"
                         " publisher; default CITYOPS_INGEST_NICE, 10; 0: at the API's priority)")
     parser.add_argument("--workers", type=int, default=None,
                         help="API processes (default: the API's own, from the cores)")

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     # worker writing it at most every ..._every_ms (0: every store; ingestion/latest.py)
     ingest_keep_latest: bool = True
     ingest_latest_every_ms: int = Field(250, ge=0, le=60_000)
-    # the worker's CPU nice value and its database sessions' (ingestion/priority.py): below
+    # the worker's CPU nice value (ingestion/priority.py; its database sessions keep theirs): below
     # the API's readers on a shared machine; 0 keeps the priority it was started with
     ingest_nice: int = Field(10, ge=0, le=19)
     ingest_metrics_port: int = Field(0, ge=0, le=65535)  # 0: no metrics endpoint

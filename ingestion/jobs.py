@@ -18,7 +18,7 @@ import psycopg
 from psycopg import AsyncConnection
 
 from cityops.errors import BrokerUnavailable, ConfigError, SinkUnavailable
-from ingestion import alarms, priority, rollups
+from ingestion import alarms, rollups
 from ingestion.metrics import IngestMetrics
 from ingestion.retention import apply_retention
 from ingestion.rules.engine import RuleEngine
@@ -172,5 +172,5 @@ class Jobs:
 async def _open(conn: AsyncConnection | None, database_url: str) -> AsyncConnection:
     """`conn` if it is still open, else a new autocommit connection."""
     if conn is None or conn.closed:
-        conn = await priority.connect(database_url, autocommit=True)
+        conn = await AsyncConnection.connect(database_url, autocommit=True)
     return conn

@@ -172,10 +172,10 @@ async def repair(database_url: str) -> int:
     what a worker that died held pending. Run at a worker's start, on a connection of its
     own, a thousand points per statement (each holds its rows' locks until it ends, and a
     store's upsert of those points waits for them); never moves a row back."""
-    from ingestion import priority
+    import psycopg
 
     moved, after = 0, 0
-    async with await priority.connect(database_url, autocommit=True) as conn:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         while True:
             cur = await conn.execute(
                 "SELECT max(id), readings_latest_refresh(array_agg(id)) FROM"

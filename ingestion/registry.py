@@ -20,7 +20,6 @@ import psycopg
 from psycopg import AsyncConnection
 
 from cityops.backoff import Backoff
-from ingestion import priority
 from ingestion.decode import Decoder, PointRef
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ class RegistryWatcher:
         backoff, failing = Backoff(cap_s=10), False
         while True:
             try:
-                self._conn = await priority.connect(self.database_url, autocommit=True)
+                self._conn = await AsyncConnection.connect(self.database_url, autocommit=True)
                 # LISTEN before the first read: a change committed after it is never missed
                 await self._conn.execute(f"LISTEN {CHANNEL}")
                 if failing:

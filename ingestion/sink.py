@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 import psycopg
 
 from cityops.errors import SinkUnavailable, StoreRejected
-from ingestion import priority
 from ingestion.decode import DeadLetter, DecodedBatch, PointRef
 from ingestion.latest import KEEP_LATEST, LatestKeeper, Newest
 from ingestion.rollups import minutes_of, uses_caggs
@@ -106,7 +105,7 @@ class Sink:
 
     async def connect(self) -> None:
         try:
-            self.conn = await priority.connect(self.database_url)
+            self.conn = await psycopg.AsyncConnection.connect(self.database_url)
             if not self._decided:
                 self.marks_minutes = not await uses_caggs(self.conn)
                 await self.conn.commit()

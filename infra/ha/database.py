@@ -11,7 +11,7 @@ from cityops.errors import StackError
 from infra.ha.cluster import HaCluster
 from infra.local.postgres import scram_verifier
 
-EXTENSIONS = ("timescaledb", "postgis", "prioritize")
+EXTENSIONS = ("timescaledb", "postgis")
 
 
 def ensure_database(cluster: HaCluster, role: str, password: str, database: str) -> str:

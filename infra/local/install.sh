@@ -5,9 +5,8 @@
 set -euo pipefail
 
 PG_MAJOR=15
-# postgresql-15-postgis-3: the map's geometry (docs/map.md); postgresql-15-prioritize: ingestion's
-# sessions below the readers' CPU priority (ingestion/priority.py)
-PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 postgresql-15-prioritize cmake gcc make libssl-dev mosquitto
+# postgresql-15-postgis-3: the map's geometry (docs/map.md)
+PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 cmake gcc make libssl-dev mosquitto
           mosquitto-clients openssh-server openssh-client mariadb-server mariadb-client libmariadb-dev pkg-config
           # the console's browser tests; a CJK font so Chinese renders in the browser
           chromium fonts-noto-cjk nftables

@@ -251,11 +251,9 @@ def _psql(database: str, sql: str, what: str) -> None:
 def ensure_database(password: str) -> None:
     """Role `cityops` (CREATEDB, not superuser) with `password`, its database, and TimescaleDB
     in template1 too, so every database the role creates later starts with the extension."""
-    # PostGIS and prioritize are not trusted extensions: the superuser creates them,
-    # migrations only check PostGIS; ingestion uses prioritize where it is (ingestion/priority.py)
+    # PostGIS is not a trusted extension: the superuser creates it, migrations only check it
     extensions = ("CREATE EXTENSION IF NOT EXISTS timescaledb;\n"
-                  "CREATE EXTENSION IF NOT EXISTS postgis;\n"
-                  "CREATE EXTENSION IF NOT EXISTS prioritize;\n")
+                  "CREATE EXTENSION IF NOT EXISTS postgis;\n")
     _psql("template1", extensions, "timescaledb and postgis in template1")
     role_sql = (
         f"SELECT 'CREATE ROLE {ROLE}' WHERE NOT EXISTS "

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import AsyncConnection, AsyncCursor
 
 from cityops.errors import ConfigError, SinkUnavailable
-from ingestion import alarms, priority
+from ingestion import alarms
 from ingestion.decode import DecodedBatch
 from ingestion.rules import evaluate as ev
 from ingestion.rules.model import AnomalyRule, OfflineRule, Rule, ThresholdRule, parse_rule
@@ -92,7 +92,7 @@ class RuleEngine:
     async def _connection(self) -> AsyncConnection:
         if self.conn is None or self.conn.closed:
             try:
-                self.conn = await priority.connect(self.database_url)
+                self.conn = await AsyncConnection.connect(self.database_url)
             except psycopg.OperationalError as err:
                 raise SinkUnavailable(f"rules: cannot reach the database: {err}") from err
         return self.conn
