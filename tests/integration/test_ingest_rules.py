@@ -176,7 +176,10 @@ def test_anomaly_mad_and_stl_raise_and_clear(rig: Rig) -> None:
     rig.send("stl", history, one_message=True)
     wait_for(lambda: rig.alarm("stl") is None and _evaluated(rig, "stl"), timeout_s=45,
              what="the history evaluated without alarms")
-    opposite = 100 - load(now)  # the other end of the day's range: normal level, wrong time
+    # a level the day does reach (20-80), at a time it does not: the end of the range
+    # farthest from now's. (100 - load(now) was the expected value itself around 08:00 and
+    # 20:00 UTC, where the cycle crosses 50: the test failed at those hours.)
+    opposite = 20.0 if load(now) >= 50 else 80.0
     rig.send("stl", [(now, opposite)])
     rig.wait_state("stl", "active", "the STL anomaly")
     rig.send("stl", [(now + 1000, load(now + 1000))])
