@@ -23,11 +23,11 @@ from edge_agents.drivers.modbus.codec import (
     registers_to_bytes,
 )
 from edge_agents.drivers.modbus.config import ModbusEndpoint
-from edge_agents.drivers.modbus.connection import EXCEPTION_NAMES, ModbusConnection
-
-__all__ = ["EXCEPTION_NAMES", "ModbusConnection", "ModbusDriver"]
+from edge_agents.drivers.modbus.connection import ModbusConnection
 from edge_agents.numbers import scaler
 from edge_agents.points import Method, ModbusPoint, ModbusProfile
+
+__all__ = ["ModbusConnection", "ModbusDriver"]  # the connection lives in connection.py
 from edge_agents.readings import Layout, ReadingBlock
 
 log = logging.getLogger(__name__)
