@@ -133,7 +133,7 @@ def direct_call(pool: AsyncConnectionPool, scenario: str, devices: list[str], de
     route's cache of closed periods is the API's own gain). `pool` in autocommit, as the
     routes' connections (api/read_pool.py)."""
     async def one(conn, i: int) -> None:
-        await q.device_latest(conn, devices[i % len(devices)])
+        await q.devices_latest(conn, [devices[i % len(devices)]])
 
     async def buckets(conn, i: int) -> None:
         _, point_id, _ = await q.department_and_point(conn, devices[i % len(devices)], "p1")

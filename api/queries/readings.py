@@ -53,28 +53,32 @@ async def latest(conn: AsyncConnection, device: str) -> list[dict]:
     return await latest_many(conn, [device])
 
 
-_DEVICE_LATEST = """
-SELECT d.department_id, p.name, p.unit, p.data_type, l.time, l.value, l.text, l.quality
+_DEVICES_LATEST = """
+SELECT d.id, d.department_id, p.name, p.unit, p.data_type, l.time, l.value, l.text, l.quality
 FROM devices d LEFT JOIN points p ON p.device_id = d.id
     LEFT JOIN readings_latest l ON l.point_id = p.id
-WHERE d.id = %s ORDER BY p.name
+WHERE d.id = ANY(%s) ORDER BY d.id, p.name
 """
 
 
-async def device_latest(conn: AsyncConnection, device: str) -> tuple[str | None, list[dict]]:
-    """(the device's department, its points' latest values as latest_many gives them) in
-    one round trip (device_exists, then latest, were two: issue #21); NotFound when the
-    device is not registered. The caller checks the department before showing the rows."""
-    cur = await conn.execute(_DEVICE_LATEST, (device,))
-    rows = await cur.fetchall()
-    if not rows:
-        raise NotFound(f"device {device!r} is not registered")
-    points = [{"device": device, "point": name, "unit": unit, "data_type": data_type,
-               "time": at, "value": text if data_type == "string" else value,
-               "quality": quality}
-              for _, name, unit, data_type, at, value, text, quality in rows
-              if name is not None]  # a device without points: one row of NULLs
-    return rows[0][0], points
+async def devices_latest(
+    conn: AsyncConnection, devices: list[str]
+) -> dict[str, tuple[str | None, list[dict]]]:
+    """Each registered device of these: (its department, its points' latest values as
+    latest_many gives them), in one round trip (issue #21: api/device_answers.py asks for
+    every device in use at once). A device not registered is absent; the caller checks the
+    department before showing the rows."""
+    cur = await conn.execute(_DEVICES_LATEST, (devices,))
+    found: dict[str, tuple[str | None, list[dict]]] = {}
+    for device, department, name, unit, data_type, at, value, text, quality in \
+            await cur.fetchall():
+        points = found.setdefault(device, (department, []))[1]
+        if name is not None:  # a device without points: one row of NULLs
+            points.append({"device": device, "point": name, "unit": unit,
+                           "data_type": data_type, "time": at,
+                           "value": text if data_type == "string" else value,
+                           "quality": quality})
+    return found
 
 
 async def raw(

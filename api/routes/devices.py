@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 
 from api.deps import AnyRole, Caller, check_department
+from api.device_answers import DeviceAnswers
 from api.lean import LeanGet
 from api.queries import buckets as qb
 from api.queries import readings as q
@@ -59,12 +60,28 @@ def _utc(moment: datetime) -> datetime:
 
 async def latest_answer(request: Request, caller: Principal, params: dict[str, str]) -> bytes:
     """The JSON of `DeviceLatest` for one device: what the route answers, and what the lean
-    path (api/lean.py) answers for it without FastAPI's dependency solving."""
+    path (api/lean.py) answers for it without FastAPI's dependency solving; from this
+    process's answers of the devices in use (api/device_answers.py: at most MAX_AGE_S old)."""
     device = params["device"]
-    async with autocommit(request.app.state.pool) as conn:
-        department, rows = await q.device_latest(conn, device)
-    check_department(caller, department, f"device {device!r}")
-    return encode_latest(device, rows)
+    found = await device_answers(request.app).get(device)
+    check_department(caller, found.department, f"device {device!r}")
+    return found.body
+
+
+def device_answers(app: FastAPI) -> DeviceAnswers:
+    """This process's device answers (made on first use), fetched on the app's read pool."""
+    found = getattr(app.state, "device_answers", None)
+    if found is None:
+        pool = app.state.pool
+
+        async def fetch(devices: list[str]) -> dict[str, tuple[str | None, bytes]]:
+            async with autocommit(pool) as conn:
+                got = await q.devices_latest(conn, devices)
+            return {device: (department, encode_latest(device, rows))
+                    for device, (department, rows) in got.items()}
+
+        found = app.state.device_answers = DeviceAnswers(fetch)
+    return found
 
 
 def encode_latest(device: str, rows: list[dict]) -> bytes:

@@ -1,7 +1,8 @@
 """The hot read paths of issue #21 against the real database: buckets sliced from cached
-periods answer what the rollup computes, the device latest in one query keeps its 404 and
-department check, the shared latest-of-many answer stays within its staleness bound and
-never crosses a department, and a pooled connection killed on the server is not handed out."""
+periods answer what the rollup computes, the device latest from answers refreshed together
+keeps its 404, its department check and its staleness bound, the shared latest-of-many
+answer stays within its bound and never crosses a department, and a pooled connection
+killed on the server is not handed out."""
 
 from __future__ import annotations
 
@@ -78,32 +79,53 @@ def test_buckets_sliced_from_cached_periods_equal_the_rollup(
         assert _as_rows(first)[0] == (day + timedelta(minutes=30), 30.4, 1)  # partial minute
 
 
-def test_device_latest_in_one_query_keeps_404_and_departments(
+def test_device_latest_keeps_404_departments_and_its_bound(
     settings: Settings, broker: BrokerFixture, database_url: str,
 ) -> None:
     gateway = unique("gw")
     device, bare = f"{gateway}-d", f"{gateway}-bare"
     ids = register(database_url, gateway, {device: ["a", "b"], bare: []})
     dept, other = unique("dept"), unique("dept")
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url, autocommit=True) as conn:
         for d in (dept, other):
             conn.execute("INSERT INTO departments (id, name) VALUES (%s, %s)", (d, d))
         conn.execute("UPDATE devices SET department_id = %s WHERE gateway_id = %s",
                      (dept, gateway))
         conn.execute("INSERT INTO readings_latest (point_id, time, value, quality)"
                      " VALUES (%s, now(), 7.5, 1)", (ids[(device, "b")],))
-        conn.commit()
     viewer = bearer(settings, "viewer", "t-fast-viewer")
     stranger = bearer(settings, "department_staff", unique("t-staff"), other)
+    path = f"/v1/devices/{device}/latest"
     with TestClient(create_app(api_settings(settings, broker))) as client:
-        got = ok(client.get(f"/v1/devices/{device}/latest", headers=viewer))
+        got = ok(client.get(path, headers=viewer))
         assert [(p["point"], p["value"], p["quality"]) for p in got["points"]] == [
             ("a", None, None), ("b", 7.5, "uncertain")]
         assert ok(client.get(f"/v1/devices/{bare}/latest", headers=viewer))["points"] == []
         missing = client.get(f"/v1/devices/{gateway}-none/latest", headers=viewer)
         assert missing.status_code == 404 and missing.json()["code"] == "not_found"
-        refused = client.get(f"/v1/devices/{device}/latest", headers=stranger)
+        refused = client.get(path, headers=stranger)
         assert refused.status_code == 403 and "7.5" not in refused.text
+        answers = client.app.state.device_answers
+        served = answers.served
+        assert ok(client.get(path, headers=viewer)) == got
+        assert answers.fetched == 2 and answers.served == served + 1  # from memory
+
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("UPDATE readings_latest SET value = 8.5 WHERE point_id = %s",
+                         (ids[(device, "b")],))
+            conn.execute("UPDATE devices SET department_id = %s WHERE id = %s",
+                         (other, device))
+        changed_at = datetime.now(UTC)
+
+        def value() -> float | None:
+            return ok(client.get(path, headers=viewer))["points"][1]["value"]
+        wait_for(lambda: value() == 8.5, timeout_s=5, interval_s=0.05,
+                 what="the new value in the device's answer")
+        took = (datetime.now(UTC) - changed_at).total_seconds()
+        assert took < MAX_AGE_S + 0.5, f"the new value showed after {took:.2f} s"
+        # the refresh that brought it brought the device's new department as well
+        assert ok(client.get(path, headers=stranger))["points"][1]["value"] == 8.5
+        assert answers.refreshed >= 1 and answers.fetched == 2
 
 
 def test_latest_of_many_shared_within_its_bound_and_per_department(
