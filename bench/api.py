@@ -201,6 +201,8 @@ async def run_scenarios(args: argparse.Namespace, port: int, headers: dict, url:
                 await warmer.aclose()
                 args.warmed = True
             for path, call in calls.items():
+                if load is not None:  # the open loop under the load it names, no more
+                    row[path + "_drain_s"] = round(load.drained(), 1)
                 row[path] = await _measured(open_loop(call, args.rate, args.duration), api_pid,
                                             load)
                 row[path + "_flat"] = await _measured(
@@ -238,7 +240,9 @@ def _print_row(name: str, rate: float, row: dict) -> None:
           f" {dflat['achieved_rps']:7.1f}/s (p99 {dflat['p99_ms']:.1f}) ratio"
           f" {row['ratio']:.2f}  errors {api['errors'] + flat['errors']}\n"
           + (f"  {'':8} ingested meanwhile: {api['ingest_rps']:,}/s at {rate:g} requests/s,"
-             f" {flat['ingest_rps']:,}/s flat out\n" if "ingest_rps" in api else "")
+             f" {flat['ingest_rps']:,}/s flat out (backlog drained first:"
+             f" {row['api_drain_s']:g} s before the API's open loop)\n"
+             if "ingest_rps" in api else "")
           + f"  {'':8} CPU ms/request flat out: API processes {flat['api_cpu_ms']:.2f},"
           f" bench client {flat['client_cpu_ms']:.2f} (direct path's client"
           f" {dflat['client_cpu_ms']:.2f})", flush=True)

@@ -22,17 +22,19 @@ from typing import TYPE_CHECKING
 from bench.ingest import Rig, process_cpu_s
 
 if TYPE_CHECKING:
+    from multiprocessing.sharedctypes import Synchronized
     from multiprocessing.synchronize import Event
 
 PER_MESSAGE = 50
 
 
 def publish(port: int, gateway: str, password: str, names: list[tuple[str, str]],
-            rate_rps: float, nice: int, stop: Event) -> None:
+            rate_rps: float, nice: int, stop: Event, published: Synchronized) -> None:
     """The pacing loop (a child process): `rate_rps` readings/s in PER_MESSAGE-reading
     messages through mosquitto_pub until `stop` is set. It stands for the field's gateways,
     other machines in a county: at the ingest worker's nice value (mosquitto_pub inherits
-    it), so the readers' priority over ingestion is not undone by the load's own source."""
+    it), so the readers' priority over ingestion is not undone by the load's own source.
+    `published` counts the messages handed to mosquitto_pub."""
     import os
 
     from bench.ingest_live import LinePublisher, covering
@@ -49,6 +51,7 @@ def publish(port: int, gateway: str, password: str, names: list[tuple[str, str]]
             while seq < due:
                 seq += 1
                 client.publish(topic, templates.make(seq, int(time.time() * 1000)), qos=1)
+            published.value = seq
             time.sleep(0.002)
     finally:
         client.loop_stop()
@@ -60,6 +63,7 @@ class IngestLoad:
         self.rig: Rig | None = None
         self._ctx = multiprocessing.get_context("spawn")  # nothing of the bench inherited
         self._stop = self._ctx.Event()
+        self._published = self._ctx.Value("q", 0, lock=False)  # messages, by the publisher
         self._publisher: multiprocessing.process.BaseProcess | None = None
         self._from: dict[str, float] = {}  # stored, time and CPU when measuring began
         self.report: dict[str, float] = {}
@@ -71,13 +75,30 @@ class IngestLoad:
         self._publisher = self._ctx.Process(
             target=publish, daemon=True,
             args=(rig.broker.port, rig.gateway, rig.gateway_password, rig.point_names,
-                  self.rate_rps, self.nice, self._stop))
+                  self.rate_rps, self.nice, self._stop, self._published))
         self._publisher.start()
         # settle: the first seconds fill the worker's caches and the first chunk
         deadline = time.monotonic() + 60
         while self.rig.stored() < self.rate_rps * 2 and time.monotonic() < deadline:
             time.sleep(0.2)
         self.mark()
+
+    def backlog(self) -> float:
+        """Readings published and not yet committed (in the broker, the worker's batch)."""
+        assert self.rig is not None
+        return self._published.value * PER_MESSAGE - self.rig.stored()
+
+    def drained(self, timeout_s: float = 60.0) -> float:
+        """Waits until the backlog is what half a second of the rate leaves in flight, and
+        says how long that took. A flat-out phase takes the cores from ingestion (which is
+        the point: docs/ingestion.md) and leaves a backlog the broker then delivers at up to
+        twice the rate: a scenario measured meanwhile would be measured under more than the
+        load it names."""
+        started = time.monotonic()
+        while (self.backlog() > self.rate_rps * 0.5
+               and time.monotonic() - started < timeout_s):
+            time.sleep(0.1)
+        return time.monotonic() - started
 
     def _cpu(self) -> dict[str, float]:
         assert self.rig is not None and self.rig.worker is not None
