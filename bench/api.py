@@ -12,10 +12,11 @@ every 30 s for each point over 24 hours (rolled up as ingestion does), an API pr
 Each scenario runs through two paths in the same run (bench/api_paths.py): the API, and the
 same SQL the route issues sent directly with psycopg (the limit); each path open-loop at
 --rate requests/s (p50/p99) and flat out with --concurrency callers (the most requests/s;
-the ratio API / direct). All of it twice: idle, and while bench-ingest's rig ingests a
-steady --ingest-rps readings/s into a database of its own on the same server
-(bench/api_load.py). Writes bench/results/api.json: latest_p99_ms, buckets_p99_ms,
-latest_ratio, buckets_ratio (under ingest), under_ingest_rps, and every figure.
+the ratio API / direct), in --flat-rounds rounds alternated with the other path's. All of
+it twice: idle, and while bench-ingest's rig ingests a steady --ingest-rps readings/s into a
+database of its own on the same server (bench/api_load.py). Writes bench/results/api.json:
+latest_p99_ms, buckets_p99_ms, latest_ratio, buckets_ratio (under ingest), under_ingest_rps,
+and every figure.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.auth import issue_token
 from bench.api_client import LeanClient
 from bench.api_load import IngestLoad
-from bench.api_paths import api_call, direct_call, flat_out, open_loop, tree_cpu_s, warm
+from bench.api_paths import api_call, direct_call, flat_out, merged, open_loop, tree_cpu_s, warm
 from cityops.principal import Principal, Role
 from cityops.settings import load_settings
 from infra.db.admin import database_beside, ensure_migrated
@@ -205,14 +206,27 @@ async def run_scenarios(args: argparse.Namespace, port: int, headers: dict, url:
                     row[path + "_drain_s"] = round(load.drained(), 1)
                 row[path] = await _measured(open_loop(call, args.rate, args.duration), api_pid,
                                             load)
-                row[path + "_flat"] = await _measured(
-                    flat_out(call, args.concurrency, args.flat_s), api_pid, load)
+            row |= await _flat_rounds(args, calls, api_pid, load)
             row["ratio"] = round(row["api_flat"]["achieved_rps"]
                                  / max(row["direct_flat"]["achieved_rps"], 1e-9), 3)
             out[name] = row
             _print_row(name, args.rate, row)
     await client.aclose()
     return out
+
+
+async def _flat_rounds(args: argparse.Namespace, calls: dict, api_pid: int,
+                       load: IngestLoad | None) -> dict:
+    """Both paths flat out in alternating rounds (API, direct, direct, API, ...), `--flat-s`
+    each in all: one window per path put whatever the shared machine did during one of them
+    into the ratio (the same code measured 0.68 and 2.40 in two runs of 3 s windows)."""
+    rounds: dict[str, list[dict]] = {path: [] for path in calls}
+    for n in range(args.flat_rounds):
+        for path in list(calls) if n % 2 == 0 else list(calls)[::-1]:
+            rounds[path].append(await _measured(
+                flat_out(calls[path], args.concurrency, args.flat_s / args.flat_rounds),
+                api_pid, load))
+    return {path + "_flat": merged(parts) for path, parts in rounds.items()}
 
 
 async def _measured(run, api_pid: int, load: IngestLoad | None = None) -> dict:
@@ -245,7 +259,8 @@ def _print_row(name: str, rate: float, row: dict) -> None:
              if "ingest_rps" in api else "")
           + f"  {'':8} CPU ms/request flat out: API processes {flat['api_cpu_ms']:.2f},"
           f" bench client {flat['client_cpu_ms']:.2f} (direct path's client"
-          f" {dflat['client_cpu_ms']:.2f})", flush=True)
+          f" {dflat['client_cpu_ms']:.2f}); rounds/s API {flat['rounds_rps']}, direct"
+          f" {dflat['rounds_rps']}", flush=True)
 
 
 def main() -> None:
@@ -254,7 +269,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0,
                         help="seconds per scenario and path, open loop")
     parser.add_argument("--concurrency", type=int, default=8, help="callers when flat out")
-    parser.add_argument("--flat-s", type=float, default=5.0, help="seconds flat out")
+    parser.add_argument("--flat-s", type=float, default=5.0,
+                        help="seconds flat out, per path")
+    parser.add_argument("--flat-rounds", type=int, default=4,
+                        help="flat-out rounds per path, alternated with the other path's")
     parser.add_argument("--ingest-rps", type=float, default=100_000,
                         help="readings/s ingested during the loaded half (0: idle only)")
     parser.add_argument("--ingest-nice", type=int, default=None,

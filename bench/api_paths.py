@@ -32,7 +32,25 @@ def figures(latencies: list[float], total: int, errors: int, elapsed: float) -> 
     latencies = sorted(latencies) + [float("inf")] * (total - len(latencies))
     return {"requests": total, "errors": errors, "achieved_rps": round(total / elapsed, 1),
             "p50_ms": round(statistics.median(latencies), 2),
-            "p99_ms": round(latencies[min(total - 1, int(total * 0.99))], 2)}
+            "p99_ms": round(latencies[min(total - 1, int(total * 0.99))], 2),
+            "elapsed_s": round(elapsed, 3)}
+
+
+def merged(rounds: list[dict]) -> dict:
+    """One path's flat-out rounds (bench/api.py alternates them with the other path's) as one
+    run: its requests over the rounds' summed time, the p50 and p99 of all their latencies,
+    CPU per request and the ingest rate weighted by requests and by time."""
+    total = sum(r["requests"] for r in rounds)
+    elapsed = sum(r["elapsed_s"] for r in rounds)
+    out = figures([ms for r in rounds for ms in r.pop("latencies_ms")], total,
+                  sum(r["errors"] for r in rounds), elapsed)
+    for key in ("client_cpu_ms", "api_cpu_ms"):
+        out[key] = round(sum(r[key] * r["requests"] for r in rounds) / max(total, 1), 3)
+    if "ingest_rps" in rounds[0]:
+        out["ingest_rps"] = round(sum(r["ingest_rps"] * r["elapsed_s"] for r in rounds)
+                                  / max(elapsed, 1e-6))
+    out["rounds_rps"] = [r["achieved_rps"] for r in rounds]
+    return out
 
 
 async def open_loop(call: Call, rate: float, duration_s: float) -> dict:
@@ -73,7 +91,7 @@ async def warm(call: Call, calls: int, concurrency: int) -> None:
 
 async def flat_out(call: Call, concurrency: int, duration_s: float) -> dict:
     """Closed loop: `concurrency` callers back to back for `duration_s`: the most requests/s
-    the path answers, with the p99 it answers them at."""
+    the path answers, with the p99 it answers them at (one round: see merged())."""
     latencies: list[float] = []
     errors, started = 0, 0
     t0 = _now()
@@ -89,7 +107,8 @@ async def flat_out(call: Call, concurrency: int, duration_s: float) -> dict:
                 errors += 1
 
     await asyncio.gather(*(caller() for _ in range(concurrency)))
-    return figures(latencies, started, errors, _now() - t0)
+    # the latencies themselves, for merged(): popped there, never written to the results
+    return figures(latencies, started, errors, _now() - t0) | {"latencies_ms": latencies}
 
 
 def api_call(client: LeanClient, paths: list[str]) -> Call:
@@ -133,7 +152,8 @@ def direct_call(pool: AsyncConnectionPool, scenario: str, devices: list[str], de
     route's cache of closed periods is the API's own gain). `pool` in autocommit, as the
     routes' connections (api/read_pool.py)."""
     async def one(conn, i: int) -> None:
-        await q.devices_latest(conn, [devices[i % len(devices)]])
+        async for _ in q.devices_latest(conn, [devices[i % len(devices)]]):
+            pass
 
     async def buckets(conn, i: int) -> None:
         _, point_id, _ = await q.department_and_point(conn, devices[i % len(devices)], "p1")

@@ -5,6 +5,8 @@ per point cost ~60-120 ms for 4,000 points)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 from psycopg import AsyncConnection
@@ -61,24 +63,34 @@ WHERE d.id = ANY(%s) ORDER BY d.id, p.name
 """
 
 
+# a refresh of 1,000 devices reads 4,000 rows: ~10 ms of conversion in one go, during which
+# the API process answered nothing; in chunks, the event loop runs between them
+_CHUNK_ROWS = 400
+
+
 async def devices_latest(
     conn: AsyncConnection, devices: list[str]
-) -> dict[str, tuple[str | None, list[dict]]]:
-    """Each registered device of these: (its department, its points' latest values as
-    latest_many gives them), in one round trip (issue #21: api/device_answers.py asks for
+) -> AsyncIterator[tuple[str, str | None, list[tuple]]]:
+    """Each registered device of these, in id order, as (device, its department, its points'
+    latest values as (point, unit, data_type, time, value, quality) with the text as the
+    value of a string point), from one query (issue #21: api/device_answers.py asks for
     every device in use at once). A device not registered is absent; the caller checks the
     department before showing the rows."""
-    cur = await conn.execute(_DEVICES_LATEST, (devices,))
-    found: dict[str, tuple[str | None, list[dict]]] = {}
-    for device, department, name, unit, data_type, at, value, text, quality in \
-            await cur.fetchall():
-        points = found.setdefault(device, (department, []))[1]
-        if name is not None:  # a device without points: one row of NULLs
-            points.append({"device": device, "point": name, "unit": unit,
-                           "data_type": data_type, "time": at,
-                           "value": text if data_type == "string" else value,
-                           "quality": quality})
-    return found
+    async with conn.cursor(binary=True) as cur:
+        await cur.execute(_DEVICES_LATEST, (devices,))
+        device, department, points = None, None, []
+        while rows := await cur.fetchmany(_CHUNK_ROWS):
+            for found, dept, name, unit, data_type, at, value, text, quality in rows:
+                if found != device:
+                    if device is not None:
+                        yield device, department, points
+                    device, department, points = found, dept, []
+                if name is not None:  # a device without points: one row of NULLs
+                    points.append((name, unit, data_type, at,
+                                   text if data_type == "string" else value, quality))
+            await asyncio.sleep(0)
+        if device is not None:
+            yield device, department, points
 
 
 async def raw(

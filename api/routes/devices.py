@@ -76,23 +76,22 @@ def device_answers(app: FastAPI) -> DeviceAnswers:
 
         async def fetch(devices: list[str]) -> dict[str, tuple[str | None, bytes]]:
             async with autocommit(pool) as conn:
-                got = await q.devices_latest(conn, devices)
-            return {device: (department, encode_latest(device, rows))
-                    for device, (department, rows) in got.items()}
+                return {device: (department, encode_latest(device, points))
+                        async for device, department, points in q.devices_latest(conn, devices)}
 
         found = app.state.device_answers = DeviceAnswers(fetch)
     return found
 
 
-def encode_latest(device: str, rows: list[dict]) -> bytes:
+def encode_latest(device: str, points: list[tuple]) -> bytes:
     """`DeviceLatest` as pydantic encodes it (field order, times in UTC with 'Z', quality by
-    name), written by orjson without building and validating the models
-    (tests/unit/test_lean_encoding.py holds the two equal)."""
+    name) from api/queries/readings.devices_latest's rows, written by orjson without
+    building and validating the models (tests/unit/test_lean_encoding.py holds the two
+    equal)."""
     return orjson.dumps({"device": device, "points": [
-        {"point": r["point"], "unit": r["unit"], "value": typed_value(r["data_type"], r["value"]),
-         "time": r["time"],
-         "quality": None if r["quality"] is None else QUALITIES[r["quality"]]}
-        for r in rows]}, option=orjson.OPT_UTC_Z)
+        {"point": point, "unit": unit, "value": typed_value(data_type, value), "time": at,
+         "quality": None if quality is None else QUALITIES[quality]}
+        for point, unit, data_type, at, value, quality in points]}, option=orjson.OPT_UTC_Z)
 
 
 # Served by api/lean.py for GET (the route below keeps its OpenAPI entry, role check and

@@ -39,7 +39,9 @@ def test_encoded_as_pydantic_encodes_the_model(at: datetime | None) -> None:
     model = DeviceLatest.model_validate({"device": "meter-01", "points": [
         {**r, "value": typed_value(r["data_type"], r["value"]),
          "quality": None if r["quality"] is None else QUALITIES[r["quality"]]} for r in rows]})
-    assert encode_latest("meter-01", rows) == model.model_dump_json().encode()
+    points = [(r["point"], r["unit"], r["data_type"], r["time"], r["value"], r["quality"])
+              for r in rows]
+    assert encode_latest("meter-01", points) == model.model_dump_json().encode()
     assert encode_latest("bare", []) == b'{"device":"bare","points":[]}'
 
 
