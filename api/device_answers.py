@@ -90,9 +90,10 @@ class DeviceAnswers:
         if self._refresh is not None and device in self._refreshing:
             # shielded: a caller that goes away does not cancel the others' refresh
             await asyncio.shield(self._refresh)
-            if (found := self._answers.get(device)) is None:
-                raise NotFound(f"device {device!r} is not registered")
-            return found
+            if (found := self._answers.get(device)) is not None:
+                return found
+            # not in the refresh's answer (no longer registered, or pushed out meanwhile by
+            # MAX_DEVICES others): a fetch of its own says which
         task = self._alone.get(device)
         if task is None:
             task = self._alone[device] = asyncio.get_running_loop().create_task(

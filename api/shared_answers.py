@@ -25,22 +25,24 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
 FRESH_S = 0.5
 MAX_AGE_S = 1.0
 
-Compute = Callable[[], Awaitable[bytes]]
+Answer = TypeVar("Answer")  # what a computation gives: a body, or a body and its gzip
+Compute = Callable[[], Awaitable[Answer]]
 
 
-class SharedAnswers:
+class SharedAnswers(Generic[Answer]):
     def __init__(self, fresh_s: float = FRESH_S, max_age_s: float = MAX_AGE_S) -> None:
         self.fresh_s, self.max_age_s = fresh_s, max_age_s
-        self._answers: dict[Hashable, tuple[float, bytes]] = {}  # key: (computed from, body)
-        self._running: dict[Hashable, asyncio.Task[bytes]] = {}
+        self._answers: dict[Hashable, tuple[float, Answer]] = {}  # key: (computed from, it)
+        self._running: dict[Hashable, asyncio.Task[Answer]] = {}
         self.computed = self.shared = 0  # computations, and answers served without one
 
-    async def get(self, key: Hashable, compute: Compute) -> bytes:
+    async def get(self, key: Hashable, compute: Compute) -> Answer:
         now = time.monotonic()
         found = self._answers.get(key)
         if found is not None and now - found[0] < self.max_age_s:
@@ -52,13 +54,13 @@ class SharedAnswers:
         # shielded: a caller that goes away does not cancel the others' computation
         return await asyncio.shield(task)
 
-    def _start(self, key: Hashable, compute: Compute) -> asyncio.Task[bytes]:
+    def _start(self, key: Hashable, compute: Compute) -> asyncio.Task[Answer]:
         task = asyncio.get_running_loop().create_task(self._compute(key, compute))
         task.add_done_callback(_retrieved)
         self._running[key] = task
         return task
 
-    async def _compute(self, key: Hashable, compute: Compute) -> bytes:
+    async def _compute(self, key: Hashable, compute: Compute) -> Answer:
         started = time.monotonic()  # the answer's age counts from before the query
         try:
             body = await compute()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from api.content_coding import accepts_gzip
 from api.deps import AnyRole, Caller
 from api.queries import readings as q
 from api.read_pool import autocommit
@@ -39,15 +42,22 @@ async def latest_of_many(
                        "d.profile_id": profile, "d.gateway_id": gateway}, caller.departments)
     pool = request.app.state.pool
 
-    async def compute() -> bytes:
+    async def compute() -> tuple[bytes, bytes]:
         async with autocommit(pool) as conn:
             items, total, next_after = await q.latest_page_json(conn, filters, after, limit)
         head = orjson.dumps({"total": total, "limit": limit, "next_after": next_after})
-        return b'{"items":' + items + b"," + head[1:]
+        body = b'{"items":' + items + b"," + head[1:]
+        # once per answer, off the event loop (zlib lets go of the GIL): 0.5 MB at level 1
+        # is ~2 ms and ~60 KB, sent to every client that accepts it instead of 0.5 MB
+        return body, await asyncio.to_thread(gzip.compress, body, 1, mtime=0)
 
     key = (*sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in filters.items()),
            after, limit)
-    return Response(await answers(request).get(key, compute), media_type="application/json")
+    body, packed = await answers(request).get(key, compute)
+    if accepts_gzip(request.headers.get("accept-encoding")):
+        return Response(packed, media_type="application/json",
+                        headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+    return Response(body, media_type="application/json", headers={"Vary": "Accept-Encoding"})
 
 
 def answers(request: Request) -> SharedAnswers:

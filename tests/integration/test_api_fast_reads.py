@@ -156,6 +156,15 @@ def test_latest_of_many_shared_within_its_bound_and_per_department(
             return [p["value"] for item in page["items"] for p in item["points"]]
 
         assert value(viewer) == [1.0]
+        # compressed once with the answer, for the clients that accept gzip; as is otherwise
+        path, params = "/v1/readings/latest", {"gateway": gateway}
+        packed = client.get(path, params=params, headers=viewer | {"Accept-Encoding": "gzip"})
+        plain = client.get(path, params=params,
+                           headers=viewer | {"Accept-Encoding": "identity"})
+        assert packed.headers["content-encoding"] == "gzip"
+        assert "content-encoding" not in plain.headers
+        assert packed.json() == plain.json() and plain.json()["total"] == 1
+        assert packed.headers["vary"] == plain.headers["vary"] == "Accept-Encoding"
         answers = client.app.state.latest_answers
         shared = answers.shared
         assert value(viewer) == [1.0] and answers.shared == shared + 1

@@ -1,0 +1,24 @@
+"""Compressed answers for the clients that ask for them (RFC 9110 §12.5.3 Accept-Encoding).
+
+Browsers, the console and most HTTP clients send `Accept-Encoding: gzip`; an answer the API
+keeps ready (the latest of 1,000 devices: 0.5 MB of JSON, ~60 KB gzipped; a map tile) is
+compressed once when it is computed and sent as it is to every such client.
+"""
+
+from __future__ import annotations
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Whether an Accept-Encoding header admits gzip: named (or `*`) without `q=0`."""
+    for coding in (header or "").split(","):
+        name, _, params = coding.partition(";")
+        if name.strip().lower() not in ("gzip", "x-gzip", "*"):
+            continue
+        weight = params.strip().lower()
+        if weight.startswith("q="):
+            try:
+                return float(weight[2:]) > 0
+            except ValueError:
+                return False  # a malformed weight: as if not offered
+        return True
+    return False
