@@ -43,6 +43,7 @@ from api.auth import issue_token
 from bench.api_client import LeanClient
 from bench.api_load import IngestLoad
 from bench.api_paths import api_call, direct_call, flat_out, merged, open_loop, tree_cpu_s, warm
+from bench.api_report import print_row, summarise
 from cityops.principal import Principal, Role
 from cityops.settings import load_settings
 from infra.db.admin import database_beside, ensure_migrated
@@ -210,7 +211,7 @@ async def run_scenarios(args: argparse.Namespace, port: int, headers: dict, url:
             row["ratio"] = round(row["api_flat"]["achieved_rps"]
                                  / max(row["direct_flat"]["achieved_rps"], 1e-9), 3)
             out[name] = row
-            _print_row(name, args.rate, row)
+            print_row(name, args.rate, row)
     await client.aclose()
     return out
 
@@ -244,23 +245,6 @@ async def _measured(run, api_pid: int, load: IngestLoad | None = None) -> dict:
     figures["client_cpu_ms"] = round((time.thread_time() - client0) * 1000 / requests, 3)
     figures["api_cpu_ms"] = round((tree_cpu_s(api_pid) - api0) * 1000 / requests, 3)
     return figures
-
-
-def _print_row(name: str, rate: float, row: dict) -> None:
-    api, direct, flat, dflat = row["api"], row["direct"], row["api_flat"], row["direct_flat"]
-    print(f"  {name:8} at {rate:g}/s  api p50 {api['p50_ms']:7.2f} p99 {api['p99_ms']:7.2f} ms"
-          f" | direct p50 {direct['p50_ms']:7.2f} p99 {direct['p99_ms']:7.2f} ms | flat out:"
-          f" api {flat['achieved_rps']:7.1f}/s (p99 {flat['p99_ms']:.1f}) direct"
-          f" {dflat['achieved_rps']:7.1f}/s (p99 {dflat['p99_ms']:.1f}) ratio"
-          f" {row['ratio']:.2f}  errors {api['errors'] + flat['errors']}\n"
-          + (f"  {'':8} ingested meanwhile: {api['ingest_rps']:,}/s at {rate:g} requests/s,"
-             f" {flat['ingest_rps']:,}/s flat out (backlog drained first:"
-             f" {row['api_drain_s']:g} s before the API's open loop)\n"
-             if "ingest_rps" in api else "")
-          + f"  {'':8} CPU ms/request flat out: API processes {flat['api_cpu_ms']:.2f},"
-          f" bench client {flat['client_cpu_ms']:.2f} (direct path's client"
-          f" {dflat['client_cpu_ms']:.2f}); rounds/s API {flat['rounds_rps']}, direct"
-          f" {dflat['rounds_rps']}", flush=True)
 
 
 def main() -> None:
@@ -332,29 +316,6 @@ def main() -> None:
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"rows {rows:,}; load average before {load_before[0]:.2f} on {os.cpu_count()} cores"
           f" (the machine is shared); written {RESULTS.relative_to(REPO)}")
-
-
-def summarise(results: dict) -> None:
-    """The headline keys, from the loaded run when there is one, against the targets."""
-    run = results.get("under_ingest") or results["idle"]
-    for name, target in (("latest", 10.0), ("buckets", 20.0), ("one", None)):
-        if name not in run:
-            continue
-        key = "latest_one" if name == "one" else name
-        results[f"{key}_p99_ms"] = run[name]["api"]["p99_ms"]
-        results[f"{key}_ratio"] = run[name]["ratio"]
-        cold = results["idle"].get(name, {}).get("api_cold")
-        if cold:
-            results[f"{key}_cold_p99_ms"] = cold["p99_ms"]
-            print(f"{name}: first visits (cold caches, idle) p50 {cold['p50_ms']:.2f} p99"
-                  f" {cold['p99_ms']:.2f} ms")
-        ingesting = run[name]["api"].get("ingest_rps")
-        if ingesting is not None:  # the rate while that p99 was measured
-            results[f"{key}_ingest_rps"] = ingesting
-        if target is not None:
-            print(f"{name}: p99 {run[name]['api']['p99_ms']:.2f} ms (target <= {target:g})"
-                  + (f" while {ingesting:,} readings/s were ingested" if ingesting else "")
-                  + f"; flat-out ratio API/direct {run[name]['ratio']:.2f} (target >= 0.70)")
 
 
 if __name__ == "__main__":
