@@ -7,6 +7,11 @@ compressed once when it is computed and sent as it is to every such client.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from fastapi import Request
+from fastapi.responses import Response
+
 
 def accepts_gzip(header: str | None) -> bool:
     """Whether an Accept-Encoding header admits gzip: named (or `*`) without `q=0`."""
@@ -22,3 +27,16 @@ def accepts_gzip(header: str | None) -> bool:
                 return False  # a malformed weight: as if not offered
         return True
     return False
+
+
+def packed_or_plain(request: Request, packed: bytes | None,
+                    plain: bytes | Callable[[], bytes], media_type: str,
+                    headers: dict[str, str] | None = None) -> Response:
+    """The gzipped body (if there is one) to a client that accepts gzip, the plain one (made
+    only then, when given as a function) to any other; `Vary: Accept-Encoding` on both."""
+    headers = {**(headers or {}), "Vary": "Accept-Encoding"}
+    if packed is not None and accepts_gzip(request.headers.get("accept-encoding")):
+        return Response(packed, media_type=media_type,
+                        headers={**headers, "Content-Encoding": "gzip"})
+    return Response(plain() if callable(plain) else plain, media_type=media_type,
+                    headers=headers)

@@ -34,7 +34,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
-from api.shared_answers import FRESH_S, MAX_AGE_S
+from api.shared_answers import FRESH_S, MAX_AGE_S, retrieved
 from cityops.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class DeviceAnswers:
         if task is None:
             task = self._alone[device] = asyncio.get_running_loop().create_task(
                 self._fetch_alone(device))
-            task.add_done_callback(_retrieved)
+            task.add_done_callback(retrieved)
         return await asyncio.shield(task)
 
     async def _fetch_alone(self, device: str) -> DeviceAnswer:
@@ -119,7 +119,7 @@ class DeviceAnswers:
         self._refreshed_from, self._refreshing = now, set(self._asked)
         self._refresh = asyncio.get_running_loop().create_task(
             self._refresh_in_use(now, list(self._asked)))
-        self._refresh.add_done_callback(_retrieved)
+        self._refresh.add_done_callback(retrieved)
 
     async def _refresh_in_use(self, started: float, devices: list[str]) -> None:
         try:
@@ -144,8 +144,3 @@ class DeviceAnswers:
         del self._asked[device]
         self._answers.pop(device, None)
 
-
-def _retrieved(task: asyncio.Task) -> None:
-    """A fetch's error reaches the requests awaiting it; one nobody awaits is dropped here."""
-    if not task.cancelled():
-        task.exception()

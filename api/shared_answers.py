@@ -56,7 +56,7 @@ class SharedAnswers(Generic[Answer]):
 
     def _start(self, key: Hashable, compute: Compute) -> asyncio.Task[Answer]:
         task = asyncio.get_running_loop().create_task(self._compute(key, compute))
-        task.add_done_callback(_retrieved)
+        task.add_done_callback(retrieved)
         self._running[key] = task
         return task
 
@@ -81,7 +81,8 @@ class SharedAnswers(Generic[Answer]):
             del self._answers[key]
 
 
-def _retrieved(task: asyncio.Task) -> None:
-    """A background refresh nobody awaits fails quietly (the next request retries)."""
+def retrieved(task: asyncio.Task) -> None:
+    """A background computation nobody awaits fails quietly (the next request retries);
+    one awaited passes its error to its waiters (here and api/device_answers.py)."""
     if not task.cancelled():
         task.exception()

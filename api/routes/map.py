@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.content_coding import accepts_gzip
+from api.content_coding import packed_or_plain
 from api.deps import AnyRole, Caller, Conn, check_department, get_settings, require
 from api.routes.events import READERS as EVENT_READERS
 from cityops.errors import Forbidden, InvalidInput, NotFound
@@ -107,11 +107,8 @@ async def get_tile(
         fresh="no-cache" in request.headers.get("cache-control", ""))
     # the server's copy is at most TTL_S old; MapLibre reloads a tile when its max-age
     # passes, so this is also how often a still map refreshes its tiles
-    headers = {"Cache-Control": "private, max-age=5", "Vary": "Accept-Encoding"}
-    if entry.body and accepts_gzip(request.headers.get("accept-encoding")):
-        return Response(entry.body, media_type=MVT,
-                        headers={**headers, "Content-Encoding": "gzip"})
-    return Response(gunzip(entry), media_type=MVT, headers=headers)
+    return packed_or_plain(request, entry.body or None, lambda: gunzip(entry), MVT,
+                           {"Cache-Control": "private, max-age=5"})
 
 
 class LiveLayers(BaseModel):

@@ -10,7 +10,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from api.content_coding import accepts_gzip
+from api.content_coding import packed_or_plain
 from api.deps import AnyRole, Caller
 from api.queries import readings as q
 from api.read_pool import autocommit
@@ -54,10 +54,7 @@ async def latest_of_many(
     key = (*sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in filters.items()),
            after, limit)
     body, packed = await answers(request).get(key, compute)
-    if accepts_gzip(request.headers.get("accept-encoding")):
-        return Response(packed, media_type="application/json",
-                        headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
-    return Response(body, media_type="application/json", headers={"Vary": "Accept-Encoding"})
+    return packed_or_plain(request, packed, body, "application/json")
 
 
 def answers(request: Request) -> SharedAnswers:

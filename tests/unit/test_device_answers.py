@@ -42,6 +42,15 @@ def _answers(db: Database, clock: Clock, **limits: float) -> DeviceAnswers:
     return DeviceAnswers(db, fresh_s=0.5, max_age_s=1.0, clock=clock, **limits)
 
 
+async def _in_use(devices: str) -> tuple[Database, Clock, DeviceAnswers]:
+    """These devices registered, each asked about once (each fetched alone, in order)."""
+    db, clock = Database({d: "water" for d in devices}), Clock()
+    answers = _answers(db, clock)
+    for device in devices:
+        await answers.get(device)
+    return db, clock, answers
+
+
 async def _settled() -> None:
     """Lets a background refresh started by the last get run to its end."""
     for _ in range(5):
@@ -70,10 +79,7 @@ def test_fetched_alone_once_then_served_from_memory() -> None:
 
 def test_aged_answers_of_every_device_in_use_refreshed_by_one_fetch() -> None:
     async def run() -> None:
-        db, clock = Database({d: "water" for d in "abc"}), Clock()
-        answers = _answers(db, clock)
-        for device in "abc":
-            await answers.get(device)
+        db, clock, answers = await _in_use("abc")
         clock.now += 0.6  # aged: still served, all three replaced meanwhile
         assert (await answers.get("a")).body == b"a #1"
         await _settled()
@@ -86,10 +92,7 @@ def test_aged_answers_of_every_device_in_use_refreshed_by_one_fetch() -> None:
 
 def test_a_poll_after_the_bound_waits_for_one_refresh_of_all() -> None:
     async def run() -> None:
-        db, clock = Database({d: "water" for d in "abcd"}), Clock()
-        answers = _answers(db, clock)
-        for device in "abcd":
-            await answers.get(device)
+        db, clock, answers = await _in_use("abcd")
         clock.now += 5.0  # a screen's next poll: every answer past its bound
         db.gate = asyncio.Event()
         polled = [asyncio.ensure_future(answers.get(d)) for d in "abcd"]
@@ -134,9 +137,7 @@ def test_at_most_max_devices_kept_the_least_recently_asked_first_out() -> None:
 
 def test_no_answer_served_past_its_bound() -> None:
     async def run() -> None:
-        db, clock = Database({"a": "water"}), Clock()
-        answers = _answers(db, clock)
-        await answers.get("a")
+        _, clock, answers = await _in_use("a")
         clock.now += 1.0
         assert (await answers.get("a")).body == b"a #2"  # waited for a fetch
         assert answers.served == 0
@@ -163,9 +164,7 @@ def test_unregistered_devices_refused_and_not_kept() -> None:
 
 def test_a_failed_refresh_keeps_the_answers_and_is_retried() -> None:
     async def run() -> None:
-        db, clock = Database({"a": "water"}), Clock()
-        answers = _answers(db, clock)
-        await answers.get("a")
+        db, clock, answers = await _in_use("a")
         clock.now += 0.6
 
         async def broken(devices: list[str]) -> dict:

@@ -26,9 +26,9 @@ from edge_agents.drivers.modbus.config import ModbusEndpoint
 from edge_agents.drivers.modbus.connection import ModbusConnection
 from edge_agents.numbers import scaler
 from edge_agents.points import Method, ModbusPoint, ModbusProfile
+from edge_agents.readings import Layout, ReadingBlock
 
 __all__ = ["ModbusConnection", "ModbusDriver"]  # the connection lives in connection.py
-from edge_agents.readings import Layout, ReadingBlock
 
 log = logging.getLogger(__name__)
 
