@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -160,7 +161,8 @@ def test_commands_reach_the_device_in_order_with_read_back(
     finals = [wait_for(lambda i=i: (c := client.get(f"/v1/commands/{i}").json())["state"]
                        == "succeeded" and c, timeout_s=20, what="each command") for i in ids]
     assert [c["readback"] for c in finals] == [11, 12, 13]
-    assert [c["applied_at"] for c in finals] == sorted(c["applied_at"] for c in finals)
+    applied = [_instant(c["applied_at"]) for c in finals]
+    assert applied == sorted(applied)
     _concurrent_commands_keep_their_order(client, device)
     method = _command(client, device, {"method": "set_limit", "args": {"kw": 77}})
     assert method["state"] == "succeeded", method
@@ -181,12 +183,18 @@ def _concurrent_commands_keep_their_order(client: httpx.Client, device: str) -> 
             json={"point": "limit_kw", "value": v}, timeout=10).json()["id"], range(40, 48)))
     finals = [wait_for(lambda i=i: (c := client.get(f"/v1/commands/{i}").json())["state"]
                        == "succeeded" and c, timeout_s=20, what="each command") for i in ids]
-    accepted = sorted(finals, key=lambda c: c["created_at"])
+    accepted = sorted(finals, key=lambda c: _instant(c["created_at"]))
     # the gateway's clock has millisecond steps: a tie says nothing either way
-    applied = sorted(finals, key=lambda c: (c["applied_at"], c["created_at"]))
+    applied = sorted(finals, key=lambda c: (_instant(c["applied_at"]), _instant(c["created_at"])))
     assert [c["id"] for c in applied] == [c["id"] for c in accepted]
     assert wait_for(lambda: _latest(client, device, "limit_kw") == accepted[-1]["value"],
                     timeout_s=15, what="the last accepted value on the device")
+
+
+def _instant(text: str) -> datetime:
+    """Compared as instants, not strings: a whole second is written without a fraction
+    ('…19Z' sorts after '…19.022000Z' as text; CI failure of stop 27)."""
+    return datetime.fromisoformat(text)
 
 
 def _latest(client: httpx.Client, device: str, point: str) -> object:
