@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 
@@ -32,3 +32,18 @@ def run_async(main: Coroutine[Any, Any, None]) -> None:
             await task
 
     asyncio.run(runner())
+
+
+async def cancel_until_done(tasks: Iterable[asyncio.Task], every_s: float = 1.0) -> None:
+    """Cancel the tasks and wait for them, cancelling again every every_s those that run on.
+    Python 3.11's asyncio.wait_for (inside pymodbus, asyncua) returns the answer and swallows
+    a cancel that arrives with it, so one cancel can leave a device polling forever; a stop
+    of the 240-meter bench hung on it."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        done, pending = await asyncio.wait(pending, timeout=every_s)
+        for task in done:  # retrieved: an error on the way out is not logged as unhandled
+            if not task.cancelled():
+                task.exception()

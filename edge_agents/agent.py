@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from cityops import wire
 from cityops.errors import ConfigError
+from cityops.running import cancel_until_done
 from edge_agents.commands import CommandExecutor
 from edge_agents.config import DeviceConfig, LoadedAgentConfig
 from edge_agents.devices import DeviceRunner
@@ -187,14 +188,7 @@ class Agent:
             self._device_tasks[device.id] = asyncio.create_task(runner.run(), name=device.id)
 
     async def _stop_devices(self) -> None:
-        pending = set(self._device_tasks.values())
-        while pending:
-            # again and again: Python 3.11's wait_for (inside pymodbus) swallows a cancel that
-            # arrives with the answer, and that device would poll on; a stop of the
-            # 240-meter bench hung on it
-            for task in pending:
-                task.cancel()
-            _, pending = await asyncio.wait(pending, timeout=1.0)
+        await cancel_until_done(self._device_tasks.values())
         self._device_tasks.clear()
         self.runners.clear()
         self.factory.close()

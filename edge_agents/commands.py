@@ -21,6 +21,7 @@ import orjson
 
 from cityops import wire
 from cityops.errors import DeviceError, WireError
+from cityops.running import cancel_until_done
 from edge_agents.driver import Driver, method_values
 from edge_agents.points import WIRE_INT_MAX, WIRE_INT_MIN, Method
 from edge_agents.queue import LocalQueue
@@ -198,9 +199,8 @@ class CommandExecutor:
             await self.queue.command_published(command_id)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # a command's write can swallow one cancel as a poll can (cancel_until_done)
+        await cancel_until_done(list(self._tasks))
 
 
 def check_args(driver: Driver, method: Method, args: dict[str, Any]) -> str | None:

@@ -8,6 +8,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from cityops.running import cancel_until_done
+
 T = TypeVar("T")
 
 
@@ -55,3 +57,12 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex((host, port)) == 0
+
+
+async def stop_task(task: asyncio.Task, timeout_s: float = 20.0) -> None:
+    """Cancel a task and wait for it to end, cancelling again while it runs on (Python 3.11's
+    wait_for, inside pymodbus and asyncua, can drop a cancel: cancel_until_done). An error the
+    task ended with is raised here, as `await task` would."""
+    await asyncio.wait_for(cancel_until_done([task], every_s=0.5), timeout_s)
+    if not task.cancelled() and task.exception() is not None:
+        raise task.exception()

@@ -16,7 +16,7 @@ from edge_agents.devices import DeviceRunner
 from edge_agents.driver import DriverFactory
 from edge_agents.profiles import parse_profile
 from simulators.modbus_device import make_context, serve
-from tests.helpers import await_for, free_port, port_open
+from tests.helpers import await_for, free_port, port_open, stop_task
 
 PROFILE = {
     "model": "one-at-a-time", "category": "power", "protocol": "modbus",
@@ -46,9 +46,7 @@ async def device(profile, port: int, delay_s: float):
     try:
         yield context
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
 
 
 def _runner(profile, port: int, factory: DriverFactory, timeout_s: float = 1.0):
@@ -75,9 +73,7 @@ async def test_commands_slot_in_between_polls_never_inside_one() -> None:
             await asyncio.sleep(0.003)
         await await_for(lambda: _true(len(ctx.requests) > 40), what="more polls")
         ctx.record = False
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
     factory.close()
     assert readbacks == values
     assert ctx.max_active == 1, "the device never saw two requests at once"

@@ -10,7 +10,7 @@ from edge_agents.drivers.modbus.config import ModbusEndpoint
 from edge_agents.drivers.modbus.driver import ModbusConnection, ModbusDriver
 from edge_agents.profiles import load_profile, parse_profile
 from simulators.modbus_device import serve
-from tests.helpers import await_for, free_port, port_open
+from tests.helpers import await_for, free_port, port_open, stop_task
 
 
 @contextlib.asynccontextmanager
@@ -20,9 +20,7 @@ async def simulator(profile, port: int, count: int = 1):
     try:
         yield task
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
 
 
 def driver_for(profile, port: int, unit_id: int = 1, conn=None) -> ModbusDriver:

@@ -20,7 +20,7 @@ from edge_agents.drivers.modbus.config import ModbusEndpoint, WordOrder
 from edge_agents.drivers.modbus.driver import ModbusConnection, ModbusDriver
 from edge_agents.profiles import parse_profile
 from simulators.modbus_device import make_context, serve
-from tests.helpers import await_for, free_port, port_open
+from tests.helpers import await_for, free_port, port_open, stop_task
 
 PROFILE = {
     "model": "partly-there", "category": "power", "protocol": "modbus",
@@ -60,9 +60,7 @@ async def device(profile):
         yield context, driver
     finally:
         connection.close()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
 
 
 def _values(readings) -> dict:
@@ -83,9 +81,7 @@ async def test_a_refused_address_marks_only_its_points_bad(caplog) -> None:
         with caplog.at_level(logging.INFO, logger="edge_agents"):
             task = asyncio.create_task(runner.run())
             await await_for(lambda: _true(len(polls) >= 3), what="three polls")
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
         last = _values(polls[-1])
         assert last["current"] == (None, "bad")
         assert last["voltage"] == (24.8, "good") and last["frequency"] == (50.03, "good")
@@ -158,9 +154,7 @@ async def test_a_poll_answered_late_records_nothing_wrong(caplog) -> None:
             after_ms = int((time.time() + 1.0) * 1000)
             await await_for(lambda: _true(any(r.ts_ms > after_ms for p in polls for r in p)),
                             what="polls after the late answer")
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
         values = [_values(poll) for poll in polls]
         assert values[0] == {name: (None, "bad") for name in expected}, "the late poll"
         assert len(values) > 3

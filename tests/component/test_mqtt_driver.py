@@ -17,7 +17,7 @@ from edge_agents.drivers.mqtt.config import MqttEndpoint
 from edge_agents.drivers.mqtt.driver import MqttDriver
 from edge_agents.profiles import load_profile, parse_profile
 from simulators.mqtt_sensor import MqttSensor
-from tests.helpers import await_for
+from tests.helpers import await_for, stop_task
 
 NESTED = {
     "model": "nested", "category": "environment", "protocol": "mqtt",
@@ -46,9 +46,7 @@ async def sensor(profile, url: str, base: str):
     try:
         yield sim
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
 
 
 def endpoint(url: str, base: str) -> MqttEndpoint:
@@ -71,9 +69,7 @@ async def test_json_fields_map_to_points_and_values_move(field_broker) -> None:
         temps = [r.value for r in got if r.point == "temp"]
         assert all(19 <= t <= 31 for t in temps), temps  # raw tenths scaled by 0.1
         assert any(r.point == "door" and r.value is True for r in got)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         await driver.close()
 
 
@@ -91,9 +87,7 @@ async def test_write_publishes_the_command_and_reads_back_the_new_state(field_br
         big = 123456789012345678  # above 2**53: as a double it would be ...680
         assert await driver.write("counter", big) == big
         assert sim.values["counter"] == big
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         await driver.close()
 
 
@@ -107,9 +101,7 @@ async def test_shipped_pdu_profile_switches_an_outlet(field_broker) -> None:
         await await_for(lambda: _true(bool(got)), what="the PDU's first state")
         assert await driver.write("outlet_3_on", True) is True
         assert await driver.call(profile.method("power_cycle_outlet_1"), {}) is True
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         await driver.close()
 
 
@@ -157,9 +149,7 @@ async def test_state_published_while_the_driver_is_away_arrives_after_reconnect(
     task = asyncio.create_task(driver.subscribe(got.extend))
     await publisher.publish("x/dev4/state", b'{"env": {"temp_x10": 200}}', qos=1)
     await await_for(lambda: _true(len(got) == 1), what="the first state")
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
     await driver.close()
     # away: the sensor keeps publishing (not retained, as many sensors do)
     sent_at = [1_700_000_000_000 + n for n in range(3)]
@@ -173,8 +163,6 @@ async def test_state_published_while_the_driver_is_away_arrives_after_reconnect(
     await await_for(lambda: _true(len(got) == 4), what="the messages sent while away")
     assert [r.value for r in got] == [20.0, 20.1, 20.2, 20.3]
     assert [r.ts_ms for r in got[1:]] == sent_at, "stamped when sent, not when received"
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
     await driver.close()
     await publisher.close()

@@ -16,7 +16,7 @@ from edge_agents.drivers.onvif.config import OnvifEndpoint
 from edge_agents.drivers.onvif.driver import OnvifDriver, public_uri
 from edge_agents.profiles import load_profile
 from simulators.onvif.server import MAX_SUBSCRIPTIONS, CameraState, OnvifCameraSimulator
-from tests.helpers import await_for, free_port
+from tests.helpers import await_for, free_port, stop_task
 
 PASSWORD = "Cam-pass-7"
 
@@ -45,9 +45,7 @@ async def subscribed(driver: OnvifDriver):
     try:
         yield got
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         await driver.close()
 
 

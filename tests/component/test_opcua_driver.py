@@ -16,7 +16,7 @@ from edge_agents.drivers.opcua.config import OpcUaEndpoint
 from edge_agents.drivers.opcua.driver import OpcUaDriver
 from edge_agents.profiles import load_profile, parse_profile
 from simulators.opcua_server import OpcUaSimulator
-from tests.helpers import await_for, free_port, port_open
+from tests.helpers import await_for, free_port, port_open, stop_task
 
 TYPES = ["bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64",
          "string"]
@@ -45,9 +45,7 @@ async def simulator(profile, port: int, **kwargs):
     try:
         yield sim
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
 
 
 def endpoint(port: int, **extra) -> OpcUaEndpoint:
@@ -119,9 +117,7 @@ async def test_subscription_delivers_changes_and_comes_back_after_a_server_resta
         await await_for(lambda: _true(len(moving_values()) >= seen + 3), timeout_s=30,
                         what="the subscription to resume after the restart")
         assert runner.state == "online"
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
     assert states == ["online", "offline", "online"]
 
 
@@ -160,9 +156,7 @@ async def test_refused_subscription_falls_back_to_polling_and_a_missing_node_is_
                         what="values by polling")
         assert driver.polling_fallback
         assert {r.quality.value for r in got if r.point == "missing"} == {"bad"}
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         await driver.close()
 
 

@@ -5,7 +5,6 @@ not the 2 profiles usually assume, so the profile names it by URI (`nsu=`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from edge_agents.drivers.opcua.driver import OpcUaDriver
 from edge_agents.profiles import parse_profile
 from simulators.opcua_server import NAMESPACE
 from tests.component.test_opcua_driver import ALL_TYPES, endpoint, simulator
-from tests.helpers import await_for, free_port
+from tests.helpers import await_for, free_port, stop_task
 
 PASSWORD = "field-pw"
 NSU = f"nsu={NAMESPACE};"
@@ -56,9 +55,7 @@ async def test_node_ids_by_namespace_uri_resolve_to_the_servers_index(sim, monke
     task = asyncio.create_task(driver.subscribe(got.extend))
     await await_for(lambda: _true(len({r.value for r in got if r.point == "moving"}) >= 2),
                     what="changes of an nsu= node through the subscription")
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
     await driver.close()
     unknown = parse_profile(dict(ALL_TYPES, methods=[], points=[
         {"name": "x", "data_type": "int32", "address": {"node": "nsu=urn:nobody;s=x"}}]), "u")
@@ -85,9 +82,7 @@ async def test_polling_stores_a_value_again_only_when_it_changed(sim, monkeypatc
     assert seen("p_int32") == [5]  # same source time, same value: one row, not one per poll
     await sim.set("p_int32", 6)
     await await_for(lambda: _true(seen("p_int32") == [5, 6]), what="the new sample")
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
 
 
 async def test_a_refused_password_is_the_devices_reason_and_is_retried_slowly(

@@ -20,7 +20,7 @@ from simulators.opcua_server import OpcUaSimulator
 from simulators.snmp.agent import SnmpSimulator
 from simulators.snmp.agent import start as start_snmp
 from tests.component.snmp_kit import free_udp_port
-from tests.helpers import await_for, free_port, port_open
+from tests.helpers import await_for, free_port, port_open, stop_task
 
 MOVING = {"sine", "ramp", "random_walk"}
 
@@ -59,9 +59,7 @@ async def simulated(profile, field_broker):
     try:
         yield DeviceConfig.model_validate({"id": "dev", "profile": "x", "endpoint": endpoint})
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
 
 
 async def _snapshot(driver, names: set[str]) -> dict:

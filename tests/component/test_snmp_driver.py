@@ -5,7 +5,6 @@ interface table and HOST-RESOURCES-MIB), and notifications sent by Net-SNMP's `s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from edge_agents.config import DeviceConfig
 from edge_agents.driver import DriverFactory
 from edge_agents.profiles import load_profile, parse_profile
 from tests.component.snmp_kit import V3_USER, Snmpd, free_udp_port, running_snmpd
-from tests.helpers import await_for
+from tests.helpers import await_for, stop_task
 
 SENDER_ENGINE = "0x80001f8880c1d2e3f4a5b6"  # a v3 trap is sent under the sender's engine id
 LINK_DOWN, LINK_UP, IF_INDEX = "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.6.3.1.1.5.4", "1.3.6.1.2.1.2.2.1.1"
@@ -177,9 +176,7 @@ async def test_traps_and_informs_become_readings(snmpd: Snmpd) -> None:
         await await_for(lambda: _true(True in _values(seen, f"port{quiet[2]}.oper_up")),
                         timeout_s=10, what="linkUp (v3 trap) as oper_up true")
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         await driver.close()
 
 

@@ -15,7 +15,7 @@ from edge_agents.driver import DriverFactory
 from edge_agents.profiles import load_profile
 from simulators.snmp.agent import SnmpSimulator, start
 from tests.component.snmp_kit import free_udp_port
-from tests.helpers import await_for
+from tests.helpers import await_for, stop_task
 
 ON_BATTERY_TRAP = "1.3.6.1.2.1.33.2.0.1"
 
@@ -39,9 +39,7 @@ async def simulated(ref: str, traps: dict | None = None, **sim_options: object):
         yield sim, driver
     finally:
         await driver.close()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
 
 
 async def test_ups_values_and_the_on_battery_trap(tmp_path: Path) -> None:
@@ -73,9 +71,7 @@ async def test_ups_values_and_the_on_battery_trap(tmp_path: Path) -> None:
                                           [-2:] == [True, True]),
                             timeout_s=10, what="on_battery true from the trap and the poll")
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
 
 
 async def test_counter32_wrap_gives_plausible_rates() -> None:

@@ -5,7 +5,6 @@ libmodbus's own getters), libmodbus's illegal-address exceptions, and a restart 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import re
 import shutil
@@ -24,7 +23,7 @@ from edge_agents.devices import DeviceRunner
 from edge_agents.drivers.modbus.config import ModbusEndpoint
 from edge_agents.drivers.modbus.driver import ModbusConnection, ModbusDriver
 from edge_agents.profiles import parse_profile
-from tests.helpers import await_for, free_port
+from tests.helpers import await_for, free_port, stop_task
 from tests.interop.conftest import Peer
 
 SOURCE = Path(__file__).parent / "modbus" / "server.c"
@@ -196,9 +195,7 @@ async def test_libmodbus_illegal_address_is_one_points_error_the_device_reads_on
         assert runner.state == "online" and states == ["online"]
         assert await driver.write("hr_int16_abcd", -7) == -7
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         driver.connection.close()
 
 
@@ -228,9 +225,7 @@ async def test_a_restart_of_the_libmodbus_server_mid_run(server_binary, tmp_path
                         what="readings after the restart")
         assert states == ["online", "offline", "online"]
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         driver.connection.close()
 
 

@@ -19,7 +19,7 @@ from edge_agents.devices import DeviceRunner
 from edge_agents.drivers.mqtt.driver import MqttDriver
 from edge_agents.profiles import parse_profile
 from tests.component.conftest import FieldBroker
-from tests.helpers import await_for
+from tests.helpers import await_for, stop_task
 from tests.interop.conftest import Peer
 
 PROFILE = parse_profile({
@@ -84,9 +84,7 @@ async def running(broker: FieldBroker, name: str):
     try:
         yield runner, driver, got, states
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
 
 
 def _temps(got: list) -> int:

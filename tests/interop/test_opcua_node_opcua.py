@@ -6,7 +6,6 @@ writes as per-point errors while the device reads on, a method, and a server res
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import ipaddress
 import json
@@ -30,7 +29,7 @@ from edge_agents.drivers.opcua import certs
 from edge_agents.drivers.opcua.config import OpcUaEndpoint
 from edge_agents.drivers.opcua.driver import OpcUaDriver
 from edge_agents.profiles import parse_profile
-from tests.helpers import await_for, free_port
+from tests.helpers import await_for, free_port, stop_task
 from tests.interop.conftest import Peer
 
 NS = "nsu=urn:cityops:interop;s=Interop"
@@ -211,9 +210,7 @@ async def test_wrong_type_writes_are_per_point_errors_the_device_reads_on(server
                                                 "written and read back")
         assert runner.state == "online" and states == ["online"]
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
 
 
 async def test_the_subscription_comes_back_after_a_node_opcua_restart(server: Peer) -> None:
@@ -236,9 +233,7 @@ async def test_the_subscription_comes_back_after_a_node_opcua_restart(server: Pe
                         what="the subscription to resume after the restart")
         assert states == ["online", "offline", "online"]
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
 
 
 def _counts(readings: list) -> int:

@@ -110,10 +110,12 @@ class ModbusConnection:
         self.requests += 1
         try:
             if deadline_s is None:  # under its holder's deadline (a poll's)
-                return await getattr(client, method)(*args, device_id=unit_id, **kwargs)
+                response = await getattr(client, method)(*args, device_id=unit_id, **kwargs)
+                return _unless_cancelled(response)
             # a deadline on this task, not wait_for's extra task per request
             async with asyncio.timeout(deadline_s):
-                return await getattr(client, method)(*args, device_id=unit_id, **kwargs)
+                response = await getattr(client, method)(*args, device_id=unit_id, **kwargs)
+                return _unless_cancelled(response)
         except (TimeoutError, OSError, ModbusException) as err:
             # the answer may still come, late: on this connection it could be taken for
             # the next request's (pymodbus' own server stamps it with the newest
@@ -152,6 +154,17 @@ class _Hold:
             conn = self._conn
             conn._owner, conn._deadline_held = None, False
             conn._lock.release()
+
+
+def _unless_cancelled(response: object) -> object:
+    """The answer, unless this task was cancelled while it came: Python 3.11's wait_for (in
+    pymodbus' execute) returns an answer that arrives with a cancel and drops the cancel, so a
+    stopped device (or a poll past its deadline, whose timeout cancels) polled on. The count
+    of cancels not yet handled tells (Task.cancelling)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+    return response
 
 
 def _at(args: tuple) -> str:
