@@ -17,6 +17,7 @@ the periods it touched. Three rules keep an answer from going stale:
   query may have read the rollup before that refresh committed;
 - while the listening connection is down nothing is read or stored, and on every (re)connect
   the cache is emptied (notifications sent meanwhile are lost).
+The listening is api/rollup_watch.py's, which also tells which periods are closed.
 Continuous aggregates (the licensed build) are refreshed by TimescaleDB, which notifies
 nobody: there the cache is off (api/queries/readings.py asks `rollups.uses_caggs`).
 """
@@ -32,10 +33,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
-import psycopg
-
-from cityops.backoff import Backoff
-from ingestion.rollups import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 Key = tuple[int, int, int]  # point id, bucket seconds, period start (epoch seconds)
@@ -135,28 +132,6 @@ class BucketCache:
             self.clear()
             return
         self.invalidate(ranges)
-
-    async def run(self, database_url: str) -> None:
-        """LISTEN for the refresh's notifications, reconnecting with backoff (the cache is off
-        and empty meanwhile)."""
-        backoff = Backoff()
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    database_url, autocommit=True
-                ) as conn:
-                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    self.clear()  # what was said while nobody listened is lost
-                    self.listening.set()
-                    backoff.reset()
-                    async for note in conn.notifies():
-                        self.on_notify(note.payload)
-            except psycopg.Error as err:
-                log.warning("bucket cache: listening connection lost: %s", err)
-            finally:
-                self.listening.clear()
-                self.clear()
-            await asyncio.sleep(backoff.next_delay())
 
 
 def _size(stored: Stored) -> int:

@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.bucket_cache import BucketCache
 from api.metering import Meter
+from api.rollup_watch import RollupWatch
 from api.services.broker_accounts import LocalMosquitto
 from api.services.commands import Commander
 from api.services.gateways import Onboarding
@@ -111,9 +112,9 @@ async def run_services(app: FastAPI, settings: Settings, pool: AsyncConnectionPo
     app.state.hub, app.state.link, app.state.onboarding = hub, link, onboarding
     app.state.commander, app.state.presets, app.state.meter = commander, presets, meter
     app.state.bucket_cache = BucketCache(settings.api_bucket_cache_mb * 1024 * 1024)
+    app.state.rollup_watch = watch = RollupWatch(app.state.bucket_cache)
     tasks = [_supervised(link.run(), "mqtt"), _supervised(hub.run(), "live"),
-             _supervised(app.state.bucket_cache.run(settings.database_url.get_secret_value()),
-                         "bucket-cache"),
+             _supervised(watch.run(settings.database_url.get_secret_value()), "rollup-watch"),
              _supervised(meter.run(), "metering"),
              _supervised(commander.expire_loop(), "command-expiry")]
     try:

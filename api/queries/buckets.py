@@ -19,6 +19,7 @@ import orjson
 from psycopg import AsyncConnection
 
 from api.bucket_cache import BucketCache, Period, period_of
+from api.rollup_watch import RollupWatch
 from cityops.errors import NotFound
 from ingestion import rollups
 
@@ -28,15 +29,24 @@ _DIRTY = ", (SELECT min(bucket) FROM rollup_dirty)"
 
 
 async def point_and_dirty(
-    conn: AsyncConnection, device: str, point: str,
+    conn: AsyncConnection, device: str, point: str, watch: RollupWatch | None = None,
 ) -> tuple[str | None, int | None, str | None, datetime | None]:
-    """(department, point id, data type, oldest dirty minute or None) in one round trip;
-    NotFound when the device is not registered (as readings.department_and_point)."""
+    """(department, point id, data type, the time before which every minute is rolled up, or
+    None when not known); NotFound when the device is not registered (as
+    readings.department_and_point). From `watch` without a query when it knows them both,
+    else in one round trip (the directory learns the point from it)."""
+    if watch is not None:
+        known, closed = watch.points.get(device, point), watch.closed_before()
+        if known is not None and closed is not None:
+            return (*known, closed)
+        generation = watch.points.generation
     cagg = await rollups.caggs_of(conn)  # asked once per process: no dirty table read then
     cur = await conn.execute(_POINT.format(dirty="" if cagg else _DIRTY), (point, device))
     row = await cur.fetchone()
     if row is None:
         raise NotFound(f"device {device!r} is not registered")
+    if watch is not None:
+        watch.points.put(device, point, (row[0], row[1], row[2]), generation)
     return row[0], row[1], row[2], None if cagg else row[3]
 
 
@@ -127,8 +137,8 @@ async def buckets_json(
     conn: AsyncConnection, cache: BucketCache | None, point_id: int, bucket_s: int,
     start: datetime, end: datetime, dirty: datetime | None,
 ) -> bytes:
-    """The JSON array of the buckets of [start, end); `dirty`: the oldest minute not yet
-    rolled up, read in the same round trip as the point (point_and_dirty)."""
+    """The JSON array of the buckets of [start, end); `dirty`: the time before which every
+    minute is rolled up, as point_and_dirty tells."""
     period = period_of(bucket_s)
     if cache is None or not period or not cache.usable or await rollups.caggs_of(conn):
         return b"[" + await _computed(conn, point_id, bucket_s, start.timestamp(),

@@ -132,7 +132,9 @@ async def device_readings(
     start = _utc(start) if start else end - timedelta(hours=1)
     if start >= end:
         raise InvalidInput("start must be before end")
-    department, point_id, data_type, dirty = await qb.point_and_dirty(conn, device, point)
+    watch = getattr(request.app.state, "rollup_watch", None)
+    department, point_id, data_type, dirty = await qb.point_and_dirty(conn, device, point,
+                                                                      watch)
     check_department(caller, department, f"device {device!r}")
     if point_id is None or data_type is None:
         raise NotFound(f"device {device!r} has no point {point!r}")
@@ -150,7 +152,7 @@ async def device_readings(
         if (end - start).total_seconds() / bucket_s > MAX_BUCKETS:
             raise InvalidInput(f"more than {MAX_BUCKETS} buckets: use a larger bucket")
         if format == "json":
-            cache = getattr(request.app.state, "bucket_cache", None)
+            cache = None if watch is None else watch.cache
             return _buckets_json(result, bucket_s, await qb.buckets_json(
                 conn, cache, point_id, bucket_s, start, end, dirty))
         rows = await q.bucketed(conn, point_id, bucket_s, start, end)

@@ -1,7 +1,7 @@
 """The cache of closed periods of buckets (api/bucket_cache.py) in two API processes' apps:
 a repeated day is read from the cache and answers the same; a late reading is in the answer
-from its commit on, and the rollup refresh that recomputes it drops the cached periods it
-touched in both apps."""
+once its notification is heard (api/rollup_watch.py: milliseconds after its commit), and the
+rollup refresh that recomputes it drops the cached periods it touched in both apps."""
 
 from __future__ import annotations
 
@@ -65,8 +65,12 @@ def test_closed_periods_are_cached_and_a_late_reading_invalidates_them(
         assert daily["buckets"][1]["avg"] == sum(range(60, 120)) / 60
         assert (point, 3600, int(day.timestamp())) in caches[1].entries  # the cached day
 
-        # a late reading in the second hour: in the answers from its commit on
+        # a late reading in the second hour: in the answers once it is heard of
+        watches = [c.app.state.rollup_watch for c in (one, two)]
+        assert all(w.closed_before() > day + timedelta(days=1) for w in watches)
         _store(database_url, point, [(day + timedelta(minutes=90, seconds=30), 1090.0)])
+        wait_for(lambda: all(w.closed_before() <= day + timedelta(minutes=90)
+                             for w in watches), what="both processes hearing the late minute")
         late = ok(one.get(path, params=minutes, headers=auth))
         assert late["buckets"][90] == first["buckets"][90] | {"avg": 590.0, "max": 1090.0,
                                                                "count": 2}
