@@ -3,20 +3,22 @@
 A JWT names a user and the `auth_version` it was issued under; the user's role, department
 and whether it is disabled are read from `users` each time, so a demotion, a disabled login
 or a new password (which bumps the version: migration 062) applies to tokens already out.
-API keys are read the same way. Each API process keeps what it read for `CACHE_TTL_S` at most,
-and forgets everything when any user or key changes (the trigger's NOTIFY, relayed by the
-live hub), so the cache saves a query per request without keeping a revoked right alive.
+API keys are read the same way. Each API process keeps what it read for `CACHE_TTL_S` at most
+(read again in the background from `REFRESH_S` on, so a steady caller never waits for the
+query: api/refresh_ahead.py), and forgets everything when any user or key changes (the
+trigger's NOTIFY, relayed by the live hub), so the cache saves a query per request
+without keeping a revoked right alive.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from api.refresh_ahead import RefreshAheadCache
 from api.sessions import display_principal, session_revoked
 from api.throttle import Subjects, Throttle
 from cityops.api_keys import hash_api_key
@@ -26,6 +28,7 @@ from cityops.principal import Principal, Role
 # a change made without NOTIFY reaching this process (its listening connection down) still
 # applies within this long
 CACHE_TTL_S = 2.0
+REFRESH_S = 1.0  # read again in the background from this age (api/refresh_ahead.py)
 _CACHE_MAX = 10_000
 
 
@@ -48,23 +51,15 @@ class Identity:
     def __init__(self, pool: AsyncConnectionPool, throttle: Throttle) -> None:
         self.pool = pool
         self.throttle = throttle
-        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._cache = RefreshAheadCache(CACHE_TTL_S, REFRESH_S, _CACHE_MAX)
         self._principals: dict[Principal, tuple[dict, Principal]] = {}
 
     def forget(self) -> None:
-        self._cache.clear()
+        self._cache.forget()
         self._principals.clear()
 
     async def _cached(self, key: tuple[str, str], load) -> Any:
-        now = time.monotonic()
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        value = await load()
-        if len(self._cache) >= _CACHE_MAX:
-            self._cache.clear()
-        self._cache[key] = (now + CACHE_TTL_S, value)
-        return value
+        return await self._cache.get(key, load)
 
     async def user(self, token: Principal) -> Principal:
         """The user a verified token names, as the database has it now."""
