@@ -22,8 +22,9 @@ the request state and the route's template in the scope, where they look for the
 A route is only taken over if everything its dependencies run is one of the steps above:
 a dependency added to the route later (a rate limit, a feature flag) that this path would
 skip makes the app refuse to serve instead (ConfigError at the first request), never a
-silent bypass. Only GET: HEAD, a path whose parameter does not match the route's pattern
-(FastAPI's 422) and any other method go on to FastAPI unchanged.
+silent bypass. Only GET: HEAD, a path whose parameter does not match the route's pattern,
+a query its parser does not take (`simple_query`: unknown, repeated or invalid; FastAPI
+answers 422) and any other method go on to FastAPI unchanged.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -41,7 +44,10 @@ from cityops.errors import ConfigError
 from cityops.principal import Principal
 
 # what an answer function gets: the request, the admitted caller, the path's parameters
-Answer = Callable[[Request, Principal, dict[str, str]], Awaitable[bytes]]
+# (and the query's, parsed); it gives the JSON body of a 200, or a response of its own
+Answer = Callable[[Request, Principal, dict[str, Any]], Awaitable[bytes | Response]]
+# the query string's parameters, or None to leave the request to FastAPI (its 422)
+QueryParser = Callable[[str], dict[str, Any] | None]
 _JSON = (b"content-type", b"application/json")
 
 
@@ -49,7 +55,33 @@ _JSON = (b"content-type", b"application/json")
 class LeanGet:
     template: str  # the FastAPI route's path, e.g. "/v1/devices/{device}/latest"
     params: dict[str, str]  # each path parameter's pattern, as the route's Path() declares it
-    answer: Answer  # the JSON body of a 200
+    answer: Answer
+    query: QueryParser | None = None  # none: the query string is not read (as the route)
+
+
+def simple_query(texts: dict[str, str], ints: dict[str, tuple[int, int, int]]) -> QueryParser:
+    """A parser for a route whose query parameters are optional scalars, as its Query()
+    declares them: `texts` by pattern, `ints` by (default, least, most). Each at most once;
+    an unknown, repeated, blank or invalid one leaves the request to FastAPI, which answers
+    the same or its 422 (tests/integration/test_api_lean.py holds the two paths equal)."""
+    patterns = {name: re.compile(pattern) for name, pattern in texts.items()}
+
+    def parse(raw: str) -> dict[str, Any] | None:
+        found: dict[str, Any] = dict.fromkeys(patterns) | {k: v[0] for k, v in ints.items()}
+        seen: set[str] = set()
+        for name, value in parse_qsl(raw, keep_blank_values=True):
+            if name in seen or not value:
+                return None
+            seen.add(name)
+            if name in patterns and patterns[name].fullmatch(value):
+                found[name] = value
+            elif name in ints and value.isascii() and value.isdigit() and (
+                    ints[name][1] <= int(value) <= ints[name][2]):
+                found[name] = int(value)
+            else:
+                return None
+        return found
+    return parse
 
 
 @dataclass(frozen=True)
@@ -143,14 +175,18 @@ class LeanReads:
         elif scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
             for ready in self._prepared(scope["app"]):  # at the first request without lifespan
                 match = ready.path.match(scope["path"])
-                if match is not None and all(ready.params[k].fullmatch(v)
-                                             for k, v in match.groupdict().items()):
-                    await self._serve(ready, match.groupdict(), scope, receive, send)
+                if match is None or not all(ready.params[k].fullmatch(v)
+                                            for k, v in match.groupdict().items()):
+                    continue
+                query = ready.lean.query
+                parsed = {} if query is None else query(scope["query_string"].decode("latin-1"))
+                if parsed is not None:
+                    await self._serve(ready, match.groupdict(), parsed, scope, receive, send)
                     return
         await self.app(scope, receive, send)
 
-    async def _serve(self, ready: _Ready, params: dict[str, str], scope: Scope,
-                     receive: Receive, send: Send) -> None:
+    async def _serve(self, ready: _Ready, params: dict[str, str], query: dict[str, Any],
+                     scope: Scope, receive: Receive, send: Send) -> None:
         scope["path_params"] = params
         scope.setdefault("fastapi", {})["effective_route_context"] = ready.context
         request = Request(scope)
@@ -158,13 +194,16 @@ class LeanReads:
         try:
             principal = await authenticate(scope)
             await ready.check(request, principal)
-            body = await ready.lean.answer(request, principal, params)
+            body = await ready.lean.answer(request, principal, params | query)
         except Exception as err:
             handler = _handler(scope["app"], err)
             if handler is None:
                 raise
             response = await handler(request, err)
             await response(scope, receive, send)
+            return
+        if isinstance(body, Response):
+            await body(scope, receive, send)
             return
         await send({"type": "http.response.start", "status": 200,
                     "headers": [_JSON, (b"content-length", str(len(body)).encode())]})

@@ -124,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # innermost: the hottest small GETs answered with the route's own checks, without
     # FastAPI's per-request machinery (api/lean.py); every layer below still sees them
-    app.add_middleware(LeanReads, gets=(devices.LEAN_LATEST,))
+    app.add_middleware(LeanReads, gets=(devices.LEAN_LATEST, readings.LEAN_LATEST_PAGE))
     app.add_middleware(RequestGuard)  # body limits, auth before bodies, 405, nosniff
     app.add_middleware(AuditAndMetering)  # outermost: it audits the guard's refusals too
     app.add_middleware(SecurityHeaders)  # CSP, framing, HSTS: on every answer

@@ -1,7 +1,8 @@
-"""One device's latest answered by api/lean.py (not FastAPI's dependency solving), against
-the real database: the same answer, headers and error shape, the route's role and
-department checks, and a user's demotion or disabling applied within the identity cache's
-bound, as on every other route. API keys on this path: tests/component/test_api_keys.py."""
+"""One device's latest and the latest page answered by api/lean.py (not FastAPI's dependency
+solving), against the real database: the same answer, headers and error shape, the route's
+role and department checks, the page's query as FastAPI parses it, and a user's demotion or
+disabling applied within the identity cache's bound, as on every other route. API keys on
+this path: tests/component/test_api_keys.py."""
 
 from __future__ import annotations
 
@@ -82,6 +83,62 @@ def test_the_lean_path_answers_as_the_route_did(
             wait_for(lambda: status() == 401, timeout_s=CACHE_TTL_S + 3, interval_s=0.05,
                      what="the disabled login refused")
             assert time.monotonic() - changed < CACHE_TTL_S + 1
+
+
+def test_the_latest_page_on_the_lean_path_answers_as_fastapi_does(
+    settings: Settings, broker: BrokerFixture, database_url: str,
+) -> None:
+    gateway = unique("gw")
+    devices = [f"{gateway}-{n}" for n in ("a", "b", "c")]
+    register(database_url, gateway, {d: ["v"] for d in devices})
+    dept, other = unique("dept"), unique("dept")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for d in (dept, other):
+            conn.execute("INSERT INTO departments (id, name) VALUES (%s, %s)", (d, d))
+        conn.execute("UPDATE devices SET department_id = %s WHERE gateway_id = %s",
+                     (dept, gateway))
+    viewer = bearer(settings, "viewer", unique("t-lean-page"))
+    staff = bearer(settings, "department_staff", unique("t-lean-staff"), dept)
+    outsider = bearer(settings, "department_staff", unique("t-lean-out"), other)
+    path = "/v1/readings/latest"
+    with TestClient(create_app(api_settings(settings, broker))) as client:
+        lean = client.app.state.lean_reads
+
+        def page(headers: dict[str, str], query: str) -> tuple[int, dict]:
+            served = lean.served
+            res = client.get(f"{path}?{query}", headers=headers)
+            return lean.served - served, res.json()
+
+        # served here: two pages by keyset, as the route declares them
+        taken, first = page(viewer, f"department={dept}&limit=2")
+        assert taken == 1 and [i["device"] for i in first["items"]] == devices[:2]
+        assert (first["total"], first["limit"], first["next_after"]) == (3, 2, devices[1])
+        taken, second = page(viewer, f"department={dept}&limit=2&after={devices[1]}")
+        assert taken == 1 and [i["device"] for i in second["items"]] == devices[2:]
+        assert second["next_after"] is None
+        # a parameter the parser does not know goes to FastAPI, which ignores it: the same
+        assert page(viewer, f"department={dept}&limit=2&x=1") == (0, first)
+        # invalid: FastAPI's 422, in the one error shape
+        for query in ("limit=0", "limit=1001", "limit=two", "after=Not_An_Id", "site="):
+            taken, body = page(viewer, query)
+            assert (taken, body.get("code")) == (0, "invalid_input"), (query, body)
+        # repeated: left to FastAPI, which takes the last
+        taken, body = page(viewer, f"department={other}&department={dept}&limit=2")
+        assert (taken, body) == (0, first)
+        # the caller's departments scope the page; anonymous and wrong roles are refused
+        assert [i["device"] for i in page(staff, "limit=10")[1]["items"]] == devices
+        assert page(outsider, f"department={dept}")[1]["items"] == []
+        assert page({}, "limit=2") == (1, page({}, "limit=2")[1])
+        assert client.get(path).json()["code"] == "unauthenticated"
+        audit = bearer(settings, "audit_admin", unique("t-lean-audit"))
+        refused = client.get(path, headers=audit)
+        assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+        # gzip to a client that accepts it, made once per answer
+        res = client.get(f"{path}?department={dept}&limit=2",
+                         headers=viewer | {"Accept-Encoding": "gzip"})
+        assert res.headers["content-encoding"] == "gzip" and res.json() == first
+        assert res.headers["vary"] == "Accept-Encoding"
+        _security_headers(res)
 
 
 def test_autocommit_connections_go_back_to_the_pool_as_they_came(database_url: str) -> None:
