@@ -39,6 +39,17 @@ def register(database_url: str, gateway: str, points: dict[str, list[str]],
     return ids
 
 
+def in_a_department(database_url: str, gateway: str) -> tuple[str, str]:
+    """Two new departments: the gateway's devices in the first, the second for an outsider."""
+    dept, other = f"dept-{uuid.uuid4().hex[:8]}", f"dept-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for d in (dept, other):
+            conn.execute("INSERT INTO departments (id, name) VALUES (%s, %s)", (d, d))
+        conn.execute("UPDATE devices SET department_id = %s WHERE gateway_id = %s",
+                     (dept, gateway))
+    return dept, other
+
+
 def telemetry(stream: str, seq: int, readings: Iterable[tuple[str, str, int, float]]) -> bytes:
     return orjson.dumps({"stream": stream, "seq": seq, "readings": [
         {"device": d, "point": p, "ts": ts, "value": v} for d, p, ts, v in readings]})

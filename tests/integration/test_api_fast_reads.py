@@ -20,7 +20,7 @@ from ingestion import rollups
 from tests.api_kit import api_settings, bearer, ok, unique
 from tests.conftest import BrokerFixture
 from tests.helpers import wait_for
-from tests.integration.ingest_helpers import register
+from tests.integration.ingest_helpers import in_a_department, register
 
 
 def _store_and_roll(database_url: str, point: int, start: datetime, minutes: int) -> None:
@@ -85,12 +85,8 @@ def test_device_latest_keeps_404_departments_and_its_bound(
     gateway = unique("gw")
     device, bare = f"{gateway}-d", f"{gateway}-bare"
     ids = register(database_url, gateway, {device: ["a", "b"], bare: []})
-    dept, other = unique("dept"), unique("dept")
+    _dept, other = in_a_department(database_url, gateway)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        for d in (dept, other):
-            conn.execute("INSERT INTO departments (id, name) VALUES (%s, %s)", (d, d))
-        conn.execute("UPDATE devices SET department_id = %s WHERE gateway_id = %s",
-                     (dept, gateway))
         conn.execute("INSERT INTO readings_latest (point_id, time, value, quality)"
                      " VALUES (%s, now(), 7.5, 1)", (ids[(device, "b")],))
     viewer = bearer(settings, "viewer", "t-fast-viewer")
@@ -134,11 +130,7 @@ def test_latest_of_many_shared_within_its_bound_and_per_department(
     gateway = unique("gw")
     device = f"{gateway}-d"
     point = register(database_url, gateway, {device: ["a"]})[(device, "a")]
-    dept, other = unique("dept"), unique("dept")
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        for d in (dept, other):
-            conn.execute("INSERT INTO departments (id, name) VALUES (%s, %s)", (d, d))
-        conn.execute("UPDATE devices SET department_id = %s WHERE id = %s", (dept, device))
+    _dept, other = in_a_department(database_url, gateway)
 
     def set_value(value: float) -> None:
         with psycopg.connect(database_url, autocommit=True) as conn:

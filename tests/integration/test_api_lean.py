@@ -21,7 +21,7 @@ from cityops.settings import Settings
 from tests.api_kit import api_settings, bearer, ok, unique
 from tests.conftest import BrokerFixture
 from tests.helpers import wait_for
-from tests.integration.ingest_helpers import register
+from tests.integration.ingest_helpers import in_a_department, register
 
 
 def _security_headers(res) -> None:
@@ -91,12 +91,7 @@ def test_the_latest_page_on_the_lean_path_answers_as_fastapi_does(
     gateway = unique("gw")
     devices = [f"{gateway}-{n}" for n in ("a", "b", "c")]
     register(database_url, gateway, {d: ["v"] for d in devices})
-    dept, other = unique("dept"), unique("dept")
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        for d in (dept, other):
-            conn.execute("INSERT INTO departments (id, name) VALUES (%s, %s)", (d, d))
-        conn.execute("UPDATE devices SET department_id = %s WHERE gateway_id = %s",
-                     (dept, gateway))
+    dept, other = in_a_department(database_url, gateway)
     viewer = bearer(settings, "viewer", unique("t-lean-page"))
     staff = bearer(settings, "department_staff", unique("t-lean-staff"), dept)
     outsider = bearer(settings, "department_staff", unique("t-lean-out"), other)

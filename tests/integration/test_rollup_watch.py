@@ -18,7 +18,7 @@ from ingestion import rollups
 from tests.api_kit import api_settings, bearer, ok, unique
 from tests.conftest import BrokerFixture
 from tests.helpers import wait_for
-from tests.integration.ingest_helpers import register
+from tests.integration.ingest_helpers import in_a_department, register
 
 
 def _store_and_roll(database_url: str, point: int, start: datetime, minutes: int) -> None:
@@ -41,11 +41,7 @@ def test_the_directory_follows_department_moves_and_renamed_points(
     gateway = unique("gw")
     device = f"{gateway}-d"
     point = register(database_url, gateway, {device: ["v"]})[(device, "v")]
-    dept, other = unique("dept"), unique("dept")
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        for d in (dept, other):
-            conn.execute("INSERT INTO departments (id, name) VALUES (%s, %s)", (d, d))
-        conn.execute("UPDATE devices SET department_id = %s WHERE id = %s", (dept, device))
+    dept, other = in_a_department(database_url, gateway)
     hour = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     _store_and_roll(database_url, point, hour, 60)
     staff = bearer(settings, "department_staff", unique("t-staff"), dept)
