@@ -3,16 +3,19 @@ read counts and metrics back."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 
 import orjson
 import paho.mqtt.client as paho
 import psycopg
 
 from cityops import wire
+from ingestion import rollups
 from tests.conftest import BrokerFixture
 from tests.helpers import free_port
 
@@ -48,6 +51,29 @@ def in_a_department(database_url: str, gateway: str) -> tuple[str, str]:
         conn.execute("UPDATE devices SET department_id = %s WHERE gateway_id = %s",
                      (dept, gateway))
     return dept, other
+
+
+def roll_up(database_url: str) -> None:
+    """One rollup refresh, as the ingest worker runs it."""
+    async def refresh() -> None:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            await rollups.refresh(conn)
+    asyncio.run(refresh())
+
+
+def store_and_roll(database_url: str, point: int, start: datetime, minutes: int,
+                   seconds: Iterable[int] = (5,),
+                   value: Callable[[int, int], float] = lambda m, s: float(m)) -> None:
+    """Readings at these seconds of each of `minutes` minutes (value of minute and second),
+    their minutes marked dirty as ingestion marks them, then rolled up."""
+    with psycopg.connect(database_url) as conn:
+        with conn.cursor().copy("COPY readings (time, point_id, value) FROM STDIN") as copy:
+            for m in range(minutes):
+                for s in seconds:
+                    copy.write_row((start + timedelta(minutes=m, seconds=s), point, value(m, s)))
+        conn.execute("INSERT INTO rollup_dirty SELECT generate_series(%s::timestamptz, %s,"
+                     " interval '1 minute')", (start, start + timedelta(minutes=minutes - 1)))
+    roll_up(database_url)
 
 
 def telemetry(stream: str, seq: int, readings: Iterable[tuple[str, str, int, float]]) -> bytes:

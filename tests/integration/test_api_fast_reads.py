@@ -20,23 +20,7 @@ from ingestion import rollups
 from tests.api_kit import api_settings, bearer, ok, unique
 from tests.conftest import BrokerFixture
 from tests.helpers import wait_for
-from tests.integration.ingest_helpers import in_a_department, register
-
-
-def _store_and_roll(database_url: str, point: int, start: datetime, minutes: int) -> None:
-    """Two readings a minute for `minutes`, rolled up as the ingest worker's refresh does."""
-    with psycopg.connect(database_url) as conn:
-        with conn.cursor().copy("COPY readings (time, point_id, value) FROM STDIN") as copy:
-            for m in range(minutes):
-                for s in (10, 40):
-                    copy.write_row((start + timedelta(minutes=m, seconds=s), point, m + s / 100))
-        conn.execute("INSERT INTO rollup_dirty SELECT generate_series(%s::timestamptz, %s,"
-                     " interval '1 minute')", (start, start + timedelta(minutes=minutes - 1)))
-
-    async def refresh() -> None:
-        async with await psycopg.AsyncConnection.connect(database_url) as conn:
-            await rollups.refresh(conn)
-    asyncio.run(refresh())
+from tests.integration.ingest_helpers import in_a_department, register, store_and_roll
 
 
 def _computed(database_url: str, point: int, bucket_s: int, lo: datetime, hi: datetime
@@ -59,7 +43,7 @@ def test_buckets_sliced_from_cached_periods_equal_the_rollup(
     point = register(database_url, gateway, {device: ["v"]})[(device, "v")]
     day = (datetime.now(UTC) - timedelta(days=3)).replace(hour=0, minute=0, second=0,
                                                           microsecond=0)
-    _store_and_roll(database_url, point, day, 4 * 60)
+    store_and_roll(database_url, point, day, 4 * 60, (10, 40), lambda m, s: m + s / 100)
     auth = bearer(settings, "viewer", "t-fast-viewer")
     path = f"/v1/devices/{device}/readings"
     # edges inside hours on minute boundaries (sliced), and one mid-minute (computed)

@@ -5,7 +5,6 @@ connection turns it all off (requests ask the database) and back on after reconn
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -14,25 +13,10 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from api.rollup_watch import _RELOAD, ON_TIME_S
 from cityops.settings import Settings
-from ingestion import rollups
 from tests.api_kit import api_settings, bearer, ok, unique
 from tests.conftest import BrokerFixture
 from tests.helpers import wait_for
-from tests.integration.ingest_helpers import in_a_department, register
-
-
-def _store_and_roll(database_url: str, point: int, start: datetime, minutes: int) -> None:
-    with psycopg.connect(database_url) as conn:
-        with conn.cursor().copy("COPY readings (time, point_id, value) FROM STDIN") as copy:
-            for m in range(minutes):
-                copy.write_row((start + timedelta(minutes=m, seconds=5), point, float(m)))
-        conn.execute("INSERT INTO rollup_dirty SELECT generate_series(%s::timestamptz, %s,"
-                     " interval '1 minute')", (start, start + timedelta(minutes=minutes - 1)))
-
-    async def refresh() -> None:
-        async with await psycopg.AsyncConnection.connect(database_url) as conn:
-            await rollups.refresh(conn)
-    asyncio.run(refresh())
+from tests.integration.ingest_helpers import in_a_department, register, roll_up, store_and_roll
 
 
 def test_the_directory_follows_department_moves_and_renamed_points(
@@ -43,7 +27,7 @@ def test_the_directory_follows_department_moves_and_renamed_points(
     point = register(database_url, gateway, {device: ["v"]})[(device, "v")]
     dept, other = in_a_department(database_url, gateway)
     hour = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-    _store_and_roll(database_url, point, hour, 60)
+    store_and_roll(database_url, point, hour, 60)
     staff = bearer(settings, "department_staff", unique("t-staff"), dept)
     viewer = bearer(settings, "viewer", "t-watch-viewer")  # county-wide: no guard query
     params = {"point": "v", "bucket": "1m", "start": hour.isoformat(),
@@ -86,7 +70,7 @@ def test_the_closed_horizon_follows_refreshes_late_minutes_and_the_connection(
     device = f"{gateway}-d"
     point = register(database_url, gateway, {device: ["v"]})[(device, "v")]
     hour = (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
-    _store_and_roll(database_url, point, hour, 60)
+    store_and_roll(database_url, point, hour, 60)
     viewer = bearer(settings, "viewer", "t-watch-viewer")
     params = {"point": "v", "bucket": "1m", "start": hour.isoformat(),
               "end": (hour + timedelta(hours=1)).isoformat()}
@@ -113,10 +97,7 @@ def test_the_closed_horizon_follows_refreshes_late_minutes_and_the_connection(
         assert ok(client.get(path, params=params, headers=viewer))["buckets"][30]["avg"] == 80.0
         reloads = watch.reloads
 
-        async def refresh() -> None:
-            async with await psycopg.AsyncConnection.connect(database_url) as conn:
-                await rollups.refresh(conn)
-        asyncio.run(refresh())
+        roll_up(database_url)
         wait_for(lambda: watch.reloads > reloads and watch.closed_before() > closed - timedelta(
             seconds=1), timeout_s=5, what="the horizon back after the refresh")
         assert ok(client.get(path, params=params, headers=viewer))["buckets"][30]["avg"] == 80.0
